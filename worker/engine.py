@@ -1,0 +1,257 @@
+"""The copy engine: copy an image between registries over the distribution API, no daemon."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.blobs import BlobRoute, blob_exists, start_upload, stream_blob
+from worker.credentials import Credentials, docker_config_credentials, target_credentials
+from worker.errors import NotFoundError, PushError, RejectedError
+from worker.index_filter import IndexSelection, select_children
+from worker.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
+from worker.progress import Progress
+from worker.reference import Reference
+from worker.registry_client import RegistryClient, pull_scope, push_scope
+from worker.retry import RetryPolicy
+from worker.settings import Settings
+
+StopCheck = Callable[[], None]
+CredentialLookup = Callable[[str], "Credentials | None"]
+
+
+def _never_stop() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    """How to copy: attestation policy, platform selection, repositories to mount from."""
+
+    attestations: str = "strip"
+    platforms: tuple[str, ...] = ()
+    mount_from: tuple[str, ...] = ()
+
+
+@dataclass
+class CopyResult:
+    """What a copy did: digests before and after, what it served, removed and mounted."""
+
+    source_digest: str
+    digest: str
+    media_type: str
+    served: dict[str, str] = field(default_factory=dict)
+    removed: list[dict[str, str]] = field(default_factory=list)
+    blobs_mounted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form of the result."""
+        return {
+            "source_digest": self.source_digest, "digest": self.digest,
+            "media_type": self.media_type, "served": dict(self.served),
+            "removed": list(self.removed), "blobs_mounted": self.blobs_mounted,
+        }
+
+
+class CopyEngine:
+    """Copies images between registries; holds one pooled client per registry host."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        target: Credentials | None = None,
+        source_credentials: CredentialLookup | None = None,
+    ) -> None:
+        self.settings = settings
+        self._target_credentials = target
+        self._source_credentials = source_credentials or (lambda registry: None)
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+        self.retry = RetryPolicy(attempts=settings.retry_attempts,
+                                 max_total_wait=settings.retry_max_wait)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CopyEngine:
+        """An engine with the vendor token from settings and sources' from DOCKER_CONFIG."""
+        return cls(
+            settings,
+            target=target_credentials(settings.registry_username, settings.registry_token),
+            source_credentials=lambda host: docker_config_credentials(settings.docker_config, host),
+        )
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def client(self, registry: str) -> RegistryClient:
+        """The shared client for `registry`, created on first use."""
+        with self._lock:
+            client = self._clients.get(registry)
+            if client is None:
+                creds = (self._target_credentials if registry == self.settings.registry
+                         else self._source_credentials(registry))
+                client = RegistryClient(
+                    registry, insecure=self.settings.is_insecure(registry), credentials=creds,
+                    timeout=self.settings.stall_timeout, retry=self.retry,
+                    max_connections=self.settings.registry_concurrency * 2,
+                )
+                self._clients[registry] = client
+            return client
+
+    def fetch_manifest(self, client: RegistryClient, repository: str, reference: str) -> Manifest:
+        """Fetch a manifest by tag or digest exactly as the registry serves it."""
+        response = client.request(
+            "GET", client.manifest_url(repository, reference), scopes=(pull_scope(repository),),
+            what=f"reading manifest {repository}:{reference}" if not reference.startswith("sha256:")
+            else f"reading manifest {repository}@{reference}",
+            headers={"Accept": ACCEPT}, ok=(200,),
+        )
+        manifest = parse_manifest(response.content, response.headers.get("Content-Type", ""))
+        if reference.startswith("sha256:") and manifest.digest != reference:
+            raise RejectedError(
+                f"{client.registry}/{repository} served a manifest with digest {manifest.digest} "
+                f"for {reference}"
+            )
+        return manifest
+
+    def served_digest(self, client: RegistryClient, repository: str, tag: str) -> str | None:
+        """The digest the registry serves for `repository:tag`, or None when absent."""
+        try:
+            response = client.request(
+                "HEAD", client.manifest_url(repository, tag), scopes=(push_scope(repository),),
+                what=f"checking {repository}:{tag}", headers={"Accept": ACCEPT}, ok=(200,),
+            )
+        except NotFoundError:
+            return None
+        return response.headers.get("Docker-Content-Digest")
+
+    def copy(
+        self,
+        source: Reference,
+        destinations: Sequence[Reference],
+        *,
+        options: CopyOptions | None = None,
+        progress: Progress | None = None,
+        should_stop: StopCheck = _never_stop,
+    ) -> CopyResult:
+        """Copy `source` to every destination (one repository, several tags)."""
+        options = options or CopyOptions()
+        progress = progress or Progress()
+        if not destinations:
+            raise ValueError("copy needs at least one destination")
+        target_repo = destinations[0].repository
+        src, dst = self.client(source.registry), self.client(destinations[0].registry)
+        top = self.fetch_manifest(src, source.repository, source.identifier)
+        should_stop()
+        selection = self._select(src, source.repository, top, options, should_stop)
+        images = selection.images
+        blobs = list({b.digest: b for image in images for b in image.blobs}.values())
+        progress.start(blobs)
+        route = BlobRoute(src, source.repository, dst, target_repo)
+        mounted = self._copy_blobs(route, blobs, options.mount_from, progress, should_stop)
+        for child in selection.children:
+            should_stop()
+            if self.served_digest(dst, target_repo, child.digest) != child.digest:
+                self._put_manifest(dst, target_repo, child.digest, child)
+        pushed = selection.manifest
+        result = CopyResult(top.digest, pushed.digest, pushed.media_type,
+                            removed=selection.removed, blobs_mounted=mounted)
+        for dest in destinations:
+            should_stop()
+            if self.served_digest(dst, target_repo, dest.identifier) != pushed.digest:
+                self._put_manifest(dst, target_repo, dest.identifier, pushed)
+        for dest in destinations:
+            served = self.served_digest(dst, target_repo, dest.identifier)
+            if served != pushed.digest:
+                raise RejectedError(
+                    f"{dest} serves {served or 'nothing'} after the push, not {pushed.digest}"
+                )
+            result.served[str(dest)] = served
+        return result
+
+    def _select(
+        self, src: RegistryClient, repository: str, top: Manifest, options: CopyOptions,
+        should_stop: StopCheck,
+    ) -> IndexSelection:
+        if not top.is_index:
+            return select_children(top, [], options.attestations, options.platforms)
+        children: list[Manifest] = []
+        for child in top.children:
+            should_stop()
+            children.append(self.fetch_manifest(src, repository, child.digest))
+        return select_children(top, children, options.attestations, options.platforms)
+
+    def _put_manifest(
+        self, client: RegistryClient, repository: str, reference: str, manifest: Manifest
+    ) -> None:
+        client.request(
+            "PUT", client.manifest_url(repository, reference), scopes=(push_scope(repository),),
+            what=f"pushing manifest {repository}:{reference}" if not reference.startswith("sha256")
+            else f"pushing manifest {repository}@{reference}",
+            headers={"Content-Type": manifest.media_type}, content=manifest.raw, ok=(201, 200),
+        )
+
+    def _copy_blobs(
+        self, route: BlobRoute, blobs: list[Descriptor], mount_from: Sequence[str],
+        progress: Progress, should_stop: StopCheck,
+    ) -> int:
+        """Copy blobs largest first, several at once; returns how many were mounted."""
+        ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
+        workers = max(1, min(self.settings.copy_concurrency, len(ordered)))
+        mounted = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
+            futures = [pool.submit(self._copy_blob, route, blob, mount_from, progress,
+                                   should_stop) for blob in ordered]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in done:
+                if future.exception() is not None:
+                    progress.abort()
+                    wait(pending)
+                    raise future.exception()  # type: ignore[misc]
+            mounted = sum(1 for f in futures if f.result() == "mounted")
+        return mounted
+
+    def _copy_blob(
+        self, route: BlobRoute, blob: Descriptor, mount_from: Sequence[str],
+        progress: Progress, should_stop: StopCheck,
+    ) -> str:
+        def stop() -> None:
+            progress.check_aborted()
+            should_stop()
+
+        scopes = (push_scope(route.target_repository),)
+        state = self.retry.begin(f"copying blob {blob.digest[:19]}")
+        while state.next_attempt():
+            stop()
+            counted = 0
+
+            def count(n: int) -> None:
+                nonlocal counted
+                counted += n
+                progress.add_bytes(n)
+
+            try:
+                if blob_exists(route.target, route.target_repository, blob.digest, scopes):
+                    progress.blob_skipped(blob, counted)
+                    return "skipped"
+                location, mounted_from = start_upload(route, blob.digest, mount_from)
+                if mounted_from is not None:
+                    progress.blob_skipped(blob, counted)
+                    return "mounted"
+                assert location is not None
+                stream_blob(route, blob, location, count, stop)
+                progress.blob_done(blob, counted)
+                return "copied"
+            except PushError as error:
+                progress.add_bytes(-counted)
+                state.failed(error)
+        raise state.give_up()

@@ -1,0 +1,115 @@
+"""The one error hierarchy of pushgate.
+
+PushgateError
+ ├── InvalidReference        a malformed image reference, tag, slug or repository name
+ ├── ConfigurationError      settings that cannot work (missing token file, bad URL, ...)
+ ├── JobNotFound             no job record under that id (expired or never existed)
+ ├── JobConflict             the job is in a state that forbids the operation
+ ├── StoreUnavailable        Redis cannot be reached
+ └── PushError               a push failed; `type` is the job's error type
+      ├── AuthError          auth:      credentials refused or without rights
+      ├── NotFoundError      not_found: the source image, tag or platform does not exist
+      ├── RejectedError      rejected:  the target registry refused what we sent
+      ├── NetworkError       network:   a registry or daemon could not be reached
+      │    └── TransientRegistryError   408, 429 or 5xx: worth a retry
+      ├── DeadlineExceeded   timeout:   the job ran past its deadline
+      ├── PushCancelled      cancelled: somebody cancelled the job
+      └── InternalError      internal:  a fault of pushgate itself
+"""
+
+from __future__ import annotations
+
+
+class PushgateError(Exception):
+    """Root of every error pushgate raises on purpose."""
+
+
+class InvalidReference(PushgateError, ValueError):
+    """A reference, tag, slug or repository name does not follow the OCI grammar."""
+
+
+class ConfigurationError(PushgateError):
+    """The settings cannot work as given."""
+
+
+class JobNotFound(PushgateError):
+    """No job record exists under the given id."""
+
+
+class JobConflict(PushgateError):
+    """The job's state forbids the requested operation."""
+
+
+class StoreUnavailable(PushgateError):
+    """The job store (Redis) cannot be reached."""
+
+
+class PushError(PushgateError):
+    """A push failed; `type` names the class of failure recorded on the job."""
+
+    type = "internal"
+    title = "Internal error"
+    retryable = False
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class AuthError(PushError):
+    """The registry refused the credentials, or they lack rights to the repository."""
+
+    type = "auth"
+    title = "Not authorised"
+
+
+class NotFoundError(PushError):
+    """The source image, tag, blob or platform does not exist."""
+
+    type = "not_found"
+    title = "Not found"
+
+
+class RejectedError(PushError):
+    """The target registry refused a manifest or blob."""
+
+    type = "rejected"
+    title = "Rejected by the registry"
+
+
+class NetworkError(PushError):
+    """A registry or daemon could not be reached, or the connection broke."""
+
+    type = "network"
+    title = "Network failure"
+    retryable = True
+
+
+class DeadlineExceeded(PushError):
+    """The job ran past its deadline."""
+
+    type = "timeout"
+    title = "Deadline exceeded"
+
+
+class PushCancelled(PushError):
+    """The job was cancelled by a caller."""
+
+    type = "cancelled"
+    title = "Cancelled"
+
+
+class InternalError(PushError):
+    """A fault of pushgate itself."""
+
+    type = "internal"
+    title = "Internal error"
+
+
+class TransientRegistryError(NetworkError):
+    """A registry answered with a status worth retrying (408, 429, 5xx)."""
+
+    def __init__(self, detail: str, status: int, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.retry_after = retry_after

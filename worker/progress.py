@@ -1,0 +1,79 @@
+"""Progress of one copy: blob and byte counters shared by the blob threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from worker.errors import PushCancelled
+from worker.manifests import Descriptor
+
+Listener = Callable[["Progress", bool], None]
+
+
+class Progress:
+    """Counters of blobs and bytes; tells a listener on each change (the listener throttles)."""
+
+    def __init__(self, listener: Listener | None = None) -> None:
+        self._lock = threading.Lock()
+        self._listener = listener
+        self._aborted = False
+        self.blobs_total = self.blobs_done = self.blobs_skipped = 0
+        self.bytes_total = self.bytes_done = 0
+
+    def snapshot(self) -> dict[str, int]:
+        """The counters as a dict, as the job record stores them."""
+        with self._lock:
+            return {
+                "blobs_total": self.blobs_total, "blobs_done": self.blobs_done,
+                "blobs_skipped": self.blobs_skipped, "bytes_total": self.bytes_total,
+                "bytes_done": self.bytes_done,
+            }
+
+    def _changed(self, milestone: bool) -> None:
+        if self._listener is not None:
+            self._listener(self, milestone)
+
+    def start(self, blobs: Iterable[Descriptor]) -> None:
+        """Set the totals from the blobs to copy."""
+        blobs = list(blobs)
+        with self._lock:
+            self.blobs_total = len(blobs)
+            self.bytes_total = sum(b.size for b in blobs)
+            self.blobs_done = self.blobs_skipped = self.bytes_done = 0
+        self._changed(True)
+
+    def add_bytes(self, count: int) -> None:
+        """Count bytes streamed (negative to take back a failed attempt's bytes)."""
+        with self._lock:
+            self.bytes_done += count
+        self._changed(False)
+
+    def blob_done(self, blob: Descriptor, counted: int) -> None:
+        """Count a blob copied; `counted` is how many of its bytes were already counted."""
+        with self._lock:
+            self.blobs_done += 1
+            self.bytes_done += blob.size - counted
+        self._changed(True)
+
+    def blob_skipped(self, blob: Descriptor, counted: int) -> None:
+        """Count a blob the target already had (or mounted)."""
+        with self._lock:
+            self.blobs_done += 1
+            self.blobs_skipped += 1
+            self.bytes_done += blob.size - counted
+        self._changed(True)
+
+    def abort(self) -> None:
+        """Tell the other blob threads to stop: one blob failed for good."""
+        self._aborted = True
+
+    def check_aborted(self) -> None:
+        """Raise when another blob already failed, so no new work starts."""
+        if self._aborted:
+            raise PushCancelled("stopped: another blob of this image failed")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Alias of snapshot() for JSON output."""
+        return dict(self.snapshot())

@@ -1,0 +1,231 @@
+"""A client for one registry's HTTP API: auth challenges, a token cache, retries, typed errors."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from worker.credentials import Credentials
+from worker.errors import AuthError, PushError
+from worker.redaction import register_secret
+from worker.reference import api_host
+from worker.registry_errors import map_transport_error, raise_for_status
+from worker.retry import RetryPolicy
+
+USER_AGENT = "pushgate/0.1"
+_PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
+_TOKEN_EARLY_REFRESH = 10.0
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """What a registry asked for in its WWW-Authenticate header."""
+
+    scheme: str
+    realm: str = ""
+    service: str = ""
+
+
+def parse_challenge(header: str) -> Challenge:
+    """Parse a WWW-Authenticate header value into a Challenge."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = dict(_PARAM_RE.findall(rest))
+    return Challenge(scheme.lower(), params.get("realm", ""), params.get("service", ""))
+
+
+class RegistryClient:
+    """Talks to one registry host; thread-safe, so blob copies can share it."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: bool = False,
+        credentials: Credentials | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 16,
+    ) -> None:
+        self.registry = registry
+        scheme = "http" if insecure else "https"
+        self.base_url = f"{scheme}://{api_host(registry)}"
+        self.retry = retry or RetryPolicy()
+        self._credentials = credentials
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+        self._challenge: Challenge | None = None
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    # -- auth ---------------------------------------------------------------
+
+    def _auth_headers(self, scopes: tuple[str, ...]) -> dict[str, str]:
+        challenge = self._challenge
+        if challenge is None or challenge.scheme not in ("basic", "bearer"):
+            return {}
+        if challenge.scheme == "basic":
+            if self._credentials is None:
+                return {}
+            return {"Authorization": httpx.BasicAuth(*self._credentials.basic())._auth_header}
+        return {"Authorization": f"Bearer {self._token(scopes)}"}
+
+    def _token(self, scopes: tuple[str, ...]) -> str:
+        key = " ".join(scopes)
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and cached[1] - _TOKEN_EARLY_REFRESH > time.monotonic():
+                return cached[0]
+            token, lifetime = self._fetch_token(scopes)
+            self._tokens[key] = (token, time.monotonic() + lifetime)
+            return token
+
+    def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
+        assert self._challenge is not None
+        realm = self._challenge.realm
+        params: list[tuple[str, str]] = [("service", self._challenge.service)]
+        params += [("scope", scope) for scope in scopes]
+        auth = httpx.BasicAuth(*self._credentials.basic()) if self._credentials else None
+        try:
+            response = self._http.get(realm, params=params, auth=auth)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, f"token server {httpx.URL(realm).host}") from None
+        if response.status_code in (401, 403):
+            who = f"as {self._credentials.username!r}" if self._credentials else "anonymously"
+            raise AuthError(
+                f"the token server of {self.registry} refused to log in {who}: "
+                "check the registry username and token"
+            )
+        raise_for_status(response, f"token for {self.registry}")
+        body = response.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise AuthError(f"the token server of {self.registry} returned no token")
+        register_secret(token)
+        return token, float(body.get("expires_in") or 60)
+
+    def _learn(self, response: httpx.Response, scopes: tuple[str, ...]) -> bool:
+        """Take in a 401's challenge; True when a retry with new credentials can help."""
+        header = response.headers.get("WWW-Authenticate", "")
+        if not header:
+            return False
+        challenge = parse_challenge(header)
+        sent = response.request.headers.get("Authorization", "")
+        with self._lock:
+            self._challenge = challenge
+            cached = self._tokens.get(" ".join(scopes))
+            if cached and sent == f"Bearer {cached[0]}":
+                del self._tokens[" ".join(scopes)]
+        if challenge.scheme == "basic":
+            return self._credentials is not None and not sent.startswith("Basic ")
+        return challenge.scheme == "bearer"
+
+    # -- requests -----------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        scopes: tuple[str, ...],
+        what: str,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        content: bytes | None = None,
+        ok: Iterable[int] = (200, 201, 202, 204),
+    ) -> httpx.Response:
+        """Send a request with a replayable body, retrying auth and transient failures."""
+        with self.stream(method, url, scopes=scopes, what=what, headers=headers,
+                         params=params, content=content, ok=ok) as response:
+            response.read()
+            return response
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        scopes: tuple[str, ...],
+        what: str,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        content: bytes | Iterator[bytes] | None = None,
+        ok: Iterable[int] = (200, 201, 202, 204),
+        follow_redirects: bool = False,
+    ) -> Iterator[httpx.Response]:
+        """Open a response whose body the caller streams; raises a typed error on failure.
+
+        A body given as an iterator is sent once: it is never retried here.
+        """
+        replayable = not isinstance(content, Iterator)
+        ok_codes = set(ok)
+        auth_retried = False
+        state = self.retry.begin(what, replayable)
+        while state.next_attempt():
+            try:
+                request = self._http.build_request(
+                    method, url, headers={**(headers or {}), **self._auth_headers(scopes)},
+                    params=params, content=content,
+                )
+                response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
+            except httpx.HTTPError as exc:
+                state.failed(map_transport_error(exc, what))
+                continue
+            if response.status_code in ok_codes:
+                try:
+                    yield response
+                finally:
+                    response.close()
+                return
+            try:
+                response.read()
+            except httpx.HTTPError as exc:
+                state.failed(map_transport_error(exc, what))
+                continue
+            finally:
+                response.close()
+            if response.status_code == 401 and replayable and not auth_retried:
+                auth_retried = True
+                if self._learn(response, scopes):
+                    state.refund()
+                    continue
+            try:
+                raise_for_status(response, what, scopes)
+            except PushError as error:
+                state.failed(error)
+        raise state.give_up()
+
+    def blob_url(self, repository: str, digest: str) -> str:
+        """The path of a blob in `repository`."""
+        return f"/v2/{repository}/blobs/{digest}"
+
+    def manifest_url(self, repository: str, reference: str) -> str:
+        """The path of a manifest (by tag or digest) in `repository`."""
+        return f"/v2/{repository}/manifests/{reference}"
+
+
+def pull_scope(repository: str) -> str:
+    """The token scope to read `repository`."""
+    return f"repository:{repository}:pull"
+
+
+def push_scope(repository: str) -> str:
+    """The token scope to read and write `repository`."""
+    return f"repository:{repository}:pull,push"
+

@@ -1,0 +1,110 @@
+"""The one place where registry HTTP answers and transport faults become domain errors."""
+
+from __future__ import annotations
+
+import json
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from worker.errors import (
+    AuthError,
+    InternalError,
+    NetworkError,
+    NotFoundError,
+    PushError,
+    RejectedError,
+    TransientRegistryError,
+)
+from worker.redaction import redact
+
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+
+
+def registry_error_summary(body: bytes) -> str:
+    """A one-line summary of a registry's JSON error body ('' when it has none)."""
+    try:
+        errors = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError):
+        return ""
+    parts = []
+    for err in errors[:3]:
+        if not isinstance(err, dict):
+            continue
+        text = f"{err.get('code', 'UNKNOWN')}: {err.get('message', '')}".strip()
+        detail = err.get("detail")
+        if detail:
+            text += f" ({json.dumps(detail)[:300]})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), if any."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import datetime as _dt
+
+    return max(0.0, (when - _dt.datetime.now(_dt.UTC)).total_seconds())
+
+
+def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...] = ()) -> None:
+    """Raise the domain error for a failed registry answer; return for 2xx/3xx."""
+    status = response.status_code
+    if status < 400:
+        return
+    summary = registry_error_summary(response.content)
+    if not summary:
+        text = response.text.strip().replace("\n", " ")[:200]
+        summary = f"HTTP {status}" + (f": {text}" if text else "")
+    summary = redact(summary)
+    error: PushError
+    if status == 401:
+        wanted = ", ".join(scopes) or "access"
+        error = AuthError(
+            f"{what}: the registry refused the credentials or they do not grant {wanted} "
+            f"({summary})"
+        )
+    elif status == 403:
+        error = AuthError(f"{what}: access denied ({summary})")
+    elif status == 404:
+        error = NotFoundError(f"{what}: not found ({summary})")
+    elif status in TRANSIENT_STATUSES:
+        error = TransientRegistryError(
+            f"{what}: registry answered HTTP {status} ({summary})",
+            status,
+            retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    elif 400 <= status < 500:
+        error = RejectedError(f"{what}: the registry refused it with HTTP {status}: {summary}")
+    else:
+        error = InternalError(f"{what}: unexpected HTTP {status} ({summary})")
+    raise error
+
+
+def map_transport_error(exc: httpx.HTTPError, what: str) -> NetworkError:
+    """The NetworkError for an httpx transport fault (refused, reset, timed out, ...)."""
+    host = ""
+    try:
+        host = exc.request.url.netloc.decode()
+    except RuntimeError:
+        pass
+    where = f" ({host})" if host else ""
+    if isinstance(exc, httpx.ConnectError):
+        reason = "cannot connect"
+    elif isinstance(exc, httpx.TimeoutException):
+        reason = "timed out"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        reason = "the connection was dropped"
+    else:
+        reason = "connection failed"
+    return NetworkError(redact(f"{what}: {reason}{where}: {exc}"))

@@ -1,0 +1,91 @@
+"""Exponential backoff with full jitter, honouring Retry-After, bounded in count and total wait."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from worker.errors import NetworkError, PushError, TransientRegistryError
+
+
+@dataclass
+class RetryStats:
+    """Counts of retries taken by a worker process, for reports and tests."""
+
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self) -> None:
+        """Count one retry."""
+        with self._lock:
+            self.retries += 1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry transient failures."""
+
+    attempts: int = 6
+    base_delay: float = 0.2
+    max_delay: float = 20.0
+    max_total_wait: float = 120.0
+    stats: RetryStats = field(default_factory=RetryStats, compare=False)
+
+    def begin(self, what: str, replayable: bool = True) -> RetryState:
+        """Start counting attempts for one operation."""
+        return RetryState(self, what, self.attempts if replayable else 1)
+
+
+class RetryState:
+    """The attempts of one operation: call next_attempt() before each try."""
+
+    def __init__(self, policy: RetryPolicy, what: str, attempts: int) -> None:
+        self.policy = policy
+        self.what = what
+        self.attempts_left = attempts
+        self.waited = 0.0
+        self.tries = 0
+        self.last_error: PushError | None = None
+
+    def next_attempt(self) -> bool:
+        """Sleep the backoff for the next try; False when no try is left."""
+        if self.attempts_left <= 0:
+            return False
+        if self.tries:
+            delay = self._delay()
+            if self.waited + delay > self.policy.max_total_wait:
+                return False
+            self.policy.stats.add()
+            time.sleep(delay)
+            self.waited += delay
+        self.attempts_left -= 1
+        self.tries += 1
+        return True
+
+    def _delay(self) -> float:
+        hint = getattr(self.last_error, "retry_after", None)
+        backoff = min(self.policy.max_delay, self.policy.base_delay * 2 ** (self.tries - 1))
+        jittered = random.uniform(backoff / 2, backoff)
+        return max(jittered, float(hint)) if hint is not None else jittered
+
+    def failed(self, error: PushError) -> None:
+        """Record a failure; raise it at once when it is not worth retrying."""
+        self.last_error = error
+        if not isinstance(error, NetworkError | TransientRegistryError):
+            raise error
+
+    def refund(self) -> None:
+        """Give back the attempt just used (it was an auth round trip, not a failure)."""
+        self.attempts_left += 1
+        self.tries -= 1
+
+    def give_up(self) -> PushError:
+        """The error to raise once the attempts or the wait budget are spent."""
+        if self.last_error is None:
+            return NetworkError(f"{self.what}: no attempt was made")
+        if self.tries > 1:
+            self.last_error.detail += f" (gave up after {self.tries} attempts)"
+            self.last_error.args = (self.last_error.detail,)
+        return self.last_error
