@@ -10,7 +10,7 @@ from typing import Any
 
 from worker.blobs import BlobRoute, blob_exists, start_upload, stream_blob
 from worker.credentials import Credentials, docker_config_credentials, target_credentials
-from worker.errors import NotFoundError, PushError, RejectedError
+from worker.errors import NotFoundError, PushCancelled, PushError, RejectedError
 from worker.index_filter import IndexSelection, select_children
 from worker.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
 from worker.progress import Progress
@@ -159,14 +159,14 @@ class CopyEngine:
         for child in selection.children:
             should_stop()
             if self.served_digest(dst, target_repo, child.digest) != child.digest:
-                self._put_manifest(dst, target_repo, child.digest, child)
+                self.put_manifest(dst, target_repo, child.digest, child)
         pushed = selection.manifest
         result = CopyResult(top.digest, pushed.digest, pushed.media_type,
                             removed=selection.removed, blobs_mounted=mounted)
         for dest in destinations:
             should_stop()
             if self.served_digest(dst, target_repo, dest.identifier) != pushed.digest:
-                self._put_manifest(dst, target_repo, dest.identifier, pushed)
+                self.put_manifest(dst, target_repo, dest.identifier, pushed)
         for dest in destinations:
             served = self.served_digest(dst, target_repo, dest.identifier)
             if served != pushed.digest:
@@ -188,9 +188,10 @@ class CopyEngine:
             children.append(self.fetch_manifest(src, repository, child.digest))
         return select_children(top, children, options.attestations, options.platforms)
 
-    def _put_manifest(
+    def put_manifest(
         self, client: RegistryClient, repository: str, reference: str, manifest: Manifest
     ) -> None:
+        """PUT the manifest's exact bytes under `reference` (a tag or its digest)."""
         client.request(
             "PUT", client.manifest_url(repository, reference), scopes=(push_scope(repository),),
             what=f"pushing manifest {repository}:{reference}" if not reference.startswith("sha256")
@@ -209,14 +210,17 @@ class CopyEngine:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
             futures = [pool.submit(self._copy_blob, route, blob, mount_from, progress,
                                    should_stop) for blob in ordered]
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-            for future in done:
-                if future.exception() is not None:
-                    progress.abort()
-                    wait(pending)
-                    raise future.exception()  # type: ignore[misc]
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            if pending:
+                progress.abort()
+                for future in pending:
+                    future.cancel()
+                wait(pending)
+            errors = [e for f in futures if not f.cancelled() and (e := f.exception())]
+            if errors:
+                # The first real failure, not the "another blob failed" stops it caused.
+                errors.sort(key=lambda e: isinstance(e, PushCancelled))
+                raise errors[0]
             mounted = sum(1 for f in futures if f.result() == "mounted")
         return mounted
 

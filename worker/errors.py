@@ -2,9 +2,11 @@
 
 PushgateError
  ├── InvalidReference        a malformed image reference, tag, slug or repository name
+ ├── InvalidRequest          a push request that cannot be served (names the field)
  ├── ConfigurationError      settings that cannot work (missing token file, bad URL, ...)
  ├── JobNotFound             no job record under that id (expired or never existed)
  ├── JobConflict             the job is in a state that forbids the operation
+ ├── IdempotencyConflict     an Idempotency-Key reused with another request body
  ├── StoreUnavailable        Redis cannot be reached
  └── PushError               a push failed; `type` is the job's error type
       ├── AuthError          auth:      credentials refused or without rights
@@ -28,6 +30,15 @@ class InvalidReference(PushgateError, ValueError):
     """A reference, tag, slug or repository name does not follow the OCI grammar."""
 
 
+class InvalidRequest(PushgateError, ValueError):
+    """A push request that cannot be served as asked; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 class ConfigurationError(PushgateError):
     """The settings cannot work as given."""
 
@@ -38,6 +49,10 @@ class JobNotFound(PushgateError):
 
 class JobConflict(PushgateError):
     """The job's state forbids the requested operation."""
+
+
+class IdempotencyConflict(PushgateError):
+    """An Idempotency-Key was reused with a different request body."""
 
 
 class StoreUnavailable(PushgateError):

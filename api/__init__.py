@@ -1,0 +1,76 @@
+"""pushgate's HTTP API: `gunicorn 'api:create_app()'`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from api.keys import KeyRing
+from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
+from api.resources import health, pushes
+from api.state import EXTENSION, ApiState
+from worker.celery_app import create_celery, enqueue_push
+from worker.errors import PushgateError
+from worker.jobs import JobStore
+from worker.redaction import install_log_redaction
+from worker.settings import Settings
+
+MAX_BODY_BYTES = 64 * 1024
+OPENAPI_EXTENSION = "pushgate-openapi"
+log = logging.getLogger(__name__)
+
+
+class ProblemApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, answering HTTP errors as problem+json."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        """Render any werkzeug HTTP error as problem+json."""
+        return problem_response(from_http_exception(error))
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app; settings default to the PUSHGATE_* environment."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="pushgate", API_VERSION="1.0.0", OPENAPI_VERSION="3.0.3",
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+    )
+    celery = create_celery(settings)
+    store = JobStore.from_url(settings.redis_url, settings.job_retention)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = ApiState(
+        settings=settings, store=store, keys=KeyRing(settings.api_keys_file),
+        enqueue=lambda job_id: enqueue_push(celery, job_id),
+    )
+    api = ProblemApi(app, spec_kwargs={"info": {"description": "Push container images into "
+                                                "the vendor registry as jobs."}})
+    api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
+    app.extensions[OPENAPI_EXTENSION] = api
+    api.register_blueprint(pushes)
+    api.register_blueprint(health)
+    _register_errors(app)
+    install_log_redaction()
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ApiProblem)
+    def _problem(error: ApiProblem) -> Response:
+        return problem_response(error)
+
+    @app.errorhandler(PushgateError)
+    def _domain(error: PushgateError) -> Response:
+        return problem_response(from_domain(error))
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return problem_response(from_http_exception(error))
+        log.exception("unhandled error")
+        return problem_response(ApiProblem(500, "internal", "Internal error",
+                                           "an unexpected error occurred"))

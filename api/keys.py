@@ -1,0 +1,90 @@
+"""Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from worker.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One caller: a name, the hash of its key, and the app slugs it may push to."""
+
+    name: str
+    key_sha256: str
+    app_slugs: frozenset[str]
+
+    @property
+    def all_slugs(self) -> bool:
+        """True when this key may push to every slug (`["*"]`)."""
+        return "*" in self.app_slugs
+
+    def allows(self, app_slug: str) -> bool:
+        """True when this key may push to (and read jobs of) `app_slug`."""
+        return self.all_slugs or app_slug in self.app_slugs
+
+
+def parse_keys(data: Any, source: str) -> list[ApiKey]:
+    """Validate the decoded key file content into ApiKeys."""
+    if not isinstance(data, list):
+        raise ConfigurationError(f"{source}: expected a list of API keys")
+    keys = []
+    for i, entry in enumerate(data):
+        try:
+            digest = str(entry["key_sha256"]).lower()
+            slugs = entry["app_slugs"]
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError("key_sha256 must be 64 hex digits")
+            if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
+                raise ValueError("app_slugs must be a list of strings")
+            keys.append(ApiKey(str(entry["name"]), digest, frozenset(slugs)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{source}: API key #{i + 1} is malformed: {exc}") from None
+    return keys
+
+
+class KeyRing:
+    """The API keys of a file, reloaded when the file changes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._mtime: float | None = None
+        self._keys: list[ApiKey] = []
+        self._lock = threading.Lock()
+        self._reload_if_changed()
+
+    def _reload_if_changed(self) -> None:
+        if self.path is None:
+            return
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read API keys file {self.path}: {exc}") from None
+        if mtime == self._mtime:
+            return
+        text = self.path.read_text()
+        data = json.loads(text) if self.path.suffix == ".json" else yaml.safe_load(text)
+        keys = parse_keys(data or [], str(self.path))
+        with self._lock:
+            self._keys, self._mtime = keys, mtime
+
+    def lookup(self, presented: str) -> ApiKey | None:
+        """The key whose hash matches `presented`, or None."""
+        self._reload_if_changed()
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        with self._lock:
+            keys = list(self._keys)
+        found = None
+        for key in keys:
+            if hmac.compare_digest(key.key_sha256, digest):
+                found = key
+        return found

@@ -1,0 +1,167 @@
+"""Marshmallow schemas of the HTTP API: requests in, jobs out; OpenAPI is generated from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+
+from worker.errors import InvalidReference
+from worker.jobs import JobStatus
+from worker.pushes import MAX_EXTRA_TAGS, PushRequest
+from worker.reference import (
+    is_daemon_source,
+    parse_reference,
+    validate_repository,
+    validate_slug,
+    validate_tag,
+)
+
+PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_.]+)?$"
+
+
+def _grammar(check: Callable[[str], object]) -> Callable[[str], None]:
+    """A marshmallow validator from one of worker.reference's validators."""
+
+    def run(value: str) -> None:
+        try:
+            check(value)
+        except InvalidReference as exc:
+            raise ValidationError(str(exc)) from None
+
+    return run
+
+
+def _check_source(value: str) -> None:
+    if not is_daemon_source(value):
+        _grammar(parse_reference)(value)
+
+
+class StrictSchema(Schema):
+    """A schema that rejects unknown fields."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class PushCreateSchema(StrictSchema):
+    """Body of POST /v1/pushes."""
+
+    source = fields.String(required=True, validate=[validate.Length(1, 512), _check_source],
+                           metadata={"description": "Image to push: host[:port]/path:tag or "
+                                     "host[:port]/path@sha256:<hex>; Docker Hub short names "
+                                     "are normalised.", "example": "ghcr.io/acme/worker:1.0.1"})
+    app_slug = fields.String(required=True, validate=_grammar(validate_slug),
+                             metadata={"description": "The vendor app to push into.",
+                                       "example": "myapp"})
+    target = fields.String(validate=_grammar(validate_repository),
+                           metadata={"description": "Image name under the app; default: the last "
+                                     "path component of the source.", "example": "worker"})
+    tag = fields.String(validate=_grammar(validate_tag),
+                        metadata={"description": "Target tag; default: the source tag. Required "
+                                  "when the source is by digest.", "example": "1.0.1"})
+    extra_tags = fields.List(fields.String(validate=_grammar(validate_tag)),
+                             validate=validate.Length(max=MAX_EXTRA_TAGS),
+                             metadata={"description": "More tags for the same digest."})
+    attestations = fields.String(validate=validate.OneOf(["strip", "keep", "fail"]),
+                                 metadata={"description": "What to do with BuildKit "
+                                           "attestation manifests (default strip)."})
+    platforms = fields.List(fields.String(validate=validate.Regexp(PLATFORM_PATTERN)),
+                            validate=validate.Length(max=32),
+                            metadata={"description": "Copy only these platforms of an index, "
+                                      "e.g. linux/amd64."})
+    deadline_seconds = fields.Integer(validate=validate.Range(min=1),
+                                      metadata={"description": "Fail the job as `timeout` after "
+                                                "this long running."})
+
+    @post_load
+    def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
+        """Build the worker's PushRequest."""
+        return PushRequest(**data)
+
+
+class ProgressSchema(Schema):
+    """Blob and byte counters of a job."""
+
+    blobs_total = fields.Integer()
+    blobs_done = fields.Integer()
+    blobs_skipped = fields.Integer()
+    bytes_total = fields.Integer()
+    bytes_done = fields.Integer()
+
+
+class JobErrorSchema(Schema):
+    """Why a job failed."""
+
+    type = fields.String(metadata={"enum": ["auth", "not_found", "rejected", "network", "timeout",
+                                            "cancelled", "internal"]})
+    title = fields.String()
+    detail = fields.String()
+
+
+class RemovedSchema(Schema):
+    """A child manifest left out of the pushed index."""
+
+    digest = fields.String()
+    reason = fields.String()
+
+
+class JobSchema(Schema):
+    """A push job."""
+
+    id = fields.String()
+    status = fields.String(metadata={"enum": [s.value for s in JobStatus]})
+    source = fields.String()
+    app_slug = fields.String()
+    target = fields.String()
+    tags = fields.List(fields.String())
+    destinations = fields.List(fields.String())
+    attestations = fields.String()
+    platforms = fields.List(fields.String())
+    source_digest = fields.String(allow_none=True)
+    digest = fields.String(allow_none=True)
+    served = fields.Dict(keys=fields.String(), values=fields.String(),
+                         metadata={"description": "Digest each destination served after "
+                                   "the push."})
+    removed = fields.List(fields.Nested(RemovedSchema))
+    progress = fields.Nested(ProgressSchema)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    attempts = fields.Integer()
+    cancel_requested = fields.Boolean()
+    deadline_seconds = fields.Float()
+    created_at = fields.String(metadata={"format": "date-time"})
+    started_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
+class JobPageSchema(Schema):
+    """A page of jobs, newest first."""
+
+    items = fields.List(fields.Nested(JobSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class JobListArgsSchema(StrictSchema):
+    """Query of GET /v1/pushes."""
+
+    app_slug = fields.String(validate=_grammar(validate_slug))
+    status = fields.String(validate=validate.OneOf([s.value for s in JobStatus]))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Regexp(r"^\d{13}:[0-9a-f]{32}$"))
+
+
+class ProblemSchema(Schema):
+    """An application/problem+json error document (RFC 9457)."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class HealthSchema(Schema):
+    """Health answer."""
+
+    status = fields.String()

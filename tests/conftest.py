@@ -1,0 +1,110 @@
+"""Real services for the tests: Redis, a plain source registry, a token-auth vendor stand-in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.images import ImageBuilder
+from tests.support.services import Registry, RedisServer
+from tests.support.token_server import Account, TokenIssuer, TokenServer
+from worker.settings import Secret, Settings
+
+SA_TOKEN = "sa-token-7f3c9a1e5b2d4f60"
+USER_TOKEN = "user-token-0d9e8f7a6b5c"
+EMAIL = "dev@vendor.example"
+PASSWORD = "correct horse battery staple"
+OTHER_TOKEN = "sa-token-otherapp-44aa"
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch folder for the session's services."""
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free port."""
+    server = RedisServer(workdir / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of the session's Redis."""
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def source_registry(workdir: Path) -> Iterator[Registry]:
+    """A plain (no auth) distribution registry holding the source images."""
+    registry = Registry(workdir / "source")
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def token_issuer() -> TokenIssuer:
+    """Vendor-style accounts: a service account for myapp and shared, a user token, a password."""
+    return TokenIssuer.create([
+        Account("service_account", SA_TOKEN, ["myapp", "shared"]),
+        Account("user_token", USER_TOKEN, ["myapp"], email=EMAIL),
+        Account("password", PASSWORD, ["myapp"], email=EMAIL),
+        Account("service_account", OTHER_TOKEN, ["otherapp"]),
+    ])
+
+
+@pytest.fixture(scope="session")
+def token_server(token_issuer: TokenIssuer) -> Iterator[TokenServer]:
+    """The token server for the vendor stand-in."""
+    server = TokenServer(token_issuer).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def vendor_registry(workdir: Path, token_server: TokenServer,
+                    token_issuer: TokenIssuer) -> Iterator[Registry]:
+    """A token-auth distribution registry standing in for the vendor registry."""
+    registry = Registry(workdir / "vendor", token_realm=token_server.realm,
+                        cert_pem=token_issuer.cert_pem)
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def source_images(source_registry: Registry) -> Iterator[ImageBuilder]:
+    """Pushes test images into the source registry."""
+    builder = ImageBuilder(source_registry.url)
+    yield builder
+    builder.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh name for a repository, so tests never share one."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer, source_registry: Registry,
+             vendor_registry: Registry) -> Settings:
+    """Settings wired to the real services, with the service-account token."""
+    return Settings(
+        redis_url=redis_server.url,
+        registry=vendor_registry.host,
+        registry_username="any-name",
+        registry_token=Secret(SA_TOKEN),
+        insecure_registries=frozenset({source_registry.host, vendor_registry.host}),
+        source_registries=frozenset({source_registry.host}),
+        retry_max_wait=5.0,
+        progress_interval=0.05,
+    )

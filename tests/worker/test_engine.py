@@ -1,0 +1,151 @@
+"""The copy engine against two real registries: a plain source and a token-auth vendor stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.conftest import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, USER_TOKEN
+from tests.support.images import ImageBuilder
+from tests.support.services import Registry, free_port
+from worker.engine import CopyEngine
+from worker.errors import AuthError, NetworkError, NotFoundError, RejectedError
+from worker.manifests import parse_manifest
+from worker.progress import Progress
+from worker.reference import destination, parse_reference
+from worker.settings import Secret
+
+KiB = 1024
+
+
+def vendor_manifest(registry: Registry, repository: str, reference: str) -> httpx.Response:
+    """Read a manifest from the vendor stand-in with a token of our own (not the engine's)."""
+    token = httpx.get(f"{registry_realm(registry)}", params={
+        "service": "pushgate-test-registry", "scope": f"repository:{repository}:pull"},
+        auth=("x", SA_TOKEN)).json()["token"]
+    return httpx.get(f"{registry.url}/v2/{repository}/manifests/{reference}", headers={
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.oci.image.manifest.v1+json, "
+                  "application/vnd.docker.distribution.manifest.v2+json, "
+                  "application/vnd.oci.image.index.v1+json"})
+
+
+def registry_realm(registry: Registry) -> str:
+    challenge = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
+    return challenge.split('realm="', 1)[1].split('"', 1)[0]
+
+
+def test_copies_oci_image_with_same_digest(engine: CopyEngine, source_images: ImageBuilder,
+                                           source_registry: Registry, vendor_registry: Registry,
+                                           unique: str) -> None:
+    image = source_images.image(f"acme/{unique}", "1.0", [300 * KiB, 20 * KiB, 5 * KiB])
+    dest = destination(vendor_registry.host, "myapp", unique, "1.0")
+    progress = Progress()
+    result = engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:1.0"), [dest],
+                         progress=progress)
+    assert result.source_digest == result.digest == image.digest
+    assert result.served == {str(dest): image.digest}
+    served = vendor_manifest(vendor_registry, f"myapp/{unique}", "1.0")
+    assert served.status_code == 200
+    assert served.content == image.raw
+    assert progress.snapshot() == {"blobs_total": 4, "blobs_done": 4, "blobs_skipped": 0,
+                                   "bytes_total": progress.bytes_total,
+                                   "bytes_done": progress.bytes_total}
+    assert progress.bytes_total > 325 * KiB
+
+
+def test_repush_skips_every_blob(engine: CopyEngine, source_images: ImageBuilder,
+                                 source_registry: Registry, vendor_registry: Registry,
+                                 unique: str) -> None:
+    source_images.image(f"acme/{unique}", "1", [10 * KiB, 10 * KiB])
+    src = parse_reference(f"{source_registry.host}/acme/{unique}:1")
+    dest = destination(vendor_registry.host, "myapp", unique, "1")
+    engine.copy(src, [dest])
+    again = Progress()
+    engine.copy(src, [dest], progress=again)
+    assert again.blobs_skipped == again.blobs_total == 3
+
+
+def test_docker_v2_manifest_and_extra_tags_share_one_digest(
+        engine: CopyEngine, source_images: ImageBuilder, source_registry: Registry,
+        vendor_registry: Registry, unique: str) -> None:
+    image = source_images.image(f"acme/{unique}", "v2", [4 * KiB], docker=True)
+    dests = [destination(vendor_registry.host, "myapp", "svc-" + unique, t)
+             for t in ("2.0", "2", "stable")]
+    result = engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:v2"), dests)
+    assert set(result.served.values()) == {image.digest}
+    for tag in ("2.0", "2", "stable"):
+        served = vendor_manifest(vendor_registry, f"myapp/svc-{unique}", tag)
+        assert served.headers["Docker-Content-Digest"] == image.digest
+        assert served.headers["Content-Type"] == image.media_type
+
+
+def test_source_by_digest(engine: CopyEngine, source_images: ImageBuilder,
+                          source_registry: Registry, vendor_registry: Registry,
+                          unique: str) -> None:
+    image = source_images.image(f"acme/{unique}", "x", [1 * KiB])
+    src = parse_reference(f"{source_registry.host}/acme/{unique}@{image.digest}")
+    result = engine.copy(src, [destination(vendor_registry.host, "shared", unique, "pinned")])
+    assert result.digest == image.digest
+
+
+@pytest.mark.parametrize(("username", "secret"), [
+    ("anything-at-all", SA_TOKEN), (EMAIL, USER_TOKEN), (EMAIL, PASSWORD)])
+def test_vendor_login_modes(make_engine: Callable[..., CopyEngine], source_images: ImageBuilder,
+                            source_registry: Registry, vendor_registry: Registry, unique: str,
+                            username: str, secret: str) -> None:
+    image = source_images.image(f"acme/{unique}", "1", [1 * KiB])
+    engine = make_engine(registry_username=username, registry_token=Secret(secret))
+    result = engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:1"),
+                         [destination(vendor_registry.host, "myapp", unique, "1")])
+    assert result.digest == image.digest
+
+
+@pytest.mark.parametrize(("username", "secret", "slug"), [
+    ("x", OTHER_TOKEN, "myapp"),            # a token of another app
+    ("x", SA_TOKEN, "notmine"),             # a slug the token does not cover
+    ("someone@else.example", USER_TOKEN, "myapp"),  # user token with the wrong email
+    ("x", "wrong-token-value", "myapp"),     # an unknown token
+])
+def test_auth_failures_are_typed_and_do_not_leak(
+        make_engine: Callable[..., CopyEngine], source_images: ImageBuilder,
+        source_registry: Registry, vendor_registry: Registry, unique: str,
+        username: str, secret: str, slug: str) -> None:
+    source_images.image(f"acme/{unique}", "1", [1 * KiB])
+    engine = make_engine(registry_username=username, registry_token=Secret(secret))
+    with pytest.raises(AuthError) as caught:
+        engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:1"),
+                    [destination(vendor_registry.host, slug, unique, "1")])
+    assert secret not in str(caught.value)
+    assert caught.value.type == "auth"
+
+
+def test_missing_source_tag_is_not_found(engine: CopyEngine, source_registry: Registry,
+                                         vendor_registry: Registry, unique: str) -> None:
+    with pytest.raises(NotFoundError, match="MANIFEST_UNKNOWN|NAME_UNKNOWN"):
+        engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:nope"),
+                    [destination(vendor_registry.host, "myapp", unique, "1")])
+
+
+def test_connection_refused_is_network(make_engine: Callable[..., CopyEngine],
+                                       vendor_registry: Registry, unique: str) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    engine = make_engine(insecure_registries=frozenset({dead, vendor_registry.host}),
+                         retry_attempts=2, retry_max_wait=0.5)
+    with pytest.raises(NetworkError, match="cannot connect"):
+        engine.copy(parse_reference(f"{dead}/acme/{unique}:1"),
+                    [destination(vendor_registry.host, "myapp", unique, "1")])
+
+
+def test_manifest_refused_by_registry_is_rejected_with_its_message(
+        engine: CopyEngine, vendor_registry: Registry, unique: str) -> None:
+    missing = "sha256:" + "0" * 64
+    raw = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+           f'"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{missing}",'
+           '"size":2},"layers":[]}').encode()
+    manifest = parse_manifest(raw, "application/vnd.oci.image.manifest.v1+json")
+    client = engine.client(vendor_registry.host)
+    with pytest.raises(RejectedError, match="MANIFEST_BLOB_UNKNOWN"):
+        engine.put_manifest(client, f"myapp/{unique}", "1", manifest)

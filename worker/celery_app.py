@@ -1,0 +1,73 @@
+"""The Celery app: explicit configuration, JSON messages that carry only job ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from celery import Celery
+
+from worker.settings import Settings
+
+QUEUE = "pushgate"
+PUSH_TASK = "pushgate.push"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings for pushgate, from our Settings."""
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "task_default_queue": QUEUE,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        # Crash safety: a task is acknowledged only after it ran, and requeued when the
+        # worker process dies; each worker takes one job at a time.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "task_send_sent_event": False,
+        "worker_send_task_events": False,
+        "include": ["worker.tasks"],
+    }
+
+
+class _EnvConfig(Mapping[str, Any]):
+    """Celery config read from the environment when Celery first needs it, not at import."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = celery_config(Settings.from_env())
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    """A Celery app configured from `settings`, or lazily from the environment when None."""
+    app = Celery("pushgate", set_as_current=False)
+    if settings is None:
+        app.config_from_object(_EnvConfig())
+    else:
+        app.conf.update(celery_config(settings))
+    return app
+
+
+def enqueue_push(app: Celery, job_id: str) -> None:
+    """Send the push task for `job_id`: the message carries the id and nothing else."""
+    app.send_task(PUSH_TASK, args=[job_id], queue=QUEUE)

@@ -1,0 +1,277 @@
+"""The job store: push jobs as Redis hashes, with expiry, indexes for listing, atomic transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+from worker.errors import JobConflict, JobNotFound, StoreUnavailable
+
+PREFIX = "pushgate"
+
+# Compare-and-set of a job's status, so a cancel and a start never both win.
+_TRANSITION = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return -1 end
+local allowed = cjson.decode(ARGV[1])
+local ok = false
+for _, s in ipairs(allowed) do if cjson.encode(s) == status then ok = true end end
+if not ok then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """True for the end states."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+EMPTY_PROGRESS = {"blobs_total": 0, "blobs_done": 0, "blobs_skipped": 0, "bytes_total": 0,
+                  "bytes_done": 0}
+
+
+def utcnow() -> str:
+    """The current time as RFC 3339 UTC with milliseconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Job:
+    """A push job as stored; holds no credential, ever."""
+
+    id: str
+    status: str
+    source: str
+    app_slug: str
+    target: str
+    tags: list[str]
+    destinations: list[str]
+    owner: str = ""
+    attestations: str = "strip"
+    platforms: list[str] = field(default_factory=list)
+    deadline_seconds: float = 3600.0
+    source_digest: str | None = None
+    digest: str | None = None
+    served: dict[str, str] = field(default_factory=dict)
+    removed: list[dict[str, str]] = field(default_factory=list)
+    progress: dict[str, int] = field(default_factory=lambda: dict(EMPTY_PROGRESS))
+    error: dict[str, str] | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    request_hash: str = ""
+    created_at: str = field(default_factory=utcnow)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    def to_record(self) -> dict[str, str]:
+        """The hash fields stored in Redis: every value JSON-encoded."""
+        return {k: json.dumps(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> Job:
+        """Rebuild a Job from its Redis hash (unknown fields from newer versions ignored)."""
+        known = cls.__dataclass_fields__
+        return cls(**{k: json.loads(v) for k, v in record.items() if k in known})
+
+    @property
+    def finished(self) -> bool:
+        """True once the job has reached an end state."""
+        return JobStatus(self.status).finished
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job listing, newest first."""
+
+    items: list[Job]
+    next_cursor: str | None
+
+
+def new_job_id() -> str:
+    """A fresh, unguessable job id."""
+    return uuid.uuid4().hex
+
+
+class JobStore:
+    """Push jobs in Redis: one hash per job, sorted sets to list them by time."""
+
+    def __init__(self, client: redis.Redis, retention: float) -> None:
+        self.redis = client
+        self.retention = int(retention)
+        self._transition = client.register_script(_TRANSITION)
+
+    @classmethod
+    def from_url(cls, url: str, retention: float) -> JobStore:
+        """A store on the Redis at `url`, with short timeouts so outages surface quickly."""
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
+                                      socket_connect_timeout=2, health_check_interval=10)
+        return cls(client, retention)
+
+    @staticmethod
+    def key(job_id: str) -> str:
+        """The Redis key of a job's hash."""
+        return f"{PREFIX}:job:{job_id}"
+
+    @staticmethod
+    def _index(app_slug: str | None) -> str:
+        return f"{PREFIX}:jobs" if app_slug is None else f"{PREFIX}:jobs:slug:{app_slug}"
+
+    @staticmethod
+    def _member(job: Job) -> str:
+        when = dt.datetime.fromisoformat(job.created_at.replace("Z", "+00:00"))
+        return f"{int(when.timestamp() * 1000):013d}:{job.id}"
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless Redis answers."""
+        with self.unavailable():
+            self.redis.ping()
+
+    @contextmanager
+    def unavailable(self) -> Iterator[None]:
+        """Turn Redis connection failures into StoreUnavailable."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            raise StoreUnavailable(f"the job store (Redis) is unreachable: {exc}") from None
+
+    def create(self, job: Job) -> Job:
+        """Store a new job and index it, all in one transaction."""
+        member = self._member(job)
+        cutoff = f"{int((time.time() - self.retention) * 1000):013d}:"
+        with self.unavailable(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(job.id), mapping=job.to_record())
+            pipe.expire(self.key(job.id), self.retention)
+            for index in (self._index(None), self._index(job.app_slug)):
+                pipe.zadd(index, {member: 0})
+                pipe.zremrangebylex(index, "-", f"({cutoff}")
+                pipe.expire(index, self.retention)
+            pipe.execute()
+        return job
+
+    def delete(self, job: Job) -> None:
+        """Remove a job and its index entries (used when it could not be enqueued)."""
+        member = self._member(job)
+        with self.unavailable(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key(job.id))
+            pipe.zrem(self._index(None), member)
+            pipe.zrem(self._index(job.app_slug), member)
+            pipe.execute()
+
+    def get(self, job_id: str) -> Job:
+        """The job with this id; JobNotFound when it does not exist or has expired."""
+        with self.unavailable():
+            record = self.redis.hgetall(self.key(job_id))
+        if not record:
+            raise JobNotFound(f"no push job {job_id!r} (unknown, or expired after retention)")
+        return Job.from_record(record)
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Set fields of an existing job (no status check)."""
+        with self.unavailable():
+            if not self.redis.exists(self.key(job_id)):
+                raise JobNotFound(f"no push job {job_id!r}")
+            self.redis.hset(self.key(job_id), mapping={k: json.dumps(v) for k, v in fields.items()})
+
+    def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus,
+                   **fields: Any) -> bool:
+        """Move the job to `to` (and set fields) only if its status is in `allowed`."""
+        args = [json.dumps([str(s) for s in allowed]), "status", json.dumps(str(to))]
+        for name, value in fields.items():
+            args += [name, json.dumps(value)]
+        with self.unavailable():
+            result = self._transition(keys=[self.key(job_id)], args=args)
+        if result == -1:
+            raise JobNotFound(f"no push job {job_id!r}")
+        if to.finished and result == 1:
+            with self.unavailable():
+                self.redis.expire(self.key(job_id), self.retention)
+        return bool(result == 1)
+
+    def request_cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, or flag a running one; JobConflict when finished."""
+        if self.transition(job_id, [JobStatus.QUEUED], JobStatus.CANCELLED,
+                           cancel_requested=True, finished_at=utcnow(),
+                           error={"type": "cancelled", "title": "Cancelled",
+                                  "detail": "cancelled before it started"}):
+            return self.get(job_id)
+        if self.transition(job_id, [JobStatus.RUNNING], JobStatus.RUNNING,
+                           cancel_requested=True):
+            return self.get(job_id)
+        job = self.get(job_id)
+        raise JobConflict(f"push job {job_id} has already finished as {job.status}")
+
+    def list(self, app_slugs: list[str] | None, status: str | None, limit: int,
+             cursor: str | None) -> JobPage:
+        """Jobs newest first, of `app_slugs` (None: all), optionally of one status."""
+        indexes = [self._index(None)] if app_slugs is None else [self._index(s) for s in app_slugs]
+        items: list[Job] = []
+        position = cursor
+        scanned = 0
+        while len(items) < limit and scanned < 20 * limit + 200:
+            members = self._merged_page(indexes, position, limit)
+            if not members:
+                position = None
+                break
+            for member in members:
+                position = member
+                scanned += 1
+                job_id = member.split(":", 1)[1]
+                with self.unavailable():
+                    record = self.redis.hgetall(self.key(job_id))
+                if record:
+                    job = Job.from_record(record)
+                    if status is None or job.status == status:
+                        items.append(job)
+                        if len(items) == limit:
+                            break
+        more = position is not None and bool(self._merged_page(indexes, position, 1))
+        return JobPage(items, position if more else None)
+
+    def _merged_page(self, indexes: list[str], cursor: str | None, count: int) -> list[str]:
+        top = f"({cursor}" if cursor else "+"
+        merged: set[str] = set()
+        with self.unavailable():
+            for index in indexes:
+                merged.update(self.redis.zrevrangebylex(index, top, "-", start=0, num=count))
+        return sorted(merged, reverse=True)[:count]
+
+
+class RepositoryLedger:
+    """Which target repositories each app has pushed, to try cross-repository mounts from."""
+
+    def __init__(self, client: redis.Redis, limit: int = 20) -> None:
+        self.redis = client
+        self.limit = limit
+
+    @staticmethod
+    def key(app_slug: str) -> str:
+        """The Redis key of an app's pushed repositories (a sorted set by last push time)."""
+        return f"{PREFIX}:repos:{app_slug}"
+
+    def record(self, app_slug: str, repository: str) -> None:
+        """Note that `repository` (e.g. myapp/worker) now holds an image of the app."""
+        self.redis.zadd(self.key(app_slug), {repository: time.time()})
+
+    def recent(self, app_slug: str) -> list[str]:
+        """The app's repositories, most recently pushed first."""
+        return list(self.redis.zrevrange(self.key(app_slug), 0, self.limit - 1))

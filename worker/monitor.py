@@ -1,0 +1,87 @@
+"""Watch a running job from a side thread: heartbeat, cancel requests, the deadline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from worker.errors import DeadlineExceeded, PushCancelled, StoreUnavailable
+from worker.jobs import PREFIX, JobStore
+from worker.progress import Progress
+
+log = logging.getLogger(__name__)
+RUNNING_KEY = f"{PREFIX}:running"
+
+
+class JobMonitor:
+    """Polls Redis for a cancel request and beats the heartbeat; check() raises to stop a copy."""
+
+    def __init__(self, store: JobStore, job_id: str, deadline: float, interval: float) -> None:
+        self.store, self.job_id = store, job_id
+        self.deadline = deadline
+        self.interval = interval
+        self.cancelled = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"monitor-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> JobMonitor:
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        try:
+            self.store.redis.zrem(RUNNING_KEY, self.job_id)
+        except Exception:  # noqa: BLE001 - the reconciler copes with a stale entry
+            log.warning("could not clear the heartbeat of job %s", self.job_id)
+
+    def beat(self) -> None:
+        """Record that this job is alive now."""
+        self.store.redis.zadd(RUNNING_KEY, {self.job_id: time.time()})
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+                flag = self.store.redis.hget(self.store.key(self.job_id), "cancel_requested")
+                if flag is not None and json.loads(flag):
+                    self.cancelled.set()
+            except Exception as exc:  # noqa: BLE001 - keep watching through a Redis blip
+                log.warning("job monitor for %s: %s", self.job_id, exc)
+
+    def check(self) -> None:
+        """Raise PushCancelled or DeadlineExceeded when the copy must stop now."""
+        if self.cancelled.is_set():
+            raise PushCancelled("cancelled by request while running")
+        if time.time() > self.deadline:
+            raise DeadlineExceeded("the push ran past its deadline; raise deadline_seconds")
+
+
+class ProgressWriter:
+    """Writes a copy's progress to the job, throttled: never once per chunk."""
+
+    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
+        self.store, self.job_id, self.interval = store, job_id, interval
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, progress: Progress, milestone: bool) -> None:
+        """Listener for Progress: write when a blob completes or `interval` has passed."""
+        now = time.monotonic()
+        gap = min(self.interval, 0.1) if milestone else self.interval
+        with self._lock:
+            if now - self._last < gap:
+                return
+            self._last = now
+        self.flush(progress)
+
+    def flush(self, progress: Progress) -> None:
+        """Write the current counters now."""
+        try:
+            self.store.update(self.job_id, progress=progress.snapshot())
+        except StoreUnavailable as exc:
+            log.warning("progress of job %s not written: %s", self.job_id, exc)

@@ -1,0 +1,152 @@
+"""The public job interface: turn a push request into a job, store it, enqueue it, cancel it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from worker.errors import (
+    IdempotencyConflict,
+    InvalidReference,
+    InvalidRequest,
+    JobNotFound,
+    StoreUnavailable,
+)
+from worker.jobs import Job, JobStatus, JobStore, new_job_id
+from worker.reference import (
+    default_target,
+    destination,
+    is_daemon_source,
+    parse_reference,
+    validate_repository,
+    validate_slug,
+    validate_tag,
+)
+from worker.settings import Settings
+
+MAX_EXTRA_TAGS = 20
+Enqueue = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """What a caller asked for, before validation against the settings."""
+
+    source: str
+    app_slug: str
+    target: str | None = None
+    tag: str | None = None
+    extra_tags: list[str] = field(default_factory=list)
+    attestations: str = "strip"
+    platforms: list[str] = field(default_factory=list)
+    deadline_seconds: float | None = None
+
+    def fingerprint(self) -> str:
+        """A stable hash of the request body, to compare idempotent retries."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+def _field(name: str, check: Callable[[], object]) -> None:
+    try:
+        check()
+    except InvalidReference as exc:
+        raise InvalidRequest(name, str(exc)) from None
+
+
+def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
+    """Validate `request` against the settings and build its queued Job (not yet stored)."""
+    if is_daemon_source(request.source):
+        raise InvalidRequest("source", "docker-daemon: sources are not enabled on this service")
+    try:
+        source = parse_reference(request.source)
+    except InvalidReference as exc:
+        raise InvalidRequest("source", str(exc)) from None
+    if not settings.source_allowed(source.registry):
+        allowed = ", ".join(sorted(settings.source_registries)) or "none configured"
+        raise InvalidRequest(
+            "source",
+            f"source registry {source.registry} is not allowed (allowed: {allowed}); "
+            "the operator sets PUSHGATE_SOURCE_REGISTRIES",
+        )
+    _field("app_slug", lambda: validate_slug(request.app_slug))
+    target = request.target or default_target(source)
+    _field("target", lambda: validate_repository(target))
+    tag = request.tag or source.tag
+    if tag is None:
+        raise InvalidRequest("tag", "tag is required when the source is given by digest")
+    _field("tag", lambda: validate_tag(tag))
+    if len(request.extra_tags) > MAX_EXTRA_TAGS:
+        raise InvalidRequest("extra_tags", f"at most {MAX_EXTRA_TAGS} extra tags")
+    for extra in request.extra_tags:
+        _field("extra_tags", lambda extra=extra: validate_tag(extra))  # type: ignore[misc]
+    tags = list(dict.fromkeys([tag, *request.extra_tags]))
+    dests: list[str] = []
+    for each in tags:
+        try:
+            dests.append(str(destination(settings.registry, request.app_slug, target, each)))
+        except InvalidReference as exc:
+            raise InvalidRequest("target", str(exc)) from None
+    deadline = request.deadline_seconds or settings.default_deadline
+    if deadline > settings.max_deadline:
+        raise InvalidRequest(
+            "deadline_seconds", f"at most {int(settings.max_deadline)} seconds on this service"
+        )
+    return Job(
+        id=new_job_id(), status=JobStatus.QUEUED.value, source=str(source),
+        app_slug=request.app_slug, target=target, tags=tags, destinations=dests, owner=owner,
+        attestations=request.attestations, platforms=list(request.platforms),
+        deadline_seconds=deadline, request_hash=request.fingerprint(),
+    )
+
+
+def submit(store: JobStore, job: Job, enqueue: Enqueue) -> Job:
+    """Write the job record, then enqueue its id; undo the record if enqueueing fails."""
+    store.create(job)
+    try:
+        enqueue(job.id)
+    except Exception as exc:
+        try:
+            store.delete(job)
+        except StoreUnavailable:
+            pass  # the record expires with retention; no worker will ever see it
+        raise StoreUnavailable(f"could not enqueue the push: {type(exc).__name__}") from None
+    return job
+
+
+IDEMPOTENCY_TTL = 24 * 3600
+
+
+def submit_idempotent(store: JobStore, job: Job, enqueue: Enqueue, scope: str,
+                      key: str) -> tuple[Job, bool]:
+    """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
+    digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
+    redis_key = f"pushgate:idempotency:{digest}"
+    with store.unavailable():
+        claimed = store.redis.set(redis_key, f"{job.id} {job.request_hash}", nx=True,
+                                  ex=IDEMPOTENCY_TTL)
+    if claimed:
+        try:
+            return submit(store, job, enqueue), True
+        except Exception:
+            with store.unavailable():
+                store.redis.delete(redis_key)
+            raise
+    with store.unavailable():
+        existing = store.redis.get(redis_key)
+    if existing is None:  # expired between the two calls: treat as new
+        return submit_idempotent(store, job, enqueue, scope, key)
+    job_id, fingerprint = str(existing).split(" ", 1)
+    if fingerprint != job.request_hash:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was used with a different request body in the last 24 h; "
+            "use a new key for a new push"
+        )
+    for _ in range(50):  # the first request may still be writing its record
+        try:
+            return store.get(job_id), False
+        except JobNotFound:
+            time.sleep(0.02)
+    return store.get(job_id), False

@@ -1,0 +1,105 @@
+"""Run one push job: claim it, copy the image, record the outcome. No Celery in here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from worker.engine import CopyEngine, CopyOptions
+from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
+from worker.jobs import Job, JobStatus, JobStore, RepositoryLedger, utcnow
+from worker.monitor import JobMonitor, ProgressWriter
+from worker.progress import Progress
+from worker.redaction import redact
+from worker.reference import parse_reference
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def error_record(error: PushError) -> dict[str, str]:
+    """The job's `error` object for a push error, with secrets redacted."""
+    return {"type": error.type, "title": error.title, "detail": redact(error.detail)}
+
+
+def _started_epoch(job: Job) -> float:
+    if job.started_at is None:
+        return dt.datetime.now(dt.UTC).timestamp()
+    return dt.datetime.fromisoformat(job.started_at.replace("Z", "+00:00")).timestamp()
+
+
+class JobRunner:
+    """Runs push jobs with one engine; shared by every task a worker process executes."""
+
+    def __init__(self, settings: Settings, store: JobStore, engine: CopyEngine) -> None:
+        self.settings, self.store, self.engine = settings, store, engine
+        self.ledger = RepositoryLedger(store.redis)
+
+    def run(self, job_id: str) -> Job | None:
+        """Run the job to an end state; returns it, or None when it no longer exists."""
+        try:
+            job = self.store.get(job_id)
+        except JobNotFound:
+            log.warning("push job %s has no record (expired?): nothing to do", job_id)
+            return None
+        if job.finished:
+            log.info("push job %s already %s: duplicate delivery ignored", job_id, job.status)
+            return job
+        if job.attempts >= self.settings.max_attempts:
+            last = job.error or {"detail": "the worker running it was lost"}
+            self._finish(job_id, JobStatus.FAILED, error={
+                "type": "internal", "title": "Too many attempts",
+                "detail": f"gave up after {job.attempts} attempts; last: {last.get('detail')}"})
+            return self.store.get(job_id)
+        started_at = job.started_at or utcnow()
+        if not self.store.transition(job_id, [JobStatus.QUEUED, JobStatus.RUNNING],
+                                     JobStatus.RUNNING, attempts=job.attempts + 1,
+                                     started_at=started_at, error=None):
+            return self.store.get(job_id)
+        job.started_at = started_at
+        log.info("push job %s: %s -> %s (attempt %d)", job_id, job.source,
+                 ", ".join(job.destinations), job.attempts + 1)
+        self._copy(job)
+        return self.store.get(job_id)
+
+    def _copy(self, job: Job) -> None:
+        deadline = _started_epoch(job) + job.deadline_seconds
+        writer = ProgressWriter(self.store, job.id, self.settings.progress_interval)
+        progress = Progress(writer)
+        monitor = JobMonitor(self.store, job.id, deadline, min(0.5, self.settings.heartbeat_interval))
+        try:
+            with monitor:
+                monitor.check()
+                source = parse_reference(job.source)
+                dests = [parse_reference(d) for d in job.destinations]
+                options = CopyOptions(
+                    attestations=job.attestations, platforms=tuple(job.platforms),
+                    mount_from=tuple(self.ledger.recent(job.app_slug)),
+                )
+                result = self.engine.copy(source, dests, options=options, progress=progress,
+                                          should_stop=monitor.check)
+        except PushCancelled as exc:
+            status = JobStatus.FAILED if not monitor.cancelled.is_set() else JobStatus.CANCELLED
+            self._finish(job.id, status, progress=progress.snapshot(), error=error_record(exc))
+            return
+        except PushError as exc:
+            log.info("push job %s failed: %s: %s", job.id, exc.type, redact(exc.detail))
+            self._finish(job.id, JobStatus.FAILED, progress=progress.snapshot(),
+                         error=error_record(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - any bug must still end the job, not strand it
+            log.exception("push job %s crashed", job.id)
+            internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
+            self._finish(job.id, JobStatus.FAILED, progress=progress.snapshot(),
+                         error=error_record(internal))
+            return
+        self.ledger.record(job.app_slug, dests[0].repository)
+        self._finish(job.id, JobStatus.SUCCEEDED, progress=progress.snapshot(),
+                     source_digest=result.source_digest, digest=result.digest,
+                     served=result.served, removed=result.removed)
+        log.info("push job %s succeeded: %s", job.id, result.digest)
+
+    def _finish(self, job_id: str, status: JobStatus, **fields: Any) -> None:
+        self.store.transition(job_id, [JobStatus.RUNNING, JobStatus.QUEUED], status,
+                              finished_at=utcnow(), **fields)
