@@ -56,7 +56,7 @@ def from_domain(error: PushgateError) -> ApiProblem:
     """The ApiProblem for a domain error, by the table above (500 for anything else)."""
     for cls in type(error).__mro__:
         if cls in DOMAIN_ERRORS:
-            status, slug, title, headers = DOMAIN_ERRORS[cls]  # type: ignore[index]
+            status, slug, title, headers = DOMAIN_ERRORS[cls]
             extra: dict[str, Any] = {}
             if isinstance(error, InvalidRequest):
                 extra["errors"] = {error.field: [error.message]}

@@ -96,7 +96,7 @@ class Pushes(MethodView):
             slugs: list[str] | None = [slug]
         else:
             slugs = None if key.all_slugs else sorted(key.app_slugs)
-        return state().store.list(slugs, args.get("status"), args["limit"], args.get("cursor"))
+        return state().store.list_jobs(slugs, args.get("status"), args["limit"], args.get("cursor"))
 
 
 @pushes.route("/<string:job_id>")

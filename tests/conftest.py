@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.support.images import ImageBuilder
-from tests.support.services import Registry, RedisServer
+from tests.support.services import RedisServer, Registry
 from tests.support.token_server import Account, TokenIssuer, TokenServer
 from worker.settings import Secret, Settings
 

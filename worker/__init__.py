@@ -1,4 +1,4 @@
-"""pushgate's worker side: the copy engine, the job store and the Celery app (`celery -A worker`)."""
+"""pushgate's workers: the copy engine, the job store and the Celery app (`celery -A worker`)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,9 @@ class BlobRoute:
     target_repository: str
 
 
-def blob_exists(client: RegistryClient, repository: str, digest: str, scopes: tuple[str, ...]) -> bool:
+def blob_exists(
+    client: RegistryClient, repository: str, digest: str, scopes: tuple[str, ...]
+) -> bool:
     """True when `repository` on `client`'s registry already holds the blob."""
     try:
         client.request("HEAD", client.blob_url(repository, digest), scopes=scopes,

@@ -29,7 +29,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "task_send_sent_event": False,
         "worker_send_task_events": False,

@@ -130,7 +130,8 @@ class CopyEngine:
             )
         except NotFoundError:
             return None
-        return response.headers.get("Docker-Content-Digest")
+        served = response.headers.get("Docker-Content-Digest")
+        return str(served) if served else None
 
     def copy(
         self,

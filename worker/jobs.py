@@ -1,4 +1,4 @@
-"""The job store: push jobs as Redis hashes, with expiry, indexes for listing, atomic transitions."""
+"""The job store: push jobs as Redis hashes with expiry, listing indexes, atomic transitions."""
 
 from __future__ import annotations
 
@@ -159,7 +159,8 @@ class JobStore:
         member = self._member(job)
         cutoff = f"{int((time.time() - self.retention) * 1000):013d}:"
         with self.unavailable(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key(job.id), mapping=job.to_record())
+            record: dict[Any, Any] = job.to_record()
+            pipe.hset(self.key(job.id), mapping=record)
             pipe.expire(self.key(job.id), self.retention)
             for index in (self._index(None), self._index(job.app_slug)):
                 pipe.zadd(index, {member: 0})
@@ -183,7 +184,7 @@ class JobStore:
             record = self.redis.hgetall(self.key(job_id))
         if not record:
             raise JobNotFound(f"no push job {job_id!r} (unknown, or expired after retention)")
-        return Job.from_record(record)
+        return Job.from_record({str(k): str(v) for k, v in record.items()})
 
     def update(self, job_id: str, **fields: Any) -> None:
         """Set fields of an existing job (no status check)."""
@@ -220,7 +221,7 @@ class JobStore:
         job = self.get(job_id)
         raise JobConflict(f"push job {job_id} has already finished as {job.status}")
 
-    def list(self, app_slugs: list[str] | None, status: str | None, limit: int,
+    def list_jobs(self, app_slugs: list[str] | None, status: str | None, limit: int,
              cursor: str | None) -> JobPage:
         """Jobs newest first, of `app_slugs` (None: all), optionally of one status."""
         indexes = [self._index(None)] if app_slugs is None else [self._index(s) for s in app_slugs]
@@ -239,7 +240,7 @@ class JobStore:
                 with self.unavailable():
                     record = self.redis.hgetall(self.key(job_id))
                 if record:
-                    job = Job.from_record(record)
+                    job = Job.from_record({str(k): str(v) for k, v in record.items()})
                     if status is None or job.status == status:
                         items.append(job)
                         if len(items) == limit:
@@ -252,7 +253,8 @@ class JobStore:
         merged: set[str] = set()
         with self.unavailable():
             for index in indexes:
-                merged.update(self.redis.zrevrangebylex(index, top, "-", start=0, num=count))
+                found = self.redis.zrevrangebylex(index, top, "-", start=0, num=count)
+                merged.update(str(member) for member in found)
         return sorted(merged, reverse=True)[:count]
 
 
@@ -274,4 +276,5 @@ class RepositoryLedger:
 
     def recent(self, app_slug: str) -> list[str]:
         """The app's repositories, most recently pushed first."""
-        return list(self.redis.zrevrange(self.key(app_slug), 0, self.limit - 1))
+        members = self.redis.zrevrange(self.key(app_slug), 0, self.limit - 1)
+        return [str(member) for member in members]

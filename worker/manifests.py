@@ -52,7 +52,8 @@ class Descriptor:
                 artifact_type=raw.get("artifactType"),
             )
         except (KeyError, TypeError, ValueError):
-            raise RejectedError(f"malformed descriptor in manifest: {json.dumps(raw)[:200]}") from None
+            detail = json.dumps(raw)[:200]
+            raise RejectedError(f"malformed descriptor in manifest: {detail}") from None
 
     @property
     def platform_name(self) -> str:

@@ -36,7 +36,7 @@ class JobMonitor:
         self._thread.join(5)
         try:
             self.store.redis.zrem(RUNNING_KEY, self.job_id)
-        except Exception:  # noqa: BLE001 - the reconciler copes with a stale entry
+        except Exception:
             log.warning("could not clear the heartbeat of job %s", self.job_id)
 
     def beat(self) -> None:
@@ -50,7 +50,7 @@ class JobMonitor:
                 flag = self.store.redis.hget(self.store.key(self.job_id), "cancel_requested")
                 if flag is not None and json.loads(flag):
                     self.cancelled.set()
-            except Exception as exc:  # noqa: BLE001 - keep watching through a Redis blip
+            except Exception as exc:
                 log.warning("job monitor for %s: %s", self.job_id, exc)
 
     def check(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -108,10 +109,9 @@ def submit(store: JobStore, job: Job, enqueue: Enqueue) -> Job:
     try:
         enqueue(job.id)
     except Exception as exc:
-        try:
+        # If even the delete fails, the record expires with retention; no worker sees it.
+        with contextlib.suppress(StoreUnavailable):
             store.delete(job)
-        except StoreUnavailable:
-            pass  # the record expires with retention; no worker will ever see it
         raise StoreUnavailable(f"could not enqueue the push: {type(exc).__name__}") from None
     return job
 

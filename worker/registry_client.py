@@ -98,8 +98,7 @@ class RegistryClient:
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         assert self._challenge is not None
         realm = self._challenge.realm
-        params: list[tuple[str, str]] = [("service", self._challenge.service)]
-        params += [("scope", scope) for scope in scopes]
+        params = httpx.QueryParams({"service": self._challenge.service, "scope": list(scopes)})
         auth = httpx.BasicAuth(*self._credentials.basic()) if self._credentials else None
         try:
             response = self._http.get(realm, params=params, auth=auth)

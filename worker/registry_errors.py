@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 from email.utils import parsedate_to_datetime
 
@@ -52,9 +54,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    import datetime as _dt
-
-    return max(0.0, (when - _dt.datetime.now(_dt.UTC)).total_seconds())
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...] = ()) -> None:
@@ -94,10 +94,8 @@ def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...
 def map_transport_error(exc: httpx.HTTPError, what: str) -> NetworkError:
     """The NetworkError for an httpx transport fault (refused, reset, timed out, ...)."""
     host = ""
-    try:
+    with contextlib.suppress(RuntimeError):
         host = exc.request.url.netloc.decode()
-    except RuntimeError:
-        pass
     where = f" ({host})" if host else ""
     if isinstance(exc, httpx.ConnectError):
         reason = "cannot connect"

@@ -67,7 +67,8 @@ class JobRunner:
         deadline = _started_epoch(job) + job.deadline_seconds
         writer = ProgressWriter(self.store, job.id, self.settings.progress_interval)
         progress = Progress(writer)
-        monitor = JobMonitor(self.store, job.id, deadline, min(0.5, self.settings.heartbeat_interval))
+        poll = min(0.5, self.settings.heartbeat_interval)
+        monitor = JobMonitor(self.store, job.id, deadline, poll)
         try:
             with monitor:
                 monitor.check()
@@ -88,7 +89,7 @@ class JobRunner:
             self._finish(job.id, JobStatus.FAILED, progress=progress.snapshot(),
                          error=error_record(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - any bug must still end the job, not strand it
+        except Exception as exc:
             log.exception("push job %s crashed", job.id)
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
             self._finish(job.id, JobStatus.FAILED, progress=progress.snapshot(),

@@ -12,17 +12,17 @@ from worker.redaction import install_log_redaction
 from worker.runtime import reset, runner
 
 
-@celery.task(name=PUSH_TASK, acks_late=True, reject_on_worker_lost=True)  # type: ignore[misc]
+@celery.task(name=PUSH_TASK, acks_late=True, reject_on_worker_lost=True)
 def push(job_id: str) -> None:
     """Run push job `job_id` to an end state."""
     runner().run(job_id)
 
 
-@worker_process_init.connect  # type: ignore[misc]
+@worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     reset()
 
 
-@after_setup_logger.connect  # type: ignore[misc]
+@after_setup_logger.connect
 def _redact_logs(**_: Any) -> None:
     install_log_redaction()

@@ -60,7 +60,8 @@ class ImageBuilder:
         done.raise_for_status()
         return digest
 
-    def push_manifest(self, repository: str, tag: str, body: dict[str, Any], media_type: str) -> Pushed:
+    def push_manifest(self, repository: str, tag: str, body: dict[str, Any],
+                      media_type: str) -> Pushed:
         """PUT a manifest under `tag` (may be a digest) and return what was pushed."""
         raw = json.dumps(body, indent=2).encode()
         response = self.http.put(f"/v2/{repository}/manifests/{tag}", content=raw,

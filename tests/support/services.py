@@ -1,4 +1,4 @@
-"""Real services on loopback for tests, the demo and benchmarks: Redis and distribution registries."""
+"""Real services on loopback for tests, demo and benchmarks: Redis and distribution registries."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def _tail(log: Path | None) -> str:
 
 def require_binary(name: str) -> str:
     """The path of `name`, or ServiceFailed saying how to install it."""
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    sbin = Path("/usr/sbin") / name
+    path = shutil.which(name) or (str(sbin) if sbin.exists() else None)
     if path is None:
         raise ServiceFailed(f"{name} is not installed: run `make deps` (apt-get install {name})")
     return path

@@ -1,4 +1,4 @@
-"""A stand-in for the vendor registry's token server: maps credentials to the app slugs they may push.
+"""A stand-in for the vendor's token server: maps credentials to the app slugs they may push.
 
 Like the vendor's, it accepts any username with a service-account token, an email with a user
 token, or an email with a password. It issues RS256 JWTs with an x5c header that a
@@ -64,7 +64,8 @@ class TokenIssuer:
         cert = (
             x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256())
         )

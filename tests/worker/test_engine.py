@@ -124,7 +124,7 @@ def test_auth_failures_are_typed_and_do_not_leak(
 
 def test_missing_source_tag_is_not_found(engine: CopyEngine, source_registry: Registry,
                                          vendor_registry: Registry, unique: str) -> None:
-    with pytest.raises(NotFoundError, match="MANIFEST_UNKNOWN|NAME_UNKNOWN"):
+    with pytest.raises(NotFoundError, match=r"MANIFEST_UNKNOWN|NAME_UNKNOWN"):
         engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:nope"),
                     [destination(vendor_registry.host, "myapp", unique, "1")])
 

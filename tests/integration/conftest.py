@@ -1,0 +1,125 @@
+"""The whole service as separate processes: gunicorn (API) and a Celery worker on real Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import SA_TOKEN
+from tests.support.services import Process, RedisServer, Registry, free_port, wait_until
+
+API_KEY = "pipeline-key-5e1f0c2b"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Service:
+    """A running pushgate: its URL, processes, logs, and every response it gave."""
+
+    url: str
+    env: dict[str, str]
+    workdir: Path
+    api: Process
+    workers: list[Process] = field(default_factory=list)
+    responses: list[str] = field(default_factory=list)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the API with the pipeline's key, remembering the response text."""
+        headers = {"Authorization": f"Bearer {API_KEY}", **kwargs.pop("headers", {})}
+        response = self.http.request(method, self.url + path, headers=headers, **kwargs)
+        self.responses.append(f"{response.status_code} {dict(response.headers)} {response.text}")
+        return response
+
+    def start_worker(self, name: str) -> Process:
+        """Start one more Celery worker process (prefork, one child)."""
+        log = self.workdir / f"worker-{name}.log"
+        worker = Process([sys.executable, "-m", "celery", "-A", "worker", "worker",
+                          "--loglevel=DEBUG", "--concurrency=1", "-n", f"{name}@%h",
+                          "--without-gossip", "--without-mingle"],
+                         log, env={**self.env, **self.worker_env}, cwd=ROOT)
+        wait_until(lambda: "ready." in log.read_text(errors="replace"), 60,
+                   f"celery worker {name}", log, worker.proc, interval=0.1)
+        self.workers.append(worker)
+        return worker
+
+    @property
+    def worker_env(self) -> dict[str, str]:
+        """What only the workers get: the vendor registry token."""
+        return {"PUSHGATE_REGISTRY_TOKEN": SA_TOKEN, "PUSHGATE_REGISTRY_USERNAME": "pushgate-sa"}
+
+    def wait_for(self, job_id: str, timeout: float = 120,
+                 done: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """Poll the job until it finishes (or `done` says so); returns the job."""
+        done = done or (lambda job: job["status"] in ("succeeded", "failed", "cancelled"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.call("GET", f"/v1/pushes/{job_id}").json()
+            if done(job):
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+    def logs(self) -> str:
+        """Everything the API and the workers logged so far."""
+        return "\n".join(p.log.read_text(errors="replace") for p in [self.api, *self.workers])
+
+    def stop(self) -> None:
+        """Stop every process."""
+        for process in [*self.workers, self.api]:
+            process.stop()
+        self.http.close()
+
+
+def base_env(redis_url: str, source: Registry, vendor: Registry, keys_file: Path) -> dict[str, str]:
+    """The environment both processes share (no registry token in it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "PUSHGATE_REDIS_URL": redis_url,
+        "PUSHGATE_REGISTRY": vendor.host,
+        "PUSHGATE_INSECURE_REGISTRIES": f"{source.host},{vendor.host}",
+        "PUSHGATE_SOURCE_REGISTRIES": source.host,
+        "PUSHGATE_API_KEYS_FILE": str(keys_file),
+        "PUSHGATE_PROGRESS_INTERVAL": "0.1",
+        "PUSHGATE_HEARTBEAT_INTERVAL": "1",
+        "PUSHGATE_LOG_LEVEL": "DEBUG",
+    })
+    return env
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
+            source_registry: Registry, vendor_registry: Registry) -> Iterator[Service]:
+    """gunicorn + one Celery worker, on a Redis database of their own."""
+    workdir = tmp_path_factory.mktemp("service")
+    keys = workdir / "keys.yaml"
+    keys.write_text(json.dumps([{"name": "pipeline", "app_slugs": ["myapp", "shared", "lockedapp"],
+                                 "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
+    redis_url = redis_server.url.rsplit("/", 1)[0] + "/3"
+    redis.Redis.from_url(redis_url).flushdb()
+    env = base_env(redis_url, source_registry, vendor_registry, keys)
+    port = free_port()
+    api = Process([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2",
+                   "--access-logfile", "-", "api:create_app()"],
+                  workdir / "api.log", env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: httpx.get(url + "/healthz").status_code == 200, 30, "gunicorn API",
+               api.log, api.proc, interval=0.1)
+    svc = Service(url=url, env=env, workdir=workdir, api=api)
+    try:
+        svc.start_worker("w1")
+        yield svc
+    finally:
+        svc.stop()

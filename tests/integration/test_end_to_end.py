@@ -1,0 +1,91 @@
+"""End to end: HTTP API (gunicorn) -> Redis -> Celery worker -> token-auth vendor registry."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import redis
+
+from tests.conftest import SA_TOKEN
+from tests.integration.conftest import Service
+from tests.support.images import ImageBuilder
+from tests.support.services import Registry
+
+KiB = 1024
+
+
+def test_push_succeeds_and_target_serves_source_digest(
+        service: Service, source_images: ImageBuilder, source_registry: Registry,
+        vendor_registry: Registry, unique: str) -> None:
+    image = source_images.image(f"acme/{unique}", "1.0.1", [200 * KiB, 30 * KiB])
+    response = service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:1.0.1", "app_slug": "myapp",
+        "extra_tags": ["latest"]})
+    assert response.status_code == 202, response.text
+    job = service.wait_for(response.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["digest"] == job["source_digest"] == image.digest
+    assert job["destinations"] == [f"{vendor_registry.host}/myapp/{unique}:1.0.1",
+                                   f"{vendor_registry.host}/myapp/{unique}:latest"]
+    assert set(job["served"].values()) == {image.digest}
+    assert job["progress"]["blobs_total"] == 3 == job["progress"]["blobs_done"]
+    assert job["progress"]["bytes_done"] == job["progress"]["bytes_total"] > 230 * KiB
+    assert job["attempts"] == 1
+    assert job["started_at"] and job["finished_at"] and job["error"] is None
+
+
+def test_failures_are_typed(service: Service, source_images: ImageBuilder,
+                            source_registry: Registry, unique: str) -> None:
+    source_images.image(f"acme/{unique}", "1", [KiB])
+    missing = service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:nope", "app_slug": "myapp"}).json()
+    job = service.wait_for(missing["id"])
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "not_found"
+    assert f"acme/{unique}:nope" in job["error"]["detail"]
+
+
+def test_token_never_leaks(service: Service, source_images: ImageBuilder,
+                           source_registry: Registry, unique: str) -> None:
+    """Push with a known token (success and an auth failure), then search for it everywhere."""
+    source_images.image(f"acme/{unique}", "1", [KiB])
+    ok = service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "shared"}).json()
+    assert service.wait_for(ok["id"])["status"] == "succeeded"
+    # "lockedapp": the API key may push there, the registry token may not.
+    denied = service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "lockedapp"}).json()
+    failed = service.wait_for(denied["id"])
+    assert failed["status"] == "failed" and failed["error"]["type"] == "auth", failed
+    assert "lockedapp" in failed["error"]["detail"]
+    service.call("GET", "/v1/pushes")
+
+    forms = {SA_TOKEN, base64.b64encode(f"pushgate-sa:{SA_TOKEN}".encode()).decode()}
+    client = redis.Redis.from_url(service.env["PUSHGATE_REDIS_URL"])
+    dumped = []
+    for key in client.scan_iter("*"):
+        kind = client.type(key).decode()
+        if kind == "string":
+            dumped.append(client.get(key) or b"")
+        elif kind == "hash":
+            dumped += [k + b"=" + v for k, v in client.hgetall(key).items()]
+        elif kind == "list":
+            for message in client.lrange(key, 0, -1):
+                dumped.append(message)
+                body = json.loads(message).get("body", "")
+                dumped.append(base64.b64decode(body))
+        elif kind == "set":
+            dumped += list(client.smembers(key))
+        elif kind == "zset":
+            dumped += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
+        dumped.append(key)
+    haystacks = {
+        "redis": b"\n".join(dumped).decode(errors="replace"),
+        "responses": "\n".join(service.responses),
+        "logs": service.logs(),
+    }
+    assert len(haystacks["logs"]) > 1000  # the logs were really captured
+    for where, text in haystacks.items():
+        for form in forms:
+            assert form not in text, f"the registry token appears in {where}"

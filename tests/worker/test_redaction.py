@@ -1,0 +1,57 @@
+"""Secrets are redacted from registry error texts and log lines."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import httpx
+import pytest
+
+from worker.errors import AuthError, RejectedError
+from worker.redaction import RedactingFilter, register_secret
+from worker.registry_errors import raise_for_status
+
+SECRET = "s3cr3t-token-for-redaction-test"
+
+
+@pytest.fixture(autouse=True)
+def _register() -> None:
+    register_secret(SECRET, "robot")
+
+
+def _response(status: int, body: str) -> httpx.Response:
+    return httpx.Response(status, content=body.encode(),
+                          request=httpx.Request("PUT", "http://registry.test/v2/x/manifests/1"))
+
+
+@pytest.mark.parametrize(("status", "error"), [(400, RejectedError), (401, AuthError)])
+def test_registry_error_body_echoing_credentials_is_redacted(status: int,
+                                                             error: type[Exception]) -> None:
+    basic = base64.b64encode(f"robot:{SECRET}".encode()).decode()
+    body = ('{"errors":[{"code":"DENIED","message":"bad credentials ' + SECRET + '",'
+            '"detail":"Authorization: Basic ' + basic + '"}]}')
+    with pytest.raises(error) as caught:
+        raise_for_status(_response(status, body), "pushing")
+    text = str(caught.value)
+    assert SECRET not in text and basic not in text
+    assert "[REDACTED]" in text and "DENIED" in text
+
+
+def test_non_json_error_body_is_redacted_too() -> None:
+    with pytest.raises(RejectedError) as caught:
+        raise_for_status(_response(400, f"<html>token={SECRET}</html>"), "pushing")
+    assert SECRET not in str(caught.value)
+
+
+def test_log_filter_redacts_messages_args_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("pushgate.test.redaction")
+    caplog.handler.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        logger.info("token is %s", SECRET)
+        try:
+            raise ValueError(f"boom {SECRET}")
+        except ValueError:
+            logger.exception("failed")
+    assert SECRET not in caplog.text
+    assert caplog.text.count("[REDACTED]") == 2
