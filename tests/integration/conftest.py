@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,10 +15,10 @@ import pytest
 import redis
 
 from tests.conftest import SA_TOKEN
-from tests.support.services import Process, RedisServer, Registry, free_port, wait_until
+from tests.support.services import Process, RedisServer, Registry
+from tests.support.stack import service_env, start_api, start_worker
 
 API_KEY = "pipeline-key-5e1f0c2b"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -44,13 +42,7 @@ class Service:
 
     def start_worker(self, name: str) -> Process:
         """Start one more Celery worker process (prefork, one child)."""
-        log = self.workdir / f"worker-{name}.log"
-        worker = Process([sys.executable, "-m", "celery", "-A", "worker", "worker",
-                          "--loglevel=DEBUG", "--concurrency=1", "-n", f"{name}@%h",
-                          "--without-gossip", "--without-mingle"],
-                         log, env={**self.env, **self.worker_env}, cwd=ROOT)
-        wait_until(lambda: "ready." in log.read_text(errors="replace"), 60,
-                   f"celery worker {name}", log, worker.proc, interval=0.1)
+        worker = start_worker({**self.env, **self.worker_env}, self.workdir, name, "DEBUG")
         self.workers.append(worker)
         return worker
 
@@ -82,23 +74,6 @@ class Service:
         self.http.close()
 
 
-def base_env(redis_url: str, source: Registry, vendor: Registry, keys_file: Path) -> dict[str, str]:
-    """The environment both processes share (no registry token in it)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "PUSHGATE_REDIS_URL": redis_url,
-        "PUSHGATE_REGISTRY": vendor.host,
-        "PUSHGATE_INSECURE_REGISTRIES": f"{source.host},{vendor.host}",
-        "PUSHGATE_SOURCE_REGISTRIES": source.host,
-        "PUSHGATE_API_KEYS_FILE": str(keys_file),
-        "PUSHGATE_PROGRESS_INTERVAL": "0.1",
-        "PUSHGATE_HEARTBEAT_INTERVAL": "1",
-        "PUSHGATE_LOG_LEVEL": "DEBUG",
-    })
-    return env
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
             source_registry: Registry, vendor_registry: Registry) -> Iterator[Service]:
@@ -109,14 +84,10 @@ def service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
                                  "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
     redis_url = redis_server.url.rsplit("/", 1)[0] + "/3"
     redis.Redis.from_url(redis_url).flushdb()
-    env = base_env(redis_url, source_registry, vendor_registry, keys)
-    port = free_port()
-    api = Process([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2",
-                   "--access-logfile", "-", "api:create_app()"],
-                  workdir / "api.log", env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(url + "/healthz").status_code == 200, 30, "gunicorn API",
-               api.log, api.proc, interval=0.1)
+    env = service_env(redis_url, source_registry, vendor_registry, keys,
+                      PUSHGATE_PROGRESS_INTERVAL="0.1", PUSHGATE_HEARTBEAT_INTERVAL="1",
+                      PUSHGATE_LOG_LEVEL="DEBUG")
+    api, url = start_api(env, workdir)
     svc = Service(url=url, env=env, workdir=workdir, api=api)
     try:
         svc.start_worker("w1")

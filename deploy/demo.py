@@ -1,0 +1,98 @@
+"""`make demo`: the whole service on loopback, one push through the HTTP API, the final job printed.
+
+Starts Redis, a plain source registry with a sample image, a token-auth registry standing in for
+the vendor registry (with its token server), the API under gunicorn and one Celery worker; then
+submits a push with an API key, waits for it and prints the job. Everything is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.images import ImageBuilder  # noqa: E402
+from tests.support.services import Process, RedisServer, Registry  # noqa: E402
+from tests.support.stack import service_env, start_api, start_worker  # noqa: E402
+from tests.support.token_server import Account, TokenIssuer, TokenServer  # noqa: E402
+
+WORKDIR = ROOT / ".demo"
+APP_SLUG = "myapp"
+
+
+def step(text: str) -> None:
+    """Say what the demo does next."""
+    print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    """Run the demo; returns the exit code (0 when the pushed digest equals the source's)."""
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir()
+    started: list[Process] = []
+    token_server: TokenServer | None = None
+    try:
+        step("starting redis, a source registry and the vendor-registry stand-in")
+        redis = RedisServer(WORKDIR / "redis")
+        started.append(redis)
+        source = Registry(WORKDIR / "source")
+        started.append(source)
+        registry_token = "demo-sa-" + secrets.token_hex(16)
+        issuer = TokenIssuer.create([Account("service_account", registry_token, [APP_SLUG])])
+        token_server = TokenServer(issuer).start()
+        vendor = Registry(WORKDIR / "vendor", token_realm=token_server.realm,
+                          cert_pem=issuer.cert_pem)
+        started.append(vendor)
+
+        step("pushing a sample image to the source registry")
+        builder = ImageBuilder(source.url)
+        sample = builder.image("acme/worker", "1.0.1", [2 << 20, 512 << 10, 64 << 10])
+        builder.close()
+
+        api_key = "demo-key-" + secrets.token_hex(12)
+        keys = WORKDIR / "api-keys.json"
+        keys.write_text(json.dumps([{"name": "demo-pipeline", "app_slugs": [APP_SLUG],
+                                     "key_sha256": hashlib.sha256(api_key.encode()).hexdigest()}]))
+        env = service_env(redis.url, source, vendor, keys)
+        step("starting the API (gunicorn) and one Celery worker")
+        api, url = start_api(env, WORKDIR)
+        started.append(api)
+        started.append(start_worker({**env, "PUSHGATE_REGISTRY_TOKEN": registry_token,
+                                     "PUSHGATE_REGISTRY_USERNAME": "demo-sa"}, WORKDIR, "demo"))
+
+        request = {"source": f"{source.host}/acme/worker:1.0.1", "app_slug": APP_SLUG,
+                   "extra_tags": ["latest"]}
+        step(f"POST {url}/v1/pushes {json.dumps(request)}")
+        headers = {"Authorization": f"Bearer {api_key}"}
+        created = httpx.post(f"{url}/v1/pushes", json=request, headers=headers)
+        created.raise_for_status()
+        location = created.headers["Location"]
+        deadline = time.monotonic() + 120
+        job = created.json()
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            job = httpx.get(url + location, headers=headers).json()
+        print(json.dumps(job, indent=2))
+        if job["status"] != "succeeded" or job["digest"] != sample.digest:
+            step(f"FAILED: status {job['status']}, logs in {WORKDIR}")
+            return 1
+        step(f"succeeded: the vendor registry serves {job['digest']}, the source digest")
+        return 0
+    finally:
+        for process in reversed(started):
+            process.stop()
+        if token_server is not None:
+            token_server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
