@@ -5,11 +5,13 @@ Cold copies go to a vendor stand-in whose storage is wiped before every measurem
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -65,7 +67,6 @@ def main() -> None:
                         insecure_registries=frozenset({source.host, vendor.host}),
                         source_registries=frozenset({source.host}))
     keys = work / "keys.json"
-    import hashlib
     keys.write_text(json.dumps([{"name": "bench", "app_slugs": ["bench"],
                                  "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
     env = service_env(redis.url, source, vendor.registry, keys)  # type: ignore[arg-type]
@@ -79,15 +80,16 @@ def main() -> None:
         for run in range(RUNS):
             vendor.reset()
             engine = CopyEngine.from_settings(settings)
-            engine_s.seconds.append(timed(lambda: engine.copy(
-                parse_reference(src), [destination(vendor.host, "bench", "big", "e")])))
+            engine_s.seconds.append(timed(partial(
+                engine.copy, parse_reference(src), [destination(vendor.host, "bench", "big", "e")])))
             engine.close()
             vendor.reset()
             body = {"source": src, "app_slug": "bench", "target": "big", "tag": f"s{run}"}
-            service_s.seconds.append(timed(lambda: push_and_wait(http, url, body)))
-            repush_s.seconds.append(timed(lambda: push_and_wait(http, url, body)))
+            service_s.seconds.append(timed(partial(push_and_wait, http, url, body)))
+            repush_s.seconds.append(timed(partial(push_and_wait, http, url, body)))
             vendor.reset()
-            skopeo_s.seconds.append(run_measured(skopeo_copy(src, f"{vendor.host}/bench/big:k"))[0])
+            skopeo_argv = skopeo_copy(src, f"{vendor.host}/bench/big:k")
+            skopeo_s.seconds.append(run_measured(skopeo_argv)[0])
             print(f"run {run + 1}/{RUNS}: engine {engine_s.seconds[-1]:.3f}s  service "
                   f"{service_s.seconds[-1]:.3f}s  re-push {repush_s.seconds[-1]:.3f}s  skopeo "
                   f"{skopeo_s.seconds[-1]:.3f}s", file=sys.stderr, flush=True)
