@@ -80,8 +80,8 @@ def main() -> None:
         for run in range(RUNS):
             vendor.reset()
             engine = CopyEngine.from_settings(settings)
-            engine_s.seconds.append(timed(partial(
-                engine.copy, parse_reference(src), [destination(vendor.host, "bench", "big", "e")])))
+            dest = destination(vendor.host, "bench", "big", "e")
+            engine_s.seconds.append(timed(partial(engine.copy, parse_reference(src), [dest])))
             engine.close()
             vendor.reset()
             body = {"source": src, "app_slug": "bench", "target": "big", "tag": f"s{run}"}
