@@ -86,7 +86,10 @@ class ProgressSchema(Schema):
 
     blobs_total = fields.Integer()
     blobs_done = fields.Integer()
-    blobs_skipped = fields.Integer()
+    blobs_skipped = fields.Integer(metadata={"description": "Blobs the target already had, "
+                                             "or mounted (counted in blobs_done)."})
+    blobs_mounted = fields.Integer(metadata={"description": "Blobs mounted from another "
+                                             "repository of the app (counted in blobs_skipped)."})
     bytes_total = fields.Integer()
     bytes_done = fields.Integer()
 

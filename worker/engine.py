@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from worker.blobs import BlobRoute, blob_exists, start_upload, stream_blob
 from worker.credentials import Credentials, docker_config_credentials, target_credentials
 from worker.errors import NotFoundError, PushCancelled, PushError, RejectedError
-from worker.index_filter import IndexSelection, select_children
+from worker.index_filter import IndexSelection, explain_refusal, select_children
 from worker.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
 from worker.progress import Progress
 from worker.reference import Reference
@@ -21,6 +21,8 @@ from worker.settings import Settings
 
 StopCheck = Callable[[], None]
 CredentialLookup = Callable[[str], "Credentials | None"]
+# Given blob digests, the repository of the same app that already holds each (if known).
+MountLookup = Callable[[list[str]], Mapping[str, str]]
 
 
 def _never_stop() -> None:
@@ -33,7 +35,7 @@ class CopyOptions:
 
     attestations: str = "strip"
     platforms: tuple[str, ...] = ()
-    mount_from: tuple[str, ...] = ()
+    mount_lookup: MountLookup | None = None
 
 
 @dataclass
@@ -46,6 +48,7 @@ class CopyResult:
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
     blobs_mounted: int = 0
+    blobs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form of the result."""
@@ -156,18 +159,24 @@ class CopyEngine:
         blobs = list({b.digest: b for image in images for b in image.blobs}.values())
         progress.start(blobs)
         route = BlobRoute(src, source.repository, dst, target_repo)
-        mounted = self._copy_blobs(route, blobs, options.mount_from, progress, should_stop)
-        for child in selection.children:
-            should_stop()
-            if self.served_digest(dst, target_repo, child.digest) != child.digest:
-                self.put_manifest(dst, target_repo, child.digest, child)
+        holders = options.mount_lookup([b.digest for b in blobs]) if options.mount_lookup else {}
+        holders = {d: repo for d, repo in holders.items() if repo != target_repo}
+        mounted = self._copy_blobs(route, blobs, holders, progress, should_stop)
         pushed = selection.manifest
+        try:
+            for child in selection.children:
+                should_stop()
+                if self.served_digest(dst, target_repo, child.digest) != child.digest:
+                    self.put_manifest(dst, target_repo, child.digest, child)
+            for dest in destinations:
+                should_stop()
+                if self.served_digest(dst, target_repo, dest.identifier) != pushed.digest:
+                    self.put_manifest(dst, target_repo, dest.identifier, pushed)
+        except RejectedError as refused:
+            raise explain_refusal(refused, selection) from None
         result = CopyResult(top.digest, pushed.digest, pushed.media_type,
-                            removed=selection.removed, blobs_mounted=mounted)
-        for dest in destinations:
-            should_stop()
-            if self.served_digest(dst, target_repo, dest.identifier) != pushed.digest:
-                self.put_manifest(dst, target_repo, dest.identifier, pushed)
+                            removed=selection.removed, blobs_mounted=mounted,
+                            blobs=[b.digest for b in blobs])
         for dest in destinations:
             served = self.served_digest(dst, target_repo, dest.identifier)
             if served != pushed.digest:
@@ -201,7 +210,7 @@ class CopyEngine:
         )
 
     def _copy_blobs(
-        self, route: BlobRoute, blobs: list[Descriptor], mount_from: Sequence[str],
+        self, route: BlobRoute, blobs: list[Descriptor], holders: Mapping[str, str],
         progress: Progress, should_stop: StopCheck,
     ) -> int:
         """Copy blobs largest first, several at once; returns how many were mounted."""
@@ -209,8 +218,8 @@ class CopyEngine:
         workers = max(1, min(self.settings.copy_concurrency, len(ordered)))
         mounted = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
-            futures = [pool.submit(self._copy_blob, route, blob, mount_from, progress,
-                                   should_stop) for blob in ordered]
+            futures = [pool.submit(self._copy_blob, route, blob, holders.get(blob.digest),
+                                   progress, should_stop) for blob in ordered]
             _, pending = wait(futures, return_when=FIRST_EXCEPTION)
             if pending:
                 progress.abort()
@@ -226,7 +235,7 @@ class CopyEngine:
         return mounted
 
     def _copy_blob(
-        self, route: BlobRoute, blob: Descriptor, mount_from: Sequence[str],
+        self, route: BlobRoute, blob: Descriptor, holder: str | None,
         progress: Progress, should_stop: StopCheck,
     ) -> str:
         def stop() -> None:
@@ -248,9 +257,10 @@ class CopyEngine:
                 if blob_exists(route.target, route.target_repository, blob.digest, scopes):
                     progress.blob_skipped(blob, counted)
                     return "skipped"
-                location, mounted_from = start_upload(route, blob.digest, mount_from)
+                location, mounted_from = start_upload(route, blob.digest,
+                                                      [holder] if holder else [])
                 if mounted_from is not None:
-                    progress.blob_skipped(blob, counted)
+                    progress.blob_skipped(blob, counted, mounted=True)
                     return "mounted"
                 assert location is not None
                 stream_blob(route, blob, location, count, stop)

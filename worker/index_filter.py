@@ -29,6 +29,7 @@ class IndexSelection:
     images: list[Manifest]
     children: list[Manifest] = field(default_factory=list)
     removed: list[dict[str, str]] = field(default_factory=list)
+    kept_attestations: list[str] = field(default_factory=list)
 
 
 def is_attestation(descriptor: Descriptor | None, manifest: Manifest | None) -> bool:
@@ -130,4 +131,18 @@ def select_children(
         images=kept_manifests,
         children=kept_manifests,
         removed=removed,
+        kept_attestations=[d.digest for d, _ in kept_attestations],
+    )
+
+
+def explain_refusal(refused: RejectedError, selection: IndexSelection) -> RejectedError:
+    """A registry's refusal, explained when kept attestations are the likely cause."""
+    attested = selection.kept_attestations
+    if not attested:
+        return refused
+    names = ", ".join(d[:19] for d in attested)
+    return RejectedError(
+        f"the registry refused the image, which keeps {len(attested)} attestation manifest(s) "
+        f"({names}): {refused.detail}. Many registries, the vendor's among them, refuse "
+        'provenance attestations: push with attestations: "strip" to leave them out'
     )

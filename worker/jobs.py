@@ -46,8 +46,8 @@ class JobStatus(StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-EMPTY_PROGRESS = {"blobs_total": 0, "blobs_done": 0, "blobs_skipped": 0, "bytes_total": 0,
-                  "bytes_done": 0}
+EMPTY_PROGRESS = {"blobs_total": 0, "blobs_done": 0, "blobs_skipped": 0, "blobs_mounted": 0,
+                  "bytes_total": 0, "bytes_done": 0}
 
 
 def utcnow() -> str:
@@ -258,23 +258,30 @@ class JobStore:
         return sorted(merged, reverse=True)[:count]
 
 
-class RepositoryLedger:
-    """Which target repositories each app has pushed, to try cross-repository mounts from."""
+class BlobLedger:
+    """Which repository of each app last received each blob, to mount instead of upload."""
 
-    def __init__(self, client: redis.Redis, limit: int = 20) -> None:
+    def __init__(self, client: redis.Redis, ttl: float = 30 * 86400) -> None:
         self.redis = client
-        self.limit = limit
+        self.ttl = int(ttl)
 
     @staticmethod
     def key(app_slug: str) -> str:
-        """The Redis key of an app's pushed repositories (a sorted set by last push time)."""
-        return f"{PREFIX}:repos:{app_slug}"
+        """The Redis key of an app's ledger: a hash of blob digest -> repository."""
+        return f"{PREFIX}:blobs:{app_slug}"
 
-    def record(self, app_slug: str, repository: str) -> None:
-        """Note that `repository` (e.g. myapp/worker) now holds an image of the app."""
-        self.redis.zadd(self.key(app_slug), {repository: time.time()})
+    def record(self, app_slug: str, repository: str, digests: Iterable[str]) -> None:
+        """Note that `repository` (e.g. myapp/worker) now holds these blobs."""
+        mapping: dict[Any, Any] = {digest: repository for digest in digests}
+        if mapping:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self.key(app_slug), mapping=mapping)
+                pipe.expire(self.key(app_slug), self.ttl)
+                pipe.execute()
 
-    def recent(self, app_slug: str) -> list[str]:
-        """The app's repositories, most recently pushed first."""
-        members = self.redis.zrevrange(self.key(app_slug), 0, self.limit - 1)
-        return [str(member) for member in members]
+    def holders(self, app_slug: str, digests: list[str]) -> dict[str, str]:
+        """For each digest pushed before, the app repository that holds it."""
+        if not digests:
+            return {}
+        found = self.redis.hmget(self.key(app_slug), digests)
+        return {d: str(repo) for d, repo in zip(digests, found, strict=True) if repo}

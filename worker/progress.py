@@ -19,7 +19,7 @@ class Progress:
         self._lock = threading.Lock()
         self._listener = listener
         self._aborted = False
-        self.blobs_total = self.blobs_done = self.blobs_skipped = 0
+        self.blobs_total = self.blobs_done = self.blobs_skipped = self.blobs_mounted = 0
         self.bytes_total = self.bytes_done = 0
 
     def snapshot(self) -> dict[str, int]:
@@ -27,7 +27,8 @@ class Progress:
         with self._lock:
             return {
                 "blobs_total": self.blobs_total, "blobs_done": self.blobs_done,
-                "blobs_skipped": self.blobs_skipped, "bytes_total": self.bytes_total,
+                "blobs_skipped": self.blobs_skipped, "blobs_mounted": self.blobs_mounted,
+                "bytes_total": self.bytes_total,
                 "bytes_done": self.bytes_done,
             }
 
@@ -41,7 +42,7 @@ class Progress:
         with self._lock:
             self.blobs_total = len(blobs)
             self.bytes_total = sum(b.size for b in blobs)
-            self.blobs_done = self.blobs_skipped = self.bytes_done = 0
+            self.blobs_done = self.blobs_skipped = self.blobs_mounted = self.bytes_done = 0
         self._changed(True)
 
     def add_bytes(self, count: int) -> None:
@@ -57,11 +58,12 @@ class Progress:
             self.bytes_done += blob.size - counted
         self._changed(True)
 
-    def blob_skipped(self, blob: Descriptor, counted: int) -> None:
-        """Count a blob the target already had (or mounted)."""
+    def blob_skipped(self, blob: Descriptor, counted: int, mounted: bool = False) -> None:
+        """Count a blob the target already had, or mounted from another repository."""
         with self._lock:
             self.blobs_done += 1
             self.blobs_skipped += 1
+            self.blobs_mounted += int(mounted)
             self.bytes_done += blob.size - counted
         self._changed(True)
 

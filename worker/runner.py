@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 from typing import Any
 
 from worker.engine import CopyEngine, CopyOptions
 from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
-from worker.jobs import Job, JobStatus, JobStore, RepositoryLedger, utcnow
+from worker.jobs import BlobLedger, Job, JobStatus, JobStore, utcnow
 from worker.monitor import JobMonitor, ProgressWriter
 from worker.progress import Progress
 from worker.redaction import redact
@@ -34,7 +35,7 @@ class JobRunner:
 
     def __init__(self, settings: Settings, store: JobStore, engine: CopyEngine) -> None:
         self.settings, self.store, self.engine = settings, store, engine
-        self.ledger = RepositoryLedger(store.redis)
+        self.ledger = BlobLedger(store.redis)
 
     def run(self, job_id: str) -> Job | None:
         """Run the job to an end state; returns it, or None when it no longer exists."""
@@ -76,7 +77,7 @@ class JobRunner:
                 dests = [parse_reference(d) for d in job.destinations]
                 options = CopyOptions(
                     attestations=job.attestations, platforms=tuple(job.platforms),
-                    mount_from=tuple(self.ledger.recent(job.app_slug)),
+                    mount_lookup=partial(self.ledger.holders, job.app_slug),
                 )
                 result = self.engine.copy(source, dests, options=options, progress=progress,
                                           should_stop=monitor.check)
@@ -95,7 +96,7 @@ class JobRunner:
             self._finish(job.id, JobStatus.FAILED, progress=progress.snapshot(),
                          error=error_record(internal))
             return
-        self.ledger.record(job.app_slug, dests[0].repository)
+        self.ledger.record(job.app_slug, dests[0].repository, result.blobs)
         self._finish(job.id, JobStatus.SUCCEEDED, progress=progress.snapshot(),
                      source_digest=result.source_digest, digest=result.digest,
                      served=result.served, removed=result.removed)

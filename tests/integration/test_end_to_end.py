@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import redis
 
 from tests.conftest import SA_TOKEN
 from tests.integration.conftest import Service
-from tests.support.images import ImageBuilder
+from tests.support.images import ImageBuilder, multi_platform
 from tests.support.services import Registry
 
 KiB = 1024
@@ -89,3 +90,21 @@ def test_token_never_leaks(service: Service, source_images: ImageBuilder,
     for where, text in haystacks.items():
         for form in forms:
             assert form not in text, f"the registry token appears in {where}"
+
+
+def test_multi_arch_strip_and_mounts_through_the_service(
+        service: Service, source_images: ImageBuilder, source_registry: Registry,
+        unique: str) -> None:
+    shared = [os.urandom(128 * KiB)]
+    top, _ = multi_platform(source_images, f"acme/{unique}-a", "1", [KiB],
+                            attestations="classic", shared=shared)
+    first = service.wait_for(service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}-a:1", "app_slug": "myapp"}).json()["id"])
+    assert first["status"] == "succeeded", first
+    assert first["source_digest"] == top.digest != first["digest"]
+    assert [r["reason"] for r in first["removed"]] == ["attestation stripped"] * 2
+    source_images.image(f"acme/{unique}-b", "1", [KiB], layers=shared)
+    second = service.wait_for(service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}-b:1", "app_slug": "myapp"}).json()["id"])
+    assert second["status"] == "succeeded", second
+    assert second["progress"]["blobs_mounted"] == 1

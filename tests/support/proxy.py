@@ -1,0 +1,202 @@
+"""A reverse proxy in front of a test registry: the vendor's attestation 400, injected faults."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
+               "proxy-authorization", "proxy-authenticate", "trailer"}
+CHUNK = 1 << 20
+
+
+def carries_attestation(body: bytes) -> bool:
+    """True when a manifest or index body is, or lists, a BuildKit attestation."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    if doc.get("artifactType") == ATTESTATION_ARTIFACT:
+        return True
+    if any(layer.get("mediaType") == "application/vnd.in-toto+json"
+           for layer in doc.get("layers") or []):
+        return True
+    for entry in doc.get("manifests") or []:
+        annotations = entry.get("annotations") or {}
+        if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+            return True
+        if entry.get("artifactType") == ATTESTATION_ARTIFACT:
+            return True
+    return False
+
+
+@dataclass
+class Faults:
+    """What the proxy does wrong, per request, at these rates (0 to 1)."""
+
+    error_503: float = 0.0
+    error_429: float = 0.0
+    retry_after: str = "1"
+    drop: float = 0.0
+    stall: float = 0.0
+    stall_seconds: float = 3.0
+    seed: int = 7
+    only_methods: tuple[str, ...] = ()
+
+
+@dataclass
+class ProxyStats:
+    """What the proxy saw and did."""
+
+    requests: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+    rejected_attestations: int = 0
+    forwarded: list[tuple[str, str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def statuses(self, method: str, fragment: str) -> list[int]:
+        """Upstream statuses of forwarded requests whose path contains `fragment`."""
+        with self.lock:
+            return [s for m, p, s in self.forwarded if m == method and fragment in p]
+
+
+class RegistryProxy:
+    """Forwards to `upstream` (host, port); can refuse attestations and inject faults."""
+
+    def __init__(self, upstream_port: int, *, reject_attestations: bool = False,
+                 faults: Faults | None = None) -> None:
+        self.upstream_port = upstream_port
+        self.reject_attestations = reject_attestations
+        self.faults = faults or Faults()
+        self.stats = ProxyStats()
+        self.random = random.Random(self.faults.seed)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        """host:port of the proxy."""
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def pick_fault(self, method: str) -> str | None:
+        """Draw the fault for one request, if any."""
+        f = self.faults
+        if f.only_methods and method not in f.only_methods:
+            return None
+        with self.stats.lock:
+            self.stats.requests += 1
+            roll = self.random.random()
+        for name, rate in (("503", f.error_503), ("429", f.error_429), ("drop", f.drop),
+                           ("stall", f.stall)):
+            if roll < rate:
+                with self.stats.lock:
+                    self.stats.injected[name] += 1
+                return name
+            roll -= rate
+        return None
+
+
+def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                parts = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(parts)
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self) -> None:
+            body = self._read_body()
+            fault = proxy.pick_fault(self.command)
+            if fault == "503":
+                self._answer(503, b"upstream unavailable", {"Content-Type": "text/plain"})
+                return
+            if fault == "429":
+                self._answer(429, b"<html>slow down</html>", {
+                    "Content-Type": "text/html", "Retry-After": proxy.faults.retry_after})
+                return
+            if (proxy.reject_attestations and self.command == "PUT" and "/manifests/" in self.path
+                    and carries_attestation(body)):
+                with proxy.stats.lock:
+                    proxy.stats.rejected_attestations += 1
+                err = {"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid",
+                                   "detail": "provenance attestations are not supported"}]}
+                self._answer(400, json.dumps(err).encode(), {"Content-Type": "application/json"})
+                return
+            if fault == "drop" and body:
+                self.close_connection = True  # the upload is lost: no answer at all
+                self.connection.shutdown(2)
+                return
+            upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=120)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            headers["Content-Length"] = str(len(body))
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            with proxy.stats.lock:
+                proxy.stats.forwarded.append((self.command, self.path, response.status))
+            if fault == "stall":
+                time.sleep(proxy.faults.stall_seconds)
+            self.send_response(response.status)
+            length = response.getheader("Content-Length")
+            for name, value in response.getheaders():
+                if name.lower() not in HOP_HEADERS:
+                    self.send_header(name, value)
+            if length is None:
+                data = response.read()
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+                return
+            self.end_headers()
+            remaining = int(length)
+            if fault == "drop":
+                remaining = remaining // 2  # send half the body, then cut the connection
+            while remaining > 0 and self.command != "HEAD":
+                data = response.read(min(CHUNK, remaining))
+                if not data:
+                    break
+                self.wfile.write(data)
+                remaining -= len(data)
+            upstream.close()
+            if fault == "drop":
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(2)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+    return Handler
