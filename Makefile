@@ -47,6 +47,7 @@ demo-down:
 
 bench: deps
 	$(PY) tests/bench/bench_copy.py
+	$(PY) tests/bench/bench_multiarch.py
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

@@ -1,0 +1,99 @@
+"""`make bench` (part 2): a two-platform index against `skopeo copy --all`, and mounts.
+
+Cold copies go to a vendor stand-in (accepting attestations) wiped before every measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.bench.common import (  # noqa: E402
+    BENCH_TOKEN,
+    FreshVendor,
+    MiB,
+    Series,
+    ratio_line,
+    run_measured,
+    skopeo_copy,
+    timed,
+)
+from tests.support.images import ImageBuilder, multi_platform  # noqa: E402
+from tests.support.services import Registry  # noqa: E402
+from worker.engine import CopyEngine, CopyOptions  # noqa: E402
+from worker.reference import destination, parse_reference  # noqa: E402
+from worker.settings import Secret, Settings  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+PLATFORM_LAYERS = [60 * MiB, 25 * MiB, 15 * MiB]  # ~100 MiB per platform
+SHARED_BASE = [90 * MiB, 30 * MiB]  # what two images of one app have in common
+OWN_LAYER = [8 * MiB]
+
+
+def engine_for(vendor: FreshVendor, source: Registry) -> CopyEngine:
+    """A fresh engine for the bench vendor (no pooled connections from an earlier run)."""
+    return CopyEngine.from_settings(Settings(
+        registry=vendor.host, registry_username="bench", registry_token=Secret(BENCH_TOKEN),
+        insecure_registries=frozenset({source.host, vendor.host})))
+
+
+def main() -> None:
+    """Time the multi-arch cold copy and the mount scenario; print medians and ratios."""
+    work = Path(tempfile.mkdtemp(prefix="pushgate-bench-ma-"))
+    source = Registry(work / "source")
+    vendor = FreshVendor(work / "vendor", ["bench"])
+    builder = ImageBuilder(source.url)
+    top, _ = multi_platform(builder, "acme/multi", "1", PLATFORM_LAYERS, attestations="classic")
+    base = [os.urandom(size) for size in SHARED_BASE]
+    app_a = builder.image("acme/app-a", "1", OWN_LAYER, layers=base)
+    builder.image("acme/app-b", "1", OWN_LAYER, layers=base)
+    src = f"{source.host}/acme/multi:1"
+    ours, skopeo = Series("engine"), Series("skopeo")
+    mounted, uploaded = Series("with mounts"), Series("without mounts")
+    try:
+        for run in range(RUNS):
+            vendor.reset()
+            engine = engine_for(vendor, source)
+            ours.seconds.append(timed(partial(
+                engine.copy, parse_reference(src),
+                [destination(vendor.host, "bench", "multi", "1")],
+                options=CopyOptions(attestations="keep"))))
+            engine.close()
+            vendor.reset()
+            skopeo_argv = skopeo_copy(src, f"{vendor.host}/bench/multi:1", ["--all"])
+            skopeo.seconds.append(run_measured(skopeo_argv)[0])
+            for series, lookup in ((mounted, True), (uploaded, False)):
+                vendor.reset()
+                engine = engine_for(vendor, source)
+                engine.copy(parse_reference(f"{source.host}/acme/app-a:1"),
+                            [destination(vendor.host, "bench", "app-a", "1")])
+                holders = {layer["digest"]: "bench/app-a" for layer in app_a.layers}
+                options = CopyOptions(mount_lookup=(
+                    lambda digests, h=holders: {d: h[d] for d in digests if d in h})
+                    if lookup else None)
+                series.seconds.append(timed(partial(
+                    engine.copy, parse_reference(f"{source.host}/acme/app-b:1"),
+                    [destination(vendor.host, "bench", "app-b", "1")], options=options)))
+                engine.close()
+            print(f"run {run + 1}/{RUNS}: index engine {ours.seconds[-1]:.3f}s skopeo --all "
+                  f"{skopeo.seconds[-1]:.3f}s; second app image with mounts "
+                  f"{mounted.seconds[-1]:.3f}s without {uploaded.seconds[-1]:.3f}s",
+                  file=sys.stderr, flush=True)
+        total = 2 * sum(PLATFORM_LAYERS) / MiB
+        print(f"\nindex: 2 platforms + 2 attestations, {total:.0f} MiB, {top.digest[:19]}; "
+              f"{RUNS} runs, medians")
+        print(ratio_line("cold multi-arch copy, engine (keep)", ours, skopeo))
+        print(ratio_line("second app image, mounts vs uploads", mounted, uploaded))
+    finally:
+        source.stop()
+        vendor.stop()
+
+
+if __name__ == "__main__":
+    main()
