@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import httpx
@@ -41,10 +43,17 @@ def blob_exists(
     return True
 
 
-def start_upload(
-    route: BlobRoute, digest: str, mount_from: Sequence[str] = ()
-) -> tuple[str | None, str | None]:
-    """Open an upload, trying mounts first: (upload location, None) or (None, mounted-from repo)."""
+@dataclass(frozen=True)
+class UploadStart:
+    """The registry's answer to opening an upload: a location, or the repo it mounted from."""
+
+    location: str | None
+    mounted_from: str | None = None
+    min_chunk: int = 0
+
+
+def start_upload(route: BlobRoute, digest: str, mount_from: Sequence[str] = ()) -> UploadStart:
+    """Open an upload, trying to mount the blob from `mount_from` repositories first."""
     target, repo = route.target, route.target_repository
     url = f"/v2/{repo}/blobs/uploads/"
     for other in mount_from:
@@ -59,14 +68,23 @@ def start_upload(
         except PushError:
             continue  # a repository we may not read: fall back to the next, then to upload
         if response.status_code == 201:
-            return None, other
-        return _location(target, response), None
+            return UploadStart(None, mounted_from=other)
+        return _opened(target, response)
     response = target.request("POST", url, scopes=(push_scope(repo),),
                               what=f"starting upload to {repo}", ok=(202,))
-    return _location(target, response), None
+    return _opened(target, response)
 
 
-def _location(client: RegistryClient, response: httpx.Response) -> str:
+def _opened(client: RegistryClient, response: httpx.Response) -> UploadStart:
+    try:
+        min_chunk = int(response.headers.get("OCI-Chunk-Min-Length", "0"))
+    except ValueError:
+        min_chunk = 0
+    return UploadStart(upload_location(client, response), min_chunk=min_chunk)
+
+
+def upload_location(client: RegistryClient, response: httpx.Response) -> str:
+    """The absolute URL of the upload named by a response's Location header."""
     location = response.headers.get("Location")
     if not location:
         raise RejectedError(f"{client.registry} opened an upload without a Location header")
@@ -102,19 +120,38 @@ def verified_chunks(
         on_bytes(len(pending))
 
 
+def cancel_upload(route: BlobRoute, location: str) -> None:
+    """Best-effort DELETE of an abandoned upload, so the registry does not keep its bytes."""
+    # If this fails too, the registry purges stale uploads on its own schedule.
+    with contextlib.suppress(PushError):
+        route.target.request("DELETE", location, scopes=(push_scope(route.target_repository),),
+                             what="cancelling an upload", ok=(204, 200, 202, 404))
+
+
+def open_source(
+    route: BlobRoute, blob: Descriptor, offset: int = 0
+) -> AbstractContextManager[httpx.Response]:
+    """Open the source blob as a streamed response, from `offset` on (a Range request)."""
+    source = route.source
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    return source.stream(
+        "GET", source.blob_url(route.source_repository, blob.digest),
+        scopes=(pull_scope(route.source_repository),),
+        what=f"fetching blob {blob.digest[:19]} from {route.source_repository}",
+        headers=headers, ok=(206,) if offset else (200,), follow_redirects=True,
+    )
+
+
 def stream_blob(
     route: BlobRoute, blob: Descriptor, location: str, on_bytes: ByteCounter,
     should_stop: StopCheck,
 ) -> None:
     """Stream one blob from the source GET into the target upload at `location`."""
-    source, target = route.source, route.target
+    target = route.target
     upload_url = httpx.URL(location).copy_merge_params({"digest": blob.digest})
-    with source.stream(
-        "GET", source.blob_url(route.source_repository, blob.digest),
-        scopes=(pull_scope(route.source_repository),),
-        what=f"fetching blob {blob.digest[:19]} from {route.source_repository}",
-        headers={"Accept-Encoding": "identity"}, ok=(200,), follow_redirects=True,
-    ) as response:
+    with open_source(route, blob) as response:
         body = verified_chunks(response, blob, on_bytes, should_stop)
         with target.stream(
             "PUT", upload_url, scopes=(push_scope(route.target_repository),),

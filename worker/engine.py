@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.blobs import BlobRoute, blob_exists, start_upload, stream_blob
+from worker.blobs import BlobRoute, blob_exists, cancel_upload, start_upload, stream_blob
+from worker.chunked import ChunkedUpload
 from worker.credentials import Credentials, docker_config_credentials, target_credentials
 from worker.errors import NotFoundError, PushCancelled, PushError, RejectedError
 from worker.index_filter import IndexSelection, explain_refusal, select_children
@@ -16,7 +18,7 @@ from worker.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
 from worker.progress import Progress
 from worker.reference import Reference
 from worker.registry_client import RegistryClient, pull_scope, push_scope
-from worker.retry import RetryPolicy
+from worker.retry import RetryPolicy, current_stop
 from worker.settings import Settings
 
 StopCheck = Callable[[], None]
@@ -146,8 +148,17 @@ class CopyEngine:
         should_stop: StopCheck = _never_stop,
     ) -> CopyResult:
         """Copy `source` to every destination (one repository, several tags)."""
-        options = options or CopyOptions()
-        progress = progress or Progress()
+        token = current_stop.set(should_stop)
+        try:
+            return self._copy(source, destinations, options or CopyOptions(),
+                              progress or Progress(), should_stop)
+        finally:
+            current_stop.reset(token)
+
+    def _copy(
+        self, source: Reference, destinations: Sequence[Reference], options: CopyOptions,
+        progress: Progress, should_stop: StopCheck,
+    ) -> CopyResult:
         if not destinations:
             raise ValueError("copy needs at least one destination")
         target_repo = destinations[0].repository
@@ -218,8 +229,9 @@ class CopyEngine:
         workers = max(1, min(self.settings.copy_concurrency, len(ordered)))
         mounted = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
-            futures = [pool.submit(self._copy_blob, route, blob, holders.get(blob.digest),
-                                   progress, should_stop) for blob in ordered]
+            futures = [pool.submit(contextvars.copy_context().run, self._copy_blob, route, blob,
+                                   holders.get(blob.digest), progress, should_stop)
+                       for blob in ordered]
             _, pending = wait(futures, return_when=FIRST_EXCEPTION)
             if pending:
                 progress.abort()
@@ -247,6 +259,7 @@ class CopyEngine:
         while state.next_attempt():
             stop()
             counted = 0
+            location: str | None = None
 
             def count(n: int) -> None:
                 nonlocal counted
@@ -257,16 +270,22 @@ class CopyEngine:
                 if blob_exists(route.target, route.target_repository, blob.digest, scopes):
                     progress.blob_skipped(blob, counted)
                     return "skipped"
-                location, mounted_from = start_upload(route, blob.digest,
-                                                      [holder] if holder else [])
-                if mounted_from is not None:
+                opened = start_upload(route, blob.digest, [holder] if holder else [])
+                if opened.mounted_from is not None:
                     progress.blob_skipped(blob, counted, mounted=True)
                     return "mounted"
-                assert location is not None
-                stream_blob(route, blob, location, count, stop)
+                assert opened.location is not None
+                location = opened.location
+                if blob.size > self.settings.chunk_threshold:
+                    chunk = max(self.settings.chunk_size, opened.min_chunk)
+                    ChunkedUpload(route, blob, location, chunk, count, stop).run(self.retry)
+                else:
+                    stream_blob(route, blob, location, count, stop)
                 progress.blob_done(blob, counted)
                 return "copied"
             except PushError as error:
                 progress.add_bytes(-counted)
+                if location is not None:
+                    cancel_upload(route, location)
                 state.failed(error)
         raise state.give_up()

@@ -5,9 +5,25 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from worker.errors import NetworkError, PushError, TransientRegistryError
+
+# The stop check of the copy running in this context: backoff sleeps wake up for a cancel.
+current_stop: ContextVar[Callable[[], None] | None] = ContextVar("current_stop", default=None)
+_SLICE = 0.2
+
+
+def interruptible_sleep(seconds: float) -> None:
+    """Sleep, calling the current stop check every 0.2 s (it raises to end the wait)."""
+    stop = current_stop.get()
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if stop is not None:
+            stop()
+        time.sleep(min(_SLICE, left))
 
 
 @dataclass
@@ -34,7 +50,7 @@ class RetryPolicy:
     stats: RetryStats = field(default_factory=RetryStats, compare=False)
 
     def begin(self, what: str, replayable: bool = True) -> RetryState:
-        """Start counting attempts for one operation."""
+        """Start counting attempts for one operation (one only when it cannot be replayed)."""
         return RetryState(self, what, self.attempts if replayable else 1)
 
 
@@ -58,7 +74,7 @@ class RetryState:
             if self.waited + delay > self.policy.max_total_wait:
                 return False
             self.policy.stats.add()
-            time.sleep(delay)
+            interruptible_sleep(delay)
             self.waited += delay
         self.attempts_left -= 1
         self.tries += 1
