@@ -18,7 +18,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": 3600},
+        # A message is redelivered after this if unacked; a job's heartbeat (not this) is
+        # what the reconciler watches, so a dead worker's job comes back within a minute.
+        "broker_transport_options": {"visibility_timeout": 3600, "socket_timeout": 5,
+                                     "socket_connect_timeout": 2},
+        "broker_connection_timeout": 2,
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0,
+                                      "interval_step": 0.2, "interval_max": 0.5},
         "task_default_queue": QUEUE,
         "task_serializer": "json",
         "accept_content": ["json"],

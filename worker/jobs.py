@@ -14,22 +14,13 @@ from typing import Any
 
 import redis
 
+from worker import job_scripts
 from worker.errors import JobConflict, JobNotFound, StoreUnavailable
 
 PREFIX = "pushgate"
-
-# Compare-and-set of a job's status, so a cancel and a start never both win.
-_TRANSITION = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return -1 end
-local allowed = cjson.decode(ARGV[1])
-local ok = false
-for _, s in ipairs(allowed) do if cjson.encode(s) == status then ok = true end end
-if not ok then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-
+RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
+SUBMITTING_KEY = f"{PREFIX}:submitting"  # job id -> created, until its message is sent
+UNCONFIRMED_GRACE = 60.0
 
 class JobStatus(StrEnum):
     """Where a job is in its life."""
@@ -78,6 +69,7 @@ class Job:
     error: dict[str, str] | None = None
     attempts: int = 0
     cancel_requested: bool = False
+    run_id: str | None = None
     request_hash: str = ""
     created_at: str = field(default_factory=utcnow)
     started_at: str | None = None
@@ -118,7 +110,9 @@ class JobStore:
     def __init__(self, client: redis.Redis, retention: float) -> None:
         self.redis = client
         self.retention = int(retention)
-        self._transition = client.register_script(_TRANSITION)
+        self._transition = client.register_script(job_scripts.TRANSITION)
+        self._claim = client.register_script(job_scripts.CLAIM)
+        self._requeue = client.register_script(job_scripts.REQUEUE_STALE)
 
     @classmethod
     def from_url(cls, url: str, retention: float) -> JobStore:
@@ -162,12 +156,18 @@ class JobStore:
             record: dict[Any, Any] = job.to_record()
             pipe.hset(self.key(job.id), mapping=record)
             pipe.expire(self.key(job.id), self.retention)
+            pipe.zadd(SUBMITTING_KEY, {job.id: time.time()})
             for index in (self._index(None), self._index(job.app_slug)):
                 pipe.zadd(index, {member: 0})
                 pipe.zremrangebylex(index, "-", f"({cutoff}")
                 pipe.expire(index, self.retention)
             pipe.execute()
         return job
+
+    def confirm(self, job_id: str) -> None:
+        """Mark the job's message as sent: the reconciler no longer treats it as half-written."""
+        with self.unavailable():
+            self.redis.zrem(SUBMITTING_KEY, job_id)
 
     def delete(self, job: Job) -> None:
         """Remove a job and its index entries (used when it could not be enqueued)."""
@@ -176,7 +176,32 @@ class JobStore:
             pipe.delete(self.key(job.id))
             pipe.zrem(self._index(None), member)
             pipe.zrem(self._index(job.app_slug), member)
+            pipe.zrem(SUBMITTING_KEY, job.id)
             pipe.execute()
+
+    def unconfirmed(self, older_than: float) -> list[str]:
+        """Ids of jobs whose message was never confirmed sent, created before `older_than`."""
+        with self.unavailable():
+            return [str(j) for j in self.redis.zrangebyscore(SUBMITTING_KEY, "-inf", older_than)]
+
+    def claim(self, job_id: str, run_id: str, stale_before: float) -> bool:
+        """Take the job for a run: it is queued, or running with a heartbeat older than
+        `stale_before` (its worker died). Counts the attempt. False when it is not ours."""
+        with self.unavailable():
+            result = self._claim(keys=[self.key(job_id), RUNNING_KEY],
+                                 args=[job_id, run_id, time.time(), stale_before,
+                                       self.retention])
+        if result == -1:
+            raise JobNotFound(f"no push job {job_id!r}")
+        return bool(result == 1)
+
+    def requeue_stale(self, stale_before: float) -> list[str]:
+        """Put running jobs whose heartbeat stopped before `stale_before` back to queued."""
+        with self.unavailable():
+            stale = self.redis.zrangebyscore(RUNNING_KEY, "-inf", stale_before)
+            return [str(job_id) for job_id in stale
+                    if self._requeue(keys=[self.key(str(job_id)), RUNNING_KEY],
+                                     args=[str(job_id), stale_before]) == 1]
 
     def get(self, job_id: str) -> Job:
         """The job with this id; JobNotFound when it does not exist or has expired."""
@@ -194,18 +219,18 @@ class JobStore:
             self.redis.hset(self.key(job_id), mapping={k: json.dumps(v) for k, v in fields.items()})
 
     def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus,
-                   **fields: Any) -> bool:
-        """Move the job to `to` (and set fields) only if its status is in `allowed`."""
-        args = [json.dumps([str(s) for s in allowed]), "status", json.dumps(str(to))]
+                   run_id: str | None = None, **fields: Any) -> bool:
+        """Move the job to `to` (and set fields) only if its status is in `allowed` and,
+        when `run_id` is given, the job still belongs to that run."""
+        args: list[str | int] = [json.dumps([str(s) for s in allowed]),
+                                 json.dumps(run_id) if run_id else "", self.retention,
+                                 "status", json.dumps(str(to))]
         for name, value in fields.items():
             args += [name, json.dumps(value)]
         with self.unavailable():
             result = self._transition(keys=[self.key(job_id)], args=args)
         if result == -1:
             raise JobNotFound(f"no push job {job_id!r}")
-        if to.finished and result == 1:
-            with self.unavailable():
-                self.redis.expire(self.key(job_id), self.retention)
         return bool(result == 1)
 
     def request_cancel(self, job_id: str) -> Job:
@@ -256,32 +281,3 @@ class JobStore:
                 found = self.redis.zrevrangebylex(index, top, "-", start=0, num=count)
                 merged.update(str(member) for member in found)
         return sorted(merged, reverse=True)[:count]
-
-
-class BlobLedger:
-    """Which repository of each app last received each blob, to mount instead of upload."""
-
-    def __init__(self, client: redis.Redis, ttl: float = 30 * 86400) -> None:
-        self.redis = client
-        self.ttl = int(ttl)
-
-    @staticmethod
-    def key(app_slug: str) -> str:
-        """The Redis key of an app's ledger: a hash of blob digest -> repository."""
-        return f"{PREFIX}:blobs:{app_slug}"
-
-    def record(self, app_slug: str, repository: str, digests: Iterable[str]) -> None:
-        """Note that `repository` (e.g. myapp/worker) now holds these blobs."""
-        mapping: dict[Any, Any] = {digest: repository for digest in digests}
-        if mapping:
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(self.key(app_slug), mapping=mapping)
-                pipe.expire(self.key(app_slug), self.ttl)
-                pipe.execute()
-
-    def holders(self, app_slug: str, digests: list[str]) -> dict[str, str]:
-        """For each digest pushed before, the app repository that holds it."""
-        if not digests:
-            return {}
-        found = self.redis.hmget(self.key(app_slug), digests)
-        return {d: str(repo) for d, repo in zip(digests, found, strict=True) if repo}

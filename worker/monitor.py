@@ -8,21 +8,22 @@ import threading
 import time
 
 from worker.errors import DeadlineExceeded, PushCancelled, StoreUnavailable
-from worker.jobs import PREFIX, JobStore
+from worker.jobs import RUNNING_KEY, JobStore
 from worker.progress import Progress
 
 log = logging.getLogger(__name__)
-RUNNING_KEY = f"{PREFIX}:running"
 
 
 class JobMonitor:
     """Polls Redis for a cancel request and beats the heartbeat; check() raises to stop a copy."""
 
-    def __init__(self, store: JobStore, job_id: str, deadline: float, interval: float) -> None:
-        self.store, self.job_id = store, job_id
+    def __init__(self, store: JobStore, job_id: str, run_id: str, deadline: float,
+                 interval: float) -> None:
+        self.store, self.job_id, self.run_id = store, job_id, run_id
         self.deadline = deadline
         self.interval = interval
         self.cancelled = threading.Event()
+        self.superseded = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"monitor-{job_id[:8]}", daemon=True)
 
@@ -46,8 +47,12 @@ class JobMonitor:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
+                flag, owner = self.store.redis.hmget(self.store.key(self.job_id),
+                                                     ["cancel_requested", "run_id"])
+                if owner is not None and json.loads(owner) != self.run_id:
+                    self.superseded.set()  # the reconciler gave the job to another worker
+                    continue
                 self.beat()
-                flag = self.store.redis.hget(self.store.key(self.job_id), "cancel_requested")
                 if flag is not None and json.loads(flag):
                     self.cancelled.set()
             except Exception as exc:
@@ -55,6 +60,8 @@ class JobMonitor:
 
     def check(self) -> None:
         """Raise PushCancelled or DeadlineExceeded when the copy must stop now."""
+        if self.superseded.is_set():
+            raise PushCancelled("another worker took this job over after a missed heartbeat")
         if self.cancelled.is_set():
             raise PushCancelled("cancelled by request while running")
         if time.time() > self.deadline:

@@ -113,6 +113,9 @@ def submit(store: JobStore, job: Job, enqueue: Enqueue) -> Job:
         with contextlib.suppress(StoreUnavailable):
             store.delete(job)
         raise StoreUnavailable(f"could not enqueue the push: {type(exc).__name__}") from None
+    # If this fails, the reconciler finds the job running or queued and leaves it be.
+    with contextlib.suppress(StoreUnavailable):
+        store.confirm(job.id)
     return job
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+import uuid
 from functools import partial
 from typing import Any
 
 from worker.engine import CopyEngine, CopyOptions
 from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
-from worker.jobs import BlobLedger, Job, JobStatus, JobStore, utcnow
+from worker.jobs import Job, JobStatus, JobStore, utcnow
+from worker.ledger import BlobLedger
 from worker.monitor import JobMonitor, ProgressWriter
 from worker.progress import Progress
 from worker.redaction import redact
@@ -24,12 +27,6 @@ def error_record(error: PushError) -> dict[str, str]:
     return {"type": error.type, "title": error.title, "detail": redact(error.detail)}
 
 
-def _started_epoch(job: Job) -> float:
-    if job.started_at is None:
-        return dt.datetime.now(dt.UTC).timestamp()
-    return dt.datetime.fromisoformat(job.started_at.replace("Z", "+00:00")).timestamp()
-
-
 class JobRunner:
     """Runs push jobs with one engine; shared by every task a worker process executes."""
 
@@ -39,37 +36,39 @@ class JobRunner:
 
     def run(self, job_id: str) -> Job | None:
         """Run the job to an end state; returns it, or None when it no longer exists."""
+        run_id = uuid.uuid4().hex
+        stale_before = time.time() - self.settings.heartbeat_timeout
         try:
+            claimed = self.store.claim(job_id, run_id, stale_before)
             job = self.store.get(job_id)
         except JobNotFound:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
             return None
-        if job.finished:
-            log.info("push job %s already %s: duplicate delivery ignored", job_id, job.status)
+        if not claimed:
+            log.info("push job %s is %s and not ours: duplicate delivery ignored", job_id,
+                     job.status)
             return job
-        if job.attempts >= self.settings.max_attempts:
-            last = job.error or {"detail": "the worker running it was lost"}
-            self._finish(job_id, JobStatus.FAILED, error={
+        if job.attempts > self.settings.max_attempts:
+            last = (job.error or {}).get("detail") or "the worker running it was lost"
+            self._finish(job, run_id, JobStatus.FAILED, error={
                 "type": "internal", "title": "Too many attempts",
-                "detail": f"gave up after {job.attempts} attempts; last: {last.get('detail')}"})
+                "detail": f"gave up after {job.attempts - 1} attempts; last: {last}"})
             return self.store.get(job_id)
-        started_at = job.started_at or utcnow()
-        if not self.store.transition(job_id, [JobStatus.QUEUED, JobStatus.RUNNING],
-                                     JobStatus.RUNNING, attempts=job.attempts + 1,
-                                     started_at=started_at, error=None):
-            return self.store.get(job_id)
-        job.started_at = started_at
+        if job.started_at is None:
+            job.started_at = utcnow()
+            self.store.transition(job_id, [JobStatus.RUNNING], JobStatus.RUNNING, run_id=run_id,
+                                  started_at=job.started_at)
         log.info("push job %s: %s -> %s (attempt %d)", job_id, job.source,
-                 ", ".join(job.destinations), job.attempts + 1)
-        self._copy(job)
+                 ", ".join(job.destinations), job.attempts)
+        self._copy(job, run_id)
         return self.store.get(job_id)
 
-    def _copy(self, job: Job) -> None:
-        deadline = _started_epoch(job) + job.deadline_seconds
+    def _copy(self, job: Job, run_id: str) -> None:
+        started = time.time() if job.started_at is None else _epoch(job.started_at)
         writer = ProgressWriter(self.store, job.id, self.settings.progress_interval)
         progress = Progress(writer)
         poll = min(0.5, self.settings.heartbeat_interval)
-        monitor = JobMonitor(self.store, job.id, deadline, poll)
+        monitor = JobMonitor(self.store, job.id, run_id, started + job.deadline_seconds, poll)
         try:
             with monitor:
                 monitor.check()
@@ -82,26 +81,35 @@ class JobRunner:
                 result = self.engine.copy(source, dests, options=options, progress=progress,
                                           should_stop=monitor.check)
         except PushCancelled as exc:
-            status = JobStatus.FAILED if not monitor.cancelled.is_set() else JobStatus.CANCELLED
-            self._finish(job.id, status, progress=progress.snapshot(), error=error_record(exc))
+            if monitor.superseded.is_set():
+                log.warning("push job %s: %s", job.id, exc.detail)
+                return
+            status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
+            self._finish(job, run_id, status, progress=progress.snapshot(),
+                         error=error_record(exc))
             return
         except PushError as exc:
             log.info("push job %s failed: %s: %s", job.id, exc.type, redact(exc.detail))
-            self._finish(job.id, JobStatus.FAILED, progress=progress.snapshot(),
+            self._finish(job, run_id, JobStatus.FAILED, progress=progress.snapshot(),
                          error=error_record(exc))
             return
         except Exception as exc:
             log.exception("push job %s crashed", job.id)
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
-            self._finish(job.id, JobStatus.FAILED, progress=progress.snapshot(),
+            self._finish(job, run_id, JobStatus.FAILED, progress=progress.snapshot(),
                          error=error_record(internal))
             return
         self.ledger.record(job.app_slug, dests[0].repository, result.blobs)
-        self._finish(job.id, JobStatus.SUCCEEDED, progress=progress.snapshot(),
+        self._finish(job, run_id, JobStatus.SUCCEEDED, progress=progress.snapshot(),
                      source_digest=result.source_digest, digest=result.digest,
-                     served=result.served, removed=result.removed)
+                     served=result.served, removed=result.removed, error=None)
         log.info("push job %s succeeded: %s", job.id, result.digest)
 
-    def _finish(self, job_id: str, status: JobStatus, **fields: Any) -> None:
-        self.store.transition(job_id, [JobStatus.RUNNING, JobStatus.QUEUED], status,
-                              finished_at=utcnow(), **fields)
+    def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: Any) -> None:
+        if not self.store.transition(job.id, [JobStatus.RUNNING], status, run_id=run_id,
+                                     finished_at=utcnow(), **fields):
+            log.warning("push job %s changed hands before it could end as %s", job.id, status)
+
+
+def _epoch(timestamp: str) -> float:
+    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()

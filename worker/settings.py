@@ -78,6 +78,7 @@ class Settings:
     chunk_size: int = 64 * 1024 * 1024
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 30.0
+    reconcile_interval: float = 10.0
     daemon_sources: bool = False
     docker_host: str | None = None
     log_level: str = "INFO"
@@ -115,7 +116,7 @@ class Settings:
                 kwargs[name] = v
         for name in ("job_retention", "progress_interval", "request_timeout", "default_deadline",
                      "max_deadline", "retry_max_wait", "stall_timeout", "heartbeat_interval",
-                     "heartbeat_timeout"):
+                     "heartbeat_timeout", "reconcile_interval"):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = parse_duration(v)
         for name in ("copy_concurrency", "max_attempts", "retry_attempts", "registry_concurrency",

@@ -1,0 +1,45 @@
+"""Lua scripts that change a job atomically in Redis, so a cancel, a start and a takeover
+never both win. Job hash values are JSON: a status is stored as '"running"'."""
+
+# KEYS: job. ARGV: allowed statuses (JSON list), expected run id (JSON or ""), retention,
+# then field/value pairs to set.
+TRANSITION = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return -1 end
+local ok = false
+for _, s in ipairs(cjson.decode(ARGV[1])) do if cjson.encode(s) == status then ok = true end end
+if not ok then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS: job, running zset. ARGV: job id, run id, now, stale_before, retention.
+CLAIM = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return -1 end
+if status == '"running"' then
+  local beat = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if beat and tonumber(beat) > tonumber(ARGV[4]) then return 0 end
+elseif status ~= '"queued"' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', '"running"', 'run_id', cjson.encode(ARGV[2]))
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+# KEYS: job, running zset. ARGV: job id, stale_before. A queued job with a stale entry is one
+# whose requeue message could not be sent: it is returned again.
+REQUEUE_STALE = """
+local beat = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not beat or tonumber(beat) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= '"running"' and status ~= '"queued"' then return 0 end
+redis.call('HSET', KEYS[1], 'status', '"queued"', 'run_id', 'null')
+return 1
+"""

@@ -1,0 +1,39 @@
+"""Which repository of each app holds each blob: where cross-repository mounts come from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from worker.jobs import PREFIX
+
+
+class BlobLedger:
+    """Which repository of each app last received each blob, to mount instead of upload."""
+
+    def __init__(self, client: redis.Redis, ttl: float = 30 * 86400) -> None:
+        self.redis = client
+        self.ttl = int(ttl)
+
+    @staticmethod
+    def key(app_slug: str) -> str:
+        """The Redis key of an app's ledger: a hash of blob digest -> repository."""
+        return f"{PREFIX}:blobs:{app_slug}"
+
+    def record(self, app_slug: str, repository: str, digests: Iterable[str]) -> None:
+        """Note that `repository` (e.g. myapp/worker) now holds these blobs."""
+        mapping: dict[Any, Any] = {digest: repository for digest in digests}
+        if mapping:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self.key(app_slug), mapping=mapping)
+                pipe.expire(self.key(app_slug), self.ttl)
+                pipe.execute()
+
+    def holders(self, app_slug: str, digests: list[str]) -> dict[str, str]:
+        """For each digest pushed before, the app repository that holds it."""
+        if not digests:
+            return {}
+        found = self.redis.hmget(self.key(app_slug), digests)
+        return {d: str(repo) for d, repo in zip(digests, found, strict=True) if repo}
