@@ -130,7 +130,10 @@ class JobSchema(Schema):
     removed = fields.List(fields.Nested(RemovedSchema))
     progress = fields.Nested(ProgressSchema)
     error = fields.Nested(JobErrorSchema, allow_none=True)
-    attempts = fields.Integer()
+    attempts = fields.Integer(metadata={"description": "Deliveries of the job to a worker "
+                                        "(more than 1 after a worker was lost)."})
+    retries = fields.Integer(metadata={"description": "Requests retried after transient "
+                                       "registry or network failures."})
     cancel_requested = fields.Boolean()
     deadline_seconds = fields.Float()
     created_at = fields.String(metadata={"format": "date-time"})

@@ -62,7 +62,7 @@ def main() -> int:
         keys = WORKDIR / "api-keys.json"
         keys.write_text(json.dumps([{"name": "demo-pipeline", "app_slugs": [APP_SLUG],
                                      "key_sha256": hashlib.sha256(api_key.encode()).hexdigest()}]))
-        env = service_env(redis.url, source, vendor, keys)
+        env = service_env(redis.url, source.host, vendor.host, keys)
         step("starting the API (gunicorn) and one Celery worker")
         api, url = start_api(env, WORKDIR)
         started.append(api)

@@ -68,6 +68,7 @@ class Job:
     progress: dict[str, int] = field(default_factory=lambda: dict(EMPTY_PROGRESS))
     error: dict[str, str] | None = None
     attempts: int = 0
+    retries: int = 0
     cancel_requested: bool = False
     run_id: str | None = None
     request_hash: str = ""

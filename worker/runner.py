@@ -69,6 +69,13 @@ class JobRunner:
         progress = Progress(writer)
         poll = min(0.5, self.settings.heartbeat_interval)
         monitor = JobMonitor(self.store, job.id, run_id, started + job.deadline_seconds, poll)
+        retries_before = self.engine.retry.stats.retries
+
+        def finish(status: JobStatus, **fields: Any) -> None:
+            retries = job.retries + self.engine.retry.stats.retries - retries_before
+            self._finish(job, run_id, status, progress=progress.snapshot(), retries=retries,
+                         **fields)
+
         try:
             with monitor:
                 monitor.check()
@@ -85,24 +92,20 @@ class JobRunner:
                 log.warning("push job %s: %s", job.id, exc.detail)
                 return
             status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
-            self._finish(job, run_id, status, progress=progress.snapshot(),
-                         error=error_record(exc))
+            finish(status, error=error_record(exc))
             return
         except PushError as exc:
             log.info("push job %s failed: %s: %s", job.id, exc.type, redact(exc.detail))
-            self._finish(job, run_id, JobStatus.FAILED, progress=progress.snapshot(),
-                         error=error_record(exc))
+            finish(JobStatus.FAILED, error=error_record(exc))
             return
         except Exception as exc:
             log.exception("push job %s crashed", job.id)
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
-            self._finish(job, run_id, JobStatus.FAILED, progress=progress.snapshot(),
-                         error=error_record(internal))
+            finish(JobStatus.FAILED, error=error_record(internal))
             return
         self.ledger.record(job.app_slug, dests[0].repository, result.blobs)
-        self._finish(job, run_id, JobStatus.SUCCEEDED, progress=progress.snapshot(),
-                     source_digest=result.source_digest, digest=result.digest,
-                     served=result.served, removed=result.removed, error=None)
+        finish(JobStatus.SUCCEEDED, source_digest=result.source_digest, digest=result.digest,
+               served=result.served, removed=result.removed, error=None)
         log.info("push job %s succeeded: %s", job.id, result.digest)
 
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: Any) -> None:

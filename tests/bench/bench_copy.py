@@ -69,7 +69,7 @@ def main() -> None:
     keys = work / "keys.json"
     keys.write_text(json.dumps([{"name": "bench", "app_slugs": ["bench"],
                                  "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
-    env = service_env(redis.url, source, vendor.registry, keys)  # type: ignore[arg-type]
+    env = service_env(redis.url, source.host, vendor.host, keys)
     api, url = start_api(env, work)
     worker = start_worker({**env, "PUSHGATE_REGISTRY_TOKEN": BENCH_TOKEN,
                            "PUSHGATE_REGISTRY_USERNAME": "bench"}, work, "bench")

@@ -30,6 +30,7 @@ class Service:
     workdir: Path
     api: Process
     workers: list[Process] = field(default_factory=list)
+    worker_extra: dict[str, str] = field(default_factory=dict)
     responses: list[str] = field(default_factory=list)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
@@ -49,7 +50,8 @@ class Service:
     @property
     def worker_env(self) -> dict[str, str]:
         """What only the workers get: the vendor registry token."""
-        return {"PUSHGATE_REGISTRY_TOKEN": SA_TOKEN, "PUSHGATE_REGISTRY_USERNAME": "pushgate-sa"}
+        return {"PUSHGATE_REGISTRY_TOKEN": SA_TOKEN, "PUSHGATE_REGISTRY_USERNAME": "pushgate-sa",
+                **self.worker_extra}
 
     def wait_for(self, job_id: str, timeout: float = 120,
                  done: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
@@ -74,23 +76,36 @@ class Service:
         self.http.close()
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
-            source_registry: Registry, vendor_registry: Registry) -> Iterator[Service]:
-    """gunicorn + one Celery worker, on a Redis database of their own."""
-    workdir = tmp_path_factory.mktemp("service")
+def launch(workdir: Path, redis_url: str, source: str, vendor: str,
+           workers: int = 1, **worker_env: str) -> Service:
+    """gunicorn + Celery workers on their own Redis database, pushing to `vendor`."""
     keys = workdir / "keys.yaml"
     keys.write_text(json.dumps([{"name": "pipeline", "app_slugs": ["myapp", "shared", "lockedapp"],
                                  "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
-    redis_url = redis_server.url.rsplit("/", 1)[0] + "/3"
     redis.Redis.from_url(redis_url).flushdb()
-    env = service_env(redis_url, source_registry, vendor_registry, keys,
-                      PUSHGATE_PROGRESS_INTERVAL="0.1", PUSHGATE_HEARTBEAT_INTERVAL="1",
-                      PUSHGATE_LOG_LEVEL="DEBUG")
+    env = service_env(redis_url, source, vendor, keys, PUSHGATE_PROGRESS_INTERVAL="0.1",
+                      PUSHGATE_HEARTBEAT_INTERVAL="0.5", PUSHGATE_LOG_LEVEL="DEBUG")
     api, url = start_api(env, workdir)
-    svc = Service(url=url, env=env, workdir=workdir, api=api)
+    svc = Service(url=url, env=env, workdir=workdir, api=api, worker_extra=worker_env)
     try:
-        svc.start_worker("w1")
-        yield svc
-    finally:
+        for n in range(workers):
+            svc.start_worker(f"w{n + 1}")
+    except BaseException:
         svc.stop()
+        raise
+    return svc
+
+
+def redis_db(server: RedisServer, db: int) -> str:
+    """The URL of database `db` on `server` (each service gets its own queue and jobs)."""
+    return server.url.rsplit("/", 1)[0] + f"/{db}"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
+            source_registry: Registry, vendor_registry: Registry) -> Iterator[Service]:
+    """gunicorn + one Celery worker pushing straight to the vendor stand-in."""
+    svc = launch(tmp_path_factory.mktemp("service"), redis_db(redis_server, 3),
+                 source_registry.host, vendor_registry.host)
+    yield svc
+    svc.stop()

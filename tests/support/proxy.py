@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,6 +51,20 @@ class Faults:
     stall_seconds: float = 3.0
     seed: int = 7
     only_methods: tuple[str, ...] = ()
+    bandwidth: float = 0.0  # bytes per second for request bodies (0: unlimited)
+    # Decides the fault of a request itself (method, path, nth such request) before the rates.
+    plan: Callable[[str, str, int], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request the proxy forwarded and the upstream's answer."""
+
+    method: str
+    path: str
+    status: int
+    request_headers: dict[str, str]
+    response_headers: dict[str, str]
 
 
 @dataclass
@@ -59,13 +74,23 @@ class ProxyStats:
     requests: int = 0
     injected: Counter[str] = field(default_factory=Counter)
     rejected_attestations: int = 0
-    forwarded: list[tuple[str, str, int]] = field(default_factory=list)
+    forwarded: list[Exchange] = field(default_factory=list)
+    seen: Counter[tuple[str, str]] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def statuses(self, method: str, fragment: str) -> list[int]:
         """Upstream statuses of forwarded requests whose path contains `fragment`."""
+        return [e.status for e in self.exchanges(method, fragment)]
+
+    def exchanges(self, method: str, fragment: str) -> list[Exchange]:
+        """Forwarded exchanges of `method` whose path contains `fragment`."""
         with self.lock:
-            return [s for m, p, s in self.forwarded if m == method and fragment in p]
+            return [e for e in self.forwarded if e.method == method and fragment in e.path]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # clients that hang up mid-request are the point of these tests
 
 
 class RegistryProxy:
@@ -78,7 +103,7 @@ class RegistryProxy:
         self.faults = faults or Faults()
         self.stats = ProxyStats()
         self.random = random.Random(self.faults.seed)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self.httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -93,13 +118,23 @@ class RegistryProxy:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def pick_fault(self, method: str) -> str | None:
+    def pick_fault(self, method: str, path: str) -> str | None:
         """Draw the fault for one request, if any."""
         f = self.faults
+        with self.stats.lock:
+            self.stats.requests += 1
+            kind = (method, path.split("?")[0].rsplit("/", 1)[0])
+            self.stats.seen[kind] += 1
+            nth = self.stats.seen[kind]
+        if f.plan is not None:
+            planned = f.plan(method, path, nth)
+            if planned:
+                with self.stats.lock:
+                    self.stats.injected[planned] += 1
+                return planned
         if f.only_methods and method not in f.only_methods:
             return None
         with self.stats.lock:
-            self.stats.requests += 1
             roll = self.random.random()
         for name, rate in (("503", f.error_503), ("429", f.error_429), ("drop", f.drop),
                            ("stall", f.stall)):
@@ -128,7 +163,21 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                         return b"".join(parts)
                     parts.append(self.rfile.read(size))
                     self.rfile.readline()
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            if not proxy.faults.bandwidth:
+                return self.rfile.read(length)
+            parts, started = [], time.monotonic()
+            while length > 0:  # throttled: a slow link, so tests can act mid-blob
+                part = self.rfile.read(min(length, 256 * 1024))
+                if not part:
+                    break
+                parts.append(part)
+                length -= len(part)
+                done = sum(map(len, parts))
+                ahead = done / proxy.faults.bandwidth - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+            return b"".join(parts)
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)
@@ -140,7 +189,7 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             body = self._read_body()
-            fault = proxy.pick_fault(self.command)
+            fault = proxy.pick_fault(self.command, self.path)
             if fault == "503":
                 self._answer(503, b"upstream unavailable", {"Content-Type": "text/plain"})
                 return
@@ -166,7 +215,9 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             with proxy.stats.lock:
-                proxy.stats.forwarded.append((self.command, self.path, response.status))
+                proxy.stats.forwarded.append(Exchange(
+                    self.command, self.path, response.status, dict(self.headers.items()),
+                    dict(response.getheaders())))
             if fault == "stall":
                 time.sleep(proxy.faults.stall_seconds)
             self.send_response(response.status)
@@ -197,6 +248,12 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.connection.shutdown(2)
 
-        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+        def _serve(self) -> None:
+            try:
+                self._handle()
+            except (ConnectionError, TimeoutError):
+                self.close_connection = True  # the client hung up: nothing to answer
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _serve
 
     return Handler

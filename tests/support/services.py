@@ -81,14 +81,16 @@ class Process:
 
 
 class RedisServer(Process):
-    """redis-server on a free loopback port, without persistence."""
+    """redis-server on a free loopback port; with `persistent`, an fsync-always AOF."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
         self.port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else \
+            ["--appendonly", "no"]
         super().__init__(
             [require_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+             "--save", "", *aof, "--dir", str(workdir)],
             workdir / "redis.log",
         )
         wait_until(self._ping, 15, f"redis-server on port {self.port}", self.log, self.proc)

@@ -8,21 +8,21 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.services import Process, Registry, free_port, wait_until
+from tests.support.services import Process, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def service_env(redis_url: str, source: Registry, vendor: Registry, keys_file: Path,
+def service_env(redis_url: str, source: str, vendor: str, keys_file: Path,
                 **extra: str) -> dict[str, str]:
-    """The environment the API and workers share; the registry token is not in it."""
+    """The environment the API and workers share (hosts are host:port); no registry token."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
     env.update({
         "PYTHONPATH": str(ROOT),
         "PUSHGATE_REDIS_URL": redis_url,
-        "PUSHGATE_REGISTRY": vendor.host,
-        "PUSHGATE_INSECURE_REGISTRIES": f"{source.host},{vendor.host}",
-        "PUSHGATE_SOURCE_REGISTRIES": source.host,
+        "PUSHGATE_REGISTRY": vendor,
+        "PUSHGATE_INSECURE_REGISTRIES": f"{source},{vendor}",
+        "PUSHGATE_SOURCE_REGISTRIES": source,
         "PUSHGATE_API_KEYS_FILE": str(keys_file),
         **extra,
     })

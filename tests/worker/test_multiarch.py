@@ -86,8 +86,8 @@ def test_fail_refuses_before_pushing_anything(
         front_engine.copy(src(source_registry, f"acme/{unique}", "1"),
                           [destination(vendor_front.host, "myapp", unique, "1")],
                           options=CopyOptions(attestations="fail"))
-    pushed = [p for m, p, _ in vendor_front.stats.forwarded
-              if m in ("PUT", "POST", "PATCH") and f"/{unique}/" in p]
+    pushed = [e.path for e in vendor_front.stats.forwarded
+              if e.method in ("PUT", "POST", "PATCH") and f"/{unique}/" in e.path]
     assert pushed == []
 
 

@@ -1,0 +1,150 @@
+"""Jobs that survive: faults on every kind of request, a SIGKILLed worker, a cancel mid-blob."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import SA_TOKEN
+from tests.integration.conftest import Service, launch, redis_db
+from tests.support.images import ImageBuilder
+from tests.support.proxy import Faults, RegistryProxy
+from tests.support.services import RedisServer, Registry
+
+KiB, MiB = 1024, 1 << 20
+# One request in four goes wrong: 503s, 429s with Retry-After and a non-JSON body,
+# connections dropped mid-body, and responses that stall past the stall timeout.
+ONE_IN_FOUR = dict(error_503=0.08, error_429=0.05, retry_after="1", drop=0.08, stall=0.04,
+                   stall_seconds=4.0)
+
+
+@pytest.fixture(scope="module")
+def faulty_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
+    proxy = RegistryProxy(vendor_registry.port, faults=Faults(seed=11, **ONE_IN_FOUR))
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def faulty_service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
+                   source_registry: Registry, faulty_front: RegistryProxy) -> Iterator[Service]:
+    svc = launch(tmp_path_factory.mktemp("faulty"), redis_db(redis_server, 4),
+                 source_registry.host, faulty_front.host, workers=2,
+                 PUSHGATE_RETRY_ATTEMPTS="10", PUSHGATE_STALL_TIMEOUT="2",
+                 PUSHGATE_RETRY_MAX_WAIT="60")
+    yield svc
+    svc.stop()
+
+
+def vendor_blob_exists(registry: Registry, repository: str, digest: str) -> bool:
+    realm = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
+    realm = realm.split('realm="', 1)[1].split('"', 1)[0]
+    token = httpx.get(realm, params={"service": "pushgate-test-registry",
+                                     "scope": f"repository:{repository}:pull"},
+                      auth=("x", SA_TOKEN)).json()["token"]
+    return httpx.head(f"{registry.url}/v2/{repository}/blobs/{digest}",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_twenty_pushes_through_one_in_four_faults_all_succeed(
+        faulty_service: Service, faulty_front: RegistryProxy, source_images: ImageBuilder,
+        source_registry: Registry, unique: str) -> None:
+    images = [source_images.image(f"acme/{unique}-{i}", "1", [32 * KiB] * 6) for i in range(20)]
+    ids = [faulty_service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}-{i}:1", "app_slug": "myapp"}
+        ).json()["id"] for i in range(20)]
+    with ThreadPoolExecutor(4) as pool:
+        jobs = list(pool.map(lambda job_id: faulty_service.wait_for(job_id, timeout=600), ids))
+    failed = [(j["id"], j["error"]) for j in jobs if j["status"] != "succeeded"]
+    assert failed == []
+    assert [j["digest"] for j in jobs] == [image.digest for image in images]
+    stats = faulty_front.stats
+    retries = sum(j["retries"] for j in jobs)
+    print(f"\nfaults survived: {sum(stats.injected.values())} of {stats.requests} requests "
+          f"({dict(stats.injected)}); 20/20 jobs succeeded using {retries} retries")
+    assert retries >= sum(stats.injected.values()) // 2
+    assert sum(stats.injected.values()) > 50  # the proxy really did misbehave
+
+    # skopeo, retrying the whole image five times, does not get through the same faults.
+    skopeo_front = RegistryProxy(faulty_front.upstream_port, faults=Faults(seed=11, **ONE_IN_FOUR))
+    try:
+        source_images.image(f"acme/{unique}-sk", "1", [32 * KiB] * 10)
+        result = subprocess.run(
+            ["skopeo", "copy", "--retry-times", "5", "--src-tls-verify=false",
+             "--dest-tls-verify=false", f"--dest-creds=x:{SA_TOKEN}",
+             f"docker://{source_registry.host}/acme/{unique}-sk:1",
+             f"docker://{skopeo_front.host}/myapp/{unique}-sk:1"],
+            capture_output=True, text=True, timeout=900)
+        assert result.returncode != 0, "skopeo got through the faults"
+    finally:
+        skopeo_front.stop()
+
+
+@pytest.fixture
+def slow_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
+    """A link to the vendor of 16 MiB/s, so a test can act while a big blob is uploading."""
+    proxy = RegistryProxy(vendor_registry.port, faults=Faults(bandwidth=16 * MiB))
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def slow_service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
+                 source_registry: Registry, slow_front: RegistryProxy) -> Iterator[Service]:
+    svc = launch(tmp_path_factory.mktemp("slow"), redis_db(redis_server, 5),
+                 source_registry.host, slow_front.host, PUSHGATE_HEARTBEAT_TIMEOUT="3",
+                 PUSHGATE_RECONCILE_INTERVAL="1")
+    yield svc
+    svc.stop()
+
+
+def uploading(job: dict[str, object]) -> bool:
+    """True once the big blob is well under way (8 MiB sent)."""
+    progress = job["progress"]
+    assert isinstance(progress, dict)
+    return job["status"] != "queued" and progress["bytes_done"] >= 8 * MiB
+
+
+def test_sigkill_of_the_whole_worker_mid_push_then_a_new_worker_finishes_it(
+        slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
+        unique: str) -> None:
+    image = source_images.image(f"acme/{unique}", "1", [64 * MiB, 1 * MiB])
+    job_id = slow_service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "myapp"}).json()["id"]
+    slow_service.wait_for(job_id, done=uploading)
+    slow_service.workers[0].stop(signal.SIGKILL)  # main process and pool child, no cleanup
+    assert slow_service.call("GET", f"/v1/pushes/{job_id}").json()["status"] == "running"
+    slow_service.start_worker("replacement")
+    job = slow_service.wait_for(job_id, timeout=180)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] >= 2
+    assert job["digest"] == image.digest
+
+
+def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
+        slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
+        vendor_registry: Registry, unique: str) -> None:
+    big = source_images.image(f"acme/{unique}", "big", [96 * MiB])
+    job_id = slow_service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:big", "app_slug": "myapp"}).json()["id"]
+    slow_service.wait_for(job_id, done=uploading)
+    asked = time.monotonic()
+    assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 202
+    job = slow_service.wait_for(job_id)
+    latency = time.monotonic() - asked
+    print(f"\ncancel took {latency:.2f}s, mid-blob")
+    assert job["status"] == "cancelled" and job["error"]["type"] == "cancelled"
+    assert job["progress"]["bytes_done"] < job["progress"]["bytes_total"]
+    assert not vendor_blob_exists(vendor_registry, f"myapp/{unique}", big.layers[0]["digest"])
+    assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 409
+    small = source_images.image(f"acme/{unique}", "small", [KiB])
+    next_id = slow_service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:small", "app_slug": "myapp"}).json()["id"]
+    follow = slow_service.wait_for(next_id)
+    assert follow["status"] == "succeeded" and follow["digest"] == small.digest
