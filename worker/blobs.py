@@ -30,6 +30,11 @@ class BlobRoute:
     target: RegistryClient
     target_repository: str
 
+    @property
+    def same_host(self) -> bool:
+        """True when source and target are one registry (a copy then needs one slot, not two)."""
+        return self.source is self.target
+
 
 def blob_exists(
     client: RegistryClient, repository: str, digest: str, scopes: tuple[str, ...]
@@ -158,6 +163,6 @@ def stream_blob(
             what=f"uploading blob {blob.digest[:19]} to {route.target_repository}",
             headers={"Content-Type": "application/octet-stream",
                      "Content-Length": str(blob.size)},
-            content=body, ok=(201, 204),
+            content=body, ok=(201, 204), take_slot=not route.same_host,
         ):
             pass

@@ -138,7 +138,7 @@ class ChunkedUpload:
             headers={"Content-Type": "application/octet-stream",
                      "Content-Range": f"{self.offset}-{end - 1}",
                      "Content-Length": str(end - self.offset)},
-            content=body,
+            content=body, take_slot=not self.route.same_host,
         ) as response:
             return response
 

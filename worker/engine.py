@@ -105,7 +105,7 @@ class CopyEngine:
                 client = RegistryClient(
                     registry, insecure=self.settings.is_insecure(registry), credentials=creds,
                     timeout=self.settings.stall_timeout, retry=self.retry,
-                    max_connections=self.settings.registry_concurrency * 2,
+                    max_connections=self.settings.registry_concurrency,
                 )
                 self._clients[registry] = client
             return client

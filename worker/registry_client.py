@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -16,9 +17,22 @@ from worker.errors import AuthError, PushError
 from worker.redaction import register_secret
 from worker.reference import api_host
 from worker.registry_errors import map_transport_error, raise_for_status
-from worker.retry import RetryPolicy
+from worker.retry import RetryPolicy, RetryState
 
 USER_AGENT = "pushgate/0.1"
+# One limit per registry host for the whole worker process, however many jobs and blob
+# threads share it: registries throttle (429) clients that open too many connections.
+_host_slots: dict[str, threading.BoundedSemaphore] = {}
+_host_slots_lock = threading.Lock()
+
+
+def host_slots(host: str, size: int) -> threading.BoundedSemaphore:
+    """The process-wide semaphore limiting concurrent requests to `host` (first size wins)."""
+    with _host_slots_lock:
+        slots = _host_slots.get(host)
+        if slots is None:
+            slots = _host_slots[host] = threading.BoundedSemaphore(size)
+        return slots
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _TOKEN_EARLY_REFRESH = 10.0
 
@@ -53,6 +67,7 @@ class RegistryClient:
         max_connections: int = 16,
     ) -> None:
         self.registry = registry
+        self._slots = host_slots(api_host(registry), max_connections)
         scheme = "http" if insecure else "https"
         self.base_url = f"{scheme}://{api_host(registry)}"
         self.retry = retry or RetryPolicy()
@@ -167,38 +182,29 @@ class RegistryClient:
         content: bytes | Iterator[bytes] | None = None,
         ok: Iterable[int] = (200, 201, 202, 204),
         follow_redirects: bool = False,
+        take_slot: bool = True,
     ) -> Iterator[httpx.Response]:
         """Open a response whose body the caller streams; raises a typed error on failure.
 
-        A body given as an iterator is sent once: it is never retried here.
+        A body given as an iterator is sent once: it is never retried here. `take_slot`
+        False is for a request made while this thread already holds a slot on this host.
         """
         replayable = not isinstance(content, Iterator)
         ok_codes = set(ok)
         auth_retried = False
         state = self.retry.begin(what, replayable)
         while state.next_attempt():
-            try:
-                request = self._http.build_request(
-                    method, url, headers={**(headers or {}), **self._auth_headers(scopes)},
-                    params=params, content=content,
-                )
-                response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
-            except httpx.HTTPError as exc:
-                state.failed(map_transport_error(exc, what))
+            with self._slots if take_slot else contextlib.nullcontext():
+                done, response = self._attempt(method, url, scopes, what, headers, params,
+                                               content, follow_redirects, ok_codes, state)
+                if done and response is not None:
+                    try:
+                        yield response
+                    finally:
+                        response.close()
+                    return
+            if response is None:
                 continue
-            if response.status_code in ok_codes:
-                try:
-                    yield response
-                finally:
-                    response.close()
-                return
-            try:
-                response.read()
-            except httpx.HTTPError as exc:
-                state.failed(map_transport_error(exc, what))
-                continue
-            finally:
-                response.close()
             if response.status_code == 401 and replayable and not auth_retried:
                 auth_retried = True
                 if self._learn(response, scopes):
@@ -209,6 +215,34 @@ class RegistryClient:
             except PushError as error:
                 state.failed(error)
         raise state.give_up()
+
+    def _attempt(
+        self, method: str, url: str | httpx.URL, scopes: tuple[str, ...], what: str,
+        headers: dict[str, str] | None, params: dict[str, str] | None,
+        content: bytes | Iterator[bytes] | None, follow_redirects: bool, ok: set[int],
+        state: RetryState,
+    ) -> tuple[bool, httpx.Response | None]:
+        """Send once: (True, open response) on success; (False, read error response) on an
+        HTTP error; (False, None) on a transport fault, recorded in `state`."""
+        try:
+            request = self._http.build_request(
+                method, url, headers={**(headers or {}), **self._auth_headers(scopes)},
+                params=params, content=content,
+            )
+            response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
+        except httpx.HTTPError as exc:
+            state.failed(map_transport_error(exc, what))
+            return False, None
+        if response.status_code in ok:
+            return True, response
+        try:
+            response.read()
+        except httpx.HTTPError as exc:
+            state.failed(map_transport_error(exc, what))
+            return False, None
+        finally:
+            response.close()
+        return False, response
 
     def blob_url(self, repository: str, digest: str) -> str:
         """The path of a blob in `repository`."""

@@ -73,7 +73,7 @@ class Settings:
     retry_attempts: int = 6
     retry_max_wait: float = 120.0
     stall_timeout: float = 30.0
-    registry_concurrency: int = 8
+    registry_concurrency: int = 8  # requests in flight per registry host, per process
     chunk_threshold: int = 128 * 1024 * 1024
     chunk_size: int = 64 * 1024 * 1024
     heartbeat_interval: float = 5.0

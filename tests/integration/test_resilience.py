@@ -148,3 +148,19 @@ def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
         "source": f"{source_registry.host}/acme/{unique}:small", "app_slug": "myapp"}).json()["id"]
     follow = slow_service.wait_for(next_id)
     assert follow["status"] == "succeeded" and follow["digest"] == small.digest
+
+
+def test_job_past_its_deadline_fails_as_timeout(
+        slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
+        unique: str) -> None:
+    source_images.image(f"acme/{unique}", "1", [64 * MiB])
+    response = slow_service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "myapp",
+        "deadline_seconds": 1})
+    assert response.json()["deadline_seconds"] == 1
+    job = slow_service.wait_for(response.json()["id"])
+    assert job["status"] == "failed" and job["error"]["type"] == "timeout", job
+    too_long = slow_service.call("POST", "/v1/pushes", json={
+        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "myapp",
+        "deadline_seconds": 10**6})
+    assert too_long.status_code == 422 and "deadline_seconds" in too_long.json()["errors"]

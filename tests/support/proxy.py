@@ -16,7 +16,6 @@ from typing import Any
 ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
                "proxy-authorization", "proxy-authenticate", "trailer"}
-CHUNK = 1 << 20
 
 
 def carries_attestation(body: bytes) -> bool:
@@ -75,6 +74,8 @@ class ProxyStats:
     injected: Counter[str] = field(default_factory=Counter)
     rejected_attestations: int = 0
     forwarded: list[Exchange] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
     seen: Counter[tuple[str, str]] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -179,80 +180,77 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                     time.sleep(ahead)
             return b"".join(parts)
 
-        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _handle(self) -> None:
+        def _handle(self) -> tuple[int, list[tuple[str, str]], bytes, bool] | None:
+            """Work out the answer: (status, headers, body, cut mid-body), None to hang up."""
             body = self._read_body()
             fault = proxy.pick_fault(self.command, self.path)
             if fault == "503":
-                self._answer(503, b"upstream unavailable", {"Content-Type": "text/plain"})
-                return
+                return 503, [("Content-Type", "text/plain")], b"upstream unavailable", False
             if fault == "429":
-                self._answer(429, b"<html>slow down</html>", {
-                    "Content-Type": "text/html", "Retry-After": proxy.faults.retry_after})
-                return
+                return 429, [("Content-Type", "text/html"),
+                             ("Retry-After", proxy.faults.retry_after)], b"<html>slow</html>", False
             if (proxy.reject_attestations and self.command == "PUT" and "/manifests/" in self.path
                     and carries_attestation(body)):
                 with proxy.stats.lock:
                     proxy.stats.rejected_attestations += 1
                 err = {"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid",
                                    "detail": "provenance attestations are not supported"}]}
-                self._answer(400, json.dumps(err).encode(), {"Content-Type": "application/json"})
-                return
+                return 400, [("Content-Type", "application/json")], json.dumps(err).encode(), False
             if fault == "drop" and body:
-                self.close_connection = True  # the upload is lost: no answer at all
-                self.connection.shutdown(2)
-                return
+                return None  # the upload is lost: no answer at all
             upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=120)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
             headers["Content-Length"] = str(len(body))
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
+            data = response.read()
+            upstream.close()
             with proxy.stats.lock:
                 proxy.stats.forwarded.append(Exchange(
                     self.command, self.path, response.status, dict(self.headers.items()),
                     dict(response.getheaders())))
             if fault == "stall":
                 time.sleep(proxy.faults.stall_seconds)
-            self.send_response(response.status)
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_HEADERS
+                    and k.lower() != "content-length"]
             length = response.getheader("Content-Length")
-            for name, value in response.getheaders():
-                if name.lower() not in HOP_HEADERS:
-                    self.send_header(name, value)
-            if length is None:
-                data = response.read()
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                upstream.close()
-                return
-            self.end_headers()
-            remaining = int(length)
-            if fault == "drop":
-                remaining = remaining // 2  # send half the body, then cut the connection
-            while remaining > 0 and self.command != "HEAD":
-                data = response.read(min(CHUNK, remaining))
-                if not data:
-                    break
-                self.wfile.write(data)
-                remaining -= len(data)
-            upstream.close()
-            if fault == "drop":
-                self.close_connection = True
-                self.wfile.flush()
-                self.connection.shutdown(2)
+            kept.append(("Content-Length", length if length is not None else str(len(data))))
+            return response.status, kept, data, fault == "drop"
 
         def _serve(self) -> None:
+            stats = proxy.stats
+            with stats.lock:
+                stats.in_flight += 1
+                stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+            released = False
             try:
-                self._handle()
+                reply = self._handle()
+                with stats.lock:  # before the client can see the answer complete
+                    stats.in_flight -= 1
+                    released = True
+                if reply is None:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                status, headers, data, cut = reply
+                if not any(name.lower() == "content-length" for name, _ in headers):
+                    headers.append(("Content-Length", str(len(data))))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data[: len(data) // 2] if cut else data)
+                if cut:  # half the body, then the connection goes
+                    self.close_connection = True
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
             except (ConnectionError, TimeoutError):
                 self.close_connection = True  # the client hung up: nothing to answer
+            finally:
+                if not released:
+                    with stats.lock:
+                        stats.in_flight -= 1
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _serve
 

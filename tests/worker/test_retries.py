@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -108,3 +109,20 @@ def test_stalled_response_is_abandoned_and_retried(
     result = engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:1"),
                          [destination(proxy.host, "myapp", unique, "1")])
     assert result.digest == image.digest and proxy.stats.injected["stall"] == 1
+
+
+def test_requests_per_registry_stay_within_the_process_limit(
+        make_engine: Callable[..., CopyEngine], settings: Settings, source_images: ImageBuilder,
+        source_registry: Registry, proxy_for: Callable[[Faults], RegistryProxy],
+        unique: str) -> None:
+    proxy = proxy_for(Faults(bandwidth=8 * MiB))  # slow, so requests overlap if allowed to
+    image = source_images.image(f"acme/{unique}", "1", [512 * KiB] * 8)
+    engines = [engine_via(make_engine, settings, proxy, registry_concurrency=3,
+                          copy_concurrency=4) for _ in range(2)]
+    dests = [destination(proxy.host, "myapp", f"{unique}-{n}", "1") for n in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda pair: pair[0].copy(
+            parse_reference(f"{source_registry.host}/acme/{unique}:1"), [pair[1]]),
+            zip(engines, dests, strict=True)))
+    assert [r.digest for r in results] == [image.digest] * 2
+    assert 2 <= proxy.stats.max_in_flight <= 3
