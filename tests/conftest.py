@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 import redis
 
 from tests.support.images import ImageBuilder
-from tests.support.services import RedisServer, Registry
+from tests.support.services import DockerDaemon, RedisServer, Registry
 from tests.support.token_server import Account, TokenIssuer, TokenServer
 from worker.settings import Secret, Settings
 
@@ -108,3 +109,19 @@ def settings(redis_server: RedisServer, source_registry: Registry,
         retry_max_wait=5.0,
         progress_interval=0.05,
     )
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(workdir: Path) -> Iterator[DockerDaemon]:
+    """A real dockerd started by the tests (vfs storage, as root)."""
+    daemon = DockerDaemon(workdir / "dockerd")
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_daemon: DockerDaemon) -> Iterator[docker.DockerClient]:
+    """A Docker SDK client of the test daemon."""
+    client = docker.DockerClient(base_url=docker_daemon.url, timeout=300)
+    yield client
+    client.close()

@@ -88,6 +88,11 @@ class CopyEngine:
             source_credentials=lambda host: docker_config_credentials(settings.docker_config, host),
         )
 
+    @property
+    def target_credentials(self) -> Credentials | None:
+        """The vendor registry's credentials (for a daemon that pushes on our behalf)."""
+        return self._target_credentials
+
     def close(self) -> None:
         """Close every pooled connection."""
         with self._lock:
@@ -179,20 +184,31 @@ class CopyEngine:
                 should_stop()
                 if self.served_digest(dst, target_repo, child.digest) != child.digest:
                     self.put_manifest(dst, target_repo, child.digest, child)
-            for dest in destinations:
-                should_stop()
-                if self.served_digest(dst, target_repo, dest.identifier) != pushed.digest:
-                    self.put_manifest(dst, target_repo, dest.identifier, pushed)
+            self.push_tags(pushed, destinations, should_stop)
         except RejectedError as refused:
             raise explain_refusal(refused, selection) from None
         result = CopyResult(top.digest, pushed.digest, pushed.media_type,
                             removed=selection.removed, blobs_mounted=mounted,
                             blobs=[b.digest for b in blobs])
+        return self.confirm_served(result, destinations)
+
+    def push_tags(self, manifest: Manifest, destinations: Sequence[Reference],
+                  should_stop: StopCheck = _never_stop) -> None:
+        """PUT the manifest under every destination tag that does not already serve it."""
+        dst = self.client(destinations[0].registry)
         for dest in destinations:
-            served = self.served_digest(dst, target_repo, dest.identifier)
-            if served != pushed.digest:
+            should_stop()
+            if self.served_digest(dst, dest.repository, dest.identifier) != manifest.digest:
+                self.put_manifest(dst, dest.repository, dest.identifier, manifest)
+
+    def confirm_served(self, result: CopyResult, destinations: Sequence[Reference]) -> CopyResult:
+        """HEAD every destination, check it serves result.digest, and record what it serves."""
+        dst = self.client(destinations[0].registry)
+        for dest in destinations:
+            served = self.served_digest(dst, dest.repository, dest.identifier)
+            if served != result.digest:
                 raise RejectedError(
-                    f"{dest} serves {served or 'nothing'} after the push, not {pushed.digest}"
+                    f"{dest} serves {served or 'nothing'} after the push, not {result.digest}"
                 )
             result.served[str(dest)] = served
         return result

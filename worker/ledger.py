@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
 import redis
@@ -37,3 +37,28 @@ class BlobLedger:
             return {}
         found = self.redis.hmget(self.key(app_slug), digests)
         return {d: str(repo) for d, repo in zip(digests, found, strict=True) if repo}
+
+
+class RedisHash(MutableMapping[str, str]):
+    """A Redis hash as a str -> str mapping (e.g. layer diff_id -> its gzip's digest and size)."""
+
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self.redis, self.key = client, key
+
+    def __getitem__(self, name: str) -> str:
+        value = self.redis.hget(self.key, name)
+        if value is None:
+            raise KeyError(name)
+        return str(value)
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.redis.hset(self.key, name, value)
+
+    def __delitem__(self, name: str) -> None:
+        self.redis.hdel(self.key, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(k) for k in self.redis.hkeys(self.key))
+
+    def __len__(self) -> int:
+        return int(self.redis.hlen(self.key))

@@ -67,6 +67,20 @@ class Progress:
             self.bytes_done += blob.size - counted
         self._changed(True)
 
+    def grow(self, blob: Descriptor) -> None:
+        """Add a blob found while the copy runs (for sources that reveal blobs as they go)."""
+        with self._lock:
+            self.blobs_total += 1
+            self.bytes_total += blob.size
+        self._changed(True)
+
+    def set_counts(self, **counts: int) -> None:
+        """Overwrite counters wholesale (for sources that report totals themselves)."""
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, value)
+        self._changed(False)
+
     def abort(self) -> None:
         """Tell the other blob threads to stop: one blob failed for good."""
         self._aborted = True

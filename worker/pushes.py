@@ -18,9 +18,11 @@ from worker.errors import (
 )
 from worker.jobs import Job, JobStatus, JobStore, new_job_id
 from worker.reference import (
+    DAEMON_TRANSPORT,
     default_target,
     destination,
     is_daemon_source,
+    parse_daemon_source,
     parse_reference,
     validate_repository,
     validate_slug,
@@ -59,13 +61,15 @@ def _field(name: str, check: Callable[[], object]) -> None:
 
 def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
     """Validate `request` against the settings and build its queued Job (not yet stored)."""
-    if is_daemon_source(request.source):
-        raise InvalidRequest("source", "docker-daemon: sources are not enabled on this service")
+    daemon = is_daemon_source(request.source)
+    if daemon and not settings.daemon_sources:
+        raise InvalidRequest("source", "docker-daemon: sources are not enabled on this service "
+                             "(the operator sets PUSHGATE_DAEMON_SOURCES=1)")
     try:
-        source = parse_reference(request.source)
+        source = (parse_daemon_source if daemon else parse_reference)(request.source)
     except InvalidReference as exc:
         raise InvalidRequest("source", str(exc)) from None
-    if not settings.source_allowed(source.registry):
+    if not daemon and not settings.source_allowed(source.registry):
         allowed = ", ".join(sorted(settings.source_registries)) or "none configured"
         raise InvalidRequest(
             "source",
@@ -96,7 +100,8 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
             "deadline_seconds", f"at most {int(settings.max_deadline)} seconds on this service"
         )
     return Job(
-        id=new_job_id(), status=JobStatus.QUEUED.value, source=str(source),
+        id=new_job_id(), status=JobStatus.QUEUED.value,
+        source=f"{DAEMON_TRANSPORT}{source}" if daemon else str(source),
         app_slug=request.app_slug, target=target, tags=tags, destinations=dests, owner=owner,
         attestations=request.attestations, platforms=list(request.platforms),
         deadline_seconds=deadline, request_hash=request.fingerprint(),

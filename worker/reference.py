@@ -137,6 +137,21 @@ def is_daemon_source(text: str) -> bool:
     return text.strip().startswith(DAEMON_TRANSPORT)
 
 
+def parse_daemon_source(text: str) -> Reference:
+    """Parse `docker-daemon:NAME[:TAG]` or `docker-daemon:NAME@sha256:...` (registry = the name's
+    host, as docker normalises it)."""
+    text = text.strip()
+    if not text.startswith(DAEMON_TRANSPORT):
+        raise InvalidReference(f"{text!r} is not a docker-daemon: source")
+    return parse_reference(text[len(DAEMON_TRANSPORT):])
+
+
+def daemon_name(reference: Reference) -> str:
+    """How to name a parsed daemon image to the Docker API (digest or tag form)."""
+    return f"{reference.registry}/{reference.repository}@{reference.digest}" if reference.digest \
+        else f"{reference.registry}/{reference.repository}:{reference.tag or 'latest'}"
+
+
 def default_target(source: Reference) -> str:
     """The target image name when none is given: the last component of the source path."""
     return source.repository.rsplit("/", 1)[-1]

@@ -6,17 +6,27 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
-from worker.engine import CopyEngine, CopyOptions
+from worker.daemon import DaemonSource, push_with_sdk
+from worker.daemon_export import push_by_export
+from worker.engine import CopyEngine, CopyOptions, CopyResult
 from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
-from worker.jobs import Job, JobStatus, JobStore, utcnow
-from worker.ledger import BlobLedger
+from worker.jobs import PREFIX, Job, JobStatus, JobStore, utcnow
+from worker.ledger import BlobLedger, RedisHash
 from worker.monitor import JobMonitor, ProgressWriter
 from worker.progress import Progress
 from worker.redaction import redact
-from worker.reference import parse_reference
+from worker.reference import (
+    Reference,
+    daemon_name,
+    is_daemon_source,
+    parse_daemon_source,
+    parse_reference,
+)
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +43,8 @@ class JobRunner:
     def __init__(self, settings: Settings, store: JobStore, engine: CopyEngine) -> None:
         self.settings, self.store, self.engine = settings, store, engine
         self.ledger = BlobLedger(store.redis)
+        self.daemon = DaemonSource(settings.docker_host)
+        self.gzip_cache = RedisHash(store.redis, f"{PREFIX}:gzip-of-layer")
 
     def run(self, job_id: str) -> Job | None:
         """Run the job to an end state; returns it, or None when it no longer exists."""
@@ -79,14 +91,17 @@ class JobRunner:
         try:
             with monitor:
                 monitor.check()
-                source = parse_reference(job.source)
                 dests = [parse_reference(d) for d in job.destinations]
-                options = CopyOptions(
-                    attestations=job.attestations, platforms=tuple(job.platforms),
-                    mount_lookup=partial(self.ledger.holders, job.app_slug),
-                )
-                result = self.engine.copy(source, dests, options=options, progress=progress,
-                                          should_stop=monitor.check)
+                if is_daemon_source(job.source):
+                    result = self._push_daemon(job, dests, progress, monitor.check)
+                else:
+                    options = CopyOptions(
+                        attestations=job.attestations, platforms=tuple(job.platforms),
+                        mount_lookup=partial(self.ledger.holders, job.app_slug),
+                    )
+                    result = self.engine.copy(parse_reference(job.source), dests,
+                                              options=options, progress=progress,
+                                              should_stop=monitor.check)
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
@@ -107,6 +122,21 @@ class JobRunner:
         finish(JobStatus.SUCCEEDED, source_digest=result.source_digest, digest=result.digest,
                served=result.served, removed=result.removed, error=None)
         log.info("push job %s succeeded: %s", job.id, result.digest)
+
+    def _push_daemon(self, job: Job, dests: list[Reference], progress: Progress,
+                     should_stop: Callable[[], None]) -> CopyResult:
+        name = daemon_name(parse_daemon_source(job.source))
+        if self.settings.daemon_push == "sdk":
+            def tag_lock(tag: str) -> AbstractContextManager[Any]:
+                lock: AbstractContextManager[Any] = self.store.redis.lock(
+                    f"{PREFIX}:daemon-tag:{tag}", timeout=job.deadline_seconds,
+                    blocking_timeout=job.deadline_seconds)
+                return lock
+
+            return push_with_sdk(self.daemon, name, dests, self.engine,
+                                 self.engine.target_credentials, progress, should_stop, tag_lock)
+        return push_by_export(self.daemon, name, dests, self.engine, progress, should_stop,
+                              self.gzip_cache)
 
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: Any) -> None:
         if not self.store.transition(job.id, [JobStatus.RUNNING], status, run_id=run_id,

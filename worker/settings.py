@@ -81,6 +81,7 @@ class Settings:
     reconcile_interval: float = 10.0
     daemon_sources: bool = False
     docker_host: str | None = None
+    daemon_push: str = "export"  # or "sdk": tag + `docker push` through the daemon
     log_level: str = "INFO"
 
     @classmethod
@@ -111,7 +112,7 @@ class Settings:
             "daemon_sources": (get("DAEMON_SOURCES") or "0").lower() in ("1", "true", "yes"),
             "docker_host": get("DOCKER_HOST") or env.get("DOCKER_HOST") or None,
         }
-        for name in ("redis_url", "registry", "registry_username", "log_level"):
+        for name in ("redis_url", "registry", "registry_username", "log_level", "daemon_push"):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = v
         for name in ("job_retention", "progress_interval", "request_timeout", "default_deadline",

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -166,3 +167,41 @@ class Registry(Process):
 
     def _ready(self) -> bool:
         return httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401)
+
+
+class DockerDaemon(Process):
+    """A private dockerd (vfs storage, no networking of its own) on a unix socket; needs root."""
+
+    def __init__(self, workdir: Path) -> None:
+        if os.geteuid() != 0:
+            raise ServiceFailed("dockerd needs root here: run the tests as root (CI does)")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="pgd-", dir="/tmp"))  # short: socket paths
+        self.socket = self.root / "docker.sock"
+        super().__init__(
+            [require_binary("dockerd"), "--iptables=false", "--bridge=none",
+             "--storage-driver=vfs", "--data-root", str(self.root / "data"),
+             "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
+             "-H", f"unix://{self.socket}"],
+            workdir / "dockerd.log",
+        )
+        wait_until(self._ping, 60, "dockerd", self.log, self.proc, interval=0.2)
+
+    @property
+    def url(self) -> str:
+        """The daemon's address, as DOCKER_HOST takes it."""
+        return f"unix://{self.socket}"
+
+    def _ping(self) -> bool:
+        import docker
+
+        client = docker.DockerClient(base_url=self.url, timeout=5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        """Stop dockerd and remove its storage."""
+        super().stop(sig, timeout)
+        shutil.rmtree(self.root, ignore_errors=True)
