@@ -48,6 +48,7 @@ demo-down:
 bench: deps
 	$(PY) tests/bench/bench_copy.py
 	$(PY) tests/bench/bench_multiarch.py
+	$(PY) tests/bench/bench_daemon.py
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

@@ -76,15 +76,16 @@ class Service:
         self.http.close()
 
 
-def launch(workdir: Path, redis_url: str, source: str, vendor: str,
-           workers: int = 1, **worker_env: str) -> Service:
+def launch(workdir: Path, redis_url: str, source: str, vendor: str, workers: int = 1,
+           shared_env: dict[str, str] | None = None, **worker_env: str) -> Service:
     """gunicorn + Celery workers on their own Redis database, pushing to `vendor`."""
     keys = workdir / "keys.yaml"
     keys.write_text(json.dumps([{"name": "pipeline", "app_slugs": ["myapp", "shared", "lockedapp"],
                                  "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
     redis.Redis.from_url(redis_url).flushdb()
     env = service_env(redis_url, source, vendor, keys, PUSHGATE_PROGRESS_INTERVAL="0.1",
-                      PUSHGATE_HEARTBEAT_INTERVAL="0.5", PUSHGATE_LOG_LEVEL="DEBUG")
+                      PUSHGATE_HEARTBEAT_INTERVAL="0.5", PUSHGATE_LOG_LEVEL="DEBUG",
+                      **(shared_env or {}))
     api, url = start_api(env, workdir)
     svc = Service(url=url, env=env, workdir=workdir, api=api, worker_extra=worker_env)
     try:
