@@ -10,16 +10,14 @@ import docker
 import pytest
 import redis
 
+from tests.support.accounts import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, USER_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.services import DockerDaemon, RedisServer, Registry
 from tests.support.token_server import Account, TokenIssuer, TokenServer
 from worker.settings import Secret, Settings
 
-SA_TOKEN = "sa-token-7f3c9a1e5b2d4f60"
-USER_TOKEN = "user-token-0d9e8f7a6b5c"
-EMAIL = "dev@vendor.example"
-PASSWORD = "correct horse battery staple"
-OTHER_TOKEN = "sa-token-otherapp-44aa"
+__all__ = ["EMAIL", "OTHER_TOKEN", "PASSWORD", "SA_TOKEN", "USER_TOKEN"]
+
 
 
 @pytest.fixture(scope="session")

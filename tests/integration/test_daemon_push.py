@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import docker
-import httpx
 import pytest
 
-from tests.conftest import SA_TOKEN
 from tests.integration.conftest import Service, launch, redis_db
 from tests.support.daemon_images import build_scratch_image
 from tests.support.services import DockerDaemon, RedisServer, Registry
+from tests.support.vendor import served_digest
 
 KiB = 1024
 
@@ -28,18 +27,6 @@ def daemon_service(tmp_path_factory: pytest.TempPathFactory, redis_server: Redis
     svc.stop()
 
 
-def served_digest(registry: Registry, repository: str, tag: str) -> str:
-    realm = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
-    realm = realm.split('realm="', 1)[1].split('"', 1)[0]
-    token = httpx.get(realm, params={"service": "pushgate-test-registry",
-                                     "scope": f"repository:{repository}:pull"},
-                      auth=("x", SA_TOKEN)).json()["token"]
-    return str(httpx.head(f"{registry.url}/v2/{repository}/manifests/{tag}", headers={
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/vnd.docker.distribution.manifest.v2+json"}
-        ).headers["Docker-Content-Digest"])
-
-
 def test_daemon_image_pushed_through_the_service(
         daemon_service: Service, docker_client: docker.DockerClient, vendor_registry: Registry,
         unique: str) -> None:
@@ -53,7 +40,7 @@ def test_daemon_image_pushed_through_the_service(
     assert job["source"] == f"docker-daemon:docker.io/ci/{unique}:2.0"
     assert job["source_digest"] == image.id
     for tag in ("2.0", "stable"):
-        assert served_digest(vendor_registry, f"myapp/{unique}", tag) == job["digest"]
+        assert served_digest(vendor_registry.url, f"myapp/{unique}", tag) == job["digest"]
     assert job["progress"]["blobs_done"] == job["progress"]["blobs_total"] == 2
     assert sorted(docker_client.images.get(image.id).tags) == [f"ci/{unique}:2.0"]
 

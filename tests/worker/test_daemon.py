@@ -10,12 +10,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import docker
-import httpx
 import pytest
 
 from tests.conftest import SA_TOKEN
 from tests.support.daemon_images import build_scratch_image
 from tests.support.services import DockerDaemon, Registry, free_port
+from tests.support.vendor import vendor_read
 from worker.daemon import DaemonSource, push_with_sdk
 from worker.daemon_export import push_by_export
 from worker.engine import CopyEngine
@@ -24,17 +24,6 @@ from worker.progress import Progress
 from worker.reference import destination
 
 KiB = 1024
-
-
-def vendor_get(registry: Registry, repository: str, path: str) -> httpx.Response:
-    realm = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
-    realm = realm.split('realm="', 1)[1].split('"', 1)[0]
-    token = httpx.get(realm, params={"service": "pushgate-test-registry",
-                                     "scope": f"repository:{repository}:pull"},
-                      auth=("x", SA_TOKEN)).json()["token"]
-    return httpx.get(f"{registry.url}/v2/{repository}/{path}", headers={
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
 
 
 @pytest.fixture
@@ -61,15 +50,16 @@ def test_export_path_pushes_layers_the_registry_serves_back_intact(
     progress = Progress()
     result = push_by_export(daemon, f"local/{unique}:1", dests, engine, progress,
                             lambda: None, cache)
-    served = vendor_get(vendor_registry, f"myapp/{unique}", "manifests/1")
+    served = vendor_read(vendor_registry.url, f"myapp/{unique}", "manifests/1")
     assert served.headers["Docker-Content-Digest"] == result.digest
     assert set(result.served.values()) == {result.digest}
     manifest = served.json()
     assert manifest["config"]["digest"] == image.id  # the daemon's own config, unchanged
-    config = vendor_get(vendor_registry, f"myapp/{unique}",
+    config = vendor_read(vendor_registry.url, f"myapp/{unique}",
                         f"blobs/{manifest['config']['digest']}").json()
     for layer, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"], strict=True):
-        blob = vendor_get(vendor_registry, f"myapp/{unique}", f"blobs/{layer['digest']}").content
+        path = f"blobs/{layer['digest']}"
+        blob = vendor_read(vendor_registry.url, f"myapp/{unique}", path).content
         assert "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest() == diff_id
     assert progress.blobs_done == progress.blobs_total == 3
     assert local_tags(docker_client, image) == [f"local/{unique}:1"]  # nothing tagged
@@ -85,7 +75,7 @@ def test_sdk_path_pushes_through_the_daemon_and_leaves_no_tag(
     progress = Progress()
     result = push_with_sdk(daemon, f"local/{unique}:1", dests, engine,
                            engine.target_credentials, progress, lambda: None)
-    served = vendor_get(vendor_registry, f"myapp/{unique}", "manifests/2")
+    served = vendor_read(vendor_registry.url, f"myapp/{unique}", "manifests/2")
     assert served.headers["Docker-Content-Digest"] == result.digest
     assert progress.blobs_done == 3 and progress.bytes_done > 300 * KiB
     assert local_tags(docker_client, image) == [f"local/{unique}:1"]

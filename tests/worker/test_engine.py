@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from tests.conftest import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, USER_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry, free_port
+from tests.support.vendor import vendor_read
 from worker.engine import CopyEngine
 from worker.errors import AuthError, NetworkError, NotFoundError, RejectedError
 from worker.manifests import parse_manifest
@@ -18,23 +18,6 @@ from worker.reference import destination, parse_reference
 from worker.settings import Secret
 
 KiB = 1024
-
-
-def vendor_manifest(registry: Registry, repository: str, reference: str) -> httpx.Response:
-    """Read a manifest from the vendor stand-in with a token of our own (not the engine's)."""
-    token = httpx.get(f"{registry_realm(registry)}", params={
-        "service": "pushgate-test-registry", "scope": f"repository:{repository}:pull"},
-        auth=("x", SA_TOKEN)).json()["token"]
-    return httpx.get(f"{registry.url}/v2/{repository}/manifests/{reference}", headers={
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/vnd.oci.image.manifest.v1+json, "
-                  "application/vnd.docker.distribution.manifest.v2+json, "
-                  "application/vnd.oci.image.index.v1+json"})
-
-
-def registry_realm(registry: Registry) -> str:
-    challenge = httpx.get(f"{registry.url}/v2/").headers["WWW-Authenticate"]
-    return challenge.split('realm="', 1)[1].split('"', 1)[0]
 
 
 def test_copies_oci_image_with_same_digest(engine: CopyEngine, source_images: ImageBuilder,
@@ -47,7 +30,7 @@ def test_copies_oci_image_with_same_digest(engine: CopyEngine, source_images: Im
                          progress=progress)
     assert result.source_digest == result.digest == image.digest
     assert result.served == {str(dest): image.digest}
-    served = vendor_manifest(vendor_registry, f"myapp/{unique}", "1.0")
+    served = vendor_read(vendor_registry.url, f"myapp/{unique}", "manifests/1.0")
     assert served.status_code == 200
     assert served.content == image.raw
     assert progress.snapshot() == {"blobs_total": 4, "blobs_done": 4, "blobs_skipped": 0,
@@ -77,7 +60,7 @@ def test_docker_v2_manifest_and_extra_tags_share_one_digest(
     result = engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:v2"), dests)
     assert set(result.served.values()) == {image.digest}
     for tag in ("2.0", "2", "stable"):
-        served = vendor_manifest(vendor_registry, f"myapp/svc-{unique}", tag)
+        served = vendor_read(vendor_registry.url, f"myapp/svc-{unique}", f"manifests/{tag}")
         assert served.headers["Docker-Content-Digest"] == image.digest
         assert served.headers["Content-Type"] == image.media_type
 

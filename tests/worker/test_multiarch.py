@@ -13,26 +13,18 @@ from tests.conftest import SA_TOKEN
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.proxy import RegistryProxy
 from tests.support.services import Registry
+from tests.support.vendor import vendor_read
 from worker.engine import CopyEngine, CopyOptions
 from worker.errors import NotFoundError, RejectedError
 from worker.progress import Progress
 from worker.reference import Reference, destination, parse_reference
 
 KiB = 1024
-ACCEPT = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
-          "application/vnd.docker.distribution.manifest.list.v2+json, "
-          "application/vnd.docker.distribution.manifest.v2+json")
 
 
-def read_manifest(front: RegistryProxy, repository: str, reference: str) -> httpx.Response:
-    """GET a manifest through the front with a token of our own."""
-    realm = httpx.get(f"http://{front.host}/v2/").headers["WWW-Authenticate"]
-    realm = realm.split('realm="', 1)[1].split('"', 1)[0]
-    token = httpx.get(realm, params={"service": "pushgate-test-registry",
-                                     "scope": f"repository:{repository}:pull"},
-                      auth=("x", SA_TOKEN)).json()["token"]
-    return httpx.get(f"http://{front.host}/v2/{repository}/manifests/{reference}",
-                     headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT})
+def front_manifest(front: RegistryProxy, repository: str, path: str) -> httpx.Response:
+    """Read a manifest through the vendor front with a token of our own."""
+    return vendor_read(f"http://{front.host}", repository, path)
 
 
 def src(registry: Registry, repo: str, tag: str) -> Reference:
@@ -51,14 +43,14 @@ def test_strip_pushes_both_platforms_through_the_vendor_front(
                                progress=progress)
     assert result.source_digest == top.digest != result.digest
     assert len(result.removed) == 2
-    served = read_manifest(vendor_front, f"myapp/{unique}", "1")
+    served = front_manifest(vendor_front, f"myapp/{unique}", "manifests/1")
     assert served.headers["Docker-Content-Digest"] == result.digest
     index = served.json()
     assert [m["digest"] for m in index["manifests"]] == [i.digest for i in images]
     assert {m["platform"]["architecture"] for m in index["manifests"]} == {"amd64", "arm64"}
     assert index["annotations"] == json.loads(top.raw)["annotations"]
     for image in images:
-        child = read_manifest(vendor_front, f"myapp/{unique}", image.digest)
+        child = front_manifest(vendor_front, f"myapp/{unique}", f"manifests/{image.digest}")
         assert child.status_code == 200 and child.content == image.raw
     assert progress.blobs_total == 4 == progress.blobs_done  # 2 configs + 2 layers
 
@@ -102,7 +94,7 @@ def test_docker_list_without_attestations_keeps_its_digest_and_shared_blobs_copy
                                [destination(vendor_front.host, "myapp", unique, "2")],
                                progress=progress)
     assert result.digest == top.digest and result.removed == []
-    assert read_manifest(vendor_front, f"myapp/{unique}", "2").content == top.raw
+    assert front_manifest(vendor_front, f"myapp/{unique}", "manifests/2").content == top.raw
     assert progress.blobs_total == 5  # one shared layer, two own layers, two configs
     uploads = vendor_front.stats.statuses("PUT", f"/myapp/{unique}/blobs/uploads/")
     assert uploads == [201] * 5
@@ -116,7 +108,7 @@ def test_platform_selection_and_unknown_platform(
     dest = destination(vendor_front.host, "myapp", unique, "arm")
     result = front_engine.copy(src(source_registry, f"acme/{unique}", "1"), [dest],
                                options=CopyOptions(platforms=("linux/arm64",)))
-    index = read_manifest(vendor_front, f"myapp/{unique}", "arm").json()
+    index = front_manifest(vendor_front, f"myapp/{unique}", "manifests/arm").json()
     assert [m["digest"] for m in index["manifests"]] == [images[1].digest]
     assert result.served[str(dest)] == result.digest
     with pytest.raises(NotFoundError, match="linux/amd64, linux/arm64/v8"):

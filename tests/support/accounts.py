@@ -1,0 +1,7 @@
+"""The vendor stand-in's test accounts: what the token server accepts, and for which slugs."""
+
+SA_TOKEN = "sa-token-7f3c9a1e5b2d4f60"
+USER_TOKEN = "user-token-0d9e8f7a6b5c"
+EMAIL = "dev@vendor.example"
+PASSWORD = "correct horse battery staple"
+OTHER_TOKEN = "sa-token-otherapp-44aa"
