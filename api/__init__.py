@@ -47,8 +47,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings, store=store, keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
     )
-    api = ProblemApi(app, spec_kwargs={"info": {"description": "Push container images into "
-                                                "the vendor registry as jobs."}})
+    api = ProblemApi(app, spec_kwargs={
+        "info": {"description": "Push container images into the vendor registry as jobs."},
+        "security": [{"apiKey": []}],  # every /v1 call; the probes opt out
+    })
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)

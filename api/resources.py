@@ -128,6 +128,7 @@ class Healthz(MethodView):
     """Liveness."""
 
     @health.response(200, HealthSchema)
+    @health.doc(security=[])
     def get(self) -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
@@ -139,6 +140,7 @@ class Readyz(MethodView):
 
     @health.response(200, HealthSchema)
     @health.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
+    @health.doc(security=[])
     def get(self) -> dict[str, str] | Response:
         """Ready when Redis answers."""
         state().store.ping()
