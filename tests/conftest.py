@@ -10,13 +10,20 @@ import docker
 import pytest
 import redis
 
-from tests.support.accounts import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, USER_TOKEN
+from tests.support.accounts import (
+    EMAIL,
+    OTHER_TOKEN,
+    PASSWORD,
+    SA_TOKEN,
+    SOURCE_TOKEN,
+    USER_TOKEN,
+)
 from tests.support.images import ImageBuilder
 from tests.support.services import DockerDaemon, RedisServer, Registry
 from tests.support.token_server import Account, TokenIssuer, TokenServer
 from worker.settings import Secret, Settings
 
-__all__ = ["EMAIL", "OTHER_TOKEN", "PASSWORD", "SA_TOKEN", "USER_TOKEN"]
+__all__ = ["EMAIL", "OTHER_TOKEN", "PASSWORD", "SA_TOKEN", "SOURCE_TOKEN", "USER_TOKEN"]
 
 
 
@@ -58,6 +65,7 @@ def token_issuer() -> TokenIssuer:
         Account("user_token", USER_TOKEN, ["myapp"], email=EMAIL),
         Account("password", PASSWORD, ["myapp"], email=EMAIL),
         Account("service_account", OTHER_TOKEN, ["otherapp"]),
+        Account("service_account", SOURCE_TOKEN, ["acme"]),
     ])
 
 
@@ -74,6 +82,16 @@ def vendor_registry(workdir: Path, token_server: TokenServer,
                     token_issuer: TokenIssuer) -> Iterator[Registry]:
     """A token-auth distribution registry standing in for the vendor registry."""
     registry = Registry(workdir / "vendor", token_realm=token_server.realm,
+                        cert_pem=token_issuer.cert_pem)
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def private_source(workdir: Path, token_server: TokenServer,
+                   token_issuer: TokenIssuer) -> Iterator[Registry]:
+    """A second token-auth registry, used as a source that needs credentials."""
+    registry = Registry(workdir / "private-source", token_realm=token_server.realm,
                         cert_pem=token_issuer.cert_pem)
     yield registry
     registry.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -14,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import SA_TOKEN
+from tests.conftest import SA_TOKEN, SOURCE_TOKEN
 from tests.support.services import Process, RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
 
@@ -104,9 +105,18 @@ def redis_db(server: RedisServer, db: int) -> str:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
-            source_registry: Registry, vendor_registry: Registry) -> Iterator[Service]:
-    """gunicorn + one Celery worker pushing straight to the vendor stand-in."""
-    svc = launch(tmp_path_factory.mktemp("service"), redis_db(redis_server, 3),
-                 source_registry.host, vendor_registry.host)
+            source_registry: Registry, private_source: Registry,
+            vendor_registry: Registry) -> Iterator[Service]:
+    """gunicorn + one Celery worker pushing straight to the vendor stand-in; the worker reads
+    the private source with credentials from a Docker config.json."""
+    workdir = tmp_path_factory.mktemp("service")
+    docker_config = workdir / "docker-config"
+    docker_config.mkdir()
+    auth = base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()
+    (docker_config / "config.json").write_text(json.dumps(
+        {"auths": {private_source.host: {"auth": auth}}}))
+    svc = launch(workdir, redis_db(redis_server, 3),
+                 f"{source_registry.host},{private_source.host}", vendor_registry.host,
+                 DOCKER_CONFIG=str(docker_config))
     yield svc
     svc.stop()

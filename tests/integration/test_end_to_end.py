@@ -6,12 +6,14 @@ import base64
 import json
 import os
 
+import httpx
 import redis
 
-from tests.conftest import SA_TOKEN
+from tests.conftest import SA_TOKEN, SOURCE_TOKEN
 from tests.integration.conftest import Service
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.services import Registry
+from tests.support.token_server import SERVICE, TokenServer
 
 KiB = 1024
 
@@ -48,9 +50,20 @@ def test_failures_are_typed(service: Service, source_images: ImageBuilder,
 
 
 def test_token_never_leaks(service: Service, source_images: ImageBuilder,
-                           source_registry: Registry, unique: str) -> None:
-    """Push with a known token (success and an auth failure), then search for it everywhere."""
+                           source_registry: Registry, private_source: Registry,
+                           token_server: TokenServer, unique: str) -> None:
+    """Push with a known token (success and an auth failure) and from a source that needs
+    credentials, then search for the token and the source credential everywhere."""
     source_images.image(f"acme/{unique}", "1", [KiB])
+    seed = httpx.get(token_server.realm, auth=("seeder", SOURCE_TOKEN), params={
+        "service": SERVICE, "scope": f"repository:acme/{unique}:pull,push"}).json()["token"]
+    seeder = ImageBuilder(private_source.url, headers={"Authorization": f"Bearer {seed}"})
+    private = seeder.image(f"acme/{unique}", "private", [KiB])
+    seeder.close()
+    from_private = service.call("POST", "/v1/pushes", json={
+        "source": f"{private_source.host}/acme/{unique}:private", "app_slug": "myapp"}).json()
+    pushed = service.wait_for(from_private["id"])
+    assert pushed["status"] == "succeeded" and pushed["digest"] == private.digest, pushed
     ok = service.call("POST", "/v1/pushes", json={
         "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "shared"}).json()
     assert service.wait_for(ok["id"])["status"] == "succeeded"
@@ -62,7 +75,8 @@ def test_token_never_leaks(service: Service, source_images: ImageBuilder,
     assert "lockedapp" in failed["error"]["detail"]
     service.call("GET", "/v1/pushes")
 
-    forms = {SA_TOKEN, base64.b64encode(f"pushgate-sa:{SA_TOKEN}".encode()).decode()}
+    forms = {SA_TOKEN, base64.b64encode(f"pushgate-sa:{SA_TOKEN}".encode()).decode(),
+             SOURCE_TOKEN, base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()}
     client = redis.Redis.from_url(service.env["PUSHGATE_REDIS_URL"])
     dumped = []
     for key in client.scan_iter("*"):

@@ -5,3 +5,4 @@ USER_TOKEN = "user-token-0d9e8f7a6b5c"
 EMAIL = "dev@vendor.example"
 PASSWORD = "correct horse battery staple"
 OTHER_TOKEN = "sa-token-otherapp-44aa"
+SOURCE_TOKEN = "source-reader-token-9c8b7a"  # reads (and seeds) the private source's acme/*

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, USER_TOKEN
+from tests.conftest import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, SOURCE_TOKEN, USER_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry, free_port
+from tests.support.token_server import TokenServer
 from tests.support.vendor import vendor_read
+from worker.credentials import docker_config_credentials
 from worker.engine import CopyEngine
 from worker.errors import AuthError, NetworkError, NotFoundError, RejectedError
 from worker.manifests import parse_manifest
@@ -132,3 +138,37 @@ def test_manifest_refused_by_registry_is_rejected_with_its_message(
     client = engine.client(vendor_registry.host)
     with pytest.raises(RejectedError, match="MANIFEST_BLOB_UNKNOWN"):
         engine.put_manifest(client, f"myapp/{unique}", "1", manifest)
+
+
+def test_source_credentials_come_from_docker_config(
+        make_engine: Callable[..., CopyEngine], private_source: Registry,
+        vendor_registry: Registry, token_server: TokenServer, unique: str,
+        tmp_path: Path) -> None:
+    token = httpx.get(token_server.realm, auth=("seeder", SOURCE_TOKEN), params={
+        "service": "pushgate-test-registry",
+        "scope": f"repository:acme/{unique}:pull,push"}).json()["token"]
+    seeder = ImageBuilder(private_source.url, headers={"Authorization": f"Bearer {token}"})
+    image = seeder.image(f"acme/{unique}", "1", [2 * KiB])
+    seeder.close()
+    src = parse_reference(f"{private_source.host}/acme/{unique}:1")
+    dest = destination(vendor_registry.host, "myapp", unique, "1")
+    insecure = frozenset({private_source.host, vendor_registry.host})
+    with pytest.raises(AuthError):  # anonymous: the source refuses
+        make_engine(insecure_registries=insecure).copy(src, [dest])
+    auth = base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"auths": {private_source.host: {"auth": auth}}}))
+    engine = make_engine(insecure_registries=insecure, docker_config=tmp_path)
+    assert engine.copy(src, [dest]).digest == image.digest
+
+
+@pytest.mark.parametrize(("key", "registry"), [
+    ("https://index.docker.io/v1/", "docker.io"), ("ghcr.io", "ghcr.io"),
+    ("https://quay.io", "quay.io")])
+def test_docker_config_lookup_keys(tmp_path: Path, key: str, registry: str) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"auths": {key: {"username": "u", "password": "p4ssw0rd-x"}}}))
+    found = docker_config_credentials(tmp_path, registry)
+    assert found is not None and found.basic() == ("u", "p4ssw0rd-x")
+    assert "p4ssw0rd-x" not in repr(found)
+    assert docker_config_credentials(tmp_path, "other.example") is None
