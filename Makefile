@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check api worker tests
+	$(VENV)/bin/ruff check api worker tests deploy
 	$(VENV)/bin/mypy
 
 test: deps lint
@@ -42,8 +42,9 @@ test: deps lint
 demo: deps
 	$(PY) deploy/demo.py
 
+# Only needed if `make demo` was killed before it could stop what it started.
 demo-down:
-	-@[ -f .demo/pids ] && xargs -r kill < .demo/pids 2>/dev/null; rm -f .demo/pids
+	-@[ -f .demo/pids ] && while read -r pid; do kill -- "-$$pid" 2>/dev/null; done < .demo/pids; rm -f .demo/pids
 
 bench: deps
 	$(PY) tests/bench/bench_copy.py

@@ -26,12 +26,20 @@ from tests.support.stack import service_env, start_api, start_worker  # noqa: E4
 from tests.support.token_server import Account, TokenIssuer, TokenServer  # noqa: E402
 
 WORKDIR = ROOT / ".demo"
+PIDS = WORKDIR / "pids"  # process groups, for `make demo-down` if this script is killed
 APP_SLUG = "myapp"
 
 
 def step(text: str) -> None:
     """Say what the demo does next."""
     print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def track(started: list[Process], process: Process) -> None:
+    """Remember a started process, here and in the pid file."""
+    started.append(process)
+    with PIDS.open("a") as pids:
+        pids.write(f"{process.proc.pid}\n")
 
 
 def main() -> int:
@@ -43,15 +51,15 @@ def main() -> int:
     try:
         step("starting redis, a source registry and the vendor-registry stand-in")
         redis = RedisServer(WORKDIR / "redis")
-        started.append(redis)
+        track(started, redis)
         source = Registry(WORKDIR / "source")
-        started.append(source)
+        track(started, source)
         registry_token = "demo-sa-" + secrets.token_hex(16)
         issuer = TokenIssuer.create([Account("service_account", registry_token, [APP_SLUG])])
         token_server = TokenServer(issuer).start()
         vendor = Registry(WORKDIR / "vendor", token_realm=token_server.realm,
                           cert_pem=issuer.cert_pem)
-        started.append(vendor)
+        track(started, vendor)
 
         step("pushing a sample image to the source registry")
         builder = ImageBuilder(source.url)
@@ -65,8 +73,8 @@ def main() -> int:
         env = service_env(redis.url, source.host, vendor.host, keys)
         step("starting the API (gunicorn) and one Celery worker")
         api, url = start_api(env, WORKDIR)
-        started.append(api)
-        started.append(start_worker({**env, "PUSHGATE_REGISTRY_TOKEN": registry_token,
+        track(started, api)
+        track(started, start_worker({**env, "PUSHGATE_REGISTRY_TOKEN": registry_token,
                                      "PUSHGATE_REGISTRY_USERNAME": "demo-sa"}, WORKDIR, "demo"))
 
         request = {"source": f"{source.host}/acme/worker:1.0.1", "app_slug": APP_SLUG,
@@ -90,6 +98,7 @@ def main() -> int:
     finally:
         for process in reversed(started):
             process.stop()
+        PIDS.unlink(missing_ok=True)
         if token_server is not None:
             token_server.stop()
 
