@@ -46,19 +46,25 @@ class _StreamReader:
 
     def __init__(self, chunks: Iterator[bytes], should_stop: StopCheck) -> None:
         self.chunks, self.should_stop = chunks, should_stop
-        self.buffer = b""
+        self.chunk = b""
+        self.pos = 0  # an offset, not slicing: tarfile reads 10 KiB at a time from 1 MiB chunks
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self.buffer) < size:
-            self.should_stop()
-            chunk = next(self.chunks, b"")
-            if not chunk:
-                break
-            self.buffer += chunk
-        if size < 0:
-            size = len(self.buffer)
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        """Up to `size` bytes (all that is left when negative); b"" at the end."""
+        parts: list[bytes] = []
+        wanted = size
+        while wanted != 0:
+            if self.pos >= len(self.chunk):
+                self.should_stop()
+                self.chunk, self.pos = next(self.chunks, b""), 0
+                if not self.chunk:
+                    break
+            end = len(self.chunk) if wanted < 0 else min(len(self.chunk), self.pos + wanted)
+            parts.append(self.chunk[self.pos:end])
+            if wanted > 0:
+                wanted -= end - self.pos
+            self.pos = end
+        return b"".join(parts)
 
 
 def _gzip_chunks(path: Path, should_stop: StopCheck, on_input: Callable[[int], None],
