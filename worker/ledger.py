@@ -42,8 +42,8 @@ class BlobLedger:
 class RedisHash(MutableMapping[str, str]):
     """A Redis hash as a str -> str mapping (e.g. layer diff_id -> its gzip's digest and size)."""
 
-    def __init__(self, client: redis.Redis, key: str) -> None:
-        self.redis, self.key = client, key
+    def __init__(self, client: redis.Redis, key: str, ttl: float = 30 * 86400) -> None:
+        self.redis, self.key, self.ttl = client, key, int(ttl)
 
     def __getitem__(self, name: str) -> str:
         value = self.redis.hget(self.key, name)
@@ -52,7 +52,10 @@ class RedisHash(MutableMapping[str, str]):
         return str(value)
 
     def __setitem__(self, name: str, value: str) -> None:
-        self.redis.hset(self.key, name, value)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.key, name, value)
+            pipe.expire(self.key, self.ttl)  # unused entries go when the app stops pushing
+            pipe.execute()
 
     def __delitem__(self, name: str) -> None:
         self.redis.hdel(self.key, name)
