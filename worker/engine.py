@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
 
 from worker.blobs import BlobRoute, blob_exists, cancel_upload, start_upload, stream_blob
 from worker.chunked import ChunkedUpload
@@ -51,14 +50,6 @@ class CopyResult:
     removed: list[dict[str, str]] = field(default_factory=list)
     blobs_mounted: int = 0
     blobs: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form of the result."""
-        return {
-            "source_digest": self.source_digest, "digest": self.digest,
-            "media_type": self.media_type, "served": dict(self.served),
-            "removed": list(self.removed), "blobs_mounted": self.blobs_mounted,
-        }
 
 
 class CopyEngine:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from worker.errors import PushCancelled
 from worker.manifests import Descriptor
@@ -89,7 +88,3 @@ class Progress:
         """Raise when another blob already failed, so no new work starts."""
         if self._aborted:
             raise PushCancelled("stopped: another blob of this image failed")
-
-    def as_dict(self) -> dict[str, Any]:
-        """Alias of snapshot() for JSON output."""
-        return dict(self.snapshot())
