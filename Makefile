@@ -47,9 +47,9 @@ demo-down:
 	-@[ -f .demo/pids ] && while read -r pid; do kill -- "-$$pid" 2>/dev/null; done < .demo/pids; rm -f .demo/pids
 
 bench: deps
-	$(PY) tests/bench/bench_copy.py
-	$(PY) tests/bench/bench_multiarch.py
-	$(PY) tests/bench/bench_daemon.py
+	$(PY) -m tests.bench.bench_copy
+	$(PY) -m tests.bench.bench_multiarch
+	$(PY) -m tests.bench.bench_daemon
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

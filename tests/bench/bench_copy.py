@@ -16,10 +16,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tests.bench.common import (  # noqa: E402
+from tests.bench.common import (
     BENCH_TOKEN,
     FreshVendor,
     MiB,
@@ -29,12 +26,12 @@ from tests.bench.common import (  # noqa: E402
     skopeo_copy,
     timed,
 )
-from tests.support.images import ImageBuilder  # noqa: E402
-from tests.support.services import RedisServer, Registry  # noqa: E402
-from tests.support.stack import service_env, start_api, start_worker  # noqa: E402
-from worker.engine import CopyEngine  # noqa: E402
-from worker.reference import destination, parse_reference  # noqa: E402
-from worker.settings import Secret, Settings  # noqa: E402
+from tests.support.images import ImageBuilder
+from tests.support.services import RedisServer, Registry
+from tests.support.stack import service_env, start_api, start_worker
+from worker.engine import CopyEngine
+from worker.reference import destination, parse_reference
+from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 LAYERS = [80 * MiB, 40 * MiB, 25 * MiB, 15 * MiB, 10 * MiB]  # ~170 MiB, incompressible

@@ -14,19 +14,16 @@ from pathlib import Path
 
 import docker
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tests.bench.common import BENCH_TOKEN, FreshVendor, MiB, Series, ratio_line, timed  # noqa: E402
-from tests.support.daemon_images import build_scratch_image  # noqa: E402
-from tests.support.services import DockerDaemon  # noqa: E402
-from worker.daemon import DaemonSource, push_with_sdk  # noqa: E402
-from worker.daemon_export import push_by_export  # noqa: E402
-from worker.daemon_stream import read_push_stream  # noqa: E402
-from worker.engine import CopyEngine  # noqa: E402
-from worker.progress import Progress  # noqa: E402
-from worker.reference import destination  # noqa: E402
-from worker.settings import Secret, Settings  # noqa: E402
+from tests.bench.common import BENCH_TOKEN, FreshVendor, MiB, Series, ratio_line, timed
+from tests.support.daemon_images import build_scratch_image
+from tests.support.services import DockerDaemon
+from worker.daemon import DaemonSource, push_with_sdk
+from worker.daemon_export import push_by_export
+from worker.daemon_stream import read_push_stream
+from worker.engine import CopyEngine
+from worker.progress import Progress
+from worker.reference import destination
+from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_DAEMON_RUNS", "3"))
 LAYERS = [80 * MiB, 40 * MiB, 25 * MiB, 15 * MiB, 10 * MiB]

@@ -11,10 +11,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tests.bench.common import (  # noqa: E402
+from tests.bench.common import (
     BENCH_TOKEN,
     FreshVendor,
     MiB,
@@ -24,11 +21,11 @@ from tests.bench.common import (  # noqa: E402
     skopeo_copy,
     timed,
 )
-from tests.support.images import ImageBuilder, multi_platform  # noqa: E402
-from tests.support.services import Registry  # noqa: E402
-from worker.engine import CopyEngine, CopyOptions  # noqa: E402
-from worker.reference import destination, parse_reference  # noqa: E402
-from worker.settings import Secret, Settings  # noqa: E402
+from tests.support.images import ImageBuilder, multi_platform
+from tests.support.services import Registry
+from worker.engine import CopyEngine, CopyOptions
+from worker.reference import destination, parse_reference
+from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 PLATFORM_LAYERS = [60 * MiB, 25 * MiB, 15 * MiB]  # ~100 MiB per platform
