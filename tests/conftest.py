@@ -77,24 +77,24 @@ def token_server(token_issuer: TokenIssuer) -> Iterator[TokenServer]:
     server.stop()
 
 
+def _token_registry(folder: Path, server: TokenServer, issuer: TokenIssuer) -> Iterator[Registry]:
+    registry = Registry(folder, token_realm=server.realm, cert_pem=issuer.cert_pem)
+    yield registry
+    registry.stop()
+
+
 @pytest.fixture(scope="session")
 def vendor_registry(workdir: Path, token_server: TokenServer,
                     token_issuer: TokenIssuer) -> Iterator[Registry]:
     """A token-auth distribution registry standing in for the vendor registry."""
-    registry = Registry(workdir / "vendor", token_realm=token_server.realm,
-                        cert_pem=token_issuer.cert_pem)
-    yield registry
-    registry.stop()
+    yield from _token_registry(workdir / "vendor", token_server, token_issuer)
 
 
 @pytest.fixture(scope="session")
 def private_source(workdir: Path, token_server: TokenServer,
                    token_issuer: TokenIssuer) -> Iterator[Registry]:
     """A second token-auth registry, used as a source that needs credentials."""
-    registry = Registry(workdir / "private-source", token_realm=token_server.realm,
-                        cert_pem=token_issuer.cert_pem)
-    yield registry
-    registry.stop()
+    yield from _token_registry(workdir / "private-source", token_server, token_issuer)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,16 @@ class Service:
         self.responses.append(f"{response.status_code} {dict(response.headers)} {response.text}")
         return response
 
+    def submit(self, **body: Any) -> str:
+        """POST a push (it must be accepted) and return the job id."""
+        response = self.call("POST", "/v1/pushes", json=body)
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    def push(self, **body: Any) -> dict[str, Any]:
+        """Submit a push and wait for it to finish; returns the final job."""
+        return self.wait_for(self.submit(**body))
+
     def start_worker(self, name: str) -> Process:
         """Start one more Celery worker process (prefork, one child)."""
         worker = start_worker({**self.env, **self.worker_env}, self.workdir, name, "DEBUG")

@@ -31,11 +31,8 @@ def test_daemon_image_pushed_through_the_service(
         daemon_service: Service, docker_client: docker.DockerClient, vendor_registry: Registry,
         unique: str) -> None:
     image = build_scratch_image(docker_client, f"ci/{unique}:2.0", [200 * KiB, 3 * KiB])
-    response = daemon_service.call("POST", "/v1/pushes", json={
-        "source": f"docker-daemon:ci/{unique}:2.0", "app_slug": "myapp",
-        "extra_tags": ["stable"]})
-    assert response.status_code == 202, response.text
-    job = daemon_service.wait_for(response.json()["id"])
+    job = daemon_service.push(source=f"docker-daemon:ci/{unique}:2.0", app_slug="myapp",
+                              extra_tags=["stable"])
     assert job["status"] == "succeeded", job
     assert job["source"] == f"docker-daemon:docker.io/ci/{unique}:2.0"
     assert job["source_digest"] == image.id
@@ -47,11 +44,11 @@ def test_daemon_image_pushed_through_the_service(
 
 def test_daemon_failures_are_typed(daemon_service: Service, docker_client: docker.DockerClient,
                                    unique: str) -> None:
-    missing = daemon_service.wait_for(daemon_service.call("POST", "/v1/pushes", json={
-        "source": f"docker-daemon:ci/{unique}:absent", "app_slug": "myapp"}).json()["id"])
+    missing = daemon_service.push(
+        source=f"docker-daemon:ci/{unique}:absent", app_slug="myapp")
     assert missing["status"] == "failed" and missing["error"]["type"] == "not_found", missing
     image = build_scratch_image(docker_client, f"ci/{unique}:1", [KiB])
-    denied = daemon_service.wait_for(daemon_service.call("POST", "/v1/pushes", json={
-        "source": f"docker-daemon:ci/{unique}:1", "app_slug": "lockedapp"}).json()["id"])
+    denied = daemon_service.push(
+        source=f"docker-daemon:ci/{unique}:1", app_slug="lockedapp")
     assert denied["status"] == "failed" and denied["error"]["type"] == "auth", denied
     assert sorted(docker_client.images.get(image.id).tags) == [f"ci/{unique}:1"]

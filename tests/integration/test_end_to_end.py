@@ -22,11 +22,8 @@ def test_push_succeeds_and_target_serves_source_digest(
         service: Service, source_images: ImageBuilder, source_registry: Registry,
         vendor_registry: Registry, unique: str) -> None:
     image = source_images.image(f"acme/{unique}", "1.0.1", [200 * KiB, 30 * KiB])
-    response = service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:1.0.1", "app_slug": "myapp",
-        "extra_tags": ["latest"]})
-    assert response.status_code == 202, response.text
-    job = service.wait_for(response.json()["id"])
+    job = service.push(source=f"{source_registry.host}/acme/{unique}:1.0.1", app_slug="myapp",
+                       extra_tags=["latest"])
     assert job["status"] == "succeeded", job
     assert job["digest"] == job["source_digest"] == image.digest
     assert job["destinations"] == [f"{vendor_registry.host}/myapp/{unique}:1.0.1",
@@ -41,9 +38,8 @@ def test_push_succeeds_and_target_serves_source_digest(
 def test_failures_are_typed(service: Service, source_images: ImageBuilder,
                             source_registry: Registry, unique: str) -> None:
     source_images.image(f"acme/{unique}", "1", [KiB])
-    missing = service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:nope", "app_slug": "myapp"}).json()
-    job = service.wait_for(missing["id"])
+    job = service.push(
+        source=f"{source_registry.host}/acme/{unique}:nope", app_slug="myapp")
     assert job["status"] == "failed"
     assert job["error"]["type"] == "not_found"
     assert f"acme/{unique}:nope" in job["error"]["detail"]
@@ -60,17 +56,14 @@ def test_token_never_leaks(service: Service, source_images: ImageBuilder,
     seeder = ImageBuilder(private_source.url, headers={"Authorization": f"Bearer {seed}"})
     private = seeder.image(f"acme/{unique}", "private", [KiB])
     seeder.close()
-    from_private = service.call("POST", "/v1/pushes", json={
-        "source": f"{private_source.host}/acme/{unique}:private", "app_slug": "myapp"}).json()
-    pushed = service.wait_for(from_private["id"])
+    pushed = service.push(
+        source=f"{private_source.host}/acme/{unique}:private", app_slug="myapp")
     assert pushed["status"] == "succeeded" and pushed["digest"] == private.digest, pushed
-    ok = service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "shared"}).json()
-    assert service.wait_for(ok["id"])["status"] == "succeeded"
+    ok = service.push(source=f"{source_registry.host}/acme/{unique}:1", app_slug="shared")
+    assert ok["status"] == "succeeded", ok
     # "lockedapp": the API key may push there, the registry token may not.
-    denied = service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "lockedapp"}).json()
-    failed = service.wait_for(denied["id"])
+    failed = service.push(
+        source=f"{source_registry.host}/acme/{unique}:1", app_slug="lockedapp")
     assert failed["status"] == "failed" and failed["error"]["type"] == "auth", failed
     assert "lockedapp" in failed["error"]["detail"]
     service.call("GET", "/v1/pushes")
@@ -112,13 +105,13 @@ def test_multi_arch_strip_and_mounts_through_the_service(
     shared = [os.urandom(128 * KiB)]
     top, _ = multi_platform(source_images, f"acme/{unique}-a", "1", [KiB],
                             attestations="classic", shared=shared)
-    first = service.wait_for(service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}-a:1", "app_slug": "myapp"}).json()["id"])
+    first = service.push(
+        source=f"{source_registry.host}/acme/{unique}-a:1", app_slug="myapp")
     assert first["status"] == "succeeded", first
     assert first["source_digest"] == top.digest != first["digest"]
     assert [r["reason"] for r in first["removed"]] == ["attestation stripped"] * 2
     source_images.image(f"acme/{unique}-b", "1", [KiB], layers=shared)
-    second = service.wait_for(service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}-b:1", "app_slug": "myapp"}).json()["id"])
+    second = service.push(
+        source=f"{source_registry.host}/acme/{unique}-b:1", app_slug="myapp")
     assert second["status"] == "succeeded", second
     assert second["progress"]["blobs_mounted"] == 1

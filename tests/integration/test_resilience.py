@@ -46,9 +46,8 @@ def test_twenty_pushes_through_one_in_four_faults_all_succeed(
         faulty_service: Service, faulty_front: RegistryProxy, source_images: ImageBuilder,
         source_registry: Registry, unique: str) -> None:
     images = [source_images.image(f"acme/{unique}-{i}", "1", [32 * KiB] * 6) for i in range(20)]
-    ids = [faulty_service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}-{i}:1", "app_slug": "myapp"}
-        ).json()["id"] for i in range(20)]
+    ids = [faulty_service.submit(source=f"{source_registry.host}/acme/{unique}-{i}:1",
+                                 app_slug="myapp") for i in range(20)]
     with ThreadPoolExecutor(4) as pool:
         jobs = list(pool.map(lambda job_id: faulty_service.wait_for(job_id, timeout=600), ids))
     failed = [(j["id"], j["error"]) for j in jobs if j["status"] != "succeeded"]
@@ -105,8 +104,8 @@ def test_sigkill_of_the_whole_worker_mid_push_then_a_new_worker_finishes_it(
         slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
         unique: str) -> None:
     image = source_images.image(f"acme/{unique}", "1", [64 * MiB, 1 * MiB])
-    job_id = slow_service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "myapp"}).json()["id"]
+    job_id = slow_service.submit(
+        source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")
     slow_service.wait_for(job_id, done=uploading)
     slow_service.workers[0].stop(signal.SIGKILL)  # main process and pool child, no cleanup
     assert slow_service.call("GET", f"/v1/pushes/{job_id}").json()["status"] == "running"
@@ -121,8 +120,8 @@ def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
         slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
         vendor_registry: Registry, unique: str) -> None:
     big = source_images.image(f"acme/{unique}", "big", [96 * MiB])
-    job_id = slow_service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:big", "app_slug": "myapp"}).json()["id"]
+    job_id = slow_service.submit(
+        source=f"{source_registry.host}/acme/{unique}:big", app_slug="myapp")
     slow_service.wait_for(job_id, done=uploading)
     asked = time.monotonic()
     assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 202
@@ -135,8 +134,8 @@ def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
     assert vendor_read(vendor_registry.url, f"myapp/{unique}", blob, "HEAD").status_code == 404
     assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 409
     small = source_images.image(f"acme/{unique}", "small", [KiB])
-    next_id = slow_service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:small", "app_slug": "myapp"}).json()["id"]
+    next_id = slow_service.submit(
+        source=f"{source_registry.host}/acme/{unique}:small", app_slug="myapp")
     follow = slow_service.wait_for(next_id)
     assert follow["status"] == "succeeded" and follow["digest"] == small.digest
 
