@@ -34,6 +34,7 @@ $(VENV)/.installed: pyproject.toml
 
 lint: venv
 	$(VENV)/bin/ruff check api worker tests deploy
+	$(VENV)/bin/ruff format --check api worker tests deploy
 	$(VENV)/bin/mypy
 
 test: deps lint

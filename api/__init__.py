@@ -13,9 +13,9 @@ from api.keys import KeyRing
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
 from api.resources import health, pushes
 from api.state import EXTENSION, ApiState
-from worker.celery_app import create_celery, enqueue_push
+from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
-from worker.jobs import JobStore
+from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
 
@@ -37,20 +37,27 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(
-        API_TITLE="pushgate", API_VERSION="1.0.0", OPENAPI_VERSION="3.0.3",
+        API_TITLE="pushgate",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     celery = create_celery(settings)
     store = JobStore.from_url(settings.redis_url, settings.job_retention)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = ApiState(
-        settings=settings, store=store, keys=KeyRing(settings.api_keys_file),
+        settings=settings,
+        store=store,
+        keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
     )
-    api = ProblemApi(app, spec_kwargs={
-        "info": {"description": "Push container images into the vendor registry as jobs."},
-        "security": [{"apiKey": []}],  # every /v1 call; the probes opt out
-    })
+    api = ProblemApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "Push container images into the vendor registry as jobs."},
+            "security": [{"apiKey": []}],  # every /v1 call; the probes opt out
+        },
+    )
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
@@ -74,5 +81,6 @@ def _register_errors(app: Flask) -> None:
         if isinstance(error, HTTPException):
             return problem_response(from_http_exception(error))
         log.exception("unhandled error")
-        return problem_response(ApiProblem(500, "internal", "Internal error",
-                                           "an unexpected error occurred"))
+        return problem_response(
+            ApiProblem(500, "internal", "Internal error", "an unexpected error occurred")
+        )

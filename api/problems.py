@@ -24,8 +24,15 @@ PROBLEM_BASE = "https://pushgate.dev/problems/"
 class ApiProblem(Exception):
     """An error the API answers with a problem document."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.headers = headers or {}
@@ -45,8 +52,13 @@ DOMAIN_ERRORS: dict[type[PushgateError], tuple[int, str, str, dict[str, str]]] =
 
 def problem_response(problem: ApiProblem) -> Response:
     """The problem+json response for `problem`."""
-    body: dict[str, Any] = {"type": PROBLEM_BASE + problem.slug, "title": problem.title,
-                            "status": problem.status, "detail": problem.detail, **problem.extra}
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + problem.slug,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        **problem.extra,
+    }
     response = Response(json.dumps(body), status=problem.status, mimetype=PROBLEM_JSON)
     response.headers.update(problem.headers)
     return response
@@ -89,8 +101,13 @@ def from_http_exception(error: HTTPException) -> ApiProblem:
     errors = _flatten_messages(getattr(error, "data", None))
     if errors:
         names = ", ".join(sorted(errors))
-        return ApiProblem(422 if status == 422 else status, "validation-error", "Invalid request",
-                          f"invalid field(s): {names}", errors=errors)
+        return ApiProblem(
+            422 if status == 422 else status,
+            "validation-error",
+            "Invalid request",
+            f"invalid field(s): {names}",
+            errors=errors,
+        )
     detail = error.description or error.name
     if status == 400 and "JSON" not in detail and "json" not in detail:
         detail = f"malformed request: {detail}"

@@ -18,11 +18,15 @@ from api.schemas import (
     PushCreateSchema,
 )
 from api.state import state
-from worker.jobs import Job, JobPage
-from worker.pushes import PushRequest, plan_job, submit, submit_idempotent
+from worker.jobs.model import Job, JobPage
+from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
 
-pushes = Blueprint("pushes", __name__, url_prefix="/v1/pushes",
-                   description="Push jobs: copy an image into the vendor registry.")
+pushes = Blueprint(
+    "pushes",
+    __name__,
+    url_prefix="/v1/pushes",
+    description="Push jobs: copy an image into the vendor registry.",
+)
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
 
 _IDEMPOTENCY_KEY_MAX = 255
@@ -35,16 +39,21 @@ def authenticate() -> None:
     scheme, _, presented = header.partition(" ")
     key = state().keys.lookup(presented.strip()) if scheme.lower() == "bearer" else None
     if key is None:
-        raise ApiProblem(401, "unauthorized", "Unauthorized",
-                         "send a valid API key as `Authorization: Bearer <key>`",
-                         {"WWW-Authenticate": 'Bearer realm="pushgate"'})
+        raise ApiProblem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "send a valid API key as `Authorization: Bearer <key>`",
+            {"WWW-Authenticate": 'Bearer realm="pushgate"'},
+        )
     g.api_key = key
 
 
 def _forbid_unless_allowed(app_slug: str) -> None:
     if not g.api_key.allows(app_slug):
-        raise ApiProblem(403, "forbidden", "Forbidden",
-                         f"this API key may not push to or read app {app_slug!r}")
+        raise ApiProblem(
+            403, "forbidden", "Forbidden", f"this API key may not push to or read app {app_slug!r}"
+        )
 
 
 def _visible_job(job_id: str) -> Job:
@@ -59,8 +68,9 @@ class Pushes(MethodView):
 
     @pushes.arguments(PushCreateSchema)
     @pushes.response(202, JobSchema, description="The job was queued.")
-    @pushes.alt_response(200, schema=JobSchema,
-                         description="Replay of an Idempotency-Key: the earlier job.")
+    @pushes.alt_response(
+        200, schema=JobSchema, description="Replay of an Idempotency-Key: the earlier job."
+    )
     @pushes.alt_response(401, schema=ProblemSchema, description="No valid API key.")
     @pushes.alt_response(403, schema=ProblemSchema, description="Slug not allowed for the key.")
     @pushes.alt_response(422, schema=ProblemSchema, description="Invalid request.")
@@ -74,10 +84,15 @@ class Pushes(MethodView):
         created = True
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= _IDEMPOTENCY_KEY_MAX:
-                raise ApiProblem(400, "bad-idempotency-key", "Bad Idempotency-Key",
-                                 f"Idempotency-Key must be 1 to {_IDEMPOTENCY_KEY_MAX} characters")
-            job, created = submit_idempotent(st.store, job, st.enqueue, g.api_key.key_sha256,
-                                             idempotency_key)
+                raise ApiProblem(
+                    400,
+                    "bad-idempotency-key",
+                    "Bad Idempotency-Key",
+                    f"Idempotency-Key must be 1 to {_IDEMPOTENCY_KEY_MAX} characters",
+                )
+            job, created = submit_idempotent(
+                st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key
+            )
         else:
             submit(st.store, job, st.enqueue)
         location = url_for("pushes.PushById", job_id=job.id)
@@ -145,5 +160,3 @@ class Readyz(MethodView):
         """Ready when Redis answers."""
         state().store.ping()
         return {"status": "ready"}
-
-

@@ -8,8 +8,8 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
 from worker.errors import InvalidReference
-from worker.jobs import JobStatus
-from worker.pushes import MAX_EXTRA_TAGS, PushRequest
+from worker.jobs.model import JobStatus
+from worker.jobs.submit import MAX_EXTRA_TAGS, PushRequest
 from worker.reference import (
     is_daemon_source,
     parse_reference,
@@ -48,32 +48,55 @@ class StrictSchema(Schema):
 class PushCreateSchema(StrictSchema):
     """Body of POST /v1/pushes."""
 
-    source = fields.String(required=True, validate=[validate.Length(1, 512), _check_source],
-                           metadata={"description": "Image to push: host[:port]/path:tag or "
-                                     "host[:port]/path@sha256:<hex>; Docker Hub short names "
-                                     "are normalised.", "example": "ghcr.io/acme/worker:1.0.1"})
-    app_slug = fields.String(required=True, validate=_grammar(validate_slug),
-                             metadata={"description": "The vendor app to push into.",
-                                       "example": "myapp"})
-    target = fields.String(validate=_grammar(validate_repository),
-                           metadata={"description": "Image name under the app; default: the last "
-                                     "path component of the source.", "example": "worker"})
-    tag = fields.String(validate=_grammar(validate_tag),
-                        metadata={"description": "Target tag; default: the source tag. Required "
-                                  "when the source is by digest.", "example": "1.0.1"})
-    extra_tags = fields.List(fields.String(validate=_grammar(validate_tag)),
-                             validate=validate.Length(max=MAX_EXTRA_TAGS),
-                             metadata={"description": "More tags for the same digest."})
-    attestations = fields.String(validate=validate.OneOf(["strip", "keep", "fail"]),
-                                 metadata={"description": "What to do with BuildKit "
-                                           "attestation manifests (default strip)."})
-    platforms = fields.List(fields.String(validate=validate.Regexp(PLATFORM_PATTERN)),
-                            validate=validate.Length(max=32),
-                            metadata={"description": "Copy only these platforms of an index, "
-                                      "e.g. linux/amd64."})
-    deadline_seconds = fields.Integer(validate=validate.Range(min=1),
-                                      metadata={"description": "Fail the job as `timeout` after "
-                                                "this long running."})
+    source = fields.String(
+        required=True,
+        validate=[validate.Length(1, 512), _check_source],
+        metadata={
+            "description": "Image to push: host[:port]/path:tag or "
+            "host[:port]/path@sha256:<hex>; Docker Hub short names "
+            "are normalised.",
+            "example": "ghcr.io/acme/worker:1.0.1",
+        },
+    )
+    app_slug = fields.String(
+        required=True,
+        validate=_grammar(validate_slug),
+        metadata={"description": "The vendor app to push into.", "example": "myapp"},
+    )
+    target = fields.String(
+        validate=_grammar(validate_repository),
+        metadata={
+            "description": "Image name under the app; default: the last "
+            "path component of the source.",
+            "example": "worker",
+        },
+    )
+    tag = fields.String(
+        validate=_grammar(validate_tag),
+        metadata={
+            "description": "Target tag; default: the source tag. Required "
+            "when the source is by digest.",
+            "example": "1.0.1",
+        },
+    )
+    extra_tags = fields.List(
+        fields.String(validate=_grammar(validate_tag)),
+        validate=validate.Length(max=MAX_EXTRA_TAGS),
+        metadata={"description": "More tags for the same digest."},
+    )
+    attestations = fields.String(
+        validate=validate.OneOf(["strip", "keep", "fail"]),
+        metadata={"description": "What to do with BuildKit attestation manifests (default strip)."},
+    )
+    platforms = fields.List(
+        fields.String(validate=validate.Regexp(PLATFORM_PATTERN)),
+        validate=validate.Length(max=32),
+        metadata={"description": "Copy only these platforms of an index, e.g. linux/amd64."},
+    )
+    deadline_seconds = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "Fail the job as `timeout` after this long running."},
+    )
 
     @post_load
     def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
@@ -86,10 +109,17 @@ class ProgressSchema(Schema):
 
     blobs_total = fields.Integer()
     blobs_done = fields.Integer()
-    blobs_skipped = fields.Integer(metadata={"description": "Blobs the target already had, "
-                                             "or mounted (counted in blobs_done)."})
-    blobs_mounted = fields.Integer(metadata={"description": "Blobs mounted from another "
-                                             "repository of the app (counted in blobs_skipped)."})
+    blobs_skipped = fields.Integer(
+        metadata={
+            "description": "Blobs the target already had, or mounted (counted in blobs_done)."
+        }
+    )
+    blobs_mounted = fields.Integer(
+        metadata={
+            "description": "Blobs mounted from another "
+            "repository of the app (counted in blobs_skipped)."
+        }
+    )
     bytes_total = fields.Integer()
     bytes_done = fields.Integer()
 
@@ -97,8 +127,11 @@ class ProgressSchema(Schema):
 class JobErrorSchema(Schema):
     """Why a job failed."""
 
-    type = fields.String(metadata={"enum": ["auth", "not_found", "rejected", "network", "timeout",
-                                            "cancelled", "internal"]})
+    type = fields.String(
+        metadata={
+            "enum": ["auth", "not_found", "rejected", "network", "timeout", "cancelled", "internal"]
+        }
+    )
     title = fields.String()
     detail = fields.String()
 
@@ -124,16 +157,23 @@ class JobSchema(Schema):
     platforms = fields.List(fields.String())
     source_digest = fields.String(allow_none=True)
     digest = fields.String(allow_none=True)
-    served = fields.Dict(keys=fields.String(), values=fields.String(),
-                         metadata={"description": "Digest each destination served after "
-                                   "the push."})
+    served = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "Digest each destination served after the push."},
+    )
     removed = fields.List(fields.Nested(RemovedSchema))
     progress = fields.Nested(ProgressSchema)
     error = fields.Nested(JobErrorSchema, allow_none=True)
-    attempts = fields.Integer(metadata={"description": "Deliveries of the job to a worker "
-                                        "(more than 1 after a worker was lost)."})
-    retries = fields.Integer(metadata={"description": "Requests retried after transient "
-                                       "registry or network failures."})
+    attempts = fields.Integer(
+        metadata={
+            "description": "Deliveries of the job to a worker "
+            "(more than 1 after a worker was lost)."
+        }
+    )
+    retries = fields.Integer(
+        metadata={"description": "Requests retried after transient registry or network failures."}
+    )
     cancel_requested = fields.Boolean()
     deadline_seconds = fields.Float()
     created_at = fields.String(metadata={"format": "date-time"})

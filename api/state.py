@@ -9,7 +9,7 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
-from worker.jobs import JobStore
+from worker.jobs.store import JobStore
 from worker.settings import Settings
 
 EXTENSION = "pushgate"

@@ -57,8 +57,9 @@ def main() -> int:
         registry_token = "demo-sa-" + secrets.token_hex(16)
         issuer = TokenIssuer.create([Account("service_account", registry_token, [APP_SLUG])])
         token_server = TokenServer(issuer).start()
-        vendor = Registry(WORKDIR / "vendor", token_realm=token_server.realm,
-                          cert_pem=issuer.cert_pem)
+        vendor = Registry(
+            WORKDIR / "vendor", token_realm=token_server.realm, cert_pem=issuer.cert_pem
+        )
         track(started, vendor)
 
         step("pushing a sample image to the source registry")
@@ -68,17 +69,39 @@ def main() -> int:
 
         api_key = "demo-key-" + secrets.token_hex(12)
         keys = WORKDIR / "api-keys.json"
-        keys.write_text(json.dumps([{"name": "demo-pipeline", "app_slugs": [APP_SLUG],
-                                     "key_sha256": hashlib.sha256(api_key.encode()).hexdigest()}]))
+        keys.write_text(
+            json.dumps(
+                [
+                    {
+                        "name": "demo-pipeline",
+                        "app_slugs": [APP_SLUG],
+                        "key_sha256": hashlib.sha256(api_key.encode()).hexdigest(),
+                    }
+                ]
+            )
+        )
         env = service_env(redis.url, source.host, vendor.host, keys)
         step("starting the API (gunicorn) and one Celery worker")
         api, url = start_api(env, WORKDIR)
         track(started, api)
-        track(started, start_worker({**env, "PUSHGATE_REGISTRY_TOKEN": registry_token,
-                                     "PUSHGATE_REGISTRY_USERNAME": "demo-sa"}, WORKDIR, "demo"))
+        track(
+            started,
+            start_worker(
+                {
+                    **env,
+                    "PUSHGATE_REGISTRY_TOKEN": registry_token,
+                    "PUSHGATE_REGISTRY_USERNAME": "demo-sa",
+                },
+                WORKDIR,
+                "demo",
+            ),
+        )
 
-        request = {"source": f"{source.host}/acme/worker:1.0.1", "app_slug": APP_SLUG,
-                   "extra_tags": ["latest"]}
+        request = {
+            "source": f"{source.host}/acme/worker:1.0.1",
+            "app_slug": APP_SLUG,
+            "extra_tags": ["latest"],
+        }
         step(f"POST {url}/v1/pushes {json.dumps(request)}")
         headers = {"Authorization": f"Bearer {api_key}"}
         created = httpx.post(f"{url}/v1/pushes", json=request, headers=headers)

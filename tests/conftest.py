@@ -26,7 +26,6 @@ from worker.settings import Secret, Settings
 __all__ = ["EMAIL", "OTHER_TOKEN", "PASSWORD", "SA_TOKEN", "SOURCE_TOKEN", "USER_TOKEN"]
 
 
-
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch folder for the session's services."""
@@ -60,13 +59,15 @@ def source_registry(workdir: Path) -> Iterator[Registry]:
 @pytest.fixture(scope="session")
 def token_issuer() -> TokenIssuer:
     """Vendor-style accounts: a service account for myapp and shared, a user token, a password."""
-    return TokenIssuer.create([
-        Account("service_account", SA_TOKEN, ["myapp", "shared"]),
-        Account("user_token", USER_TOKEN, ["myapp"], email=EMAIL),
-        Account("password", PASSWORD, ["myapp"], email=EMAIL),
-        Account("service_account", OTHER_TOKEN, ["otherapp"]),
-        Account("service_account", SOURCE_TOKEN, ["acme"]),
-    ])
+    return TokenIssuer.create(
+        [
+            Account("service_account", SA_TOKEN, ["myapp", "shared"]),
+            Account("user_token", USER_TOKEN, ["myapp"], email=EMAIL),
+            Account("password", PASSWORD, ["myapp"], email=EMAIL),
+            Account("service_account", OTHER_TOKEN, ["otherapp"]),
+            Account("service_account", SOURCE_TOKEN, ["acme"]),
+        ]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -84,15 +85,17 @@ def _token_registry(folder: Path, server: TokenServer, issuer: TokenIssuer) -> I
 
 
 @pytest.fixture(scope="session")
-def vendor_registry(workdir: Path, token_server: TokenServer,
-                    token_issuer: TokenIssuer) -> Iterator[Registry]:
+def vendor_registry(
+    workdir: Path, token_server: TokenServer, token_issuer: TokenIssuer
+) -> Iterator[Registry]:
     """A token-auth distribution registry standing in for the vendor registry."""
     yield from _token_registry(workdir / "vendor", token_server, token_issuer)
 
 
 @pytest.fixture(scope="session")
-def private_source(workdir: Path, token_server: TokenServer,
-                   token_issuer: TokenIssuer) -> Iterator[Registry]:
+def private_source(
+    workdir: Path, token_server: TokenServer, token_issuer: TokenIssuer
+) -> Iterator[Registry]:
     """A second token-auth registry, used as a source that needs credentials."""
     yield from _token_registry(workdir / "private-source", token_server, token_issuer)
 
@@ -112,8 +115,9 @@ def unique() -> str:
 
 
 @pytest.fixture
-def settings(redis_server: RedisServer, source_registry: Registry,
-             vendor_registry: Registry) -> Settings:
+def settings(
+    redis_server: RedisServer, source_registry: Registry, vendor_registry: Registry
+) -> Settings:
     """Settings wired to the real services, with the service-account token."""
     return Settings(
         redis_url=redis_server.url,

@@ -1,11 +1,8 @@
-"""pushgate's workers: the copy engine, the job store and the Celery app (`celery -A worker`)."""
+"""pushgate's worker side, one folder per subsystem; importing this package builds nothing.
 
-from __future__ import annotations
-
-from worker.celery_app import create_celery
-
-# Configured lazily from PUSHGATE_* when Celery first reads its config, never at import.
-celery = create_celery()
-app = celery
-
-__all__ = ["app", "celery"]
+- `worker.registry`: the copy engine over the distribution API (no Celery, Redis or Docker SDK).
+- `worker.daemon`: images that live in a Docker daemon (SDK push, export path).
+- `worker.jobs`: the job system on Redis (model, store, submission, runner, monitor, reconciler).
+- `worker.celery` and `worker.tasks`: the only Celery modules (`celery -A worker worker`).
+- Shared core: `errors`, `settings`, `reference`, `redaction`.
+"""

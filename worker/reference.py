@@ -143,13 +143,16 @@ def parse_daemon_source(text: str) -> Reference:
     text = text.strip()
     if not text.startswith(DAEMON_TRANSPORT):
         raise InvalidReference(f"{text!r} is not a docker-daemon: source")
-    return parse_reference(text[len(DAEMON_TRANSPORT):])
+    return parse_reference(text[len(DAEMON_TRANSPORT) :])
 
 
 def daemon_name(reference: Reference) -> str:
     """How to name a parsed daemon image to the Docker API (digest or tag form)."""
-    return f"{reference.registry}/{reference.repository}@{reference.digest}" if reference.digest \
+    return (
+        f"{reference.registry}/{reference.repository}@{reference.digest}"
+        if reference.digest
         else f"{reference.registry}/{reference.repository}:{reference.tag or 'latest'}"
+    )
 
 
 def default_target(source: Reference) -> str:

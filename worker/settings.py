@@ -115,13 +115,28 @@ class Settings:
         for name in ("redis_url", "registry", "registry_username", "log_level", "daemon_push"):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = v
-        for name in ("job_retention", "progress_interval", "request_timeout", "default_deadline",
-                     "max_deadline", "retry_max_wait", "stall_timeout", "heartbeat_interval",
-                     "heartbeat_timeout", "reconcile_interval"):
+        for name in (
+            "job_retention",
+            "progress_interval",
+            "request_timeout",
+            "default_deadline",
+            "max_deadline",
+            "retry_max_wait",
+            "stall_timeout",
+            "heartbeat_interval",
+            "heartbeat_timeout",
+            "reconcile_interval",
+        ):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = parse_duration(v)
-        for name in ("copy_concurrency", "max_attempts", "retry_attempts", "registry_concurrency",
-                     "chunk_threshold", "chunk_size"):
+        for name in (
+            "copy_concurrency",
+            "max_attempts",
+            "retry_attempts",
+            "registry_concurrency",
+            "chunk_threshold",
+            "chunk_size",
+        ):
             if (v := get(name.upper())) is not None:
                 try:
                     kwargs[name] = int(v)

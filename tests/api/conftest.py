@@ -16,17 +16,29 @@ from flask.testing import FlaskClient
 from api import create_app
 from worker.settings import Settings
 
-KEYS = {"ci-key-myapp-0001": ["myapp"], "ops-key-all-0002": ["*"],
-        "bot-key-other-0003": ["otherapp"]}
+KEYS = {
+    "ci-key-myapp-0001": ["myapp"],
+    "ops-key-all-0002": ["*"],
+    "bot-key-other-0003": ["otherapp"],
+}
 
 
 @pytest.fixture
 def api_keys_file(tmp_path: Path) -> Path:
     """A JSON API-keys file holding only hashes."""
     path = tmp_path / "keys.json"
-    path.write_text(json.dumps([
-        {"name": f"key{i}", "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
-         "app_slugs": slugs} for i, (key, slugs) in enumerate(KEYS.items())]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "name": f"key{i}",
+                    "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                    "app_slugs": slugs,
+                }
+                for i, (key, slugs) in enumerate(KEYS.items())
+            ]
+        )
+    )
     return path
 
 

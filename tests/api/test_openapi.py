@@ -23,6 +23,11 @@ def test_openapi_file_is_a_valid_openapi_document() -> None:
 
 def test_openapi_documents_every_route() -> None:
     text = render()
-    for path in ("/v1/pushes:", "/v1/pushes/{job_id}:", "/v1/pushes/{job_id}/cancel:",
-                 "/healthz:", "/readyz:"):
+    for path in (
+        "/v1/pushes:",
+        "/v1/pushes/{job_id}:",
+        "/v1/pushes/{job_id}/cancel:",
+        "/healthz:",
+        "/readyz:",
+    ):
         assert path in text

@@ -21,7 +21,8 @@ def body(registry: Registry, tag: str = "1") -> dict[str, object]:
 
 
 def test_same_idempotency_key_and_body_returns_the_same_job(
-        client: FlaskClient, source_registry: Registry, redis_client: redis.Redis) -> None:
+    client: FlaskClient, source_registry: Registry, redis_client: redis.Redis
+) -> None:
     headers = {**auth(), "Idempotency-Key": "ci-run-4711"}
     first = client.post("/v1/pushes", headers=headers, json=body(source_registry))
     again = client.post("/v1/pushes", headers=headers, json=body(source_registry))
@@ -36,12 +37,16 @@ def test_same_idempotency_key_and_body_returns_the_same_job(
 
 
 def test_idempotency_keys_are_scoped_per_api_key_and_kept_a_day(
-        client: FlaskClient, source_registry: Registry, redis_client: redis.Redis) -> None:
-    mine = client.post("/v1/pushes", headers={**auth(), "Idempotency-Key": "k1"},
-                       json=body(source_registry)).get_json()
-    theirs = client.post("/v1/pushes", headers={**auth("ops-key-all-0002"),
-                                                "Idempotency-Key": "k1"},
-                         json=body(source_registry)).get_json()
+    client: FlaskClient, source_registry: Registry, redis_client: redis.Redis
+) -> None:
+    mine = client.post(
+        "/v1/pushes", headers={**auth(), "Idempotency-Key": "k1"}, json=body(source_registry)
+    ).get_json()
+    theirs = client.post(
+        "/v1/pushes",
+        headers={**auth("ops-key-all-0002"), "Idempotency-Key": "k1"},
+        json=body(source_registry),
+    ).get_json()
     assert mine["id"] != theirs["id"]
     ttls = [redis_client.ttl(k) for k in redis_client.keys("pushgate:idempotency:*")]
     assert len(ttls) == 2 and all(86400 - 60 < t <= 86400 for t in ttls)
@@ -55,18 +60,25 @@ def outage_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def test_redis_outage_gives_503_and_recovers_without_restart(
-        outage_redis: RedisServer, settings: Settings, api_keys_file: Path,
-        source_registry: Registry, tmp_path: Path) -> None:
-    app = create_app(dataclasses.replace(settings, redis_url=outage_redis.url,
-                                         api_keys_file=api_keys_file))
+    outage_redis: RedisServer,
+    settings: Settings,
+    api_keys_file: Path,
+    source_registry: Registry,
+    tmp_path: Path,
+) -> None:
+    app = create_app(
+        dataclasses.replace(settings, redis_url=outage_redis.url, api_keys_file=api_keys_file)
+    )
     client = app.test_client()
     before = client.post("/v1/pushes", headers=auth(), json=body(source_registry))
     assert before.status_code == 202
     outage_redis.stop()
-    for response in (client.post("/v1/pushes", headers=auth(), json=body(source_registry, "2")),
-                     client.get(before.headers["Location"], headers=auth()),
-                     client.get("/v1/pushes", headers=auth()),
-                     client.get("/readyz")):
+    for response in (
+        client.post("/v1/pushes", headers=auth(), json=body(source_registry, "2")),
+        client.get(before.headers["Location"], headers=auth()),
+        client.get("/v1/pushes", headers=auth()),
+        client.get("/readyz"),
+    ):
         assert response.status_code == 503
         assert response.content_type == "application/problem+json"
         assert response.headers["Retry-After"] == "5"

@@ -29,8 +29,8 @@ from tests.bench.common import (
 from tests.support.images import ImageBuilder
 from tests.support.services import RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
-from worker.engine import CopyEngine
 from worker.reference import destination, parse_reference
+from worker.registry.copier import CopyEngine
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -59,17 +59,33 @@ def main() -> None:
     builder = ImageBuilder(source.url)
     image = builder.image("acme/big", "1.0", LAYERS)
     src = f"{source.host}/acme/big:1.0"
-    settings = Settings(registry=vendor.host, registry_username="bench",
-                        registry_token=Secret(BENCH_TOKEN), redis_url=redis.url,
-                        insecure_registries=frozenset({source.host, vendor.host}),
-                        source_registries=frozenset({source.host}))
+    settings = Settings(
+        registry=vendor.host,
+        registry_username="bench",
+        registry_token=Secret(BENCH_TOKEN),
+        redis_url=redis.url,
+        insecure_registries=frozenset({source.host, vendor.host}),
+        source_registries=frozenset({source.host}),
+    )
     keys = work / "keys.json"
-    keys.write_text(json.dumps([{"name": "bench", "app_slugs": ["bench"],
-                                 "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
+    keys.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "bench",
+                    "app_slugs": ["bench"],
+                    "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                }
+            ]
+        )
+    )
     env = service_env(redis.url, source.host, vendor.host, keys)
     api, url = start_api(env, work)
-    worker = start_worker({**env, "PUSHGATE_REGISTRY_TOKEN": BENCH_TOKEN,
-                           "PUSHGATE_REGISTRY_USERNAME": "bench"}, work, "bench")
+    worker = start_worker(
+        {**env, "PUSHGATE_REGISTRY_TOKEN": BENCH_TOKEN, "PUSHGATE_REGISTRY_USERNAME": "bench"},
+        work,
+        "bench",
+    )
     http = httpx.Client(timeout=120)
     engine_s, service_s, skopeo_s = Series("engine"), Series("service"), Series("skopeo")
     repush_s = Series("service re-push")
@@ -87,23 +103,32 @@ def main() -> None:
             vendor.reset()
             skopeo_argv = skopeo_copy(src, f"{vendor.host}/bench/big:k")
             skopeo_s.seconds.append(run_measured(skopeo_argv)[0])
-            print(f"run {run + 1}/{RUNS}: engine {engine_s.seconds[-1]:.3f}s  service "
-                  f"{service_s.seconds[-1]:.3f}s  re-push {repush_s.seconds[-1]:.3f}s  skopeo "
-                  f"{skopeo_s.seconds[-1]:.3f}s", file=sys.stderr, flush=True)
+            print(
+                f"run {run + 1}/{RUNS}: engine {engine_s.seconds[-1]:.3f}s  service "
+                f"{service_s.seconds[-1]:.3f}s  re-push {repush_s.seconds[-1]:.3f}s  skopeo "
+                f"{skopeo_s.seconds[-1]:.3f}s",
+                file=sys.stderr,
+                flush=True,
+            )
         vendor.reset()
         _, skopeo_rss = run_measured(skopeo_copy(src, f"{vendor.host}/bench/big:m"))
         vendor.reset()
-        _, engine_rss = run_measured([sys.executable, "-m", "tests.bench.engine_once", src,
-                                      f"{vendor.host}/bench/big:m"],
-                                     env={**env, "PUSHGATE_REGISTRY_TOKEN": BENCH_TOKEN})
+        _, engine_rss = run_measured(
+            [sys.executable, "-m", "tests.bench.engine_once", src, f"{vendor.host}/bench/big:m"],
+            env={**env, "PUSHGATE_REGISTRY_TOKEN": BENCH_TOKEN},
+        )
         size = sum(LAYERS) / MiB
-        print(f"\nimage: {len(LAYERS)} incompressible layers, {size:.0f} MiB, digest "
-              f"{image.digest[:19]}; {RUNS} runs, medians")
+        print(
+            f"\nimage: {len(LAYERS)} incompressible layers, {size:.0f} MiB, digest "
+            f"{image.digest[:19]}; {RUNS} runs, medians"
+        )
         print(ratio_line("cold copy, engine", engine_s, skopeo_s))
         print(ratio_line("cold copy, whole service (POST->done)", service_s, skopeo_s))
         print(f"{'re-push, target has every blob':<40} {repush_s.median:7.3f}s")
-        print(f"{'peak RSS, engine process vs skopeo':<40} {engine_rss} MiB vs {skopeo_rss} MiB "
-              f"= {engine_rss / skopeo_rss:5.2f}x")
+        print(
+            f"{'peak RSS, engine process vs skopeo':<40} {engine_rss} MiB vs {skopeo_rss} MiB "
+            f"= {engine_rss / skopeo_rss:5.2f}x"
+        )
     finally:
         http.close()
         for process in (worker, api, redis, source):

@@ -17,12 +17,12 @@ import docker
 from tests.bench.common import BENCH_TOKEN, FreshVendor, MiB, Series, ratio_line, timed
 from tests.support.daemon_images import build_scratch_image
 from tests.support.services import DockerDaemon
-from worker.daemon import DaemonSource, push_with_sdk
-from worker.daemon_export import push_by_export
-from worker.daemon_stream import read_push_stream
-from worker.engine import CopyEngine
-from worker.progress import Progress
+from worker.daemon.export import push_by_export
+from worker.daemon.source import DaemonSource, push_with_sdk
+from worker.daemon.stream import read_push_stream
 from worker.reference import destination
+from worker.registry.copier import CopyEngine
+from worker.registry.progress import Progress
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_DAEMON_RUNS", "3"))
@@ -35,8 +35,15 @@ def docker_push(client: docker.DockerClient, image_id: str, ref: str) -> None:
     repo, tag = ref.rsplit(":", 1)
     client.api.tag(image_id, repo, tag)
     try:
-        read_push_stream(client.api.push(repo, tag, stream=True, decode=True, auth_config={
-            "username": "bench", "password": BENCH_TOKEN}))
+        read_push_stream(
+            client.api.push(
+                repo,
+                tag,
+                stream=True,
+                decode=True,
+                auth_config={"username": "bench", "password": BENCH_TOKEN},
+            )
+        )
     finally:
         client.api.remove_image(ref, noprune=True)
 
@@ -47,36 +54,64 @@ def main() -> None:
     daemon = DockerDaemon(work / "dockerd")
     vendor = FreshVendor(work / "vendor", ["bench"])
     client = docker.DockerClient(base_url=daemon.url, timeout=600)
-    exported, sdk, reference = Series("pushgate export"), Series("pushgate sdk"), \
-        Series("docker push")
+    exported, sdk, reference = (
+        Series("pushgate export"),
+        Series("pushgate sdk"),
+        Series("docker push"),
+    )
     try:
         image = build_scratch_image(client, NAME, LAYERS)
         source = DaemonSource(daemon.url)
-        settings = Settings(registry=vendor.host, registry_username="bench",
-                            registry_token=Secret(BENCH_TOKEN),
-                            insecure_registries=frozenset({vendor.host}))
+        settings = Settings(
+            registry=vendor.host,
+            registry_username="bench",
+            registry_token=Secret(BENCH_TOKEN),
+            insecure_registries=frozenset({vendor.host}),
+        )
         for run in range(RUNS):
             vendor.reset()
             engine = CopyEngine.from_settings(settings)
             dests = [destination(vendor.host, "bench", "daemon", "e")]
-            exported.seconds.append(timed(partial(push_by_export, source, NAME, dests, engine,
-                                                  Progress(), lambda: None, {})))
+            exported.seconds.append(
+                timed(
+                    partial(
+                        push_by_export, source, NAME, dests, engine, Progress(), lambda: None, {}
+                    )
+                )
+            )
             engine.close()
             vendor.reset()
             engine = CopyEngine.from_settings(settings)
             dests = [destination(vendor.host, "bench", "daemon", "s")]
-            sdk.seconds.append(timed(partial(push_with_sdk, source, NAME, dests, engine,
-                                             engine.target_credentials, Progress(),
-                                             lambda: None)))
+            sdk.seconds.append(
+                timed(
+                    partial(
+                        push_with_sdk,
+                        source,
+                        NAME,
+                        dests,
+                        engine,
+                        engine.target_credentials,
+                        Progress(),
+                        lambda: None,
+                    )
+                )
+            )
             engine.close()
             vendor.reset()
-            reference.seconds.append(timed(partial(docker_push, client, image.id,
-                                                   f"{vendor.host}/bench/daemon:d")))
-            print(f"run {run + 1}/{RUNS}: export {exported.seconds[-1]:.3f}s  sdk "
-                  f"{sdk.seconds[-1]:.3f}s  docker push {reference.seconds[-1]:.3f}s",
-                  file=sys.stderr, flush=True)
-        print(f"\ndaemon image: {len(LAYERS)} layers, {sum(LAYERS) / MiB:.0f} MiB "
-              f"incompressible, vfs storage; {RUNS} runs, medians")
+            reference.seconds.append(
+                timed(partial(docker_push, client, image.id, f"{vendor.host}/bench/daemon:d"))
+            )
+            print(
+                f"run {run + 1}/{RUNS}: export {exported.seconds[-1]:.3f}s  sdk "
+                f"{sdk.seconds[-1]:.3f}s  docker push {reference.seconds[-1]:.3f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+        print(
+            f"\ndaemon image: {len(LAYERS)} layers, {sum(LAYERS) / MiB:.0f} MiB "
+            f"incompressible, vfs storage; {RUNS} runs, medians"
+        )
         print(ratio_line("daemon push, pushgate export path", exported, reference))
         print(ratio_line("daemon push, pushgate SDK path", sdk, reference))
     finally:

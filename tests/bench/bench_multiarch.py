@@ -23,8 +23,8 @@ from tests.bench.common import (
 )
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.services import Registry
-from worker.engine import CopyEngine, CopyOptions
 from worker.reference import destination, parse_reference
+from worker.registry.copier import CopyEngine, CopyOptions
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -35,9 +35,14 @@ OWN_LAYER = [8 * MiB]
 
 def engine_for(vendor: FreshVendor, source: Registry) -> CopyEngine:
     """A fresh engine for the bench vendor (no pooled connections from an earlier run)."""
-    return CopyEngine.from_settings(Settings(
-        registry=vendor.host, registry_username="bench", registry_token=Secret(BENCH_TOKEN),
-        insecure_registries=frozenset({source.host, vendor.host})))
+    return CopyEngine.from_settings(
+        Settings(
+            registry=vendor.host,
+            registry_username="bench",
+            registry_token=Secret(BENCH_TOKEN),
+            insecure_registries=frozenset({source.host, vendor.host}),
+        )
+    )
 
 
 def main() -> None:
@@ -57,10 +62,16 @@ def main() -> None:
         for run in range(RUNS):
             vendor.reset()
             engine = engine_for(vendor, source)
-            ours.seconds.append(timed(partial(
-                engine.copy, parse_reference(src),
-                [destination(vendor.host, "bench", "multi", "1")],
-                options=CopyOptions(attestations="keep"))))
+            ours.seconds.append(
+                timed(
+                    partial(
+                        engine.copy,
+                        parse_reference(src),
+                        [destination(vendor.host, "bench", "multi", "1")],
+                        options=CopyOptions(attestations="keep"),
+                    )
+                )
+            )
             engine.close()
             vendor.reset()
             skopeo_argv = skopeo_copy(src, f"{vendor.host}/bench/multi:1", ["--all"])
@@ -68,23 +79,39 @@ def main() -> None:
             for series, lookup in ((mounted, True), (uploaded, False)):
                 vendor.reset()
                 engine = engine_for(vendor, source)
-                engine.copy(parse_reference(f"{source.host}/acme/app-a:1"),
-                            [destination(vendor.host, "bench", "app-a", "1")])
+                engine.copy(
+                    parse_reference(f"{source.host}/acme/app-a:1"),
+                    [destination(vendor.host, "bench", "app-a", "1")],
+                )
                 holders = {layer["digest"]: "bench/app-a" for layer in app_a.layers}
-                options = CopyOptions(mount_lookup=(
-                    lambda digests, h=holders: {d: h[d] for d in digests if d in h})
-                    if lookup else None)
-                series.seconds.append(timed(partial(
-                    engine.copy, parse_reference(f"{source.host}/acme/app-b:1"),
-                    [destination(vendor.host, "bench", "app-b", "1")], options=options)))
+                options = CopyOptions(
+                    mount_lookup=(lambda digests, h=holders: {d: h[d] for d in digests if d in h})
+                    if lookup
+                    else None
+                )
+                series.seconds.append(
+                    timed(
+                        partial(
+                            engine.copy,
+                            parse_reference(f"{source.host}/acme/app-b:1"),
+                            [destination(vendor.host, "bench", "app-b", "1")],
+                            options=options,
+                        )
+                    )
+                )
                 engine.close()
-            print(f"run {run + 1}/{RUNS}: index engine {ours.seconds[-1]:.3f}s skopeo --all "
-                  f"{skopeo.seconds[-1]:.3f}s; second app image with mounts "
-                  f"{mounted.seconds[-1]:.3f}s without {uploaded.seconds[-1]:.3f}s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"run {run + 1}/{RUNS}: index engine {ours.seconds[-1]:.3f}s skopeo --all "
+                f"{skopeo.seconds[-1]:.3f}s; second app image with mounts "
+                f"{mounted.seconds[-1]:.3f}s without {uploaded.seconds[-1]:.3f}s",
+                file=sys.stderr,
+                flush=True,
+            )
         total = 2 * sum(PLATFORM_LAYERS) / MiB
-        print(f"\nindex: 2 platforms + 2 attestations, {total:.0f} MiB, {top.digest[:19]}; "
-              f"{RUNS} runs, medians")
+        print(
+            f"\nindex: 2 platforms + 2 attestations, {total:.0f} MiB, {top.digest[:19]}; "
+            f"{RUNS} runs, medians"
+        )
         print(ratio_line("cold multi-arch copy, engine (keep)", ours, skopeo))
         print(ratio_line("second app image, mounts vs uploads", mounted, uploaded))
     finally:

@@ -38,8 +38,12 @@ class FreshVendor:
         if self.registry is not None:
             self.registry.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-        self.registry = Registry(self.workdir, token_realm=self.tokens.realm,
-                                 cert_pem=self.issuer.cert_pem, port=self.port)
+        self.registry = Registry(
+            self.workdir,
+            token_realm=self.tokens.realm,
+            cert_pem=self.issuer.cert_pem,
+            port=self.port,
+        )
 
     def stop(self) -> None:
         """Stop the registry and its token server."""
@@ -100,12 +104,22 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[fl
 
 def skopeo_copy(source: str, dest: str, extra: list[str] | None = None) -> list[str]:
     """The argv of a skopeo copy between two plain-HTTP registries with the bench token."""
-    return ["skopeo", "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false",
-            f"--dest-creds=bench:{BENCH_TOKEN}", *(extra or []), f"docker://{source}",
-            f"docker://{dest}"]
+    return [
+        "skopeo",
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        f"--dest-creds=bench:{BENCH_TOKEN}",
+        *(extra or []),
+        f"docker://{source}",
+        f"docker://{dest}",
+    ]
 
 
 def ratio_line(name: str, ours: Series, theirs: Series) -> str:
     """A report line: both medians and their ratio."""
-    return (f"{name:<40} {ours.median:7.3f}s vs {theirs.name} {theirs.median:7.3f}s "
-            f"= {ours.median / theirs.median:5.2f}x")
+    return (
+        f"{name:<40} {ours.median:7.3f}s vs {theirs.name} {theirs.median:7.3f}s "
+        f"= {ours.median / theirs.median:5.2f}x"
+    )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from worker.engine import CopyEngine
 from worker.reference import parse_reference
+from worker.registry.copier import CopyEngine
 from worker.settings import Settings
 
 

@@ -61,11 +61,18 @@ class Service:
     @property
     def worker_env(self) -> dict[str, str]:
         """What only the workers get: the vendor registry token."""
-        return {"PUSHGATE_REGISTRY_TOKEN": SA_TOKEN, "PUSHGATE_REGISTRY_USERNAME": "pushgate-sa",
-                **self.worker_extra}
+        return {
+            "PUSHGATE_REGISTRY_TOKEN": SA_TOKEN,
+            "PUSHGATE_REGISTRY_USERNAME": "pushgate-sa",
+            **self.worker_extra,
+        }
 
-    def wait_for(self, job_id: str, timeout: float = 120,
-                 done: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    def wait_for(
+        self,
+        job_id: str,
+        timeout: float = 120,
+        done: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
         """Poll the job until it finishes (or `done` says so); returns the job."""
         done = done or (lambda job: job["status"] in ("succeeded", "failed", "cancelled"))
         deadline = time.monotonic() + timeout
@@ -87,16 +94,39 @@ class Service:
         self.http.close()
 
 
-def launch(workdir: Path, redis_url: str, source: str, vendor: str, workers: int = 1,
-           shared_env: dict[str, str] | None = None, **worker_env: str) -> Service:
+def launch(
+    workdir: Path,
+    redis_url: str,
+    source: str,
+    vendor: str,
+    workers: int = 1,
+    shared_env: dict[str, str] | None = None,
+    **worker_env: str,
+) -> Service:
     """gunicorn + Celery workers on their own Redis database, pushing to `vendor`."""
     keys = workdir / "keys.yaml"
-    keys.write_text(json.dumps([{"name": "pipeline", "app_slugs": ["myapp", "shared", "lockedapp"],
-                                 "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]))
+    keys.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "pipeline",
+                    "app_slugs": ["myapp", "shared", "lockedapp"],
+                    "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                }
+            ]
+        )
+    )
     redis.Redis.from_url(redis_url).flushdb()
-    env = service_env(redis_url, source, vendor, keys, PUSHGATE_PROGRESS_INTERVAL="0.1",
-                      PUSHGATE_HEARTBEAT_INTERVAL="0.5", PUSHGATE_LOG_LEVEL="DEBUG",
-                      **(shared_env or {}))
+    env = service_env(
+        redis_url,
+        source,
+        vendor,
+        keys,
+        PUSHGATE_PROGRESS_INTERVAL="0.1",
+        PUSHGATE_HEARTBEAT_INTERVAL="0.5",
+        PUSHGATE_LOG_LEVEL="DEBUG",
+        **(shared_env or {}),
+    )
     api, url = start_api(env, workdir)
     svc = Service(url=url, env=env, workdir=workdir, api=api, worker_extra=worker_env)
     try:
@@ -114,19 +144,28 @@ def redis_db(server: RedisServer, db: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
-            source_registry: Registry, private_source: Registry,
-            vendor_registry: Registry) -> Iterator[Service]:
+def service(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    source_registry: Registry,
+    private_source: Registry,
+    vendor_registry: Registry,
+) -> Iterator[Service]:
     """gunicorn + one Celery worker pushing straight to the vendor stand-in; the worker reads
     the private source with credentials from a Docker config.json."""
     workdir = tmp_path_factory.mktemp("service")
     docker_config = workdir / "docker-config"
     docker_config.mkdir()
     auth = base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()
-    (docker_config / "config.json").write_text(json.dumps(
-        {"auths": {private_source.host: {"auth": auth}}}))
-    svc = launch(workdir, redis_db(redis_server, 3),
-                 f"{source_registry.host},{private_source.host}", vendor_registry.host,
-                 DOCKER_CONFIG=str(docker_config))
+    (docker_config / "config.json").write_text(
+        json.dumps({"auths": {private_source.host: {"auth": auth}}})
+    )
+    svc = launch(
+        workdir,
+        redis_db(redis_server, 3),
+        f"{source_registry.host},{private_source.host}",
+        vendor_registry.host,
+        DOCKER_CONFIG=str(docker_config),
+    )
     yield svc
     svc.stop()

@@ -20,8 +20,9 @@ from tests.support.vendor import vendor_read
 KiB, MiB = 1024, 1 << 20
 # One request in four goes wrong: 503s, 429s with Retry-After and a non-JSON body,
 # connections dropped mid-body, and responses that stall past the stall timeout.
-ONE_IN_FOUR = dict(error_503=0.08, error_429=0.05, retry_after="1", drop=0.08, stall=0.04,
-                   stall_seconds=4.0)
+ONE_IN_FOUR = dict(
+    error_503=0.08, error_429=0.05, retry_after="1", drop=0.08, stall=0.04, stall_seconds=4.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,22 +33,40 @@ def faulty_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
 
 
 @pytest.fixture(scope="module")
-def faulty_service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
-                   source_registry: Registry, faulty_front: RegistryProxy) -> Iterator[Service]:
-    svc = launch(tmp_path_factory.mktemp("faulty"), redis_db(redis_server, 4),
-                 source_registry.host, faulty_front.host, workers=2,
-                 PUSHGATE_RETRY_ATTEMPTS="10", PUSHGATE_STALL_TIMEOUT="2",
-                 PUSHGATE_RETRY_MAX_WAIT="60")
+def faulty_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    source_registry: Registry,
+    faulty_front: RegistryProxy,
+) -> Iterator[Service]:
+    svc = launch(
+        tmp_path_factory.mktemp("faulty"),
+        redis_db(redis_server, 4),
+        source_registry.host,
+        faulty_front.host,
+        workers=2,
+        PUSHGATE_RETRY_ATTEMPTS="10",
+        PUSHGATE_STALL_TIMEOUT="2",
+        PUSHGATE_RETRY_MAX_WAIT="60",
+    )
     yield svc
     svc.stop()
 
 
 def test_twenty_pushes_through_one_in_four_faults_all_succeed(
-        faulty_service: Service, faulty_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str) -> None:
+    faulty_service: Service,
+    faulty_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
     images = [source_images.image(f"acme/{unique}-{i}", "1", [32 * KiB] * 6) for i in range(20)]
-    ids = [faulty_service.submit(source=f"{source_registry.host}/acme/{unique}-{i}:1",
-                                 app_slug="myapp") for i in range(20)]
+    ids = [
+        faulty_service.submit(
+            source=f"{source_registry.host}/acme/{unique}-{i}:1", app_slug="myapp"
+        )
+        for i in range(20)
+    ]
     with ThreadPoolExecutor(4) as pool:
         jobs = list(pool.map(lambda job_id: faulty_service.wait_for(job_id, timeout=600), ids))
     failed = [(j["id"], j["error"]) for j in jobs if j["status"] != "succeeded"]
@@ -55,8 +74,10 @@ def test_twenty_pushes_through_one_in_four_faults_all_succeed(
     assert [j["digest"] for j in jobs] == [image.digest for image in images]
     stats = faulty_front.stats
     retries = sum(j["retries"] for j in jobs)
-    print(f"\nfaults survived: {sum(stats.injected.values())} of {stats.requests} requests "
-          f"({dict(stats.injected)}); 20/20 jobs succeeded using {retries} retries")
+    print(
+        f"\nfaults survived: {sum(stats.injected.values())} of {stats.requests} requests "
+        f"({dict(stats.injected)}); 20/20 jobs succeeded using {retries} retries"
+    )
     assert retries >= sum(stats.injected.values()) // 2
     assert sum(stats.injected.values()) > 50  # the proxy really did misbehave
 
@@ -65,11 +86,21 @@ def test_twenty_pushes_through_one_in_four_faults_all_succeed(
     try:
         source_images.image(f"acme/{unique}-sk", "1", [32 * KiB] * 10)
         result = subprocess.run(
-            ["skopeo", "copy", "--retry-times", "5", "--src-tls-verify=false",
-             "--dest-tls-verify=false", f"--dest-creds=x:{SA_TOKEN}",
-             f"docker://{source_registry.host}/acme/{unique}-sk:1",
-             f"docker://{skopeo_front.host}/myapp/{unique}-sk:1"],
-            capture_output=True, text=True, timeout=900)
+            [
+                "skopeo",
+                "copy",
+                "--retry-times",
+                "5",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                f"--dest-creds=x:{SA_TOKEN}",
+                f"docker://{source_registry.host}/acme/{unique}-sk:1",
+                f"docker://{skopeo_front.host}/myapp/{unique}-sk:1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert result.returncode != 0, "skopeo got through the faults"
     finally:
         skopeo_front.stop()
@@ -84,11 +115,20 @@ def slow_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
 
 
 @pytest.fixture
-def slow_service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
-                 source_registry: Registry, slow_front: RegistryProxy) -> Iterator[Service]:
-    svc = launch(tmp_path_factory.mktemp("slow"), redis_db(redis_server, 5),
-                 source_registry.host, slow_front.host, PUSHGATE_HEARTBEAT_TIMEOUT="3",
-                 PUSHGATE_RECONCILE_INTERVAL="1")
+def slow_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    source_registry: Registry,
+    slow_front: RegistryProxy,
+) -> Iterator[Service]:
+    svc = launch(
+        tmp_path_factory.mktemp("slow"),
+        redis_db(redis_server, 5),
+        source_registry.host,
+        slow_front.host,
+        PUSHGATE_HEARTBEAT_TIMEOUT="3",
+        PUSHGATE_RECONCILE_INTERVAL="1",
+    )
     yield svc
     svc.stop()
 
@@ -101,11 +141,10 @@ def uploading(job: dict[str, object]) -> bool:
 
 
 def test_sigkill_of_the_whole_worker_mid_push_then_a_new_worker_finishes_it(
-        slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
-        unique: str) -> None:
+    slow_service: Service, source_images: ImageBuilder, source_registry: Registry, unique: str
+) -> None:
     image = source_images.image(f"acme/{unique}", "1", [64 * MiB, 1 * MiB])
-    job_id = slow_service.submit(
-        source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")
+    job_id = slow_service.submit(source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")
     slow_service.wait_for(job_id, done=uploading)
     slow_service.workers[0].stop(signal.SIGKILL)  # main process and pool child, no cleanup
     assert slow_service.call("GET", f"/v1/pushes/{job_id}").json()["status"] == "running"
@@ -117,11 +156,16 @@ def test_sigkill_of_the_whole_worker_mid_push_then_a_new_worker_finishes_it(
 
 
 def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
-        slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
-        vendor_registry: Registry, unique: str) -> None:
+    slow_service: Service,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    vendor_registry: Registry,
+    unique: str,
+) -> None:
     big = source_images.image(f"acme/{unique}", "big", [96 * MiB])
     job_id = slow_service.submit(
-        source=f"{source_registry.host}/acme/{unique}:big", app_slug="myapp")
+        source=f"{source_registry.host}/acme/{unique}:big", app_slug="myapp"
+    )
     slow_service.wait_for(job_id, done=uploading)
     asked = time.monotonic()
     assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 202
@@ -135,22 +179,35 @@ def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
     assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 409
     small = source_images.image(f"acme/{unique}", "small", [KiB])
     next_id = slow_service.submit(
-        source=f"{source_registry.host}/acme/{unique}:small", app_slug="myapp")
+        source=f"{source_registry.host}/acme/{unique}:small", app_slug="myapp"
+    )
     follow = slow_service.wait_for(next_id)
     assert follow["status"] == "succeeded" and follow["digest"] == small.digest
 
 
 def test_job_past_its_deadline_fails_as_timeout(
-        slow_service: Service, source_images: ImageBuilder, source_registry: Registry,
-        unique: str) -> None:
+    slow_service: Service, source_images: ImageBuilder, source_registry: Registry, unique: str
+) -> None:
     source_images.image(f"acme/{unique}", "1", [64 * MiB])
-    response = slow_service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "myapp",
-        "deadline_seconds": 1})
+    response = slow_service.call(
+        "POST",
+        "/v1/pushes",
+        json={
+            "source": f"{source_registry.host}/acme/{unique}:1",
+            "app_slug": "myapp",
+            "deadline_seconds": 1,
+        },
+    )
     assert response.json()["deadline_seconds"] == 1
     job = slow_service.wait_for(response.json()["id"])
     assert job["status"] == "failed" and job["error"]["type"] == "timeout", job
-    too_long = slow_service.call("POST", "/v1/pushes", json={
-        "source": f"{source_registry.host}/acme/{unique}:1", "app_slug": "myapp",
-        "deadline_seconds": 10**6})
+    too_long = slow_service.call(
+        "POST",
+        "/v1/pushes",
+        json={
+            "source": f"{source_registry.host}/acme/{unique}:1",
+            "app_slug": "myapp",
+            "deadline_seconds": 10**6,
+        },
+    )
     assert too_long.status_code == 422 and "deadline_seconds" in too_long.json()["errors"]

@@ -55,38 +55,69 @@ class ImageBuilder:
         start = self.http.post(f"/v2/{repository}/blobs/uploads/")
         start.raise_for_status()
         location = httpx.URL(str(self.http.base_url)).join(start.headers["Location"])
-        done = self.http.put(location.copy_merge_params({"digest": digest}), content=data,
-                             headers={"Content-Type": "application/octet-stream"})
+        done = self.http.put(
+            location.copy_merge_params({"digest": digest}),
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         done.raise_for_status()
         return digest
 
-    def push_manifest(self, repository: str, tag: str, body: dict[str, Any],
-                      media_type: str) -> Pushed:
+    def push_manifest(
+        self, repository: str, tag: str, body: dict[str, Any], media_type: str
+    ) -> Pushed:
         """PUT a manifest under `tag` (may be a digest) and return what was pushed."""
         raw = json.dumps(body, indent=2).encode()
         reference = tag or digest_of(raw)
-        response = self.http.put(f"/v2/{repository}/manifests/{reference}", content=raw,
-                                 headers={"Content-Type": media_type})
+        response = self.http.put(
+            f"/v2/{repository}/manifests/{reference}",
+            content=raw,
+            headers={"Content-Type": media_type},
+        )
         response.raise_for_status()
         return Pushed(repository, tag, digest_of(raw), media_type, raw, body.get("layers", []))
 
-    def image(self, repository: str, tag: str, layer_sizes: list[int], *, docker: bool = False,
-              platform: tuple[str, str] = ("linux", "amd64"), layers: list[bytes] | None = None,
-              ) -> Pushed:
+    def image(
+        self,
+        repository: str,
+        tag: str,
+        layer_sizes: list[int],
+        *,
+        docker: bool = False,
+        platform: tuple[str, str] = ("linux", "amd64"),
+        layers: list[bytes] | None = None,
+    ) -> Pushed:
         """Push a single-platform image of random (incompressible) layers; returns it."""
         datas = list(layers or []) + [os.urandom(size) for size in layer_sizes]
-        descriptors = [{"mediaType": DOCKER_LAYER if docker else OCI_LAYER, "size": len(d),
-                        "digest": self.push_blob(repository, d)} for d in datas]
-        config = json.dumps({
-            "architecture": platform[1], "os": platform[0],
-            "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in descriptors]},
-            "config": {}, "history": [{"created_by": "pushgate test"}],
-        }).encode()
-        config_desc = {"mediaType": DOCKER_CONFIG if docker else OCI_CONFIG, "size": len(config),
-                       "digest": self.push_blob(repository, config)}
+        descriptors = [
+            {
+                "mediaType": DOCKER_LAYER if docker else OCI_LAYER,
+                "size": len(d),
+                "digest": self.push_blob(repository, d),
+            }
+            for d in datas
+        ]
+        config = json.dumps(
+            {
+                "architecture": platform[1],
+                "os": platform[0],
+                "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in descriptors]},
+                "config": {},
+                "history": [{"created_by": "pushgate test"}],
+            }
+        ).encode()
+        config_desc = {
+            "mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
+            "size": len(config),
+            "digest": self.push_blob(repository, config),
+        }
         media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
-        body = {"schemaVersion": 2, "mediaType": media_type, "config": config_desc,
-                "layers": descriptors}
+        body = {
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": config_desc,
+            "layers": descriptors,
+        }
         return self.push_manifest(repository, tag, body, media_type)
 
 
@@ -97,57 +128,105 @@ OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 
 def descriptor(pushed: Pushed, **extra: Any) -> dict[str, Any]:
     """The descriptor of a pushed manifest, with extra fields (platform, annotations ...)."""
-    return {"mediaType": pushed.media_type, "digest": pushed.digest, "size": len(pushed.raw),
-            **extra}
+    return {
+        "mediaType": pushed.media_type,
+        "digest": pushed.digest,
+        "size": len(pushed.raw),
+        **extra,
+    }
 
 
-def attestation_for(builder: ImageBuilder, repository: str, subject: Pushed,
-                    style: str) -> tuple[Pushed, dict[str, Any]]:
+def attestation_for(
+    builder: ImageBuilder, repository: str, subject: Pushed, style: str
+) -> tuple[Pushed, dict[str, Any]]:
     """A BuildKit-style attestation manifest for `subject` and its index descriptor.
 
     style "classic": unknown/unknown platform plus vnd.docker.reference.* annotations;
     style "artifact": artifactType, a subject and an empty config, no annotations.
     """
-    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1",
-                            "predicateType": "https://slsa.dev/provenance/v0.2",
-                            "subject": [{"digest": {"sha256": subject.digest[7:]}}],
-                            "nonce": os.urandom(8).hex()}).encode()
-    layer = {"mediaType": IN_TOTO, "digest": builder.push_blob(repository, statement),
-             "size": len(statement),
-             "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}}
+    statement = json.dumps(
+        {
+            "_type": "https://in-toto.io/Statement/v0.1",
+            "predicateType": "https://slsa.dev/provenance/v0.2",
+            "subject": [{"digest": {"sha256": subject.digest[7:]}}],
+            "nonce": os.urandom(8).hex(),
+        }
+    ).encode()
+    layer = {
+        "mediaType": IN_TOTO,
+        "digest": builder.push_blob(repository, statement),
+        "size": len(statement),
+        "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"},
+    }
     if style == "classic":
-        config = json.dumps({"architecture": "unknown", "os": "unknown", "config": {},
-                             "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode()
+        config = json.dumps(
+            {
+                "architecture": "unknown",
+                "os": "unknown",
+                "config": {},
+                "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+            }
+        ).encode()
         body: dict[str, Any] = {
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": builder.push_blob(repository, config),
-                       "size": len(config)},
-            "layers": [layer]}
-        pushed = builder.push_manifest(repository, "", body, OCI_MANIFEST)
-        return pushed, descriptor(pushed, platform={"architecture": "unknown", "os": "unknown"},
-                                  annotations={"vnd.docker.reference.digest": subject.digest,
-                                               "vnd.docker.reference.type": "attestation-manifest"})
-    empty = b"{}"
-    body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": ATTESTATION_ARTIFACT,
-            "config": {"mediaType": OCI_EMPTY, "digest": builder.push_blob(repository, empty),
-                       "size": 2},
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "digest": builder.push_blob(repository, config),
+                "size": len(config),
+            },
             "layers": [layer],
-            "subject": {"mediaType": subject.media_type, "digest": subject.digest,
-                        "size": len(subject.raw)}}
+        }
+        pushed = builder.push_manifest(repository, "", body, OCI_MANIFEST)
+        return pushed, descriptor(
+            pushed,
+            platform={"architecture": "unknown", "os": "unknown"},
+            annotations={
+                "vnd.docker.reference.digest": subject.digest,
+                "vnd.docker.reference.type": "attestation-manifest",
+            },
+        )
+    empty = b"{}"
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ATTESTATION_ARTIFACT,
+        "config": {
+            "mediaType": OCI_EMPTY,
+            "digest": builder.push_blob(repository, empty),
+            "size": 2,
+        },
+        "layers": [layer],
+        "subject": {
+            "mediaType": subject.media_type,
+            "digest": subject.digest,
+            "size": len(subject.raw),
+        },
+    }
     pushed = builder.push_manifest(repository, "", body, OCI_MANIFEST)
     return pushed, descriptor(pushed, artifactType=ATTESTATION_ARTIFACT)
 
 
-def multi_platform(builder: ImageBuilder, repository: str, tag: str, layer_sizes: list[int],
-                   *, attestations: str | None = None, docker: bool = False,
-                   platforms: tuple[tuple[str, str, str], ...] = (
-                       ("linux", "amd64", ""), ("linux", "arm64", "v8")),
-                   shared: list[bytes] | None = None) -> tuple[Pushed, list[Pushed]]:
+def multi_platform(
+    builder: ImageBuilder,
+    repository: str,
+    tag: str,
+    layer_sizes: list[int],
+    *,
+    attestations: str | None = None,
+    docker: bool = False,
+    platforms: tuple[tuple[str, str, str], ...] = (
+        ("linux", "amd64", ""),
+        ("linux", "arm64", "v8"),
+    ),
+    shared: list[bytes] | None = None,
+) -> tuple[Pushed, list[Pushed]]:
     """Push an index (or Docker manifest list) of one image per platform; returns it and them."""
     images, entries = [], []
     for os_name, arch, variant in platforms:
-        image = builder.image(repository, "", layer_sizes, docker=docker,
-                              platform=(os_name, arch), layers=shared)
+        image = builder.image(
+            repository, "", layer_sizes, docker=docker, platform=(os_name, arch), layers=shared
+        )
         platform = {"architecture": arch, "os": os_name}
         if variant:
             platform["variant"] = variant

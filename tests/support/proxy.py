@@ -14,8 +14,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
-               "proxy-authorization", "proxy-authenticate", "trailer"}
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "trailer",
+}
 
 
 def carries_attestation(body: bytes) -> bool:
@@ -26,8 +34,10 @@ def carries_attestation(body: bytes) -> bool:
         return False
     if doc.get("artifactType") == ATTESTATION_ARTIFACT:
         return True
-    if any(layer.get("mediaType") == "application/vnd.in-toto+json"
-           for layer in doc.get("layers") or []):
+    if any(
+        layer.get("mediaType") == "application/vnd.in-toto+json"
+        for layer in doc.get("layers") or []
+    ):
         return True
     for entry in doc.get("manifests") or []:
         annotations = entry.get("annotations") or {}
@@ -97,8 +107,9 @@ class _QuietServer(ThreadingHTTPServer):
 class RegistryProxy:
     """Forwards to `upstream` (host, port); can refuse attestations and inject faults."""
 
-    def __init__(self, upstream_port: int, *, reject_attestations: bool = False,
-                 faults: Faults | None = None) -> None:
+    def __init__(
+        self, upstream_port: int, *, reject_attestations: bool = False, faults: Faults | None = None
+    ) -> None:
         self.upstream_port = upstream_port
         self.reject_attestations = reject_attestations
         self.faults = faults or Faults()
@@ -137,8 +148,12 @@ class RegistryProxy:
             return None
         with self.stats.lock:
             roll = self.random.random()
-        for name, rate in (("503", f.error_503), ("429", f.error_429), ("drop", f.drop),
-                           ("stall", f.stall)):
+        for name, rate in (
+            ("503", f.error_503),
+            ("429", f.error_429),
+            ("drop", f.drop),
+            ("stall", f.stall),
+        ):
             if roll < rate:
                 with self.stats.lock:
                     self.stats.injected[name] += 1
@@ -187,14 +202,29 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             if fault == "503":
                 return 503, [("Content-Type", "text/plain")], b"upstream unavailable", False
             if fault == "429":
-                return 429, [("Content-Type", "text/html"),
-                             ("Retry-After", proxy.faults.retry_after)], b"<html>slow</html>", False
-            if (proxy.reject_attestations and self.command == "PUT" and "/manifests/" in self.path
-                    and carries_attestation(body)):
+                return (
+                    429,
+                    [("Content-Type", "text/html"), ("Retry-After", proxy.faults.retry_after)],
+                    b"<html>slow</html>",
+                    False,
+                )
+            if (
+                proxy.reject_attestations
+                and self.command == "PUT"
+                and "/manifests/" in self.path
+                and carries_attestation(body)
+            ):
                 with proxy.stats.lock:
                     proxy.stats.rejected_attestations += 1
-                err = {"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid",
-                                   "detail": "provenance attestations are not supported"}]}
+                err = {
+                    "errors": [
+                        {
+                            "code": "MANIFEST_INVALID",
+                            "message": "manifest invalid",
+                            "detail": "provenance attestations are not supported",
+                        }
+                    ]
+                }
                 return 400, [("Content-Type", "application/json")], json.dumps(err).encode(), False
             if fault == "drop" and body:
                 return None  # the upload is lost: no answer at all
@@ -206,13 +236,22 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             data = response.read()
             upstream.close()
             with proxy.stats.lock:
-                proxy.stats.forwarded.append(Exchange(
-                    self.command, self.path, response.status, dict(self.headers.items()),
-                    dict(response.getheaders())))
+                proxy.stats.forwarded.append(
+                    Exchange(
+                        self.command,
+                        self.path,
+                        response.status,
+                        dict(self.headers.items()),
+                        dict(response.getheaders()),
+                    )
+                )
             if fault == "stall":
                 time.sleep(proxy.faults.stall_seconds)
-            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_HEADERS
-                    and k.lower() != "content-length"]
+            kept = [
+                (k, v)
+                for k, v in response.getheaders()
+                if k.lower() not in HOP_HEADERS and k.lower() != "content-length"
+            ]
             length = response.getheader("Content-Length")
             kept.append(("Content-Length", length if length is not None else str(len(data))))
             return response.status, kept, data, fault == "drop"

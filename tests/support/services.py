@@ -26,8 +26,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None,
-               proc: subprocess.Popen[bytes] | None = None, interval: float = 0.02) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
+    interval: float = 0.02,
+) -> None:
     """Poll `check` until it is true; raise ServiceFailed with the log tail on timeout or exit."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,12 +66,19 @@ def require_binary(name: str) -> str:
 class Process:
     """A background process with its log file; stop() ends its whole process group."""
 
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.argv, self.log = argv, log
         self._log_file = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(argv, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     env=env, cwd=cwd, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         """Signal the process group and wait for it; SIGKILL if it lingers."""
@@ -87,11 +100,24 @@ class RedisServer(Process):
     def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
         self.port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
-        aof = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else \
-            ["--appendonly", "no"]
+        aof = (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if persistent
+            else ["--appendonly", "no"]
+        )
         super().__init__(
-            [require_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", *aof, "--dir", str(workdir)],
+            [
+                require_binary("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                *aof,
+                "--dir",
+                str(workdir),
+            ],
             workdir / "redis.log",
         )
         wait_until(self._ping, 15, f"redis-server on port {self.port}", self.log, self.proc)
@@ -137,8 +163,14 @@ _TOKEN_AUTH = """auth:
 class Registry(Process):
     """A CNCF distribution registry (Debian docker-registry) on a free loopback port."""
 
-    def __init__(self, workdir: Path, *, token_realm: str | None = None,
-                 cert_pem: bytes | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        token_realm: str | None = None,
+        cert_pem: bytes | None = None,
+        port: int | None = None,
+    ) -> None:
         from tests.support.token_server import ISSUER, SERVICE
 
         self.port = port or free_port()
@@ -151,8 +183,9 @@ class Registry(Process):
             auth = _TOKEN_AUTH.format(realm=token_realm, service=SERVICE, issuer=ISSUER, cert=cert)
         config = workdir / "config.yml"
         config.write_text(_REGISTRY_CONFIG.format(root=workdir / "data", port=self.port, auth=auth))
-        super().__init__([require_binary("docker-registry"), "serve", str(config)],
-                         workdir / "registry.log")
+        super().__init__(
+            [require_binary("docker-registry"), "serve", str(config)], workdir / "registry.log"
+        )
         wait_until(self._ready, 20, f"docker-registry on port {self.port}", self.log, self.proc)
 
     @property
@@ -179,10 +212,20 @@ class DockerDaemon(Process):
         self.root = Path(tempfile.mkdtemp(prefix="pgd-", dir="/tmp"))  # short: socket paths
         self.socket = self.root / "docker.sock"
         super().__init__(
-            [require_binary("dockerd"), "--iptables=false", "--bridge=none",
-             "--storage-driver=vfs", "--data-root", str(self.root / "data"),
-             "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
-             "-H", f"unix://{self.socket}"],
+            [
+                require_binary("dockerd"),
+                "--iptables=false",
+                "--bridge=none",
+                "--storage-driver=vfs",
+                "--data-root",
+                str(self.root / "data"),
+                "--exec-root",
+                str(self.root / "exec"),
+                "--pidfile",
+                str(self.root / "docker.pid"),
+                "-H",
+                f"unix://{self.socket}",
+            ],
             workdir / "dockerd.log",
         )
         wait_until(self._ping, 60, "dockerd", self.log, self.proc, interval=0.2)

@@ -13,41 +13,85 @@ from tests.support.services import Process, free_port, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def service_env(redis_url: str, source: str, vendor: str, keys_file: Path,
-                **extra: str) -> dict[str, str]:
+def service_env(
+    redis_url: str, source: str, vendor: str, keys_file: Path, **extra: str
+) -> dict[str, str]:
     """The environment the API and workers share (hosts are host:port); no registry token."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "PUSHGATE_REDIS_URL": redis_url,
-        "PUSHGATE_REGISTRY": vendor,
-        "PUSHGATE_INSECURE_REGISTRIES": f"{source},{vendor}",
-        "PUSHGATE_SOURCE_REGISTRIES": source,
-        "PUSHGATE_API_KEYS_FILE": str(keys_file),
-        **extra,
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "PUSHGATE_REDIS_URL": redis_url,
+            "PUSHGATE_REGISTRY": vendor,
+            "PUSHGATE_INSECURE_REGISTRIES": f"{source},{vendor}",
+            "PUSHGATE_SOURCE_REGISTRIES": source,
+            "PUSHGATE_API_KEYS_FILE": str(keys_file),
+            **extra,
+        }
+    )
     return env
 
 
 def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Process, str]:
     """gunicorn serving `api:create_app()` on a free port; returns the process and base URL."""
     port = free_port()
-    api = Process([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w",
-                   str(workers), "--access-logfile", "-", "api:create_app()"],
-                  workdir / "api.log", env=env, cwd=ROOT)
+    api = Process(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "api:create_app()",
+        ],
+        workdir / "api.log",
+        env=env,
+        cwd=ROOT,
+    )
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(url + "/healthz").status_code == 200, 30, "gunicorn API",
-               api.log, api.proc, interval=0.1)
+    wait_until(
+        lambda: httpx.get(url + "/healthz").status_code == 200,
+        30,
+        "gunicorn API",
+        api.log,
+        api.proc,
+        interval=0.1,
+    )
     return api, url
 
 
-def start_worker(env: dict[str, str], workdir: Path, name: str,
-                 loglevel: str = "INFO") -> Process:
+def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO") -> Process:
     """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume."""
     log = workdir / f"worker-{name}.log"
-    worker = Process([sys.executable, "-m", "celery", "-A", "worker", "worker",
-                      f"--loglevel={loglevel}", "--concurrency=1", "-n", f"{name}@%h",
-                      "--without-gossip", "--without-mingle"], log, env=env, cwd=ROOT)
-    wait_until(lambda: "ready." in log.read_text(errors="replace"), 60,
-               f"celery worker {name}", log, worker.proc, interval=0.05)
+    worker = Process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "worker",
+            f"--loglevel={loglevel}",
+            "--concurrency=1",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        log,
+        env=env,
+        cwd=ROOT,
+    )
+    wait_until(
+        lambda: "ready." in log.read_text(errors="replace"),
+        60,
+        f"celery worker {name}",
+        log,
+        worker.proc,
+        interval=0.05,
+    )
     return worker

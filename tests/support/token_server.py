@@ -62,8 +62,11 @@ class TokenIssuer:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pushgate test token issuer")])
         now = dt.datetime.now(dt.UTC)
         cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -93,8 +96,16 @@ class TokenIssuer:
         cert = x509.load_pem_x509_certificate(self.cert_pem)
         der = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300,
-                  "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8), "access": access}
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         self.issued += 1
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"x5c": [der]})
 
@@ -119,13 +130,15 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
                 username, _, password = decoded.partition(":")
             access = issuer.grant(username, password, query.get("scope", []))
             if access is None:
-                body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
-                                               "message": "invalid credentials"}]}).encode()
+                body = json.dumps(
+                    {"errors": [{"code": "UNAUTHORIZED", "message": "invalid credentials"}]}
+                ).encode()
                 self.send_response(401)
             else:
                 token = issuer.sign(username or "anonymous", access)
-                body = json.dumps({"token": token, "access_token": token,
-                                   "expires_in": 300}).encode()
+                body = json.dumps(
+                    {"token": token, "access_token": token, "expires_in": 300}
+                ).encode()
                 self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

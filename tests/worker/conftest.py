@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.proxy import RegistryProxy
 from tests.support.services import Registry
-from worker.engine import CopyEngine
+from worker.registry.copier import CopyEngine
 from worker.settings import Settings
 
 
@@ -42,8 +42,11 @@ def vendor_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
 
 
 @pytest.fixture
-def front_engine(make_engine: Callable[..., CopyEngine], settings: Settings,
-                 vendor_front: RegistryProxy) -> CopyEngine:
+def front_engine(
+    make_engine: Callable[..., CopyEngine], settings: Settings, vendor_front: RegistryProxy
+) -> CopyEngine:
     """An engine whose vendor registry is reached through the attestation-refusing front."""
-    return make_engine(registry=vendor_front.host,
-                       insecure_registries=settings.insecure_registries | {vendor_front.host})
+    return make_engine(
+        registry=vendor_front.host,
+        insecure_registries=settings.insecure_registries | {vendor_front.host},
+    )

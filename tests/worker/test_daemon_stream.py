@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from worker.daemon_stream import read_push_stream
+from worker.daemon.stream import read_push_stream
 from worker.errors import AuthError, NetworkError, RejectedError
 
 D = "sha256:" + "ab" * 32
@@ -37,13 +37,18 @@ def test_a_stream_without_digest_is_not_a_success() -> None:
         read_push_stream(OK_STREAM[:-1])
 
 
-@pytest.mark.parametrize(("message", "error"), [
-    ("unauthorized: authentication required", AuthError),
-    ("denied: requested access to the resource is denied", AuthError),
-    ('Get "http://127.0.0.1:9/v2/": dial tcp 127.0.0.1:9: connect: connection refused',
-     NetworkError),
-    ("manifest invalid: provenance attestations are not supported", RejectedError),
-])
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("unauthorized: authentication required", AuthError),
+        ("denied: requested access to the resource is denied", AuthError),
+        (
+            'Get "http://127.0.0.1:9/v2/": dial tcp 127.0.0.1:9: connect: connection refused',
+            NetworkError,
+        ),
+        ("manifest invalid: provenance attestations are not supported", RejectedError),
+    ],
+)
 def test_errors_in_the_stream_are_typed(message: str, error: type[Exception]) -> None:
     stream = [*OK_STREAM[:4], {"errorDetail": {"message": message}, "error": message}]
     with pytest.raises(error) as caught:

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from worker.errors import NotFoundError, RejectedError
-from worker.index_filter import is_attestation, platform_matches, select_children
-from worker.manifests import (
+from worker.registry.manifests import (
     ATTESTATION_ARTIFACT,
     DOCKER_LIST,
     IN_TOTO,
@@ -20,6 +19,7 @@ from worker.manifests import (
     parse_manifest,
     sha256_digest,
 )
+from worker.registry.selection import is_attestation, platform_matches, select_children
 
 
 def manifest(body: dict[str, Any], media_type: str = OCI_MANIFEST) -> Manifest:
@@ -27,32 +27,64 @@ def manifest(body: dict[str, Any], media_type: str = OCI_MANIFEST) -> Manifest:
 
 
 def image(arch: str) -> Manifest:
-    config = {"mediaType": "application/vnd.oci.image.config.v1+json",
-              "digest": sha256_digest(arch.encode()), "size": len(arch)}
-    return manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
-                     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                 "digest": sha256_digest(b"layer" + arch.encode()), "size": 5}]})
+    config = {
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": sha256_digest(arch.encode()),
+        "size": len(arch),
+    }
+    return manifest(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": config,
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": sha256_digest(b"layer" + arch.encode()),
+                    "size": 5,
+                }
+            ],
+        }
+    )
 
 
 def classic(subject: Manifest) -> tuple[Manifest, dict[str, Any]]:
-    body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": sha256_digest(b"c" + subject.raw), "size": 1},
-            "layers": [{"mediaType": IN_TOTO, "digest": sha256_digest(subject.raw), "size": 9}]}
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": sha256_digest(b"c" + subject.raw),
+            "size": 1,
+        },
+        "layers": [{"mediaType": IN_TOTO, "digest": sha256_digest(subject.raw), "size": 9}],
+    }
     att = manifest(body)
-    return att, {"mediaType": OCI_MANIFEST, "digest": att.digest, "size": len(att.raw),
-                 "platform": {"os": "unknown", "architecture": "unknown"},
-                 "annotations": {"vnd.docker.reference.type": "attestation-manifest",
-                                 "vnd.docker.reference.digest": subject.digest}}
+    return att, {
+        "mediaType": OCI_MANIFEST,
+        "digest": att.digest,
+        "size": len(att.raw),
+        "platform": {"os": "unknown", "architecture": "unknown"},
+        "annotations": {
+            "vnd.docker.reference.type": "attestation-manifest",
+            "vnd.docker.reference.digest": subject.digest,
+        },
+    }
 
 
 def artifact(subject: Manifest) -> tuple[Manifest, dict[str, Any]]:
-    body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": ATTESTATION_ARTIFACT,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
-                       "digest": sha256_digest(b"{}"), "size": 2},
-            "layers": [{"mediaType": IN_TOTO, "digest": sha256_digest(subject.raw), "size": 9}],
-            "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest,
-                        "size": len(subject.raw)}}
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ATTESTATION_ARTIFACT,
+        "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": sha256_digest(b"{}"),
+            "size": 2,
+        },
+        "layers": [{"mediaType": IN_TOTO, "digest": sha256_digest(subject.raw), "size": 9}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.digest, "size": len(subject.raw)},
+    }
     att = manifest(body)
     # The newer form may come with neither annotations nor artifactType on the descriptor.
     return att, {"mediaType": OCI_MANIFEST, "digest": att.digest, "size": len(att.raw)}
@@ -61,18 +93,30 @@ def artifact(subject: Manifest) -> tuple[Manifest, dict[str, Any]]:
 def index(style: str | None, media_type: str = OCI_INDEX) -> tuple[Manifest, list[Manifest]]:
     amd, arm = image("amd64"), image("arm64")
     entries = [
-        {"mediaType": OCI_MANIFEST, "digest": amd.digest, "size": len(amd.raw),
-         "platform": {"os": "linux", "architecture": "amd64"}},
-        {"mediaType": OCI_MANIFEST, "digest": arm.digest, "size": len(arm.raw),
-         "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": amd.digest,
+            "size": len(amd.raw),
+            "platform": {"os": "linux", "architecture": "amd64"},
+        },
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": arm.digest,
+            "size": len(arm.raw),
+            "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+        },
     ]
     children = [amd, arm]
     for subject in (amd, arm) if style else ():
         att, entry = (classic if style == "classic" else artifact)(subject)
         children.append(att)
         entries.append(entry)
-    body = {"schemaVersion": 2, "mediaType": media_type, "manifests": entries,
-            "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}}
+    body = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": entries,
+        "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"},
+    }
     return manifest(body, media_type), children
 
 
@@ -123,13 +167,16 @@ def test_single_attestation_manifest_is_refused() -> None:
         select_children(children[2], [], "strip", [])
 
 
-@pytest.mark.parametrize(("wanted", "platform", "ok"), [
-    ("linux/amd64", {"os": "linux", "architecture": "amd64"}, True),
-    ("linux/arm64", {"os": "linux", "architecture": "arm64", "variant": "v8"}, True),
-    ("linux/arm64/v8", {"os": "linux", "architecture": "arm64"}, True),
-    ("linux/arm/v7", {"os": "linux", "architecture": "arm", "variant": "v6"}, False),
-    ("linux/amd64", {"os": "windows", "architecture": "amd64"}, False),
-])
+@pytest.mark.parametrize(
+    ("wanted", "platform", "ok"),
+    [
+        ("linux/amd64", {"os": "linux", "architecture": "amd64"}, True),
+        ("linux/arm64", {"os": "linux", "architecture": "arm64", "variant": "v8"}, True),
+        ("linux/arm64/v8", {"os": "linux", "architecture": "arm64"}, True),
+        ("linux/arm/v7", {"os": "linux", "architecture": "arm", "variant": "v6"}, False),
+        ("linux/amd64", {"os": "windows", "architecture": "amd64"}, False),
+    ],
+)
 def test_platform_matches(wanted: str, platform: dict[str, str], ok: bool) -> None:
     desc = Descriptor(OCI_MANIFEST, sha256_digest(b"x"), 1, platform=platform)
     assert platform_matches(wanted, desc) is ok

@@ -9,9 +9,10 @@ import redis
 
 from tests.support.services import RedisServer
 from worker.errors import JobConflict, StoreUnavailable
-from worker.jobs import RUNNING_KEY, SUBMITTING_KEY, JobStatus, JobStore
-from worker.pushes import PushRequest, plan_job, submit
-from worker.reconciler import Reconciler
+from worker.jobs.model import JobStatus
+from worker.jobs.reconciler import Reconciler
+from worker.jobs.store import RUNNING_KEY, SUBMITTING_KEY, JobStore
+from worker.jobs.submit import PushRequest, plan_job, submit
 from worker.settings import Settings
 
 
@@ -22,13 +23,17 @@ def store(redis_server: RedisServer, redis_client: redis.Redis) -> JobStore:
 
 
 def new_job(store: JobStore, settings: Settings, enqueued: list[str]) -> str:
-    job = plan_job(PushRequest(source=f"{next(iter(settings.source_registries))}/a/b:1",
-                               app_slug="myapp"), settings, owner="test")
+    job = plan_job(
+        PushRequest(source=f"{next(iter(settings.source_registries))}/a/b:1", app_slug="myapp"),
+        settings,
+        owner="test",
+    )
     return submit(store, job, enqueued.append).id
 
 
-def test_submit_writes_record_then_enqueues_and_confirms(store: JobStore, settings: Settings,
-                                                          redis_client: redis.Redis) -> None:
+def test_submit_writes_record_then_enqueues_and_confirms(
+    store: JobStore, settings: Settings, redis_client: redis.Redis
+) -> None:
     enqueued: list[str] = []
     job_id = new_job(store, settings, enqueued)
     assert enqueued == [job_id]
@@ -36,21 +41,26 @@ def test_submit_writes_record_then_enqueues_and_confirms(store: JobStore, settin
     assert redis_client.zscore(SUBMITTING_KEY, job_id) is None
 
 
-def test_failed_enqueue_leaves_nothing_behind(store: JobStore, settings: Settings,
-                                              redis_client: redis.Redis) -> None:
+def test_failed_enqueue_leaves_nothing_behind(
+    store: JobStore, settings: Settings, redis_client: redis.Redis
+) -> None:
     def broken(job_id: str) -> None:
         raise ConnectionError("broker down")
 
-    job = plan_job(PushRequest(source=f"{next(iter(settings.source_registries))}/a/b:1",
-                               app_slug="myapp"), settings, owner="test")
+    job = plan_job(
+        PushRequest(source=f"{next(iter(settings.source_registries))}/a/b:1", app_slug="myapp"),
+        settings,
+        owner="test",
+    )
     with pytest.raises(StoreUnavailable):
         submit(store, job, broken)
     assert redis_client.keys("pushgate:job:*") == []
     assert store.list_jobs(None, None, 10, None).items == []
 
 
-def test_claim_is_exclusive_while_the_heartbeat_is_fresh(store: JobStore, settings: Settings,
-                                                          redis_client: redis.Redis) -> None:
+def test_claim_is_exclusive_while_the_heartbeat_is_fresh(
+    store: JobStore, settings: Settings, redis_client: redis.Redis
+) -> None:
     job_id = new_job(store, settings, [])
     assert store.claim(job_id, "run-a", stale_before=time.time() - 30)
     assert not store.claim(job_id, "run-b", stale_before=time.time() - 30)
@@ -64,8 +74,9 @@ def test_claim_is_exclusive_while_the_heartbeat_is_fresh(store: JobStore, settin
     assert not store.claim(job_id, "run-c", stale_before=time.time())
 
 
-def test_reconciler_requeues_jobs_of_dead_workers(store: JobStore, settings: Settings,
-                                                  redis_client: redis.Redis) -> None:
+def test_reconciler_requeues_jobs_of_dead_workers(
+    store: JobStore, settings: Settings, redis_client: redis.Redis
+) -> None:
     enqueued: list[str] = []
     alive, dead = new_job(store, settings, []), new_job(store, settings, [])
     store.claim(alive, "run-1", time.time() - 30)
@@ -78,8 +89,9 @@ def test_reconciler_requeues_jobs_of_dead_workers(store: JobStore, settings: Set
     assert reconciler.run_once() == ([], [])
 
 
-def test_reconciler_retries_a_requeue_whose_message_failed(store: JobStore, settings: Settings,
-                                                           redis_client: redis.Redis) -> None:
+def test_reconciler_retries_a_requeue_whose_message_failed(
+    store: JobStore, settings: Settings, redis_client: redis.Redis
+) -> None:
     job_id = new_job(store, settings, [])
     store.claim(job_id, "run-1", time.time() - 30)
     redis_client.zadd(RUNNING_KEY, {job_id: 1})
@@ -97,10 +109,14 @@ def test_reconciler_retries_a_requeue_whose_message_failed(store: JobStore, sett
     assert sent == ["failed once", job_id]
 
 
-def test_reconciler_removes_half_submitted_jobs(store: JobStore, settings: Settings,
-                                                redis_client: redis.Redis) -> None:
-    job = plan_job(PushRequest(source=f"{next(iter(settings.source_registries))}/a/b:1",
-                               app_slug="myapp"), settings, owner="test")
+def test_reconciler_removes_half_submitted_jobs(
+    store: JobStore, settings: Settings, redis_client: redis.Redis
+) -> None:
+    job = plan_job(
+        PushRequest(source=f"{next(iter(settings.source_registries))}/a/b:1", app_slug="myapp"),
+        settings,
+        owner="test",
+    )
     store.create(job)  # written, but its message never went out
     redis_client.zadd(SUBMITTING_KEY, {job.id: time.time() - 120})
     _, removed = Reconciler(store, lambda _: None, 30, 1).run_once()

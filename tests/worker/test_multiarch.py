@@ -14,10 +14,10 @@ from tests.support.images import ImageBuilder, multi_platform
 from tests.support.proxy import RegistryProxy
 from tests.support.services import Registry
 from tests.support.vendor import vendor_read
-from worker.engine import CopyEngine, CopyOptions
 from worker.errors import NotFoundError, RejectedError
-from worker.progress import Progress
 from worker.reference import Reference, destination, parse_reference
+from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.progress import Progress
 
 KiB = 1024
 
@@ -33,14 +33,21 @@ def src(registry: Registry, repo: str, tag: str) -> Reference:
 
 @pytest.mark.parametrize("style", ["classic", "artifact"])
 def test_strip_pushes_both_platforms_through_the_vendor_front(
-        front_engine: CopyEngine, vendor_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str, style: str) -> None:
-    top, images = multi_platform(source_images, f"acme/{unique}", "1", [8 * KiB],
-                                 attestations=style)
+    front_engine: CopyEngine,
+    vendor_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+    style: str,
+) -> None:
+    top, images = multi_platform(
+        source_images, f"acme/{unique}", "1", [8 * KiB], attestations=style
+    )
     dest = destination(vendor_front.host, "myapp", unique, "1")
     progress = Progress()
-    result = front_engine.copy(src(source_registry, f"acme/{unique}", "1"), [dest],
-                               progress=progress)
+    result = front_engine.copy(
+        src(source_registry, f"acme/{unique}", "1"), [dest], progress=progress
+    )
     assert result.source_digest == top.digest != result.digest
     assert len(result.removed) == 2
     served = front_manifest(vendor_front, f"myapp/{unique}", "manifests/1")
@@ -56,14 +63,20 @@ def test_strip_pushes_both_platforms_through_the_vendor_front(
 
 
 def test_keep_fails_as_rejected_naming_the_attestations(
-        front_engine: CopyEngine, vendor_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str) -> None:
+    front_engine: CopyEngine,
+    vendor_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
     multi_platform(source_images, f"acme/{unique}", "1", [4 * KiB], attestations="classic")
     before = vendor_front.stats.rejected_attestations
     with pytest.raises(RejectedError) as caught:
-        front_engine.copy(src(source_registry, f"acme/{unique}", "1"),
-                          [destination(vendor_front.host, "myapp", unique, "1")],
-                          options=CopyOptions(attestations="keep"))
+        front_engine.copy(
+            src(source_registry, f"acme/{unique}", "1"),
+            [destination(vendor_front.host, "myapp", unique, "1")],
+            options=CopyOptions(attestations="keep"),
+        )
     assert vendor_front.stats.rejected_attestations > before
     detail = caught.value.detail
     assert "attestation manifest(s)" in detail and 'attestations: "strip"' in detail
@@ -71,28 +84,44 @@ def test_keep_fails_as_rejected_naming_the_attestations(
 
 
 def test_fail_refuses_before_pushing_anything(
-        front_engine: CopyEngine, vendor_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str) -> None:
+    front_engine: CopyEngine,
+    vendor_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
     multi_platform(source_images, f"acme/{unique}", "1", [4 * KiB], attestations="artifact")
     with pytest.raises(RejectedError, match="attestation"):
-        front_engine.copy(src(source_registry, f"acme/{unique}", "1"),
-                          [destination(vendor_front.host, "myapp", unique, "1")],
-                          options=CopyOptions(attestations="fail"))
-    pushed = [e.path for e in vendor_front.stats.forwarded
-              if e.method in ("PUT", "POST", "PATCH") and f"/{unique}/" in e.path]
+        front_engine.copy(
+            src(source_registry, f"acme/{unique}", "1"),
+            [destination(vendor_front.host, "myapp", unique, "1")],
+            options=CopyOptions(attestations="fail"),
+        )
+    pushed = [
+        e.path
+        for e in vendor_front.stats.forwarded
+        if e.method in ("PUT", "POST", "PATCH") and f"/{unique}/" in e.path
+    ]
     assert pushed == []
 
 
 def test_docker_list_without_attestations_keeps_its_digest_and_shared_blobs_copy_once(
-        front_engine: CopyEngine, vendor_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str) -> None:
+    front_engine: CopyEngine,
+    vendor_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
     shared = [os.urandom(64 * KiB)]
-    top, _ = multi_platform(source_images, f"acme/{unique}", "2", [2 * KiB], docker=True,
-                            shared=shared)
+    top, _ = multi_platform(
+        source_images, f"acme/{unique}", "2", [2 * KiB], docker=True, shared=shared
+    )
     progress = Progress()
-    result = front_engine.copy(src(source_registry, f"acme/{unique}", "2"),
-                               [destination(vendor_front.host, "myapp", unique, "2")],
-                               progress=progress)
+    result = front_engine.copy(
+        src(source_registry, f"acme/{unique}", "2"),
+        [destination(vendor_front.host, "myapp", unique, "2")],
+        progress=progress,
+    )
     assert result.digest == top.digest and result.removed == []
     assert front_manifest(vendor_front, f"myapp/{unique}", "manifests/2").content == top.raw
     assert progress.blobs_total == 5  # one shared layer, two own layers, two configs
@@ -101,24 +130,37 @@ def test_docker_list_without_attestations_keeps_its_digest_and_shared_blobs_copy
 
 
 def test_platform_selection_and_unknown_platform(
-        front_engine: CopyEngine, vendor_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str) -> None:
-    _, images = multi_platform(source_images, f"acme/{unique}", "1", [KiB],
-                               attestations="classic")
+    front_engine: CopyEngine,
+    vendor_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    _, images = multi_platform(source_images, f"acme/{unique}", "1", [KiB], attestations="classic")
     dest = destination(vendor_front.host, "myapp", unique, "arm")
-    result = front_engine.copy(src(source_registry, f"acme/{unique}", "1"), [dest],
-                               options=CopyOptions(platforms=("linux/arm64",)))
+    result = front_engine.copy(
+        src(source_registry, f"acme/{unique}", "1"),
+        [dest],
+        options=CopyOptions(platforms=("linux/arm64",)),
+    )
     index = front_manifest(vendor_front, f"myapp/{unique}", "manifests/arm").json()
     assert [m["digest"] for m in index["manifests"]] == [images[1].digest]
     assert result.served[str(dest)] == result.digest
     with pytest.raises(NotFoundError, match="linux/amd64, linux/arm64/v8"):
-        front_engine.copy(src(source_registry, f"acme/{unique}", "1"), [dest],
-                          options=CopyOptions(platforms=("windows/amd64",)))
+        front_engine.copy(
+            src(source_registry, f"acme/{unique}", "1"),
+            [dest],
+            options=CopyOptions(platforms=("windows/amd64",)),
+        )
 
 
 def test_tag_already_at_digest_is_not_put_again(
-        front_engine: CopyEngine, vendor_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str) -> None:
+    front_engine: CopyEngine,
+    vendor_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
     source_images.image(f"acme/{unique}", "1", [KiB])
     dests = [destination(vendor_front.host, "myapp", unique, t) for t in ("1", "latest")]
     front_engine.copy(src(source_registry, f"acme/{unique}", "1"), dests)
@@ -129,32 +171,50 @@ def test_tag_already_at_digest_is_not_put_again(
 
 
 def test_shared_layers_are_mounted_from_another_repository_of_the_app(
-        front_engine: CopyEngine, vendor_front: RegistryProxy, source_images: ImageBuilder,
-        source_registry: Registry, unique: str) -> None:
+    front_engine: CopyEngine,
+    vendor_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
     base = [os.urandom(200 * KiB), os.urandom(100 * KiB)]
     first = source_images.image(f"acme/{unique}-api", "1", [KiB], layers=base)
     source_images.image(f"acme/{unique}-worker", "1", [2 * KiB], layers=base)
-    front_engine.copy(src(source_registry, f"acme/{unique}-api", "1"),
-                      [destination(vendor_front.host, "myapp", f"{unique}-api", "1")])
+    front_engine.copy(
+        src(source_registry, f"acme/{unique}-api", "1"),
+        [destination(vendor_front.host, "myapp", f"{unique}-api", "1")],
+    )
     known = {layer["digest"]: f"myapp/{unique}-api" for layer in first.layers}
     result = front_engine.copy(
         src(source_registry, f"acme/{unique}-worker", "1"),
         [destination(vendor_front.host, "myapp", f"{unique}-worker", "1")],
-        options=CopyOptions(mount_lookup=lambda digests: {d: known[d] for d in digests
-                                                          if d in known}))
+        options=CopyOptions(
+            mount_lookup=lambda digests: {d: known[d] for d in digests if d in known}
+        ),
+    )
     assert result.blobs_mounted == 2
     mounts = vendor_front.stats.statuses("POST", f"/myapp/{unique}-worker/blobs/uploads/?mount=")
     assert mounts == [201, 201]
 
 
 def test_skopeo_copy_all_fails_on_the_same_image(
-        vendor_front: RegistryProxy, source_images: ImageBuilder, source_registry: Registry,
-        unique: str) -> None:
+    vendor_front: RegistryProxy, source_images: ImageBuilder, source_registry: Registry, unique: str
+) -> None:
     multi_platform(source_images, f"acme/{unique}", "1", [KiB], attestations="classic")
     result = subprocess.run(
-        ["skopeo", "copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
-         f"--dest-creds=x:{SA_TOKEN}", f"docker://{source_registry.host}/acme/{unique}:1",
-         f"docker://{vendor_front.host}/myapp/{unique}:1"],
-        capture_output=True, text=True, timeout=120)
+        [
+            "skopeo",
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"--dest-creds=x:{SA_TOKEN}",
+            f"docker://{source_registry.host}/acme/{unique}:1",
+            f"docker://{vendor_front.host}/myapp/{unique}:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "400" in result.stderr or "manifest invalid" in result.stderr.lower()

@@ -10,7 +10,7 @@ import pytest
 
 from worker.errors import AuthError, RejectedError
 from worker.redaction import RedactingFilter, register_secret
-from worker.registry_errors import raise_for_status
+from worker.registry.status import raise_for_status
 
 SECRET = "s3cr3t-token-for-redaction-test"
 
@@ -21,16 +21,22 @@ def _register() -> None:
 
 
 def _response(status: int, body: str) -> httpx.Response:
-    return httpx.Response(status, content=body.encode(),
-                          request=httpx.Request("PUT", "http://registry.test/v2/x/manifests/1"))
+    return httpx.Response(
+        status,
+        content=body.encode(),
+        request=httpx.Request("PUT", "http://registry.test/v2/x/manifests/1"),
+    )
 
 
 @pytest.mark.parametrize(("status", "error"), [(400, RejectedError), (401, AuthError)])
-def test_registry_error_body_echoing_credentials_is_redacted(status: int,
-                                                             error: type[Exception]) -> None:
+def test_registry_error_body_echoing_credentials_is_redacted(
+    status: int, error: type[Exception]
+) -> None:
     basic = base64.b64encode(f"robot:{SECRET}".encode()).decode()
-    body = ('{"errors":[{"code":"DENIED","message":"bad credentials ' + SECRET + '",'
-            '"detail":"Authorization: Basic ' + basic + '"}]}')
+    body = (
+        '{"errors":[{"code":"DENIED","message":"bad credentials ' + SECRET + '",'
+        '"detail":"Authorization: Basic ' + basic + '"}]}'
+    )
     with pytest.raises(error) as caught:
         raise_for_status(_response(status, body), "pushing")
     text = str(caught.value)

@@ -64,10 +64,21 @@ def test_parse_reference_rejects(text: str) -> None:
         parse_reference(text)
 
 
-@pytest.mark.parametrize(("tag", "ok"), [
-    ("1.0.1", True), ("latest", True), ("_x", True), ("A" * 128, True),
-    (".x", False), ("-x", False), ("a" * 129, False), ("a/b", False), ("", False), ("a:b", False),
-])
+@pytest.mark.parametrize(
+    ("tag", "ok"),
+    [
+        ("1.0.1", True),
+        ("latest", True),
+        ("_x", True),
+        ("A" * 128, True),
+        (".x", False),
+        ("-x", False),
+        ("a" * 129, False),
+        ("a/b", False),
+        ("", False),
+        ("a:b", False),
+    ],
+)
 def test_validate_tag(tag: str, ok: bool) -> None:
     if ok:
         assert validate_tag(tag) == tag
@@ -76,11 +87,22 @@ def test_validate_tag(tag: str, ok: bool) -> None:
             validate_tag(tag)
 
 
-@pytest.mark.parametrize(("slug", "ok"), [
-    ("myapp", True), ("my-app-2", True), ("a", True), ("0a", True),
-    ("MyApp", False), ("-app", False), ("app-", False), ("my_app", False), ("my.app", False),
-    ("", False), ("a" * 64, False),
-])
+@pytest.mark.parametrize(
+    ("slug", "ok"),
+    [
+        ("myapp", True),
+        ("my-app-2", True),
+        ("a", True),
+        ("0a", True),
+        ("MyApp", False),
+        ("-app", False),
+        ("app-", False),
+        ("my_app", False),
+        ("my.app", False),
+        ("", False),
+        ("a" * 64, False),
+    ],
+)
 def test_validate_slug(slug: str, ok: bool) -> None:
     if ok:
         assert validate_slug(slug) == slug
@@ -89,9 +111,14 @@ def test_validate_slug(slug: str, ok: bool) -> None:
             validate_slug(slug)
 
 
-@pytest.mark.parametrize(("source", "target"), [
-    ("ghcr.io/acme/worker:1", "worker"), ("ubuntu", "ubuntu"), ("a.io/x/y/z:1", "z"),
-])
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("ghcr.io/acme/worker:1", "worker"),
+        ("ubuntu", "ubuntu"),
+        ("a.io/x/y/z:1", "z"),
+    ],
+)
 def test_default_target_is_last_component(source: str, target: str) -> None:
     assert default_target(parse_reference(source)) == target
 

@@ -15,16 +15,21 @@ from worker.errors import (
     RejectedError,
     TransientRegistryError,
 )
-from worker.registry_client import Challenge, parse_challenge
-from worker.registry_errors import raise_for_status, retry_after_seconds
+from worker.registry.client import Challenge, parse_challenge
+from worker.registry.status import raise_for_status, retry_after_seconds
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ('Bearer realm="https://auth.example/token",service="registry.example",scope="x"',
-     Challenge("bearer", "https://auth.example/token", "registry.example")),
-    ('Basic realm="basic-realm"', Challenge("basic", "basic-realm", "")),
-    ("bearer", Challenge("bearer", "", "")),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            'Bearer realm="https://auth.example/token",service="registry.example",scope="x"',
+            Challenge("bearer", "https://auth.example/token", "registry.example"),
+        ),
+        ('Basic realm="basic-realm"', Challenge("basic", "basic-realm", "")),
+        ("bearer", Challenge("bearer", "", "")),
+    ],
+)
 def test_parse_challenge(header: str, expected: Challenge) -> None:
     assert parse_challenge(header) == expected
 
@@ -36,16 +41,32 @@ def test_retry_after_forms() -> None:
     assert 25 < (retry_after_seconds(later) or 0) <= 30
 
 
-@pytest.mark.parametrize(("status", "error"), [
-    (400, RejectedError), (401, AuthError), (403, AuthError), (404, NotFoundError),
-    (405, RejectedError), (413, RejectedError), (408, TransientRegistryError),
-    (429, TransientRegistryError), (500, TransientRegistryError), (502, TransientRegistryError),
-    (503, TransientRegistryError), (504, TransientRegistryError), (524, TransientRegistryError),
-    (501, InternalError),
-])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, RejectedError),
+        (401, AuthError),
+        (403, AuthError),
+        (404, NotFoundError),
+        (405, RejectedError),
+        (413, RejectedError),
+        (408, TransientRegistryError),
+        (429, TransientRegistryError),
+        (500, TransientRegistryError),
+        (502, TransientRegistryError),
+        (503, TransientRegistryError),
+        (504, TransientRegistryError),
+        (524, TransientRegistryError),
+        (501, InternalError),
+    ],
+)
 def test_status_to_error(status: int, error: type[Exception]) -> None:
-    response = httpx.Response(status, headers={"Retry-After": "2"}, content=b"",
-                              request=httpx.Request("GET", "http://r.example/v2/"))
+    response = httpx.Response(
+        status,
+        headers={"Retry-After": "2"},
+        content=b"",
+        request=httpx.Request("GET", "http://r.example/v2/"),
+    )
     with pytest.raises(error) as caught:
         raise_for_status(response, "doing it")
     assert "doing it" in str(caught.value)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import httpx
 
 from worker.errors import NetworkError, NotFoundError, PushError, RejectedError
-from worker.manifests import Descriptor
-from worker.registry_client import RegistryClient, pull_scope, push_scope
-from worker.registry_errors import map_transport_error
+from worker.registry.client import RegistryClient, pull_scope, push_scope
+from worker.registry.manifests import Descriptor
+from worker.registry.status import map_transport_error
 
 StopCheck = Callable[[], None]
 ByteCounter = Callable[[int], None]
@@ -41,8 +41,13 @@ def blob_exists(
 ) -> bool:
     """True when `repository` on `client`'s registry already holds the blob."""
     try:
-        client.request("HEAD", client.blob_url(repository, digest), scopes=scopes,
-                       what=f"checking blob {digest[:19]} in {repository}", ok=(200,))
+        client.request(
+            "HEAD",
+            client.blob_url(repository, digest),
+            scopes=scopes,
+            what=f"checking blob {digest[:19]} in {repository}",
+            ok=(200,),
+        )
     except NotFoundError:
         return False
     return True
@@ -67,16 +72,21 @@ def start_upload(route: BlobRoute, digest: str, mount_from: Sequence[str] = ()) 
         scopes = (push_scope(repo), pull_scope(other))
         try:
             response = target.request(
-                "POST", url, params={"mount": digest, "from": other}, scopes=scopes,
-                what=f"mounting blob {digest[:19]} from {other}", ok=(201, 202),
+                "POST",
+                url,
+                params={"mount": digest, "from": other},
+                scopes=scopes,
+                what=f"mounting blob {digest[:19]} from {other}",
+                ok=(201, 202),
             )
         except PushError:
             continue  # a repository we may not read: fall back to the next, then to upload
         if response.status_code == 201:
             return UploadStart(None, mounted_from=other)
         return _opened(target, response)
-    response = target.request("POST", url, scopes=(push_scope(repo),),
-                              what=f"starting upload to {repo}", ok=(202,))
+    response = target.request(
+        "POST", url, scopes=(push_scope(repo),), what=f"starting upload to {repo}", ok=(202,)
+    )
     return _opened(target, response)
 
 
@@ -129,8 +139,13 @@ def cancel_upload(route: BlobRoute, location: str) -> None:
     """Best-effort DELETE of an abandoned upload, so the registry does not keep its bytes."""
     # If this fails too, the registry purges stale uploads on its own schedule.
     with contextlib.suppress(PushError):
-        route.target.request("DELETE", location, scopes=(push_scope(route.target_repository),),
-                             what="cancelling an upload", ok=(204, 200, 202, 404))
+        route.target.request(
+            "DELETE",
+            location,
+            scopes=(push_scope(route.target_repository),),
+            what="cancelling an upload",
+            ok=(204, 200, 202, 404),
+        )
 
 
 def open_source(
@@ -142,15 +157,21 @@ def open_source(
     if offset:
         headers["Range"] = f"bytes={offset}-"
     return source.stream(
-        "GET", source.blob_url(route.source_repository, blob.digest),
+        "GET",
+        source.blob_url(route.source_repository, blob.digest),
         scopes=(pull_scope(route.source_repository),),
         what=f"fetching blob {blob.digest[:19]} from {route.source_repository}",
-        headers=headers, ok=(206,) if offset else (200,), follow_redirects=True,
+        headers=headers,
+        ok=(206,) if offset else (200,),
+        follow_redirects=True,
     )
 
 
 def stream_blob(
-    route: BlobRoute, blob: Descriptor, location: str, on_bytes: ByteCounter,
+    route: BlobRoute,
+    blob: Descriptor,
+    location: str,
+    on_bytes: ByteCounter,
     should_stop: StopCheck,
 ) -> None:
     """Stream one blob from the source GET into the target upload at `location`."""
@@ -159,10 +180,13 @@ def stream_blob(
     with open_source(route, blob) as response:
         body = verified_chunks(response, blob, on_bytes, should_stop)
         with target.stream(
-            "PUT", upload_url, scopes=(push_scope(route.target_repository),),
+            "PUT",
+            upload_url,
+            scopes=(push_scope(route.target_repository),),
             what=f"uploading blob {blob.digest[:19]} to {route.target_repository}",
-            headers={"Content-Type": "application/octet-stream",
-                     "Content-Length": str(blob.size)},
-            content=body, ok=(201, 204), take_slot=not route.same_host,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
+            content=body,
+            ok=(201, 204),
+            take_slot=not route.same_host,
         ):
             pass

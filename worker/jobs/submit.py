@@ -16,7 +16,8 @@ from worker.errors import (
     JobNotFound,
     StoreUnavailable,
 )
-from worker.jobs import Job, JobStatus, JobStore, new_job_id
+from worker.jobs.model import Job, JobStatus, new_job_id
+from worker.jobs.store import JobStore
 from worker.reference import (
     DAEMON_TRANSPORT,
     default_target,
@@ -63,8 +64,11 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
     """Validate `request` against the settings and build its queued Job (not yet stored)."""
     daemon = is_daemon_source(request.source)
     if daemon and not settings.daemon_sources:
-        raise InvalidRequest("source", "docker-daemon: sources are not enabled on this service "
-                             "(the operator sets PUSHGATE_DAEMON_SOURCES=1)")
+        raise InvalidRequest(
+            "source",
+            "docker-daemon: sources are not enabled on this service "
+            "(the operator sets PUSHGATE_DAEMON_SOURCES=1)",
+        )
     try:
         source = (parse_daemon_source if daemon else parse_reference)(request.source)
     except InvalidReference as exc:
@@ -100,11 +104,18 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
             "deadline_seconds", f"at most {int(settings.max_deadline)} seconds on this service"
         )
     return Job(
-        id=new_job_id(), status=JobStatus.QUEUED.value,
+        id=new_job_id(),
+        status=JobStatus.QUEUED.value,
         source=f"{DAEMON_TRANSPORT}{source}" if daemon else str(source),
-        app_slug=request.app_slug, target=target, tags=tags, destinations=dests, owner=owner,
-        attestations=request.attestations, platforms=list(request.platforms),
-        deadline_seconds=deadline, request_hash=request.fingerprint(),
+        app_slug=request.app_slug,
+        target=target,
+        tags=tags,
+        destinations=dests,
+        owner=owner,
+        attestations=request.attestations,
+        platforms=list(request.platforms),
+        deadline_seconds=deadline,
+        request_hash=request.fingerprint(),
     )
 
 
@@ -127,14 +138,16 @@ def submit(store: JobStore, job: Job, enqueue: Enqueue) -> Job:
 IDEMPOTENCY_TTL = 24 * 3600
 
 
-def submit_idempotent(store: JobStore, job: Job, enqueue: Enqueue, scope: str,
-                      key: str) -> tuple[Job, bool]:
+def submit_idempotent(
+    store: JobStore, job: Job, enqueue: Enqueue, scope: str, key: str
+) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
     redis_key = f"pushgate:idempotency:{digest}"
     with store.unavailable():
-        claimed = store.redis.set(redis_key, f"{job.id} {job.request_hash}", nx=True,
-                                  ex=IDEMPOTENCY_TTL)
+        claimed = store.redis.set(
+            redis_key, f"{job.id} {job.request_hash}", nx=True, ex=IDEMPOTENCY_TTL
+        )
     if claimed:
         try:
             return submit(store, job, enqueue), True

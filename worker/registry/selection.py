@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from worker.errors import NotFoundError, RejectedError
-from worker.manifests import (
+from worker.registry.manifests import (
     ATTESTATION_ARTIFACT,
     ATTESTATION_REFERENCE_TYPE,
     IN_TOTO,
@@ -96,7 +96,7 @@ def select_children(
         names = ", ".join(d.digest[:19] for d, _ in attested)
         raise RejectedError(
             f"the source carries {len(attested)} attestation manifest(s) ({names}) and the "
-            "request says attestations: \"fail\"; use \"strip\" to push the image without them"
+            'request says attestations: "fail"; use "strip" to push the image without them'
         )
     removed: list[dict[str, str]] = []
     if platforms:
@@ -109,8 +109,11 @@ def select_children(
             )
         chosen = [(d, m) for d, m in images if any(platform_matches(p, d) for p in platforms)]
         chosen_set = {d.digest for d, _ in chosen}
-        removed += [{"digest": d.digest, "reason": f"platform {d.platform_name} not selected"}
-                    for d, _ in images if d.digest not in chosen_set]
+        removed += [
+            {"digest": d.digest, "reason": f"platform {d.platform_name} not selected"}
+            for d, _ in images
+            if d.digest not in chosen_set
+        ]
         images = chosen
     chosen_digests = {d.digest for d, _ in images}
     kept_attestations = []
@@ -119,8 +122,11 @@ def select_children(
         if attestations == "keep" and (subject in chosen_digests or not platforms):
             kept_attestations.append((d, m))
         else:
-            reason = "attestation stripped" if attestations == "strip" else \
-                "attestation of an unselected platform"
+            reason = (
+                "attestation stripped"
+                if attestations == "strip"
+                else "attestation of an unselected platform"
+            )
             removed.append({"digest": d.digest, "reason": reason})
     kept_digests = chosen_digests | {d.digest for d, _ in kept_attestations}
     kept = [d for d, _ in pairs if d.digest in kept_digests]

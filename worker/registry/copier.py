@@ -8,16 +8,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from worker.blobs import BlobRoute, blob_exists, cancel_upload, start_upload, stream_blob
-from worker.chunked import ChunkedUpload
-from worker.credentials import Credentials, docker_config_credentials, target_credentials
 from worker.errors import NotFoundError, PushCancelled, PushError, RejectedError
-from worker.index_filter import IndexSelection, explain_refusal, select_children
-from worker.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
-from worker.progress import Progress
 from worker.reference import Reference
-from worker.registry_client import RegistryClient, pull_scope, push_scope
-from worker.retry import RetryPolicy, current_stop
+from worker.registry.blobs import BlobRoute, blob_exists, cancel_upload, start_upload, stream_blob
+from worker.registry.chunked import ChunkedUpload
+from worker.registry.client import RegistryClient, pull_scope, push_scope
+from worker.registry.credentials import Credentials, docker_config_credentials, target_credentials
+from worker.registry.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
+from worker.registry.progress import Progress
+from worker.registry.retry import RetryPolicy, current_stop
+from worker.registry.selection import IndexSelection, explain_refusal, select_children
 from worker.settings import Settings
 
 StopCheck = Callable[[], None]
@@ -67,8 +67,9 @@ class CopyEngine:
         self._source_credentials = source_credentials or (lambda registry: None)
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
-        self.retry = RetryPolicy(attempts=settings.retry_attempts,
-                                 max_total_wait=settings.retry_max_wait)
+        self.retry = RetryPolicy(
+            attempts=settings.retry_attempts, max_total_wait=settings.retry_max_wait
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CopyEngine:
@@ -96,11 +97,17 @@ class CopyEngine:
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
-                creds = (self._target_credentials if registry == self.settings.registry
-                         else self._source_credentials(registry))
+                creds = (
+                    self._target_credentials
+                    if registry == self.settings.registry
+                    else self._source_credentials(registry)
+                )
                 client = RegistryClient(
-                    registry, insecure=self.settings.is_insecure(registry), credentials=creds,
-                    timeout=self.settings.stall_timeout, retry=self.retry,
+                    registry,
+                    insecure=self.settings.is_insecure(registry),
+                    credentials=creds,
+                    timeout=self.settings.stall_timeout,
+                    retry=self.retry,
                     max_connections=self.settings.registry_concurrency,
                 )
                 self._clients[registry] = client
@@ -109,10 +116,14 @@ class CopyEngine:
     def fetch_manifest(self, client: RegistryClient, repository: str, reference: str) -> Manifest:
         """Fetch a manifest by tag or digest exactly as the registry serves it."""
         response = client.request(
-            "GET", client.manifest_url(repository, reference), scopes=(pull_scope(repository),),
-            what=f"reading manifest {repository}:{reference}" if not reference.startswith("sha256:")
+            "GET",
+            client.manifest_url(repository, reference),
+            scopes=(pull_scope(repository),),
+            what=f"reading manifest {repository}:{reference}"
+            if not reference.startswith("sha256:")
             else f"reading manifest {repository}@{reference}",
-            headers={"Accept": ACCEPT}, ok=(200,),
+            headers={"Accept": ACCEPT},
+            ok=(200,),
         )
         manifest = parse_manifest(response.content, response.headers.get("Content-Type", ""))
         if reference.startswith("sha256:") and manifest.digest != reference:
@@ -126,8 +137,12 @@ class CopyEngine:
         """The digest the registry serves for `repository:tag`, or None when absent."""
         try:
             response = client.request(
-                "HEAD", client.manifest_url(repository, tag), scopes=(push_scope(repository),),
-                what=f"checking {repository}:{tag}", headers={"Accept": ACCEPT}, ok=(200,),
+                "HEAD",
+                client.manifest_url(repository, tag),
+                scopes=(push_scope(repository),),
+                what=f"checking {repository}:{tag}",
+                headers={"Accept": ACCEPT},
+                ok=(200,),
             )
         except NotFoundError:
             return None
@@ -146,14 +161,19 @@ class CopyEngine:
         """Copy `source` to every destination (one repository, several tags)."""
         token = current_stop.set(should_stop)
         try:
-            return self._copy(source, destinations, options or CopyOptions(),
-                              progress or Progress(), should_stop)
+            return self._copy(
+                source, destinations, options or CopyOptions(), progress or Progress(), should_stop
+            )
         finally:
             current_stop.reset(token)
 
     def _copy(
-        self, source: Reference, destinations: Sequence[Reference], options: CopyOptions,
-        progress: Progress, should_stop: StopCheck,
+        self,
+        source: Reference,
+        destinations: Sequence[Reference],
+        options: CopyOptions,
+        progress: Progress,
+        should_stop: StopCheck,
     ) -> CopyResult:
         if not destinations:
             raise ValueError("copy needs at least one destination")
@@ -178,13 +198,22 @@ class CopyEngine:
             self.push_tags(pushed, destinations, should_stop)
         except RejectedError as refused:
             raise explain_refusal(refused, selection) from None
-        result = CopyResult(top.digest, pushed.digest, pushed.media_type,
-                            removed=selection.removed, blobs_mounted=mounted,
-                            blobs=[b.digest for b in blobs])
+        result = CopyResult(
+            top.digest,
+            pushed.digest,
+            pushed.media_type,
+            removed=selection.removed,
+            blobs_mounted=mounted,
+            blobs=[b.digest for b in blobs],
+        )
         return self.confirm_served(result, destinations)
 
-    def push_tags(self, manifest: Manifest, destinations: Sequence[Reference],
-                  should_stop: StopCheck = _never_stop) -> None:
+    def push_tags(
+        self,
+        manifest: Manifest,
+        destinations: Sequence[Reference],
+        should_stop: StopCheck = _never_stop,
+    ) -> None:
         """PUT the manifest under every destination tag that does not already serve it."""
         dst = self.client(destinations[0].registry)
         for dest in destinations:
@@ -205,7 +234,11 @@ class CopyEngine:
         return result
 
     def _select(
-        self, src: RegistryClient, repository: str, top: Manifest, options: CopyOptions,
+        self,
+        src: RegistryClient,
+        repository: str,
+        top: Manifest,
+        options: CopyOptions,
         should_stop: StopCheck,
     ) -> IndexSelection:
         if not top.is_index:
@@ -221,24 +254,42 @@ class CopyEngine:
     ) -> None:
         """PUT the manifest's exact bytes under `reference` (a tag or its digest)."""
         client.request(
-            "PUT", client.manifest_url(repository, reference), scopes=(push_scope(repository),),
-            what=f"pushing manifest {repository}:{reference}" if not reference.startswith("sha256")
+            "PUT",
+            client.manifest_url(repository, reference),
+            scopes=(push_scope(repository),),
+            what=f"pushing manifest {repository}:{reference}"
+            if not reference.startswith("sha256")
             else f"pushing manifest {repository}@{reference}",
-            headers={"Content-Type": manifest.media_type}, content=manifest.raw, ok=(201, 200),
+            headers={"Content-Type": manifest.media_type},
+            content=manifest.raw,
+            ok=(201, 200),
         )
 
     def _copy_blobs(
-        self, route: BlobRoute, blobs: list[Descriptor], holders: Mapping[str, str],
-        progress: Progress, should_stop: StopCheck,
+        self,
+        route: BlobRoute,
+        blobs: list[Descriptor],
+        holders: Mapping[str, str],
+        progress: Progress,
+        should_stop: StopCheck,
     ) -> int:
         """Copy blobs largest first, several at once; returns how many were mounted."""
         ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
         workers = max(1, min(self.settings.copy_concurrency, len(ordered)))
         mounted = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, self._copy_blob, route, blob,
-                                   holders.get(blob.digest), progress, should_stop)
-                       for blob in ordered]
+            futures = [
+                pool.submit(
+                    contextvars.copy_context().run,
+                    self._copy_blob,
+                    route,
+                    blob,
+                    holders.get(blob.digest),
+                    progress,
+                    should_stop,
+                )
+                for blob in ordered
+            ]
             _, pending = wait(futures, return_when=FIRST_EXCEPTION)
             if pending:
                 progress.abort()
@@ -254,8 +305,12 @@ class CopyEngine:
         return mounted
 
     def _copy_blob(
-        self, route: BlobRoute, blob: Descriptor, holder: str | None,
-        progress: Progress, should_stop: StopCheck,
+        self,
+        route: BlobRoute,
+        blob: Descriptor,
+        holder: str | None,
+        progress: Progress,
+        should_stop: StopCheck,
     ) -> str:
         def stop() -> None:
             progress.check_aborted()

@@ -11,13 +11,13 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from worker.credentials import Credentials
-from worker.daemon_stream import PushStreamState, read_push_stream
-from worker.engine import CopyEngine, CopyResult
+from worker.daemon.stream import PushStreamState, read_push_stream
 from worker.errors import NetworkError, NotFoundError, PushError, RejectedError
-from worker.progress import Progress
 from worker.redaction import redact
 from worker.reference import Reference
+from worker.registry.copier import CopyEngine, CopyResult
+from worker.registry.credentials import Credentials
+from worker.registry.progress import Progress
 
 StopCheck = Callable[[], None]
 TagLock = Callable[[str], AbstractContextManager[Any]]
@@ -44,8 +44,11 @@ class DaemonSource:
         """A Docker SDK client; NetworkError naming the socket when the daemon is down."""
         if self._client is None:
             with self.errors("connecting to the Docker daemon"):
-                client = (docker.DockerClient(base_url=self.docker_host, timeout=int(self.timeout))
-                          if self.docker_host else docker.from_env(timeout=int(self.timeout)))
+                client = (
+                    docker.DockerClient(base_url=self.docker_host, timeout=int(self.timeout))
+                    if self.docker_host
+                    else docker.from_env(timeout=int(self.timeout))
+                )
                 client.ping()
             self._client = client
         return self._client
@@ -61,31 +64,42 @@ class DaemonSource:
         try:
             yield
         except docker.errors.ImageNotFound:
-            raise NotFoundError(f"{what}: no such image in the Docker daemon at {self.where}; "
-                                "daemon images are never looked for in a registry") from None
-        except (requests.exceptions.ConnectionError, FileNotFoundError,
-                ConnectionError) as exc:
+            raise NotFoundError(
+                f"{what}: no such image in the Docker daemon at {self.where}; "
+                "daemon images are never looked for in a registry"
+            ) from None
+        except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
             self._client = None
-            raise NetworkError(f"{what}: cannot reach the Docker daemon at {self.where}: "
-                               f"{type(exc).__name__}") from None
+            raise NetworkError(
+                f"{what}: cannot reach the Docker daemon at {self.where}: {type(exc).__name__}"
+            ) from None
         except docker.errors.DockerException as exc:
             self._client = None
             text = redact(str(exc))
             if "Connection" in text or "connect" in text or "No such file" in text:
-                raise NetworkError(f"{what}: cannot reach the Docker daemon at {self.where}: "
-                                   f"{text}") from None
+                raise NetworkError(
+                    f"{what}: cannot reach the Docker daemon at {self.where}: {text}"
+                ) from None
             raise RejectedError(f"{what}: the Docker daemon refused: {text}") from None
 
 
 def push_with_sdk(
-    source: DaemonSource, name: str, destinations: Sequence[Reference], engine: CopyEngine,
-    credentials: Credentials | None, progress: Progress, should_stop: StopCheck,
+    source: DaemonSource,
+    name: str,
+    destinations: Sequence[Reference],
+    engine: CopyEngine,
+    credentials: Credentials | None,
+    progress: Progress,
+    should_stop: StopCheck,
     tag_lock: TagLock = _no_lock,
 ) -> CopyResult:
     """The reference path: tag the image as each destination, `docker push` it, untag it."""
     image = source.image(name)
-    auth = {"username": credentials.username, "password": credentials.password.reveal()} \
-        if credentials else None
+    auth = (
+        {"username": credentials.username, "password": credentials.password.reveal()}
+        if credentials
+        else None
+    )
     api = source.client().api
     digest = ""
     for index, dest in enumerate(destinations):
@@ -107,8 +121,11 @@ def push_with_sdk(
                     api.remove_image(f"{repo}:{tag}", noprune=True)
         assert state.digest is not None
         digest = state.digest
-    result = CopyResult(source_digest=image.id, digest=digest,
-                        media_type="application/vnd.docker.distribution.manifest.v2+json")
+    result = CopyResult(
+        source_digest=image.id,
+        digest=digest,
+        media_type="application/vnd.docker.distribution.manifest.v2+json",
+    )
     return engine.confirm_served(result, destinations)
 
 
@@ -124,6 +141,10 @@ def _stoppable(stream: Any, should_stop: StopCheck) -> Iterator[Any]:
 
 
 def _report(progress: Progress, state: PushStreamState) -> None:
-    progress.set_counts(blobs_total=len(state.layer_total), blobs_done=len(state.finished),
-                        blobs_skipped=len(state.existing), bytes_total=state.bytes_total,
-                        bytes_done=state.bytes_done)
+    progress.set_counts(
+        blobs_total=len(state.layer_total),
+        blobs_done=len(state.finished),
+        blobs_skipped=len(state.existing),
+        bytes_total=state.bytes_total,
+        bytes_done=state.bytes_done,
+    )

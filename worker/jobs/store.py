@@ -5,104 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import redis
 
-from worker import job_scripts
 from worker.errors import JobConflict, JobNotFound, StoreUnavailable
+from worker.jobs import scripts as job_scripts
+from worker.jobs.model import Job, JobPage, JobStatus, utcnow
 
 PREFIX = "pushgate"
 RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
 SUBMITTING_KEY = f"{PREFIX}:submitting"  # job id -> created, until its message is sent
 UNCONFIRMED_GRACE = 60.0
-
-class JobStatus(StrEnum):
-    """Where a job is in its life."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        """True for the end states."""
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-EMPTY_PROGRESS = {"blobs_total": 0, "blobs_done": 0, "blobs_skipped": 0, "blobs_mounted": 0,
-                  "bytes_total": 0, "bytes_done": 0}
-
-
-def utcnow() -> str:
-    """The current time as RFC 3339 UTC with milliseconds."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class Job:
-    """A push job as stored; holds no credential, ever."""
-
-    id: str
-    status: str
-    source: str
-    app_slug: str
-    target: str
-    tags: list[str]
-    destinations: list[str]
-    owner: str = ""
-    attestations: str = "strip"
-    platforms: list[str] = field(default_factory=list)
-    deadline_seconds: float = 3600.0
-    source_digest: str | None = None
-    digest: str | None = None
-    served: dict[str, str] = field(default_factory=dict)
-    removed: list[dict[str, str]] = field(default_factory=list)
-    progress: dict[str, int] = field(default_factory=lambda: dict(EMPTY_PROGRESS))
-    error: dict[str, str] | None = None
-    attempts: int = 0
-    retries: int = 0
-    cancel_requested: bool = False
-    run_id: str | None = None
-    request_hash: str = ""
-    created_at: str = field(default_factory=utcnow)
-    started_at: str | None = None
-    finished_at: str | None = None
-
-    def to_record(self) -> dict[str, str]:
-        """The hash fields stored in Redis: every value JSON-encoded."""
-        return {k: json.dumps(v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_record(cls, record: dict[str, str]) -> Job:
-        """Rebuild a Job from its Redis hash (unknown fields from newer versions ignored)."""
-        known = cls.__dataclass_fields__
-        return cls(**{k: json.loads(v) for k, v in record.items() if k in known})
-
-    @property
-    def finished(self) -> bool:
-        """True once the job has reached an end state."""
-        return JobStatus(self.status).finished
-
-
-@dataclass(frozen=True)
-class JobPage:
-    """One page of a job listing, newest first."""
-
-    items: list[Job]
-    next_cursor: str | None
-
-
-def new_job_id() -> str:
-    """A fresh, unguessable job id."""
-    return uuid.uuid4().hex
 
 
 class JobStore:
@@ -118,8 +34,13 @@ class JobStore:
     @classmethod
     def from_url(cls, url: str, retention: float) -> JobStore:
         """A store on the Redis at `url`, with short timeouts so outages surface quickly."""
-        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
-                                      socket_connect_timeout=2, health_check_interval=10)
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=10,
+        )
         return cls(client, retention)
 
     @staticmethod
@@ -189,9 +110,10 @@ class JobStore:
         """Take the job for a run: it is queued, or running with a heartbeat older than
         `stale_before` (its worker died). Counts the attempt. False when it is not ours."""
         with self.unavailable():
-            result = self._claim(keys=[self.key(job_id), RUNNING_KEY],
-                                 args=[job_id, run_id, time.time(), stale_before,
-                                       self.retention])
+            result = self._claim(
+                keys=[self.key(job_id), RUNNING_KEY],
+                args=[job_id, run_id, time.time(), stale_before, self.retention],
+            )
         if result == -1:
             raise JobNotFound(f"no push job {job_id!r}")
         return bool(result == 1)
@@ -200,9 +122,14 @@ class JobStore:
         """Put running jobs whose heartbeat stopped before `stale_before` back to queued."""
         with self.unavailable():
             stale = self.redis.zrangebyscore(RUNNING_KEY, "-inf", stale_before)
-            return [str(job_id) for job_id in stale
-                    if self._requeue(keys=[self.key(str(job_id)), RUNNING_KEY],
-                                     args=[str(job_id), stale_before]) == 1]
+            return [
+                str(job_id)
+                for job_id in stale
+                if self._requeue(
+                    keys=[self.key(str(job_id)), RUNNING_KEY], args=[str(job_id), stale_before]
+                )
+                == 1
+            ]
 
     def get(self, job_id: str) -> Job:
         """The job with this id; JobNotFound when it does not exist or has expired."""
@@ -219,13 +146,23 @@ class JobStore:
                 raise JobNotFound(f"no push job {job_id!r}")
             self.redis.hset(self.key(job_id), mapping={k: json.dumps(v) for k, v in fields.items()})
 
-    def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus,
-                   run_id: str | None = None, **fields: Any) -> bool:
+    def transition(
+        self,
+        job_id: str,
+        allowed: Iterable[JobStatus],
+        to: JobStatus,
+        run_id: str | None = None,
+        **fields: Any,
+    ) -> bool:
         """Move the job to `to` (and set fields) only if its status is in `allowed` and,
         when `run_id` is given, the job still belongs to that run."""
-        args: list[str | int] = [json.dumps([str(s) for s in allowed]),
-                                 json.dumps(run_id) if run_id else "", self.retention,
-                                 "status", json.dumps(str(to))]
+        args: list[str | int] = [
+            json.dumps([str(s) for s in allowed]),
+            json.dumps(run_id) if run_id else "",
+            self.retention,
+            "status",
+            json.dumps(str(to)),
+        ]
         for name, value in fields.items():
             args += [name, json.dumps(value)]
         with self.unavailable():
@@ -236,19 +173,27 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or flag a running one; JobConflict when finished."""
-        if self.transition(job_id, [JobStatus.QUEUED], JobStatus.CANCELLED,
-                           cancel_requested=True, finished_at=utcnow(),
-                           error={"type": "cancelled", "title": "Cancelled",
-                                  "detail": "cancelled before it started"}):
+        if self.transition(
+            job_id,
+            [JobStatus.QUEUED],
+            JobStatus.CANCELLED,
+            cancel_requested=True,
+            finished_at=utcnow(),
+            error={
+                "type": "cancelled",
+                "title": "Cancelled",
+                "detail": "cancelled before it started",
+            },
+        ):
             return self.get(job_id)
-        if self.transition(job_id, [JobStatus.RUNNING], JobStatus.RUNNING,
-                           cancel_requested=True):
+        if self.transition(job_id, [JobStatus.RUNNING], JobStatus.RUNNING, cancel_requested=True):
             return self.get(job_id)
         job = self.get(job_id)
         raise JobConflict(f"push job {job_id} has already finished as {job.status}")
 
-    def list_jobs(self, app_slugs: list[str] | None, status: str | None, limit: int,
-             cursor: str | None) -> JobPage:
+    def list_jobs(
+        self, app_slugs: list[str] | None, status: str | None, limit: int, cursor: str | None
+    ) -> JobPage:
         """Jobs newest first, of `app_slugs` (None: all), optionally of one status."""
         indexes = [self._index(None)] if app_slugs is None else [self._index(s) for s in app_slugs]
         items: list[Job] = []

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 
 from worker.errors import JobNotFound, PushgateError
-from worker.jobs import RUNNING_KEY, UNCONFIRMED_GRACE, JobStatus, JobStore
+from worker.jobs.model import JobStatus
+from worker.jobs.store import RUNNING_KEY, UNCONFIRMED_GRACE, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,13 @@ log = logging.getLogger(__name__)
 class Reconciler:
     """Requeues running jobs with a stale heartbeat; drops jobs whose message was never sent."""
 
-    def __init__(self, store: JobStore, enqueue: Callable[[str], None],
-                 heartbeat_timeout: float, interval: float) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        enqueue: Callable[[str], None],
+        heartbeat_timeout: float,
+        interval: float,
+    ) -> None:
         self.store, self.enqueue = store, enqueue
         self.heartbeat_timeout, self.interval = heartbeat_timeout, interval
         self._stop = threading.Event()
@@ -30,8 +36,11 @@ class Reconciler:
         for job_id in requeued:
             try:
                 self.enqueue(job_id)
-                log.warning("push job %s lost its worker (no heartbeat for %.0fs): requeued",
-                            job_id, self.heartbeat_timeout)
+                log.warning(
+                    "push job %s lost its worker (no heartbeat for %.0fs): requeued",
+                    job_id,
+                    self.heartbeat_timeout,
+                )
             except Exception:
                 # Leave a stale entry so the next pass tries again.
                 self.store.redis.zadd(RUNNING_KEY, {job_id: 0})

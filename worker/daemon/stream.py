@@ -9,10 +9,27 @@ from typing import Any
 from worker.errors import AuthError, NetworkError, PushError, RejectedError
 from worker.redaction import redact
 
-_AUTH_WORDS = ("unauthorized", "denied", "authentication required", "no basic auth",
-               "insufficient_scope", "forbidden", "401", "403")
-_NETWORK_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp",
-                  "connection reset", "eof", "tls handshake", "timeout", "network is unreachable")
+_AUTH_WORDS = (
+    "unauthorized",
+    "denied",
+    "authentication required",
+    "no basic auth",
+    "insufficient_scope",
+    "forbidden",
+    "401",
+    "403",
+)
+_NETWORK_WORDS = (
+    "connection refused",
+    "no such host",
+    "i/o timeout",
+    "dial tcp",
+    "connection reset",
+    "eof",
+    "tls handshake",
+    "timeout",
+    "network is unreachable",
+)
 
 
 def classify_push_error(message: str) -> PushError:
@@ -73,9 +90,10 @@ class PushStreamState:
                 self.existing.add(layer)
 
 
-def read_push_stream(messages: Iterable[Mapping[str, Any]],
-                     on_change: Callable[[PushStreamState], None] | None = None
-                     ) -> PushStreamState:
+def read_push_stream(
+    messages: Iterable[Mapping[str, Any]],
+    on_change: Callable[[PushStreamState], None] | None = None,
+) -> PushStreamState:
     """Consume a whole push stream; the push counts as done only once its digest arrived."""
     state = PushStreamState()
     for message in messages:
@@ -83,6 +101,7 @@ def read_push_stream(messages: Iterable[Mapping[str, Any]],
         if on_change is not None:
             on_change(state)
     if state.digest is None:
-        raise RejectedError("the daemon's push ended without reporting a digest: "
-                            "the push did not complete")
+        raise RejectedError(
+            "the daemon's push ended without reporting a digest: the push did not complete"
+        )
     return state

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from worker.errors import PushCancelled
-from worker.manifests import Descriptor
+from worker.registry.manifests import Descriptor
 
 Listener = Callable[["Progress", bool], None]
 
@@ -25,8 +25,10 @@ class Progress:
         """The counters as a dict, as the job record stores them."""
         with self._lock:
             return {
-                "blobs_total": self.blobs_total, "blobs_done": self.blobs_done,
-                "blobs_skipped": self.blobs_skipped, "blobs_mounted": self.blobs_mounted,
+                "blobs_total": self.blobs_total,
+                "blobs_done": self.blobs_done,
+                "blobs_skipped": self.blobs_skipped,
+                "blobs_mounted": self.blobs_mounted,
                 "bytes_total": self.bytes_total,
                 "bytes_done": self.bytes_done,
             }

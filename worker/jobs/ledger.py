@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from worker.jobs import PREFIX
+from worker.jobs.store import PREFIX
 
 
 class BlobLedger:

@@ -25,14 +25,14 @@ except ImportError:  # pragma: no cover - the pure zlib fallback is slower, not 
 
 import httpx
 
-from worker.blobs import BlobRoute, blob_exists, start_upload, upload_location
-from worker.daemon import DaemonSource
-from worker.engine import CopyEngine, CopyResult
+from worker.daemon.source import DaemonSource
 from worker.errors import RejectedError
-from worker.manifests import DOCKER_MANIFEST, Descriptor, parse_manifest
-from worker.progress import Progress
 from worker.reference import Reference
-from worker.registry_client import push_scope
+from worker.registry.blobs import BlobRoute, blob_exists, start_upload, upload_location
+from worker.registry.client import push_scope
+from worker.registry.copier import CopyEngine, CopyResult
+from worker.registry.manifests import DOCKER_MANIFEST, Descriptor, parse_manifest
+from worker.registry.progress import Progress
 
 StopCheck = Callable[[], None]
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -60,15 +60,16 @@ class _StreamReader:
                 if not self.chunk:
                     break
             end = len(self.chunk) if wanted < 0 else min(len(self.chunk), self.pos + wanted)
-            parts.append(self.chunk[self.pos:end])
+            parts.append(self.chunk[self.pos : end])
             if wanted > 0:
                 wanted -= end - self.pos
             self.pos = end
         return b"".join(parts)
 
 
-def _gzip_chunks(path: Path, should_stop: StopCheck, on_input: Callable[[int], None],
-                 out: dict[str, Any]) -> Iterator[bytes]:
+def _gzip_chunks(
+    path: Path, should_stop: StopCheck, on_input: Callable[[int], None], out: dict[str, Any]
+) -> Iterator[bytes]:
     """Yield the gzip of a file, recording its digest and size in `out` at the end."""
     compressor = gzip_impl.compressobj(GZIP_LEVEL, gzip_impl.DEFLATED, 31)
     hasher, size = hashlib.sha256(), 0
@@ -91,8 +92,14 @@ def _gzip_chunks(path: Path, should_stop: StopCheck, on_input: Callable[[int], N
 class DaemonExport:
     """One export push: spools the image's layers and uploads them compressed, in parallel."""
 
-    def __init__(self, engine: CopyEngine, route: BlobRoute, progress: Progress,
-                 should_stop: StopCheck, diff_cache: MutableMapping[str, str]) -> None:
+    def __init__(
+        self,
+        engine: CopyEngine,
+        route: BlobRoute,
+        progress: Progress,
+        should_stop: StopCheck,
+        diff_cache: MutableMapping[str, str],
+    ) -> None:
         self.engine, self.route, self.progress = engine, route, progress
         self.should_stop, self.diff_cache = should_stop, diff_cache
         self.layers: dict[str, dict[str, Any]] = {}  # diff_id -> {digest, size}
@@ -100,8 +107,9 @@ class DaemonExport:
 
     def upload_layer(self, path: Path, diff_id: str) -> None:
         """Compress one layer and upload it, unless the target holds its known gzip already."""
-        layer = Descriptor("application/vnd.docker.image.rootfs.diff.tar", diff_id,
-                           path.stat().st_size)
+        layer = Descriptor(
+            "application/vnd.docker.image.rootfs.diff.tar", diff_id, path.stat().st_size
+        )
         self.progress.grow(layer)
         scopes = (push_scope(self.route.target_repository),)
         known = self.diff_cache.get(diff_id)
@@ -123,14 +131,25 @@ class DaemonExport:
         opened = start_upload(self.route, diff_id)
         assert opened.location is not None
         target = self.route.target
-        with target.stream("PATCH", opened.location, scopes=scopes, ok=(202, 204),
-                           what=f"uploading layer {diff_id[:19]}",
-                           headers={"Content-Type": "application/octet-stream"},
-                           content=_gzip_chunks(path, self.should_stop, count, out)) as answer:
+        with target.stream(
+            "PATCH",
+            opened.location,
+            scopes=scopes,
+            ok=(202, 204),
+            what=f"uploading layer {diff_id[:19]}",
+            headers={"Content-Type": "application/octet-stream"},
+            content=_gzip_chunks(path, self.should_stop, count, out),
+        ) as answer:
             location = upload_location(target, answer)
         url = httpx.URL(location).copy_merge_params({"digest": out["digest"]})
-        target.request("PUT", url, scopes=scopes, ok=(201, 204), headers={"Content-Length": "0"},
-                       what=f"committing layer {diff_id[:19]}")
+        target.request(
+            "PUT",
+            url,
+            scopes=scopes,
+            ok=(201, 204),
+            headers={"Content-Length": "0"},
+            what=f"committing layer {diff_id[:19]}",
+        )
         self.diff_cache[diff_id] = f"{out['digest']} {out['size']}"
         with self.lock:
             self.layers[diff_id] = {"digest": out["digest"], "size": out["size"]}
@@ -155,8 +174,13 @@ def _spool(member: tarfile.TarInfo, tar: tarfile.TarFile, folder: Path) -> tuple
 
 
 def push_by_export(
-    source: DaemonSource, name: str, destinations: Sequence[Reference], engine: CopyEngine,
-    progress: Progress, should_stop: StopCheck, diff_cache: MutableMapping[str, str],
+    source: DaemonSource,
+    name: str,
+    destinations: Sequence[Reference],
+    engine: CopyEngine,
+    progress: Progress,
+    should_stop: StopCheck,
+    diff_cache: MutableMapping[str, str],
 ) -> CopyResult:
     """Push a daemon image by exporting it and uploading its layers gzipped in parallel."""
     image = source.image(name)
@@ -164,8 +188,10 @@ def push_by_export(
     route = BlobRoute(target, destinations[0].repository, target, destinations[0].repository)
     export = DaemonExport(engine, route, progress, should_stop, diff_cache)
     files: dict[str, tuple[Path, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="pushgate-export-") as folder, \
-            ThreadPoolExecutor(engine.settings.copy_concurrency) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="pushgate-export-") as folder,
+        ThreadPoolExecutor(engine.settings.copy_concurrency) as pool,
+    ):
         uploads = []
         with source.errors(f"exporting {name}"):
             chunks = source.client().api.get_image(image.id, chunk_size=READ)
@@ -187,27 +213,56 @@ def push_by_export(
     layer_ids = [files[p][1] for p in manifest["Layers"]]
     if layer_ids != diff_ids:
         raise RejectedError(f"the export of {name} does not match its config's diff_ids")
-    return _push_manifest(engine, route, destinations, export, config_raw, config_digest,
-                          diff_ids, image.id, should_stop)
+    return _push_manifest(
+        engine,
+        route,
+        destinations,
+        export,
+        config_raw,
+        config_digest,
+        diff_ids,
+        image.id,
+        should_stop,
+    )
 
 
-def _push_manifest(engine: CopyEngine, route: BlobRoute, destinations: Sequence[Reference],
-                   export: DaemonExport, config_raw: bytes, config_digest: str,
-                   diff_ids: list[str], image_id: str, should_stop: StopCheck) -> CopyResult:
+def _push_manifest(
+    engine: CopyEngine,
+    route: BlobRoute,
+    destinations: Sequence[Reference],
+    export: DaemonExport,
+    config_raw: bytes,
+    config_digest: str,
+    diff_ids: list[str],
+    image_id: str,
+    should_stop: StopCheck,
+) -> CopyResult:
     target, repo = route.target, route.target_repository
     if not blob_exists(target, repo, config_digest, (push_scope(repo),)):
         opened = start_upload(route, config_digest)
         assert opened.location is not None
         url = httpx.URL(opened.location).copy_merge_params({"digest": config_digest})
-        target.request("PUT", url, scopes=(push_scope(repo),), content=config_raw,
-                       ok=(201, 204), what="uploading the image config",
-                       headers={"Content-Type": "application/octet-stream"})
-    body = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-            "config": {"mediaType": DOCKER_CONFIG, "size": len(config_raw),
-                       "digest": config_digest},
-            "layers": [{"mediaType": DOCKER_LAYER, **export.layers[d]} for d in diff_ids]}
+        target.request(
+            "PUT",
+            url,
+            scopes=(push_scope(repo),),
+            content=config_raw,
+            ok=(201, 204),
+            what="uploading the image config",
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    body = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "size": len(config_raw), "digest": config_digest},
+        "layers": [{"mediaType": DOCKER_LAYER, **export.layers[d]} for d in diff_ids],
+    }
     manifest = parse_manifest(json.dumps(body, indent=3).encode(), DOCKER_MANIFEST)
     engine.push_tags(manifest, destinations, should_stop)
-    result = CopyResult(source_digest=image_id, digest=manifest.digest, media_type=DOCKER_MANIFEST,
-                        blobs=[export.layers[d]["digest"] for d in diff_ids])
+    result = CopyResult(
+        source_digest=image_id,
+        digest=manifest.digest,
+        media_type=DOCKER_MANIFEST,
+        blobs=[export.layers[d]["digest"] for d in diff_ids],
+    )
     return engine.confirm_served(result, destinations)

@@ -8,8 +8,8 @@ import threading
 import time
 
 from worker.errors import DeadlineExceeded, PushCancelled, StoreUnavailable
-from worker.jobs import RUNNING_KEY, JobStore
-from worker.progress import Progress
+from worker.jobs.store import RUNNING_KEY, JobStore
+from worker.registry.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 class JobMonitor:
     """Polls Redis for a cancel request and beats the heartbeat; check() raises to stop a copy."""
 
-    def __init__(self, store: JobStore, job_id: str, run_id: str, deadline: float,
-                 interval: float) -> None:
+    def __init__(
+        self, store: JobStore, job_id: str, run_id: str, deadline: float, interval: float
+    ) -> None:
         self.store, self.job_id, self.run_id = store, job_id, run_id
         self.deadline = deadline
         self.interval = interval
@@ -47,8 +48,9 @@ class JobMonitor:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                flag, owner = self.store.redis.hmget(self.store.key(self.job_id),
-                                                     ["cancel_requested", "run_id"])
+                flag, owner = self.store.redis.hmget(
+                    self.store.key(self.job_id), ["cancel_requested", "run_id"]
+                )
                 if owner is not None and json.loads(owner) != self.run_id:
                     self.superseded.set()  # the reconciler gave the job to another worker
                     continue

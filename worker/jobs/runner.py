@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -11,15 +12,14 @@ from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
-from worker.daemon import DaemonSource, push_with_sdk
-from worker.daemon_export import push_by_export
-from worker.engine import CopyEngine, CopyOptions, CopyResult
+from worker.daemon.export import push_by_export
+from worker.daemon.source import DaemonSource, push_with_sdk
 from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
-from worker.jobs import PREFIX, Job, JobStatus, JobStore, utcnow
-from worker.ledger import BlobLedger, RedisHash
-from worker.monitor import JobMonitor, ProgressWriter
-from worker.progress import Progress
-from worker.redaction import redact
+from worker.jobs.ledger import BlobLedger, RedisHash
+from worker.jobs.model import Job, JobStatus, utcnow
+from worker.jobs.monitor import JobMonitor, ProgressWriter
+from worker.jobs.store import PREFIX, JobStore
+from worker.redaction import install_log_redaction, redact
 from worker.reference import (
     Reference,
     daemon_name,
@@ -27,6 +27,8 @@ from worker.reference import (
     parse_daemon_source,
     parse_reference,
 )
+from worker.registry.copier import CopyEngine, CopyOptions, CopyResult
+from worker.registry.progress import Progress
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,21 +59,39 @@ class JobRunner:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
             return None
         if not claimed:
-            log.info("push job %s is %s and not ours: duplicate delivery ignored", job_id,
-                     job.status)
+            log.info(
+                "push job %s is %s and not ours: duplicate delivery ignored", job_id, job.status
+            )
             return job
         if job.attempts > self.settings.max_attempts:
             last = (job.error or {}).get("detail") or "the worker running it was lost"
-            self._finish(job, run_id, JobStatus.FAILED, error={
-                "type": "internal", "title": "Too many attempts",
-                "detail": f"gave up after {job.attempts - 1} attempts; last: {last}"})
+            self._finish(
+                job,
+                run_id,
+                JobStatus.FAILED,
+                error={
+                    "type": "internal",
+                    "title": "Too many attempts",
+                    "detail": f"gave up after {job.attempts - 1} attempts; last: {last}",
+                },
+            )
             return self.store.get(job_id)
         if job.started_at is None:
             job.started_at = utcnow()
-            self.store.transition(job_id, [JobStatus.RUNNING], JobStatus.RUNNING, run_id=run_id,
-                                  started_at=job.started_at)
-        log.info("push job %s: %s -> %s (attempt %d)", job_id, job.source,
-                 ", ".join(job.destinations), job.attempts)
+            self.store.transition(
+                job_id,
+                [JobStatus.RUNNING],
+                JobStatus.RUNNING,
+                run_id=run_id,
+                started_at=job.started_at,
+            )
+        log.info(
+            "push job %s: %s -> %s (attempt %d)",
+            job_id,
+            job.source,
+            ", ".join(job.destinations),
+            job.attempts,
+        )
         self._copy(job, run_id)
         return self.store.get(job_id)
 
@@ -85,8 +105,9 @@ class JobRunner:
 
         def finish(status: JobStatus, **fields: Any) -> None:
             retries = job.retries + self.engine.retry.stats.retries - retries_before
-            self._finish(job, run_id, status, progress=progress.snapshot(), retries=retries,
-                         **fields)
+            self._finish(
+                job, run_id, status, progress=progress.snapshot(), retries=retries, **fields
+            )
 
         try:
             with monitor:
@@ -96,12 +117,17 @@ class JobRunner:
                     result = self._push_daemon(job, dests, progress, monitor.check)
                 else:
                     options = CopyOptions(
-                        attestations=job.attestations, platforms=tuple(job.platforms),
+                        attestations=job.attestations,
+                        platforms=tuple(job.platforms),
                         mount_lookup=partial(self.ledger.holders, job.app_slug),
                     )
-                    result = self.engine.copy(parse_reference(job.source), dests,
-                                              options=options, progress=progress,
-                                              should_stop=monitor.check)
+                    result = self.engine.copy(
+                        parse_reference(job.source),
+                        dests,
+                        options=options,
+                        progress=progress,
+                        should_stop=monitor.check,
+                    )
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
@@ -119,30 +145,81 @@ class JobRunner:
             finish(JobStatus.FAILED, error=error_record(internal))
             return
         self.ledger.record(job.app_slug, dests[0].repository, result.blobs)
-        finish(JobStatus.SUCCEEDED, source_digest=result.source_digest, digest=result.digest,
-               served=result.served, removed=result.removed, error=None)
+        finish(
+            JobStatus.SUCCEEDED,
+            source_digest=result.source_digest,
+            digest=result.digest,
+            served=result.served,
+            removed=result.removed,
+            error=None,
+        )
         log.info("push job %s succeeded: %s", job.id, result.digest)
 
-    def _push_daemon(self, job: Job, dests: list[Reference], progress: Progress,
-                     should_stop: Callable[[], None]) -> CopyResult:
+    def _push_daemon(
+        self, job: Job, dests: list[Reference], progress: Progress, should_stop: Callable[[], None]
+    ) -> CopyResult:
         name = daemon_name(parse_daemon_source(job.source))
         if self.settings.daemon_push == "sdk":
+
             def tag_lock(tag: str) -> AbstractContextManager[Any]:
                 lock: AbstractContextManager[Any] = self.store.redis.lock(
-                    f"{PREFIX}:daemon-tag:{tag}", timeout=job.deadline_seconds,
-                    blocking_timeout=job.deadline_seconds)
+                    f"{PREFIX}:daemon-tag:{tag}",
+                    timeout=job.deadline_seconds,
+                    blocking_timeout=job.deadline_seconds,
+                )
                 return lock
 
-            return push_with_sdk(self.daemon, name, dests, self.engine,
-                                 self.engine.target_credentials, progress, should_stop, tag_lock)
-        return push_by_export(self.daemon, name, dests, self.engine, progress, should_stop,
-                              self.gzip_cache)
+            return push_with_sdk(
+                self.daemon,
+                name,
+                dests,
+                self.engine,
+                self.engine.target_credentials,
+                progress,
+                should_stop,
+                tag_lock,
+            )
+        return push_by_export(
+            self.daemon, name, dests, self.engine, progress, should_stop, self.gzip_cache
+        )
 
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: Any) -> None:
-        if not self.store.transition(job.id, [JobStatus.RUNNING], status, run_id=run_id,
-                                     finished_at=utcnow(), **fields):
+        if not self.store.transition(
+            job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
+        ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
 
 
 def _epoch(timestamp: str) -> float:
     return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+# -- the one runner of a worker process, built lazily after fork from the environment --
+
+_lock = threading.Lock()
+_runner: JobRunner | None = None
+
+
+def build_runner(settings: Settings) -> JobRunner:
+    """A JobRunner with its own Redis connection pool and registry clients."""
+    store = JobStore.from_url(settings.redis_url, settings.job_retention)
+    return JobRunner(settings, store, CopyEngine.from_settings(settings))
+
+
+def process_runner() -> JobRunner:
+    """This process's JobRunner, created on first use."""
+    global _runner
+    with _lock:
+        if _runner is None:
+            settings = Settings.from_env()
+            logging.getLogger().setLevel(settings.log_level)
+            _runner = build_runner(settings)
+            install_log_redaction()
+        return _runner
+
+
+def forget_process_runner() -> None:
+    """Forget this process's runner (after fork: connections must not be shared)."""
+    global _runner
+    with _lock:
+        _runner = None

@@ -1,4 +1,5 @@
-"""The Celery app: explicit configuration, JSON messages that carry only job ids."""
+"""The Celery app (`celery -A worker worker` finds `app` here): explicit configuration, JSON
+messages that carry only job ids. The only module besides `worker.tasks` that imports Celery."""
 
 from __future__ import annotations
 
@@ -20,11 +21,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         # A message is redelivered after this if unacked; a job's heartbeat (not this) is
         # what the reconciler watches, so a dead worker's job comes back within a minute.
-        "broker_transport_options": {"visibility_timeout": 3600, "socket_timeout": 5,
-                                     "socket_connect_timeout": 2},
+        "broker_transport_options": {
+            "visibility_timeout": 3600,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 2,
+        },
         "broker_connection_timeout": 2,
-        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0,
-                                      "interval_step": 0.2, "interval_max": 0.5},
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
         "task_default_queue": QUEUE,
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -76,3 +84,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
 def enqueue_push(app: Celery, job_id: str) -> None:
     """Send the push task for `job_id`: the message carries the id and nothing else."""
     app.send_task(PUSH_TASK, args=[job_id], queue=QUEUE)
+
+
+# Configured lazily from PUSHGATE_* when Celery first reads its config, never at import.
+app = create_celery()

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from worker.credentials import Credentials
 from worker.errors import AuthError, PushError
 from worker.redaction import register_secret
 from worker.reference import api_host
-from worker.registry_errors import map_transport_error, raise_for_status
-from worker.retry import RetryPolicy, RetryState
+from worker.registry.credentials import Credentials
+from worker.registry.retry import RetryPolicy, RetryState
+from worker.registry.status import map_transport_error, raise_for_status
 
 USER_AGENT = "pushgate/0.1"
 # One limit per registry host for the whole worker process, however many jobs and blob
@@ -33,6 +33,8 @@ def host_slots(host: str, size: int) -> threading.BoundedSemaphore:
         if slots is None:
             slots = _host_slots[host] = threading.BoundedSemaphore(size)
         return slots
+
+
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _TOKEN_EARLY_REFRESH = 10.0
 
@@ -164,8 +166,16 @@ class RegistryClient:
         ok: Iterable[int] = (200, 201, 202, 204),
     ) -> httpx.Response:
         """Send a request with a replayable body, retrying auth and transient failures."""
-        with self.stream(method, url, scopes=scopes, what=what, headers=headers,
-                         params=params, content=content, ok=ok) as response:
+        with self.stream(
+            method,
+            url,
+            scopes=scopes,
+            what=what,
+            headers=headers,
+            params=params,
+            content=content,
+            ok=ok,
+        ) as response:
             response.read()
             return response
 
@@ -195,8 +205,18 @@ class RegistryClient:
         state = self.retry.begin(what, replayable)
         while state.next_attempt():
             with self._slots if take_slot else contextlib.nullcontext():
-                done, response = self._attempt(method, url, scopes, what, headers, params,
-                                               content, follow_redirects, ok_codes, state)
+                done, response = self._attempt(
+                    method,
+                    url,
+                    scopes,
+                    what,
+                    headers,
+                    params,
+                    content,
+                    follow_redirects,
+                    ok_codes,
+                    state,
+                )
                 if done and response is not None:
                     try:
                         yield response
@@ -217,17 +237,27 @@ class RegistryClient:
         raise state.give_up()
 
     def _attempt(
-        self, method: str, url: str | httpx.URL, scopes: tuple[str, ...], what: str,
-        headers: dict[str, str] | None, params: dict[str, str] | None,
-        content: bytes | Iterator[bytes] | None, follow_redirects: bool, ok: set[int],
+        self,
+        method: str,
+        url: str | httpx.URL,
+        scopes: tuple[str, ...],
+        what: str,
+        headers: dict[str, str] | None,
+        params: dict[str, str] | None,
+        content: bytes | Iterator[bytes] | None,
+        follow_redirects: bool,
+        ok: set[int],
         state: RetryState,
     ) -> tuple[bool, httpx.Response | None]:
         """Send once: (True, open response) on success; (False, read error response) on an
         HTTP error; (False, None) on a transport fault, recorded in `state`."""
         try:
             request = self._http.build_request(
-                method, url, headers={**(headers or {}), **self._auth_headers(scopes)},
-                params=params, content=content,
+                method,
+                url,
+                headers={**(headers or {}), **self._auth_headers(scopes)},
+                params=params,
+                content=content,
             )
             response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
         except httpx.HTTPError as exc:
@@ -261,4 +291,3 @@ def pull_scope(repository: str) -> str:
 def push_scope(repository: str) -> str:
     """The token scope to read and write `repository`."""
     return f"repository:{repository}:pull,push"
-

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 
-from worker.blobs import BlobRoute, ByteCounter, StopCheck, open_source, upload_location
 from worker.errors import NetworkError, NotFoundError, PushError, RejectedError
-from worker.manifests import Descriptor
-from worker.registry_client import push_scope
-from worker.registry_errors import map_transport_error
-from worker.retry import RetryPolicy
+from worker.registry.blobs import BlobRoute, ByteCounter, StopCheck, open_source, upload_location
+from worker.registry.client import push_scope
+from worker.registry.manifests import Descriptor
+from worker.registry.retry import RetryPolicy
+from worker.registry.status import map_transport_error
 
 READ_SIZE = 1 << 20
 _RANGE_RE = re.compile(r"^(?:bytes=)?\d+-(-?\d+)$")
@@ -36,8 +36,9 @@ class _Reader:
         self.leftover = b""
         self.sent = 0
 
-    def take(self, length: int, hasher: Any, on_bytes: ByteCounter,
-             should_stop: StopCheck) -> Iterator[bytes]:
+    def take(
+        self, length: int, hasher: Any, on_bytes: ByteCounter, should_stop: StopCheck
+    ) -> Iterator[bytes]:
         """Yield exactly `length` bytes, hashing and counting them."""
         self.sent = 0
         remaining = length
@@ -57,8 +58,15 @@ class _Reader:
 class ChunkedUpload:
     """One blob's chunked upload: the registry's location and offset, and our hash up to it."""
 
-    def __init__(self, route: BlobRoute, blob: Descriptor, location: str, chunk_size: int,
-                 on_bytes: ByteCounter, should_stop: StopCheck) -> None:
+    def __init__(
+        self,
+        route: BlobRoute,
+        blob: Descriptor,
+        location: str,
+        chunk_size: int,
+        on_bytes: ByteCounter,
+        should_stop: StopCheck,
+    ) -> None:
         self.route, self.blob = route, blob
         self.location = location
         self.chunk_size = chunk_size
@@ -88,11 +96,16 @@ class ChunkedUpload:
         """Ask the registry how many bytes it holds and continue from there."""
         try:
             response = self.route.target.request(
-                "GET", self.location, scopes=self.scopes, ok=(204, 200),
-                what=f"reading upload status of blob {self.blob.digest[:19]}")
+                "GET",
+                self.location,
+                scopes=self.scopes,
+                ok=(204, 200),
+                what=f"reading upload status of blob {self.blob.digest[:19]}",
+            )
         except (NotFoundError, RejectedError) as exc:
-            raise UploadLost(f"the registry dropped the upload ({exc.detail}); "
-                             "starting the blob again") from None
+            raise UploadLost(
+                f"the registry dropped the upload ({exc.detail}); starting the blob again"
+            ) from None
         match = _RANGE_RE.match(response.headers.get("Range", "0--1").strip())
         held = int(match.group(1)) + 1 if match else 0
         self.location = upload_location(self.route.target, response)
@@ -133,24 +146,37 @@ class ChunkedUpload:
 
     def _patch(self, body: Iterator[bytes], end: int) -> httpx.Response:
         with self.route.target.stream(
-            "PATCH", self.location, scopes=self.scopes, ok=(202, 204),
+            "PATCH",
+            self.location,
+            scopes=self.scopes,
+            ok=(202, 204),
             what=f"uploading bytes {self.offset}-{end - 1} of blob {self.blob.digest[:19]}",
-            headers={"Content-Type": "application/octet-stream",
-                     "Content-Range": f"{self.offset}-{end - 1}",
-                     "Content-Length": str(end - self.offset)},
-            content=body, take_slot=not self.route.same_host,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{self.offset}-{end - 1}",
+                "Content-Length": str(end - self.offset),
+            },
+            content=body,
+            take_slot=not self.route.same_host,
         ) as response:
             return response
 
     def _commit(self) -> None:
         actual = "sha256:" + self.hasher.hexdigest()
         if actual != self.blob.digest:
-            raise NetworkError(f"the source sent bytes with digest {actual[:19]} for blob "
-                               f"{self.blob.digest[:19]}: the stream was corrupted")
+            raise NetworkError(
+                f"the source sent bytes with digest {actual[:19]} for blob "
+                f"{self.blob.digest[:19]}: the stream was corrupted"
+            )
         url = httpx.URL(self.location).copy_merge_params({"digest": self.blob.digest})
         try:
-            self.route.target.request("PUT", url, scopes=self.scopes, ok=(201, 204),
-                                      what=f"committing blob {self.blob.digest[:19]}",
-                                      headers={"Content-Length": "0"})
+            self.route.target.request(
+                "PUT",
+                url,
+                scopes=self.scopes,
+                ok=(201, 204),
+                what=f"committing blob {self.blob.digest[:19]}",
+                headers={"Content-Length": "0"},
+            )
         except NotFoundError:
             raise NetworkError(f"the upload of blob {self.blob.digest[:19]} expired") from None

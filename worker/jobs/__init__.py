@@ -1,0 +1,4 @@
+"""The job system on Redis: the job model, the store, submission, the runner, monitor, reconciler.
+
+No Celery here: the Celery tasks hand job ids to `worker.jobs.runner`.
+"""
