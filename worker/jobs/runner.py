@@ -67,6 +67,14 @@ class JobRunner:
                 self._engine = self._engine_factory()
             return self._engine
 
+    def close(self) -> None:
+        """Close the engine's registry connections and the store's Redis pool."""
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+        self.store.connection.close()
+
     def run(self, job_id: str) -> Job | None:
         """Run the job to an end state; returns it, or None when it no longer exists or the
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
