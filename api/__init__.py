@@ -9,9 +9,10 @@ from flask import Flask, Response
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from api import audit, observe
 from api.keys import KeyRing
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
-from api.resources import health, pushes
+from api.resources import audit_trail, health, pushes
 from api.state import EXTENSION, ApiState
 from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
+        limits=store.caller_limits(),
+        audit=store.audit_log(),
     )
     api = ProblemApi(
         app,
@@ -61,7 +64,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
+    api.register_blueprint(audit_trail)
     api.register_blueprint(health)
+    observe.install(app, store)
+    audit.install(app)
     _register_errors(app)
     install_log_redaction()
     return app

@@ -1,4 +1,5 @@
-"""Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs."""
+"""Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs, with optional
+limits (`rate`, `max_active`) and the right to read the audit trail (`audit: true`)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ class ApiKey:
     name: str
     key_sha256: str
     app_slugs: frozenset[str]
+    rate: int | None = None  # pushes per minute; None: the settings' default
+    max_active: int | None = None  # queued + running jobs; None: the settings' default
+    audit: bool = False  # may read GET /v1/audit
 
     @property
     def all_slugs(self) -> bool:
@@ -46,10 +50,35 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                 raise ValueError("key_sha256 must be 64 hex digits")
             if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
                 raise ValueError("app_slugs must be a list of strings")
-            keys.append(ApiKey(str(entry["name"]), digest, frozenset(slugs)))
+            keys.append(
+                ApiKey(
+                    str(entry["name"]),
+                    digest,
+                    frozenset(slugs),
+                    _limit(entry, "rate"),
+                    _limit(entry, "max_active"),
+                    _flag(entry, "audit"),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{source}: API key #{i + 1} is malformed: {exc}") from None
     return keys
+
+
+def _limit(entry: dict[str, Any], name: str) -> int | None:
+    value = entry.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1")
+    return value
+
+
+def _flag(entry: dict[str, Any], name: str) -> bool:
+    value = entry.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
 
 
 class KeyRing:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api import audit
+from api.observe import request_id
 from api.problems import ApiProblem
 from api.schemas import (
+    AuditArgsSchema,
+    AuditPageSchema,
     HealthSchema,
     JobListArgsSchema,
     JobPageSchema,
@@ -18,8 +23,11 @@ from api.schemas import (
     PushCreateSchema,
 )
 from api.state import state
-from worker.jobs.model import Job, JobPage
+from worker.jobs.audit import AuditPage
+from worker.jobs.model import Job, JobPage, JobStatus
 from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
+from worker.logs import bind
+from worker.metrics import count_finished
 
 pushes = Blueprint(
     "pushes",
@@ -27,11 +35,16 @@ pushes = Blueprint(
     url_prefix="/v1/pushes",
     description="Push jobs: copy an image into the vendor registry.",
 )
+audit_trail = Blueprint(
+    "audit", __name__, url_prefix="/v1/audit", description="The audit trail (keys with audit)."
+)
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
 
 _IDEMPOTENCY_KEY_MAX = 255
+log = logging.getLogger("pushgate.api")
 
 
+@audit_trail.before_request
 @pushes.before_request
 def authenticate() -> None:
     """Resolve the caller's API key from `Authorization: Bearer`; 401 without a valid one."""
@@ -39,6 +52,7 @@ def authenticate() -> None:
     scheme, _, presented = header.partition(" ")
     key = state().keys.lookup(presented.strip()) if scheme.lower() == "bearer" else None
     if key is None:
+        audit.mark("authenticate")
         raise ApiProblem(
             401,
             "unauthorized",
@@ -47,6 +61,38 @@ def authenticate() -> None:
             {"WWW-Authenticate": 'Bearer realm="pushgate"'},
         )
     g.api_key = key
+    action = _AUDITED.get(str(request.endpoint)) if request.method == "POST" else None
+    if action is not None:
+        audit.mark(action)
+    bind(key_name=key.name)
+
+
+_AUDITED = {"pushes.Pushes": "push", "pushes.PushCancel": "cancel"}
+
+
+def _admit(job: Job) -> None:
+    """429 when the caller is over its rate or has too many jobs queued or running."""
+    key, settings = g.api_key, state().settings
+    refusal = state().limits.admit(
+        key.name,
+        job.id,
+        key.rate or settings.default_rate,
+        key.max_active or settings.default_max_active,
+    )
+    if refusal is None:
+        return
+    if refusal.reason == "rate":
+        slug, detail = "rate-limited", f"over {key.rate or settings.default_rate} pushes a minute"
+    else:
+        limit = key.max_active or settings.default_max_active
+        slug, detail = "too-many-active", f"{limit} jobs of this key are queued or running"
+    raise ApiProblem(
+        429,
+        slug,
+        "Too many requests",
+        f"{detail}; try again after {refusal.retry_after} s",
+        {"Retry-After": str(refusal.retry_after)},
+    )
 
 
 def _forbid_unless_allowed(app_slug: str) -> None:
@@ -74,12 +120,15 @@ class Pushes(MethodView):
     @pushes.alt_response(401, schema=ProblemSchema, description="No valid API key.")
     @pushes.alt_response(403, schema=ProblemSchema, description="Slug not allowed for the key.")
     @pushes.alt_response(422, schema=ProblemSchema, description="Invalid request.")
+    @pushes.alt_response(429, schema=ProblemSchema, description="Over the key's limits.")
     @pushes.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
     def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
         """Queue a push of `source` into the app's namespace of the vendor registry."""
         _forbid_unless_allowed(push.app_slug)
         st = state()
-        job = plan_job(push, st.settings, owner=g.api_key.name)
+        job = plan_job(push, st.settings, owner=g.api_key.name, request_id=request_id())
+        bind(job_id=job.id, app_slug=job.app_slug)
+        _admit(job)
         idempotency_key = request.headers.get("Idempotency-Key")
         created = True
         if idempotency_key is not None:
@@ -95,6 +144,8 @@ class Pushes(MethodView):
             )
         else:
             submit(st.store, job, st.enqueue)
+        audit.mark("push", job)
+        log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
         location = url_for("pushes.PushById", job_id=job.id)
         return job, 202 if created else 200, {"Location": location}
 
@@ -134,8 +185,37 @@ class PushCancel(MethodView):
     @pushes.alt_response(409, schema=ProblemSchema, description="The job already finished.")
     def post(self, job_id: str) -> Job:
         """Cancel: a queued job never starts; a running one stops within seconds."""
-        _visible_job(job_id)
-        return state().store.request_cancel(job_id)
+        audit.mark("cancel", _visible_job(job_id))
+        job = state().store.request_cancel(job_id)
+        if job.status is JobStatus.CANCELLED:  # it was queued: it ends here, not in a worker
+            count_finished(job.status, "cancelled")
+        return job
+
+
+@audit_trail.route("")
+class AuditEvents(MethodView):
+    """Audit events, oldest first."""
+
+    @audit_trail.arguments(AuditArgsSchema, location="query")
+    @audit_trail.response(200, AuditPageSchema)
+    @audit_trail.alt_response(401, schema=ProblemSchema, description="No valid API key.")
+    @audit_trail.alt_response(
+        403, schema=ProblemSchema, description="The key may not read the audit."
+    )
+    @audit_trail.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
+    def get(self, args: dict[str, Any]) -> AuditPage:
+        """Events from `since` or after `cursor`, of one app or (for keys of every app) all."""
+        key = g.api_key
+        slug = args.get("app_slug")
+        if not key.audit:
+            raise ApiProblem(403, "forbidden", "Forbidden", "this API key may not read the audit")
+        if slug is None and not key.all_slugs:
+            raise ApiProblem(
+                403, "forbidden", "Forbidden", "pass app_slug: this key reads only its own apps"
+            )
+        if slug is not None and not key.allows(slug):
+            raise ApiProblem(403, "forbidden", "Forbidden", f"this API key may not read {slug!r}")
+        return state().audit.page(slug, args.get("since"), args.get("cursor"), args["limit"])
 
 
 @health.route("/healthz")

@@ -183,6 +183,9 @@ class JobSchema(Schema):
     )
     cancel_requested = fields.Boolean()
     deadline_seconds = fields.Float()
+    request_id = fields.String(
+        metadata={"description": "X-Request-ID of the request that created it (in its logs)."}
+    )
     created_at = Timestamp(metadata={"format": "date-time"})
     started_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
     finished_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
@@ -202,6 +205,47 @@ class JobListArgsSchema(StrictSchema):
     status = fields.String(validate=validate.OneOf([s.value for s in JobStatus]))
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(validate=validate.Regexp(r"^\d{13}:[0-9a-f]{32}$"))
+
+
+class AuditArgsSchema(StrictSchema):
+    """Query of GET /v1/audit."""
+
+    app_slug = fields.String(validate=_grammar(validate_slug))
+    since = fields.AwareDateTime(
+        metadata={"description": "Events from this time on (RFC 3339 with a zone)."}
+    )
+    cursor = fields.String(
+        validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$"),
+        metadata={"description": "The `next_cursor` of the previous page."},
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class AuditEventSchema(Schema):
+    """One audit event."""
+
+    id = fields.String(metadata={"description": "The event's position (a cursor)."})
+    time = fields.String(metadata={"format": "date-time"})
+    action = fields.String(metadata={"enum": ["push", "cancel", "authenticate"]})
+    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused"]})
+    reason = fields.String(
+        allow_none=True, metadata={"description": "The problem type of a refusal."}
+    )
+    status = fields.Integer(metadata={"description": "The HTTP status answered."})
+    key_name = fields.String(allow_none=True, metadata={"description": "Never the key itself."})
+    client_address = fields.String(allow_none=True)
+    app_slug = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    targets = fields.List(fields.String())
+    job_id = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+
+
+class AuditPageSchema(Schema):
+    """Audit events, oldest first; `next_cursor` is null when there is nothing more yet."""
+
+    items = fields.List(fields.Nested(AuditEventSchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class ProblemSchema(Schema):

@@ -1,4 +1,5 @@
-"""What the API keeps per app: settings, the job store, the key ring and the queue sender."""
+"""What the API keeps per app: settings, the job store, the key ring, the queue sender, the
+caller limits and the audit log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
+from worker.jobs.audit import AuditLog
+from worker.jobs.limits import CallerLimits
 from worker.jobs.store import JobStore
 from worker.settings import Settings
 
@@ -23,6 +26,8 @@ class ApiState:
     store: JobStore
     keys: KeyRing
     enqueue: Callable[[str], None]
+    limits: CallerLimits
+    audit: AuditLog
 
 
 def state() -> ApiState:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
+from worker.multiprocess import prepare_multiprocess_dir
 from worker.settings import Settings
 
 QUEUE = "pushgate"
@@ -88,3 +89,10 @@ def enqueue_push(app: Celery, job_id: str) -> None:
 
 # Configured lazily from PUSHGATE_* when Celery first reads its config, never at import.
 app = create_celery()
+
+
+@signals.import_modules.connect  # type: ignore[untyped-decorator]
+def _metrics_folder(**_: Any) -> None:
+    """Before a worker imports the task modules (and prometheus_client with them): the
+    multiprocess folder its prefork children and its /metrics server share."""
+    prepare_multiprocess_dir()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from worker.errors import ConfigurationError, CredentialsUnreadable
-from worker.policies import DaemonPushMode
+from worker.policies import DaemonPushMode, LogFormat
 
 PREFIX = "PUSHGATE_"
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -193,6 +193,10 @@ class Settings:
     docker_host: str | None = None
     daemon_push: DaemonPushMode = DaemonPushMode.EXPORT
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    metrics_port: int | None = None  # a worker host's /metrics; the API serves its own
+    default_rate: int = 60  # pushes per minute per API key, unless its entry says `rate`
+    default_max_active: int = 100  # queued + running jobs per API key (`max_active`)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -227,6 +231,10 @@ class Settings:
             docker_host=env.raw("DOCKER_HOST") or env.environ.get("DOCKER_HOST") or None,
             daemon_push=env.choice("DAEMON_PUSH", DaemonPushMode, d.daemon_push),
             log_level=env.text("LOG_LEVEL", d.log_level),
+            log_format=env.choice("LOG_FORMAT", LogFormat, d.log_format),
+            metrics_port=env.integer("METRICS_PORT", 0, minimum=0) or None,
+            default_rate=env.integer("DEFAULT_RATE", d.default_rate),
+            default_max_active=env.integer("DEFAULT_MAX_ACTIVE", d.default_max_active),
         )
 
     def source_allowed(self, registry: str) -> bool:

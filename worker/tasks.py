@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from celery.signals import after_setup_logger, worker_process_init, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
+from prometheus_client import start_http_server
 
 from worker.celery import PUSH_TASK, app, enqueue_push
 from worker.jobs.reconciler import Reconciler
 from worker.jobs.runner import forget_process_runner, process_runner
 from worker.jobs.store import JobStore
-from worker.redaction import install_log_redaction
+from worker.logs import bind, clear, configure_logging
+from worker.metrics import mark_process_dead, scrape_registry
 from worker.settings import Settings
 
 
@@ -25,14 +35,32 @@ def _after_fork(**_: Any) -> None:
     forget_process_runner()
 
 
+@worker_process_shutdown.connect
+def _process_exits(pid: int | None = None, **_: Any) -> None:
+    mark_process_dead(pid or os.getpid())
+
+
 @after_setup_logger.connect
-def _redact_logs(**_: Any) -> None:
-    install_log_redaction()
+def _log_format(**_: Any) -> None:
+    configure_logging(Settings.from_env().log_format)
+
+
+@task_prerun.connect
+def _log_job(task: Any = None, args: Any = None, **_: Any) -> None:
+    if task is not None and task.name == PUSH_TASK and args:
+        bind(job_id=str(args[0]))
+
+
+@task_postrun.connect
+def _forget_job(**_: Any) -> None:
+    clear()
 
 
 @worker_ready.connect
 def _start_reconciler(sender: Any = None, **_: Any) -> None:
     settings = Settings.from_env()
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, registry=scrape_registry())
     store = JobStore.from_url(settings.redis_url, settings.job_retention)
     celery_app = sender.app if sender is not None else app
     Reconciler(

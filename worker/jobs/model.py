@@ -117,6 +117,7 @@ class Job:
     cancel_requested: bool = False
     run_id: str | None = None
     request_hash: str = ""
+    request_id: str = ""  # the API request that created it (X-Request-ID), for the logs
     created_at: dt.datetime = field(default_factory=utcnow)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None

@@ -24,8 +24,10 @@ from worker.jobs.ledger import TagLock
 from worker.jobs.model import Job, JobError, JobStatus, Progress, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.store import JobStore
+from worker.logs import bind, configure_logging, log_context
+from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.policies import DaemonPushMode
-from worker.redaction import install_log_redaction, redact
+from worker.redaction import redact
 from worker.reference import (
     Reference,
     daemon_name,
@@ -52,7 +54,9 @@ class JobRunner:
         engine_factory: Callable[[], CopyEngine] | None = None,
     ) -> None:
         self.settings, self.store = settings, store
-        self._engine_factory = engine_factory or partial(CopyEngine.from_settings, settings)
+        self._engine_factory = engine_factory or partial(
+            CopyEngine.from_settings, settings, observer=RegistryMetrics()
+        )
         self._engine: CopyEngine | None = None
         self._engine_lock = threading.Lock()
         self.ledger = store.blob_ledger()
@@ -80,7 +84,8 @@ class JobRunner:
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
         try:
-            return self._run(job_id, run_id)
+            with log_context(job_id=job_id):
+                return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
@@ -95,6 +100,7 @@ class JobRunner:
         except JobNotFound:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
             return None
+        bind(app_slug=job.app_slug, key_name=job.owner, request_id=job.request_id)
         if not claimed:
             log.info(
                 "push job %s is %s and not ours: duplicate delivery ignored", job_id, job.status
@@ -129,7 +135,7 @@ class JobRunner:
     def _copy(self, job: Job, run_id: str) -> None:
         assert job.started_at is not None
         writer = ProgressWriter(self.store, job.id, self.settings.progress_interval)
-        progress = CopyProgress(writer)
+        progress = MeteredProgress(writer)
         poll = min(0.5, self.settings.heartbeat_interval)
         deadline = job.started_at.timestamp() + job.deadline_seconds
         monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
@@ -235,10 +241,15 @@ class JobRunner:
         )
 
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: object) -> None:
+        finished_at = utcnow()
         if not self.store.transition(
-            job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
+            job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=finished_at, **fields
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
+            return
+        error = fields.get("error")
+        error_type = error.type if isinstance(error, JobError) else None
+        count_finished(status, error_type, job.started_at, finished_at)
 
     def _when_available(self, job_id: str, action: Callable[[], T]) -> T:
         """Do `action`; while the job store is down, wait for it (up to the heartbeat timeout,
@@ -277,9 +288,8 @@ def process_runner() -> JobRunner:
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
-            logging.getLogger().setLevel(settings.log_level)
+            configure_logging(settings.log_format, settings.log_level)
             _runner = build_runner(settings)
-            install_log_redaction()
         return _runner
 
 

@@ -70,7 +70,7 @@ def _attestations(value: str) -> AttestationPolicy:
         raise InvalidRequest("attestations", f"must be one of {allowed}") from None
 
 
-def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
+def plan_job(request: PushRequest, settings: Settings, owner: str, request_id: str = "") -> Job:
     """Validate `request` against the settings and build its queued Job (not yet stored)."""
     daemon = is_daemon_source(request.source)
     if daemon and not settings.daemon_sources:
@@ -126,6 +126,7 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
         platforms=list(request.platforms),
         deadline_seconds=deadline,
         request_hash=request.fingerprint(),
+        request_id=request_id,
     )
 
 

@@ -16,6 +16,7 @@ from worker.errors import AuthError, PushError
 from worker.redaction import register_secret
 from worker.reference import api_host
 from worker.registry.credentials import Credentials
+from worker.registry.observer import NullObserver, RegistryObserver, retry_reason
 from worker.registry.retry import RetryPolicy, RetryState
 from worker.registry.status import map_transport_error, raise_for_status
 
@@ -67,8 +68,10 @@ class RegistryClient:
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         max_connections: int = 16,
+        observer: RegistryObserver | None = None,
     ) -> None:
         self.registry = registry
+        self.observer: RegistryObserver = observer or NullObserver()
         self._slots = host_slots(api_host(registry), max_connections)
         scheme = "http" if insecure else "https"
         self.base_url = f"{scheme}://{api_host(registry)}"
@@ -204,6 +207,8 @@ class RegistryClient:
         auth_retried = False
         state = self.retry.begin(what, replayable)
         while state.next_attempt():
+            if state.tries > 1:
+                self.observer.retry(self.registry, retry_reason(state.last_error))
             with self._slots if take_slot else contextlib.nullcontext():
                 done, response = self._attempt(
                     method,
@@ -261,8 +266,10 @@ class RegistryClient:
             )
             response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
         except httpx.HTTPError as exc:
+            self.observer.request(self.registry, method, "error")
             state.failed(map_transport_error(exc, what))
             return False, None
+        self.observer.request(self.registry, method, str(response.status_code))
         if response.status_code in ok:
             return True, response
         try:

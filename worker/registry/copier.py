@@ -16,6 +16,7 @@ from worker.registry.chunked import ChunkedUpload
 from worker.registry.client import RegistryClient, pull_scope, push_scope
 from worker.registry.credentials import Credentials, docker_config_credentials, target_credentials
 from worker.registry.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
+from worker.registry.observer import RegistryObserver
 from worker.registry.progress import Progress
 from worker.registry.retry import RetryPolicy, current_stop
 from worker.registry.selection import IndexSelection, explain_refusal, select_children
@@ -62,8 +63,10 @@ class CopyEngine:
         *,
         target: Credentials | None = None,
         source_credentials: CredentialLookup | None = None,
+        observer: RegistryObserver | None = None,
     ) -> None:
         self.settings = settings
+        self.observer = observer
         self._target_credentials = target
         self._source_credentials = source_credentials or (lambda registry: None)
         self._clients: dict[str, RegistryClient] = {}
@@ -73,12 +76,15 @@ class CopyEngine:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CopyEngine:
+    def from_settings(
+        cls, settings: Settings, observer: RegistryObserver | None = None
+    ) -> CopyEngine:
         """An engine with the vendor token from settings and sources' from DOCKER_CONFIG."""
         return cls(
             settings,
             target=target_credentials(settings.registry_username, settings.registry_token),
             source_credentials=lambda host: docker_config_credentials(settings.docker_config, host),
+            observer=observer,
         )
 
     @property
@@ -110,6 +116,7 @@ class CopyEngine:
                     timeout=self.settings.stall_timeout,
                     retry=self.retry,
                     max_connections=self.settings.registry_concurrency,
+                    observer=self.observer,
                 )
                 self._clients[registry] = client
             return client
