@@ -8,7 +8,32 @@ from typing import Any
 
 from worker.logs import configure_logging, format_handlers
 from worker.multiprocess import prepare_multiprocess_dir
+from worker.policies import LogFormat
 from worker.settings import Settings
+
+
+def _json_logconfig() -> dict[str, Any]:
+    """gunicorn's own loggers as JSON from their first line, when PUSHGATE_LOG_FORMAT=json."""
+    if Settings.from_env().log_format is not LogFormat.JSON:
+        return {}
+    handler = {"class": "logging.StreamHandler", "formatter": "json"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "worker.logs.JsonLineFormatter"}},
+        "handlers": {
+            "console": {**handler, "stream": "ext://sys.stderr"},  # the root logger's
+            "error": {**handler, "stream": "ext://sys.stderr"},
+            "access": {**handler, "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+logconfig_dict = _json_logconfig()
 
 
 def _configure(server: Any) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -24,18 +22,6 @@ _format = [LogFormat.TEXT]  # as configure_logging last set it
 def current_format() -> LogFormat:
     """The log format this process was configured with."""
     return _format[0]
-
-
-@contextmanager
-def log_context(**fields: str | None) -> Iterator[None]:
-    """Add `fields` (empty ones left out) to every line logged in this context, threads it
-    starts with a copied context included."""
-    merged = {**(_context.get() or {}), **{k: v for k, v in fields.items() if v}}
-    token = _context.set(merged)
-    try:
-        yield
-    finally:
-        _context.reset(token)
 
 
 def bind(**fields: str | None) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 from celery.signals import (
     after_setup_logger,
     task_postrun,
-    task_prerun,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -19,7 +18,7 @@ from worker.celery import PUSH_TASK, app, enqueue_push
 from worker.jobs.reconciler import Reconciler
 from worker.jobs.runner import forget_process_runner, process_runner
 from worker.jobs.store import JobStore
-from worker.logs import bind, clear, configure_logging
+from worker.logs import clear, configure_logging
 from worker.metrics import mark_process_dead, scrape_registry
 from worker.settings import Settings
 
@@ -43,12 +42,6 @@ def _process_exits(pid: int | None = None, **_: Any) -> None:
 @after_setup_logger.connect
 def _log_format(**_: Any) -> None:
     configure_logging(Settings.from_env().log_format)
-
-
-@task_prerun.connect
-def _log_job(task: Any = None, args: Any = None, **_: Any) -> None:
-    if task is not None and task.name == PUSH_TASK and args:
-        bind(job_id=str(args[0]))
 
 
 @task_postrun.connect

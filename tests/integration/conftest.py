@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ import pytest
 import redis
 
 from tests.conftest import SA_TOKEN, SOURCE_TOKEN
-from tests.support.services import Process, RedisServer, Registry
+from tests.support.proxy import Faults, RegistryProxy
+from tests.support.services import Process, RedisServer, Registry, free_port
 from tests.support.stack import service_env, start_api, start_worker
 
 API_KEY = "pipeline-key-5e1f0c2b"
@@ -52,9 +54,10 @@ class Service:
         """Submit a push and wait for it to finish; returns the final job."""
         return self.wait_for(self.submit(**body))
 
-    def start_worker(self, name: str) -> Process:
+    def start_worker(self, name: str, **extra: str) -> Process:
         """Start one more Celery worker process (prefork, one child)."""
-        worker = start_worker({**self.env, **self.worker_env}, self.workdir, name, "DEBUG")
+        env = {**self.env, **self.worker_env, **extra}
+        worker = start_worker(env, self.workdir, name, "DEBUG")
         self.workers.append(worker)
         return worker
 
@@ -101,9 +104,11 @@ def launch(
     vendor: str,
     workers: int = 1,
     shared_env: dict[str, str] | None = None,
+    extra_keys: list[dict[str, Any]] | None = None,
     **worker_env: str,
 ) -> Service:
-    """gunicorn + Celery workers on their own Redis database, pushing to `vendor`."""
+    """gunicorn + Celery workers on their own Redis database, pushing to `vendor`;
+    `extra_keys` are more entries for the API keys file."""
     keys = workdir / "keys.yaml"
     keys.write_text(
         json.dumps(
@@ -112,7 +117,8 @@ def launch(
                     "name": "pipeline",
                     "app_slugs": ["myapp", "shared", "lockedapp"],
                     "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                }
+                },
+                *(extra_keys or []),
             ]
         )
     )
@@ -154,18 +160,90 @@ def service(
     """gunicorn + one Celery worker pushing straight to the vendor stand-in; the worker reads
     the private source with credentials from a Docker config.json."""
     workdir = tmp_path_factory.mktemp("service")
-    docker_config = workdir / "docker-config"
-    docker_config.mkdir()
-    auth = base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()
-    (docker_config / "config.json").write_text(
-        json.dumps({"auths": {private_source.host: {"auth": auth}}})
-    )
     svc = launch(
         workdir,
         redis_db(redis_server, 3),
         f"{source_registry.host},{private_source.host}",
         vendor_registry.host,
-        DOCKER_CONFIG=str(docker_config),
+        DOCKER_CONFIG=str(docker_config(workdir, private_source)),
     )
     yield svc
     svc.stop()
+
+
+def docker_config(workdir: Path, private_source: Registry) -> Path:
+    """A Docker config folder with the CI reader's credential for `private_source`."""
+    folder = workdir / "docker-config"
+    folder.mkdir()
+    auth = base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()
+    (folder / "config.json").write_text(
+        json.dumps({"auths": {private_source.host: {"auth": auth}}})
+    )
+    return folder
+
+
+OBSERVER_KEYS = {  # name -> (key, extra fields of its entry)
+    "limited": ("limited-key-7a1c3e", {"app_slugs": ["myapp"], "rate": 2}),
+    "backlog": ("backlog-key-2b9d4f", {"app_slugs": ["myapp"], "max_active": 1}),
+    "auditor": ("auditor-key-9c0e5a", {"app_slugs": ["*"], "audit": True}),
+    "app-auditor": ("app-auditor-key-4d2f", {"app_slugs": ["myapp"], "audit": True}),
+}
+
+
+@dataclass
+class Observed:
+    """A JSON-logging service with metrics ports, more keys, and a held source registry."""
+
+    service: Service
+    held_source: RegistryProxy
+    gate: threading.Event
+    metrics_urls: list[str]
+
+
+@pytest.fixture(scope="module")
+def observed(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    source_registry: Registry,
+    private_source: Registry,
+    vendor_registry: Registry,
+) -> Iterator[Observed]:
+    """gunicorn + two Celery workers with JSON logs, each serving /metrics on its own port;
+    the keys of OBSERVER_KEYS besides the pipeline's; a proxy of the source registry whose
+    blob reads wait until `gate` is set."""
+    workdir = tmp_path_factory.mktemp("observed")
+    gate = threading.Event()
+
+    def hold_blobs(method: str, path: str, nth: int) -> None:
+        if "/blobs/" in path:
+            gate.wait(120)
+
+    proxy = RegistryProxy(source_registry.port, faults=Faults(plan=hold_blobs))
+    keys = [
+        {"name": name, "key_sha256": hashlib.sha256(key.encode()).hexdigest(), **extra}
+        for name, (key, extra) in OBSERVER_KEYS.items()
+    ]
+    svc = launch(
+        workdir,
+        redis_db(redis_server, 11),
+        f"{source_registry.host},{private_source.host},{proxy.host}",
+        vendor_registry.host,
+        workers=0,
+        shared_env={"PUSHGATE_LOG_FORMAT": "json"},
+        extra_keys=keys,
+        DOCKER_CONFIG=str(docker_config(workdir, private_source)),
+    )
+    urls = []
+    try:
+        for name in ("w1", "w2"):
+            port = free_port()
+            svc.start_worker(name, PUSHGATE_METRICS_PORT=str(port))
+            urls.append(f"http://127.0.0.1:{port}/metrics")
+    except BaseException:
+        svc.stop()
+        proxy.stop()
+        raise
+    yield Observed(svc, proxy, gate, urls)
+    gate.set()
+    svc.stop()
+    proxy.stop()

@@ -7,6 +7,7 @@ import json
 import os
 
 import httpx
+import pytest
 import redis
 
 from tests.conftest import SA_TOKEN, SOURCE_TOKEN
@@ -54,8 +55,10 @@ def test_failures_are_typed(
     assert f"acme/{unique}:nope" in job["error"]["detail"]
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_token_never_leaks(
-    service: Service,
+    request: pytest.FixtureRequest,
+    log_format: str,
     source_images: ImageBuilder,
     source_registry: Registry,
     private_source: Registry,
@@ -63,7 +66,13 @@ def test_token_never_leaks(
     unique: str,
 ) -> None:
     """Push with a known token (success and an auth failure) and from a source that needs
-    credentials, then search for the token and the source credential everywhere."""
+    credentials, then search for the token and the source credential everywhere (with text
+    logs, and with JSON logs)."""
+    service: Service = (
+        request.getfixturevalue("service")
+        if log_format == "text"
+        else request.getfixturevalue("observed").service
+    )
     source_images.image(f"acme/{unique}", "1", [KiB])
     seed = httpx.get(
         token_server.realm,
@@ -106,6 +115,8 @@ def test_token_never_leaks(
             dumped += list(client.smembers(key))
         elif kind == "zset":
             dumped += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
+        elif kind == "stream":  # the audit trail
+            dumped += [v for _, entry in client.xrange(key) for v in entry.values()]
         dumped.append(key)
     haystacks = {
         "redis": b"\n".join(dumped).decode(errors="replace"),

@@ -35,6 +35,7 @@ def service_env(
 def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Process, str]:
     """gunicorn serving `api:create_app()` on a free port; returns the process and base URL."""
     port = free_port()
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics-api")}
     api = Process(
         [
             sys.executable,
@@ -67,6 +68,7 @@ def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Pro
 def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO") -> Process:
     """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume."""
     log = workdir / f"worker-{name}.log"
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{name}")}
     worker = Process(
         [
             sys.executable,

@@ -24,7 +24,7 @@ from worker.jobs.ledger import TagLock
 from worker.jobs.model import Job, JobError, JobStatus, Progress, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.store import JobStore
-from worker.logs import bind, configure_logging, log_context
+from worker.logs import bind, clear, configure_logging
 from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.policies import DaemonPushMode
 from worker.redaction import redact
@@ -84,11 +84,22 @@ class JobRunner:
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
         try:
-            with log_context(job_id=job_id):
-                return self._run(job_id, run_id)
+            self._bind_log_context(job_id)
+            return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
+
+    def _bind_log_context(self, job_id: str) -> None:
+        """Tag this thread's log lines with the job's ids, app and key, until the caller
+        clears them (Celery's task_postrun), so the task's own last line carries them too."""
+        clear()
+        try:
+            job = self._when_available(job_id, lambda: self.store.get(job_id))
+        except JobNotFound:
+            bind(job_id=job_id)
+            return
+        bind(job_id=job.id, app_slug=job.app_slug, key_name=job.owner, request_id=job.request_id)
 
     def _run(self, job_id: str, run_id: str) -> Job | None:
         stale_before = time.time() - self.settings.heartbeat_timeout
@@ -100,7 +111,6 @@ class JobRunner:
         except JobNotFound:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
             return None
-        bind(app_slug=job.app_slug, key_name=job.owner, request_id=job.request_id)
         if not claimed:
             log.info(
                 "push job %s is %s and not ours: duplicate delivery ignored", job_id, job.status
