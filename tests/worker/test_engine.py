@@ -191,9 +191,9 @@ def test_manifest_refused_by_registry_is_rejected_with_its_message(
         '"size":2},"layers":[]}'
     ).encode()
     manifest = parse_manifest(raw, "application/vnd.oci.image.manifest.v1+json")
-    client = engine.client(vendor_registry.host)
+    repository = engine.repository(vendor_registry.host, f"myapp/{unique}")
     with pytest.raises(RejectedError, match="MANIFEST_BLOB_UNKNOWN"):
-        engine.put_manifest(client, f"myapp/{unique}", "1", manifest)
+        repository.put_manifest("1", manifest)
 
 
 def test_source_credentials_come_from_docker_config(
