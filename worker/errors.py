@@ -64,7 +64,7 @@ class PushError(PushgateError):
 
     type = "internal"
     title = "Internal error"
-    retryable = False
+    retryable = False  # the engine's RetryState tries again only when this is True
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
