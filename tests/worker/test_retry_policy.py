@@ -13,6 +13,7 @@ from worker.errors import (
     AuthError,
     NetworkError,
     NotFoundError,
+    PlainHttpError,
     PushError,
     RejectedError,
     TransientRegistryError,
@@ -152,6 +153,7 @@ def test_refund_gives_back_the_attempt_without_a_sleep() -> None:
         NotFoundError("doing it: not found"),
         RejectedError("doing it: refused"),
         PushError("doing it: broke"),
+        PlainHttpError("doing it: TLS to plain HTTP"),
     ],
 )
 def test_errors_not_worth_a_retry_are_raised_at_once(error: PushError) -> None:

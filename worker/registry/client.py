@@ -121,7 +121,8 @@ class RegistryClient:
         try:
             response = self._http.get(realm, params=params, auth=auth)
         except httpx.HTTPError as exc:
-            raise map_transport_error(exc, f"token server {httpx.URL(realm).host}") from None
+            where = f"token server {httpx.URL(realm).host}"
+            raise map_transport_error(exc, where, token_realm=True) from None
         if response.status_code in (401, 403):
             who = f"as {self._credentials.username!r}" if self._credentials else "anonymously"
             raise AuthError(
