@@ -14,6 +14,7 @@ import redis
 from worker.errors import JobConflict, JobNotFound, StoreUnavailable
 from worker.jobs import scripts as job_scripts
 from worker.jobs.model import Job, JobPage, JobStatus, utcnow
+from worker.jobs.notify import publish_change
 
 PREFIX = "pushgate"
 RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
@@ -145,6 +146,7 @@ class JobStore:
             if not self.redis.exists(self.key(job_id)):
                 raise JobNotFound(f"no push job {job_id!r}")
             self.redis.hset(self.key(job_id), mapping={k: json.dumps(v) for k, v in fields.items()})
+        publish_change(self.redis, job_id)
 
     def transition(
         self,
@@ -169,6 +171,8 @@ class JobStore:
             result = self._transition(keys=[self.key(job_id)], args=args)
         if result == -1:
             raise JobNotFound(f"no push job {job_id!r}")
+        if result == 1:
+            publish_change(self.redis, job_id)
         return bool(result == 1)
 
     def request_cancel(self, job_id: str) -> Job:
