@@ -33,8 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check api worker tests deploy
-	$(VENV)/bin/ruff format --check api worker tests deploy
+	$(VENV)/bin/ruff check api worker cli tests deploy
+	$(VENV)/bin/ruff format --check api worker cli tests deploy
 	$(VENV)/bin/mypy
 
 test: deps lint
