@@ -34,15 +34,17 @@ def follow(
     reporter: Reporter,
     *,
     timeout: float | None,
-    poll: float,
-    status_only: bool,
+    refresh: float,
 ) -> dict[str, Any]:
-    """The job once it ends. Each request long-polls up to `poll` seconds (at most 30); with
-    `status_only` only a status change ends one early. Raises WaitTimedOut at `timeout`."""
+    """The job once it ends; raises WaitTimedOut at `timeout`.
+
+    Each request long-polls for a change of status, so the end is seen at once; a running
+    job's progress is fetched every `refresh` seconds, a queued one is left for 30.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     reporter.update(job)
     while not finished(job):
-        wait = min(poll, MAX_WAIT)
+        wait = min(refresh, MAX_WAIT) if job.get("status") == "running" else MAX_WAIT
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -53,10 +55,7 @@ def follow(
             "GET",
             f"/v1/pushes/{job['id']}",
             ok=(200, 304),
-            params={
-                "wait": f"{max(wait, 0.1):.1f}",
-                "wake_on": "status" if status_only else "change",
-            },
+            params={"wait": f"{max(wait, 0.1):.1f}", "wake_on": "status"},
             headers=headers,
             timeout=wait + READ_MARGIN,
         )

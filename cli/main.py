@@ -22,6 +22,7 @@ from cli.idempotency import derive_key
 from cli.progress import BarReporter, LineReporter, Reporter, final_line, status_line
 
 FOLLOW_TIMEOUT_AFTER_CANCEL = 30.0
+TERMINAL_REFRESH = 1.0  # seconds between progress fetches under the live bar
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,10 +120,8 @@ def _wait_for(
     job_id = job["id"]
     try:
         with _reporter(out, progress_interval) as (reporter, terminal):
-            poll = 30.0 if terminal else progress_interval
-            job = follow(
-                client, job, etag, reporter, timeout=timeout, poll=poll, status_only=not terminal
-            )
+            refresh = TERMINAL_REFRESH if terminal else progress_interval
+            job = follow(client, job, etag, reporter, timeout=timeout, refresh=refresh)
     except WaitTimedOut as stopped:
         out.info(
             f"stopped waiting after {timeout:g}s: job {job_id} is {stopped.job['status']} and "
@@ -146,8 +145,7 @@ def _wait_for(
                     None,
                     reporter,
                     timeout=FOLLOW_TIMEOUT_AFTER_CANCEL,
-                    poll=30.0,
-                    status_only=True,
+                    refresh=progress_interval,
                 )
             except WaitTimedOut:
                 out.info(f"cancel requested; job {job_id} is still stopping")
