@@ -115,7 +115,8 @@ def waits(url: str, api: Process, source: str, redis_url: str) -> None:
         unchanged = _requests_for(api, plan[(name, "unchanged")])
         moving = _requests_for(api, plan[(name, "progress")])
         print(
-            f"  {name:<38} queued, unchanged: {unchanged:>3}   running, progress every 0.5 s: {moving:>3}"
+            f"  {name:<38} queued, unchanged: {unchanged:>3}   "
+            f"running, progress every 0.5 s: {moving:>3}"
         )
 
 
