@@ -15,7 +15,6 @@ from api.resources import health, pushes
 from api.state import EXTENSION, ApiState
 from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
-from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
-        feed=ChangeFeed(store.redis),
+        feed=store.change_feed(),
     )
     api = ProblemApi(
         app,

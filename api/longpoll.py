@@ -54,7 +54,7 @@ def wait_for_change(
                 return current.status not in statuses
             return job_etag(current) not in tags
 
-        while not job.finished and not differs(job):
+        while not job.status.finished and not differs(job):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

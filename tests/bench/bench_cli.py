@@ -21,7 +21,7 @@ from tests.support.cli import cli_env, run_cli, run_cli_in_pty
 from tests.support.images import ImageBuilder
 from tests.support.services import Process, RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
-from worker.jobs.model import JobStatus
+from worker.jobs.model import JobStatus, Progress
 from worker.jobs.store import JobStore
 
 KEY = "bench-cli-key-7f3a"
@@ -77,7 +77,7 @@ def _fake_progress(store: JobStore, job_ids: list[str], stop: threading.Event) -
     while not stop.wait(0.5):
         done += 1
         for job_id in job_ids:
-            store.update(job_id, progress={"blobs_total": 5, "blobs_done": 1, "bytes_done": done})
+            store.update(job_id, progress=Progress(blobs_total=5, blobs_done=1, bytes_done=done))
 
 
 def waits(url: str, api: Process, source: str, redis_url: str) -> None:
