@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         enqueue=lambda job_id: enqueue_push(celery, job_id),
         limits=store.caller_limits(),
         audit=store.audit_log(),
+        feed=store.change_feed(),
     )
     api = ProblemApi(
         app,

@@ -8,8 +8,10 @@ from typing import Any
 from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.http import quote_etag
 
 from api import audit
+from api.longpoll import job_etag, wait_for_change
 from api.observe import request_id
 from api.problems import ApiProblem
 from api.schemas import (
@@ -19,6 +21,7 @@ from api.schemas import (
     JobListArgsSchema,
     JobPageSchema,
     JobSchema,
+    JobWaitArgsSchema,
     ProblemSchema,
     PushCreateSchema,
 )
@@ -42,6 +45,14 @@ health = Blueprint("health", __name__, description="Liveness and readiness probe
 
 _IDEMPOTENCY_KEY_MAX = 255
 log = logging.getLogger("pushgate.api")
+_IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The job's ETag from an earlier answer: 304 (or, with `wait`, a wait for a "
+    "change) while the job is unchanged.",
+}
 
 
 @audit_trail.before_request
@@ -102,6 +113,10 @@ def _forbid_unless_allowed(app_slug: str) -> None:
         )
 
 
+def _etag(job: Job) -> str:
+    return quote_etag(job_etag(job))
+
+
 def _visible_job(job_id: str) -> Job:
     job = state().store.get(job_id)
     _forbid_unless_allowed(job.app_slug)
@@ -147,7 +162,7 @@ class Pushes(MethodView):
         audit.mark("push", job)
         log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
         location = url_for("pushes.PushById", job_id=job.id)
-        return job, 202 if created else 200, {"Location": location}
+        return job, 202 if created else 200, {"Location": location, "ETag": _etag(job)}
 
     @pushes.arguments(JobListArgsSchema, location="query")
     @pushes.response(200, JobPageSchema)
@@ -169,11 +184,32 @@ class Pushes(MethodView):
 class PushById(MethodView):
     """One push job."""
 
-    @pushes.response(200, JobSchema)
+    @pushes.arguments(JobWaitArgsSchema, location="query")
+    @pushes.response(200, JobSchema, headers={"ETag": {"schema": {"type": "string"}}})
+    @pushes.alt_response(304, description="Unchanged from the version in `If-None-Match`.")
+    @pushes.doc(parameters=[_IF_NONE_MATCH])
     @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
-    def get(self, job_id: str) -> Job:
-        """The job, with its status, progress, digests and error."""
-        return _visible_job(job_id)
+    def get(self, args: dict[str, Any], job_id: str) -> tuple[Job, int, dict[str, str]] | Response:
+        """The job, with its status, progress, digests and error.
+
+        With `wait`, answered as soon as the job changes (or has finished), or when the wait
+        is up; with `If-None-Match`, 304 while the job is still that version.
+        """
+        job = _visible_job(job_id)
+        known = request.if_none_match
+        if args["wait"] > 0:
+            job = wait_for_change(
+                state().feed,
+                job_id,
+                lambda: _visible_job(job_id),
+                args["wait"],
+                known,
+                status_only=args["wake_on"] == "status",
+            )
+        etag = job_etag(job)
+        if known.contains(etag):
+            return Response(status=304, headers={"ETag": quote_etag(etag)})
+        return job, 200, {"ETag": quote_etag(etag)}
 
 
 @pushes.route("/<string:job_id>/cancel")
@@ -183,13 +219,13 @@ class PushCancel(MethodView):
     @pushes.response(202, JobSchema, description="Cancelled, or being stopped.")
     @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
     @pushes.alt_response(409, schema=ProblemSchema, description="The job already finished.")
-    def post(self, job_id: str) -> Job:
+    def post(self, job_id: str) -> tuple[Job, int, dict[str, str]]:
         """Cancel: a queued job never starts; a running one stops within seconds."""
         audit.mark("cancel", _visible_job(job_id))
         job = state().store.request_cancel(job_id)
         if job.status is JobStatus.CANCELLED:  # it was queued: it ends here, not in a worker
             count_finished(job.status, "cancelled")
-        return job
+        return job, 202, {"ETag": _etag(job)}
 
 
 @audit_trail.route("")

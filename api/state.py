@@ -12,6 +12,7 @@ from flask import current_app
 from api.keys import KeyRing
 from worker.jobs.audit import AuditLog
 from worker.jobs.limits import CallerLimits
+from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
 from worker.settings import Settings
 
@@ -28,6 +29,7 @@ class ApiState:
     enqueue: Callable[[str], None]
     limits: CallerLimits
     audit: AuditLog
+    feed: ChangeFeed
 
 
 def state() -> ApiState:
