@@ -18,6 +18,7 @@ from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
+from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
 OPENAPI_EXTENSION = "pushgate-openapi"
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
+    load_subscriptions(settings.webhooks_file)  # a bad file stops the start, naming the field
     celery = create_celery(settings)
     store = JobStore.from_url(settings.redis_url, settings.job_retention)
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -47,6 +47,15 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def parse_schedule(text: str) -> tuple[float, ...]:
+    """Comma-separated durations, e.g. `5s,5m,30m`, as seconds."""
+    return tuple(parse_duration(part) for part in text.split(",") if part.strip())
+
+
+# Standard Webhooks: after an immediate first attempt, retry after these delays.
+WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
 def _split_list(text: str) -> frozenset[str]:
     return frozenset(item.strip().lower() for item in text.split(",") if item.strip())
 
@@ -83,6 +92,10 @@ class Settings:
     docker_host: str | None = None
     daemon_push: str = "export"  # or "sdk": tag + `docker push` through the daemon
     log_level: str = "INFO"
+    webhooks_file: Path | None = None
+    webhook_hosts: frozenset[str] = frozenset()
+    webhook_timeout: float = 15.0
+    webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,7 +124,11 @@ class Settings:
             "docker_config": Path(docker_config) if docker_config else None,
             "daemon_sources": (get("DAEMON_SOURCES") or "0").lower() in ("1", "true", "yes"),
             "docker_host": get("DOCKER_HOST") or env.get("DOCKER_HOST") or None,
+            "webhooks_file": Path(v) if (v := get("WEBHOOKS_FILE")) else None,
+            "webhook_hosts": _split_list(get("WEBHOOK_HOSTS") or ""),
         }
+        if (v := get("WEBHOOK_RETRY_SCHEDULE")) is not None:
+            kwargs["webhook_retry_schedule"] = parse_schedule(v)
         for name in ("redis_url", "registry", "registry_username", "log_level", "daemon_push"):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = v
@@ -126,6 +143,7 @@ class Settings:
             "heartbeat_interval",
             "heartbeat_timeout",
             "reconcile_interval",
+            "webhook_timeout",
         ):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = parse_duration(v)

@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -65,6 +66,8 @@ class Job:
     cancel_requested: bool = False
     run_id: str | None = None
     request_hash: str = ""
+    # {"url", "events", "secret_file"} when the caller asked for a callback; never shown whole.
+    callback: dict[str, Any] | None = None
     created_at: str = field(default_factory=utcnow)
     started_at: str | None = None
     finished_at: str | None = None

@@ -32,6 +32,9 @@ from worker.registry.progress import Progress
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+# Told "push.started" once a job first runs and "push.<end status>" when it ends; must not
+# raise for long (the webhook dispatcher only writes to Redis and queues a task).
+EventSink = Callable[[str, Job], None]
 
 
 def error_record(error: PushError) -> dict[str, str]:
@@ -42,8 +45,15 @@ def error_record(error: PushError) -> dict[str, str]:
 class JobRunner:
     """Runs push jobs with one engine; shared by every task a worker process executes."""
 
-    def __init__(self, settings: Settings, store: JobStore, engine: CopyEngine) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        engine: CopyEngine,
+        events: EventSink | None = None,
+    ) -> None:
         self.settings, self.store, self.engine = settings, store, engine
+        self.events = events
         self.ledger = BlobLedger(store.redis)
         self.daemon = DaemonSource(settings.docker_host)
         self.gzip_cache = RedisHash(store.redis, f"{PREFIX}:gzip-of-layer")
@@ -62,6 +72,8 @@ class JobRunner:
             log.info(
                 "push job %s is %s and not ours: duplicate delivery ignored", job_id, job.status
             )
+            if job.finished:  # e.g. cancelled while queued; emitting again is harmless
+                self._emit(f"push.{job.status}", job)
             return job
         if job.attempts > self.settings.max_attempts:
             last = (job.error or {}).get("detail") or "the worker running it was lost"
@@ -85,6 +97,7 @@ class JobRunner:
                 run_id=run_id,
                 started_at=job.started_at,
             )
+            self._emit("push.started", job)
         log.info(
             "push job %s: %s -> %s (attempt %d)",
             job_id,
@@ -188,6 +201,16 @@ class JobRunner:
             job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
+            return
+        self._emit(f"push.{status}", self.store.get(job.id))
+
+    def _emit(self, event: str, job: Job) -> None:
+        if self.events is None:
+            return
+        try:
+            self.events(event, job)
+        except Exception:
+            log.exception("push job %s: the %s event could not be emitted", job.id, event)
 
 
 def _epoch(timestamp: str) -> float:
@@ -200,20 +223,20 @@ _lock = threading.Lock()
 _runner: JobRunner | None = None
 
 
-def build_runner(settings: Settings) -> JobRunner:
+def build_runner(settings: Settings, events: EventSink | None = None) -> JobRunner:
     """A JobRunner with its own Redis connection pool and registry clients."""
     store = JobStore.from_url(settings.redis_url, settings.job_retention)
-    return JobRunner(settings, store, CopyEngine.from_settings(settings))
+    return JobRunner(settings, store, CopyEngine.from_settings(settings), events)
 
 
-def process_runner() -> JobRunner:
-    """This process's JobRunner, created on first use."""
+def process_runner(events: EventSink | None = None) -> JobRunner:
+    """This process's JobRunner, created on first use (with `events` as its event sink)."""
     global _runner
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
             logging.getLogger().setLevel(settings.log_level)
-            _runner = build_runner(settings)
+            _runner = build_runner(settings, events)
             install_log_redaction()
         return _runner
 
