@@ -28,7 +28,7 @@ def _size(count: int) -> str:
     value = float(count)
     for unit in _UNITS:
         if value < 1024 or unit == _UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit in ("B", "KiB") else f"{value:.1f} {unit}"
+            return f"{value:.0f} {unit}" if unit == "B" or value >= 10 else f"{value:.1f} {unit}"
         value /= 1024
     return f"{count} B"  # pragma: no cover - the loop always returns
 

@@ -14,7 +14,7 @@ import yaml
 from worker.errors import ConfigurationError, InvalidRequest
 from worker.redaction import register_secret
 from worker.settings import Secret
-from worker.webhooks.guard import CallbackRefused, HostPolicy
+from worker.webhooks.guard import CallbackRefused, HostPolicy, Resolve, resolve_host
 
 STARTED = "push.started"
 END_EVENTS = ("push.succeeded", "push.failed", "push.cancelled")
@@ -149,7 +149,11 @@ def load_subscriptions(path: Path | None) -> list[Subscription]:
 
 
 def job_callback(
-    url: str, events: list[str] | None, secret_file: Path | None, hosts: frozenset[str]
+    url: str,
+    events: list[str] | None,
+    secret_file: Path | None,
+    hosts: frozenset[str],
+    resolve: Resolve = resolve_host,
 ) -> dict[str, Any]:
     """The `callback` of a job that asked for `callback_url`: checked against the SSRF guard,
     signed later with the caller's key's secret (only its file's path is kept)."""
@@ -160,7 +164,7 @@ def job_callback(
             "(the operator sets webhook_secret_file on the key)",
         )
     try:
-        HostPolicy(hosts).check_url(url)
+        HostPolicy(hosts, resolve).check_url(url)
     except CallbackRefused as exc:
         raise InvalidRequest("callback_url", f"callback refused: {exc}") from None
     chosen = list(dict.fromkeys(events or END_EVENTS))
