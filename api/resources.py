@@ -162,7 +162,7 @@ class PushDeliveries(MethodView):
         code, next attempt."""
         _visible_job(job_id)
         st = state()
-        records = DeliveryRecords(st.store.redis, st.settings.job_retention)
+        records = DeliveryRecords(st.store.connection, st.settings.job_retention)
         return {"items": records.for_job(job_id)}
 
 

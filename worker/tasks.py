@@ -36,7 +36,7 @@ def process_dispatcher() -> Dispatcher:
             store = JobStore.from_url(settings.redis_url, settings.job_retention)
             _dispatcher = Dispatcher(
                 settings,
-                DeliveryRecords(store.redis, settings.job_retention),
+                DeliveryRecords(store.connection, settings.job_retention),
                 load_subscriptions(settings.webhooks_file),
                 lambda delivery_id: enqueue_delivery(app, delivery_id),
             )
@@ -93,7 +93,7 @@ def _start_background(sender: Any = None, **_: Any) -> None:
         settings.reconcile_interval,
     ).start()
     DeliveryScheduler(
-        DeliveryRecords(store.redis, settings.job_retention),
+        DeliveryRecords(store.connection, settings.job_retention),
         lambda delivery_id: enqueue_delivery(celery_app, delivery_id),
         lease_for(settings.webhook_timeout),
         SCHEDULER_INTERVAL,

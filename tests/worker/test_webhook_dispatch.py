@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.support.receiver import Answer, WebhookReceiver
-from worker.jobs.model import Job, new_job_id
+from worker.jobs.connection import StoreConnection
+from worker.jobs.model import Job, JobError, JobStatus, new_job_id
 from worker.settings import Settings
 from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher
 from worker.webhooks.records import DeliveryRecords
@@ -24,9 +24,9 @@ SECRET = "whsec_" + base64.b64encode(b"d" * 32).decode()
 
 @pytest.fixture
 def records(settings: Settings) -> Iterator[DeliveryRecords]:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    yield DeliveryRecords(client, 3600)
-    client.close()
+    connection = StoreConnection.from_url(settings.redis_url)
+    yield DeliveryRecords(connection, 3600)
+    connection.close()
 
 
 def make_job(callback_url: str | None, secret_file: Path, **extra: object) -> Job:
@@ -35,13 +35,13 @@ def make_job(callback_url: str | None, secret_file: Path, **extra: object) -> Jo
         callback = {"url": callback_url, "events": ["push.failed"], "secret_file": str(secret_file)}
     return Job(
         id=new_job_id(),
-        status="failed",
+        status=JobStatus.FAILED,
         source="ghcr.io/acme/w:1",
         app_slug="myapp",
         target="w",
         tags=["1"],
         destinations=["vendor.test/myapp/w:1"],
-        error={"type": "auth", "title": "Not authorised", "detail": "no"},
+        error=JobError("auth", "Not authorised", "no"),
         callback=callback,
         **extra,  # type: ignore[arg-type]
     )

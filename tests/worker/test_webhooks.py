@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from tests.support.receiver import Answer, WebhookReceiver
 from tests.support.stack import ROOT
 from worker.errors import ConfigurationError, InvalidRequest
-from worker.jobs.model import Job
+from worker.jobs.model import Job, JobError, JobStatus, Progress, parse_time
 from worker.webhooks.guard import HostPolicy, display_url
 from worker.webhooks.payload import event_body, summary
 from worker.webhooks.sender import parse_retry_after, post, signed_headers
@@ -137,16 +137,16 @@ def test_retry_after(value: str, seconds: float | None) -> None:
 def job(**fields: object) -> Job:
     base = dict(
         id="a" * 32,
-        status="succeeded",
+        status=JobStatus.SUCCEEDED,
         source="ghcr.io/acme/worker:1.0.1",
         app_slug="myapp",
         target="worker",
         tags=["1.0.1"],
         destinations=["registry.replicated.com/myapp/worker:1.0.1"],
         digest="sha256:ab12" + "0" * 60,
-        started_at="2026-01-01T00:00:00.000Z",
-        finished_at="2026-01-01T00:00:12.300Z",
-        progress={"blobs_total": 5, "blobs_skipped": 3, "bytes_total": 176 << 20},
+        started_at=parse_time("2026-01-01T00:00:00.000Z"),
+        finished_at=parse_time("2026-01-01T00:00:12.300Z"),
+        progress=Progress(blobs_total=5, blobs_skipped=3, bytes_total=176 << 20),
         owner="ci",
         run_id="r",
         request_hash="h",
@@ -160,7 +160,7 @@ def test_summary_and_body() -> None:
         "myapp/worker:1.0.1 pushed to registry.replicated.com (sha256:ab1200000000…) in 12.3 s: "
         "176 MiB, 3 of 5 blobs already there"
     )
-    failed = job(status="failed", error={"type": "auth", "detail": "token refused"})
+    failed = job(status=JobStatus.FAILED, error=JobError("auth", "Not authorised", "token refused"))
     assert summary("push.failed", failed).endswith("failed after 12.3 s: auth: token refused")
     body = event_body("push.succeeded", job(), "2026-01-01T00:00:12.400Z")
     data = body["data"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.errors import ConfigurationError, PushgateError
-from worker.jobs.model import Job, utcnow
+from worker.jobs.model import Job, format_time, utcnow
 from worker.settings import Settings
 from worker.webhooks.guard import HostPolicy, display_url
 from worker.webhooks.payload import render
@@ -88,7 +88,7 @@ class Dispatcher:
     def emit(self, event: str, job: Job) -> list[str]:
         """Create a delivery per subscriber of `event` (once: re-emitting is harmless) and
         send the new ones; returns their ids."""
-        timestamp = utcnow()
+        timestamp = format_time(utcnow())
         created = []
         for target in self._targets(event, job):
             delivery = Delivery(
@@ -159,7 +159,9 @@ class Dispatcher:
                 " (redirects are not followed)" if 300 <= attempt.status < 400 else ""
             )
         if attempt.delivered:
-            self.records.finish(delivery.id, token, DELIVERED, delivered_at=utcnow(), **fields)
+            self.records.finish(
+                delivery.id, token, DELIVERED, delivered_at=format_time(utcnow()), **fields
+            )
         elif attempt.status == 410:
             if delivery.subscription != CALLBACK:
                 self.records.disable(delivery.subscription, delivery.url)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
-from worker.jobs.model import Job, utcnow
+from worker.jobs.model import Job, encode_field, utcnow
 from worker.redaction import redact
 from worker.webhooks.guard import display_url
 
@@ -18,7 +17,11 @@ _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 def public_job(job: Job) -> dict[str, Any]:
     """The job as a subscriber sees it: the API's job fields, the callback URL's path only."""
-    data = {k: v for k, v in asdict(job).items() if k not in INTERNAL_FIELDS}
+    data = {
+        f.name: json.loads(encode_field(getattr(job, f.name)))
+        for f in fields(job)
+        if f.name not in INTERNAL_FIELDS
+    }
     if job.callback:
         data["callback_url"] = display_url(str(job.callback.get("url", "")))
     return data
@@ -34,13 +37,9 @@ def _size(count: int) -> str:
 
 
 def _seconds(job: Job) -> float | None:
-    if not job.started_at:
+    if job.started_at is None:
         return None
-    end = job.finished_at or utcnow()
-    parse = dt.datetime.fromisoformat
-    return (
-        parse(end.replace("Z", "+00:00")) - parse(job.started_at.replace("Z", "+00:00"))
-    ).total_seconds()
+    return ((job.finished_at or utcnow()) - job.started_at).total_seconds()
 
 
 def summary(event: str, job: Job) -> str:
@@ -58,14 +57,12 @@ def summary(event: str, job: Job) -> str:
         p = job.progress
         line = (
             f"{image} pushed to {registry} ({digest}) in {took or 0:.1f} s: "
-            f"{_size(p.get('bytes_total', 0))}, {p.get('blobs_skipped', 0)} of "
-            f"{p.get('blobs_total', 0)} blobs already there"
+            f"{_size(p.bytes_total)}, {p.blobs_skipped} of {p.blobs_total} blobs already there"
         )
         return redact(line)
     if event == "push.cancelled":
         return redact(f"{image} push to {registry} cancelled{after}")
-    error = job.error or {}
-    detail = f"{error.get('type', 'internal')}: {error.get('detail', 'no detail')}"
+    detail = f"{job.error.type}: {job.error.detail}" if job.error else "internal: no detail"
     return redact(f"{image} push to {registry} failed{after}: {detail}")
 
 

@@ -1,20 +1,18 @@
 """Delivery records in Redis: one hash per delivery, a list per job, one schedule of due times.
-Takes the job store's Redis client; every Redis outage becomes StoreUnavailable."""
+Takes the job store's connection; every call runs in its guard(), so an outage is
+StoreUnavailable."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-import redis
+from worker.jobs.connection import PREFIX as STORE_PREFIX
+from worker.jobs.connection import StoreConnection, guard
 
-from worker.errors import StoreUnavailable
-
-PREFIX = "pushgate:webhook"
+PREFIX = f"{STORE_PREFIX}:webhook"
 SCHEDULE_KEY = f"{PREFIX}:schedule"  # delivery id -> when to (re)send its task if nobody does
 DISABLED_KEY = f"{PREFIX}:disabled"  # subscription name -> the URL that answered 410
 
@@ -136,8 +134,8 @@ class Delivery:
 class DeliveryRecords:
     """Delivery records on the job store's Redis client."""
 
-    def __init__(self, client: redis.Redis, retention: float) -> None:
-        self.redis = client
+    def __init__(self, connection: StoreConnection, retention: float) -> None:
+        self.redis = client = connection.client
         self.retention = int(retention)
         self._create = client.register_script(_CREATE)
         self._claim = client.register_script(_CLAIM)
@@ -154,32 +152,24 @@ class DeliveryRecords:
         """The Redis key of the list of a job's delivery ids."""
         return f"{PREFIX}:job:{job_id}"
 
-    @contextmanager
-    def unavailable(self) -> Iterator[None]:
-        """Turn Redis connection failures into StoreUnavailable."""
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            raise StoreUnavailable(f"the job store (Redis) is unreachable: {exc}") from None
-
     def create(self, delivery: Delivery, due: float) -> bool:
         """Store a new delivery, due at `due`; False when one with its id exists already."""
         args: list[Any] = [delivery.id, self.retention, due]
         for name, value in delivery.to_record().items():
             args += [name, value]
         keys = [self.key(delivery.id), self.job_key(delivery.job_id), SCHEDULE_KEY]
-        with self.unavailable():
+        with guard():
             return bool(self._create(keys=keys, args=args) == 1)
 
     def get(self, delivery_id: str) -> Delivery | None:
         """The delivery, or None when it does not exist (or expired)."""
-        with self.unavailable():
+        with guard():
             record = self.redis.hgetall(self.key(delivery_id))
         return Delivery.from_record({str(k): str(v) for k, v in record.items()}) if record else None
 
     def for_job(self, job_id: str) -> list[Delivery]:
         """The deliveries of a job, oldest first."""
-        with self.unavailable():
+        with guard():
             ids = self.redis.lrange(self.job_key(job_id), 0, -1)
         found = (self.get(str(i)) for i in ids)
         return [d for d in found if d is not None]
@@ -187,7 +177,7 @@ class DeliveryRecords:
     def claim(self, delivery_id: str, token: str, lease: float) -> bool:
         """Take a due, pending delivery for one attempt (counted); False when it is not ours."""
         now = time.time()
-        with self.unavailable():
+        with guard():
             result = self._claim(
                 keys=[self.key(delivery_id), SCHEDULE_KEY],
                 args=[delivery_id, now, now + lease, token],
@@ -202,22 +192,22 @@ class DeliveryRecords:
         args: list[Any] = [delivery_id, token, state, next_at]
         for name, value in values.items():
             args += [name, "" if value is None else str(value)]
-        with self.unavailable():
+        with guard():
             result = self._finish(keys=[self.key(delivery_id), SCHEDULE_KEY], args=args)
         return bool(result == 1)
 
     def due(self, lease: float, limit: int = 100) -> list[str]:
         """Ids of deliveries due now (a lost task, a retry); each is pushed back by `lease`."""
         now = time.time()
-        with self.unavailable():
+        with guard():
             return [str(i) for i in self._due(keys=[SCHEDULE_KEY], args=[now, now + lease, limit])]
 
     def disable(self, name: str, url: str) -> None:
         """Disable a standing subscription at this URL (it answered 410 Gone)."""
-        with self.unavailable():
+        with guard():
             self.redis.hset(DISABLED_KEY, name, url)
 
     def disabled(self, name: str, url: str) -> bool:
         """True when the subscription was disabled at this URL (a new URL enables it again)."""
-        with self.unavailable():
+        with guard():
             return self.redis.hget(DISABLED_KEY, name) == url
