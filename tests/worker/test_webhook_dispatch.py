@@ -1,19 +1,23 @@
 """The dispatcher on real Redis and real receivers, without Celery: fan-out, one attempt per
-call, the retry schedule with Retry-After, 410, and giving up."""
+call, the retry schedule with Retry-After, 410, giving up; and the runner's event sink."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.images import ImageBuilder
 from tests.support.receiver import Answer, WebhookReceiver
+from tests.support.services import Registry
 from worker.jobs.connection import StoreConnection
 from worker.jobs.model import Job, JobError, JobStatus, new_job_id
+from worker.jobs.runner import JobRunner
+from worker.jobs.submit import PushRequest, plan_job, submit
 from worker.settings import Settings
 from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher
 from worker.webhooks.records import DeliveryRecords
@@ -141,3 +145,26 @@ def test_the_scheduler_resends_due_deliveries(
     assert delivery_id in DeliveryScheduler(records, resent.append, 60, 1).run_once()
     assert delivery_id in resent
     assert delivery_id not in DeliveryScheduler(records, resent.append, 60, 1).run_once()
+
+
+def test_the_runner_tells_its_event_sink_when_a_job_starts_and_ends(
+    settings: Settings,
+    make_runner: Callable[[Settings], JobRunner],
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    source_images.image(f"acme/{unique}", "1", [1024])
+    runner = make_runner(settings)
+    told: list[tuple[str, JobStatus]] = []
+    runner.events = lambda event, job: told.append((event, job.status))
+    request = PushRequest(source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")
+    job = submit(runner.store, plan_job(request, settings, owner="t"), lambda _: None)
+    runner.run(job.id)
+    assert told == [("push.started", JobStatus.RUNNING), ("push.succeeded", JobStatus.SUCCEEDED)]
+    # Cancelled while queued: the runner never claims it, and still says how it ended.
+    told.clear()
+    queued = submit(runner.store, plan_job(request, settings, owner="t"), lambda _: None)
+    runner.store.request_cancel(queued.id)
+    runner.run(queued.id)
+    assert told == [("push.cancelled", JobStatus.CANCELLED)]
