@@ -29,7 +29,8 @@ const REFRESH_MS = 5000; // the list's first page, for pushes submitted since
 const $ = (id) => document.getElementById(id);
 const views = ["sign-in-view", "list-view", "job-view"];
 
-const list = { app: "", status: "", jobs: new Map(), order: [], cursor: null, timer: null };
+// `generation` changes with the filters: answers to requests made before are dropped.
+const list = { app: "", status: "", jobs: new Map(), order: [], cursor: null, timer: null, generation: 0 };
 const page = { id: null, job: null };
 const watcher = new JobWatcher(onJobChanged);
 
@@ -118,6 +119,7 @@ function openList(app, status) {
   if (app !== list.app || status !== list.status || !list.order.length) {
     list.app = app;
     list.status = status;
+    list.generation += 1;
     list.jobs.clear();
     list.order = [];
     list.cursor = null;
@@ -138,8 +140,10 @@ function setListMessage(text, isError = false) {
 async function loadPage(cursor) {
   const button = $("load-more");
   button.disabled = true;
+  const generation = list.generation;
   try {
     const { body } = await listJobs({ app: list.app, status: list.status, cursor });
+    if (generation !== list.generation) return;
     list.cursor = body.next_cursor || null;
     for (const job of body.items) upsertRow(job, "end");
     setListMessage("");
@@ -147,17 +151,24 @@ async function loadPage(cursor) {
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401)) setListMessage(error.message, true);
   } finally {
-    button.disabled = false;
-    button.hidden = !list.cursor;
-    $("list-empty").hidden = list.order.length > 0;
-    watcher.follow([...list.jobs.values()]);
-    rememberApps();
+    if (generation === list.generation) settleList();
   }
 }
 
+function settleList() {
+  const button = $("load-more");
+  button.disabled = false;
+  button.hidden = !list.cursor;
+  $("list-empty").hidden = list.order.length > 0;
+  if (!$("list-view").hidden) watcher.follow([...list.jobs.values()]);
+  rememberApps();
+}
+
 async function refreshHead() {
+  const generation = list.generation;
   try {
     const { body } = await listJobs({ app: list.app, status: list.status });
+    if (generation !== list.generation || $("list-view").hidden) return;
     const fresh = body.items.filter((job) => !list.jobs.has(job.id)).reverse();
     for (const job of body.items) if (list.jobs.has(job.id)) upsertRow(job);
     for (const job of fresh) upsertRow(job, "start");

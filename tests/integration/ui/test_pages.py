@@ -222,3 +222,33 @@ def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_servic
     markup = "main img, main script, main svg, main iframe, main b, main i, main u"
     assert page.locator(markup).count() == 0
     assert page.evaluate("window.__pwned") is None
+
+
+def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:
+    store = JobStore.from_url(ui_service.env["PUSHGATE_REDIS_URL"], 3600)
+    ids = []
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    for n in range(23):  # one page is 20
+        job = Job(
+            id=new_job_id(),
+            status="succeeded",
+            source=f"127.0.0.1:5000/acme/paged:{n}",
+            app_slug="lockedapp",
+            target="paged",
+            tags=[str(n)],
+            destinations=[f"vendor/lockedapp/paged:{n}"],
+            created_at=(start + dt.timedelta(seconds=n)).isoformat(timespec="milliseconds"),
+        )
+        store.create(job)
+        ids.append(job.id)
+    store.redis.close()
+    sign_in(page)
+    page.get_by_label("App").fill("lockedapp")
+    page.get_by_label("App").press("Enter")
+    rows = page.locator("#jobs tbody tr")
+    expect(rows).to_have_count(20)
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(23)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    shown = [rows.nth(i).get_attribute("data-job-id") for i in range(23)]
+    assert shown == ids[::-1], "not newest first"
