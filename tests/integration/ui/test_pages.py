@@ -11,7 +11,7 @@ from tests.integration.conftest import API_KEY, Service
 from tests.support.browser import artifacts_dir
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry
-from worker.jobs.model import Job, new_job_id, utcnow
+from worker.jobs.model import Job, JobError, JobStatus, new_job_id, utcnow
 from worker.jobs.store import JobStore
 
 MiB = 1 << 20
@@ -197,19 +197,19 @@ def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_servic
     store = JobStore.from_url(ui_service.env["PUSHGATE_REDIS_URL"], 3600)
     job = Job(
         id=new_job_id(),
-        status="failed",
+        status=JobStatus.FAILED,
         source=HOSTILE_SOURCE,
         app_slug="myapp",
         target="<svg onload=window.__pwned=3>",
         tags=["1"],
         destinations=["<iframe src=javascript:window.__pwned=4>"],
         removed=[{"digest": "<img src=y onerror=window.__pwned=5>", "reason": "<u>x</u>"}],
-        error={"type": "rejected", "title": "<i>Rejected</i>", "detail": HOSTILE_DETAIL},
+        error=JobError("rejected", "<i>Rejected</i>", HOSTILE_DETAIL),
         started_at=utcnow(),
         finished_at=utcnow(),
     )
     store.create(job)
-    store.redis.close()
+    store.connection.close()
     sign_in(page)
     row = page.locator(f"tr[data-job-id='{job.id}']")
     expect(row).to_contain_text(HOSTILE_SOURCE)
@@ -231,17 +231,17 @@ def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:
     for n in range(23):  # one page is 20
         job = Job(
             id=new_job_id(),
-            status="succeeded",
+            status=JobStatus.SUCCEEDED,
             source=f"127.0.0.1:5000/acme/paged:{n}",
             app_slug="lockedapp",
             target="paged",
             tags=[str(n)],
             destinations=[f"vendor/lockedapp/paged:{n}"],
-            created_at=(start + dt.timedelta(seconds=n)).isoformat(timespec="milliseconds"),
+            created_at=start + dt.timedelta(seconds=n),
         )
         store.create(job)
         ids.append(job.id)
-    store.redis.close()
+    store.connection.close()
     sign_in(page)
     page.get_by_label("App").fill("lockedapp")
     page.get_by_label("App").press("Enter")
