@@ -13,6 +13,7 @@ from api.keys import KeyRing
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
 from api.resources import health, pushes
 from api.state import EXTENSION, ApiState
+from api.ui import ui
 from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
     api.register_blueprint(health)
+    app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
     _register_errors(app)
     install_log_redaction()
     return app
