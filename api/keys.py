@@ -1,5 +1,6 @@
 """Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs, with optional
-limits (`rate`, `max_active`) and the right to read the audit trail (`audit: true`)."""
+limits (`rate`, `max_active`), the right to read the audit trail (`audit: true`), and a file
+holding the `whsec_` secret that signs the key's job callbacks."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 
 from worker.errors import ConfigurationError
+from worker.webhooks.subscriptions import read_secret
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class ApiKey:
     name: str
     key_sha256: str
     app_slugs: frozenset[str]
+    webhook_secret_file: Path | None = None
     rate: int | None = None  # pushes per minute; None: the settings' default
     max_active: int | None = None  # queued + running jobs; None: the settings' default
     audit: bool = False  # may read GET /v1/audit
@@ -50,11 +53,20 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                 raise ValueError("key_sha256 must be 64 hex digits")
             if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
                 raise ValueError("app_slugs must be a list of strings")
+            secret_file = entry.get("webhook_secret_file")
+            if secret_file is not None:
+                if not isinstance(secret_file, str) or not secret_file:
+                    raise ValueError("webhook_secret_file must be a path")
+                try:
+                    read_secret(Path(secret_file))  # checked now, read again when signing
+                except ConfigurationError as exc:
+                    raise ValueError(f"webhook_secret_file: {exc}") from None
             keys.append(
                 ApiKey(
                     str(entry["name"]),
                     digest,
                     frozenset(slugs),
+                    Path(secret_file) if secret_file else None,
                     _limit(entry, "rate"),
                     _limit(entry, "max_active"),
                     _flag(entry, "audit"),

@@ -11,12 +11,14 @@ from flask_smorest import Blueprint
 from werkzeug.http import quote_etag
 
 from api import audit
+from api.limits import admit
 from api.longpoll import job_etag, wait_for_change
 from api.observe import request_id
 from api.problems import ApiProblem
 from api.schemas import (
     AuditArgsSchema,
     AuditPageSchema,
+    DeliveryListSchema,
     HealthSchema,
     JobListArgsSchema,
     JobPageSchema,
@@ -26,11 +28,14 @@ from api.schemas import (
     PushCreateSchema,
 )
 from api.state import state
+from worker.errors import InvalidRequest
 from worker.jobs.audit import AuditPage
 from worker.jobs.model import Job, JobPage, JobStatus
 from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
 from worker.logs import bind
 from worker.metrics import count_finished
+from worker.webhooks.records import DeliveryRecords
+from worker.webhooks.subscriptions import job_callback
 
 pushes = Blueprint(
     "pushes",
@@ -81,31 +86,6 @@ def authenticate() -> None:
 _AUDITED = {"pushes.Pushes": "push", "pushes.PushCancel": "cancel"}
 
 
-def _admit(job: Job) -> None:
-    """429 when the caller is over its rate or has too many jobs queued or running."""
-    key, settings = g.api_key, state().settings
-    refusal = state().limits.admit(
-        key.name,
-        job.id,
-        key.rate or settings.default_rate,
-        key.max_active or settings.default_max_active,
-    )
-    if refusal is None:
-        return
-    if refusal.reason == "rate":
-        slug, detail = "rate-limited", f"over {key.rate or settings.default_rate} pushes a minute"
-    else:
-        limit = key.max_active or settings.default_max_active
-        slug, detail = "too-many-active", f"{limit} jobs of this key are queued or running"
-    raise ApiProblem(
-        429,
-        slug,
-        "Too many requests",
-        f"{detail}; try again after {refusal.retry_after} s",
-        {"Retry-After": str(refusal.retry_after)},
-    )
-
-
 def _forbid_unless_allowed(app_slug: str) -> None:
     if not g.api_key.allows(app_slug):
         raise ApiProblem(
@@ -142,8 +122,17 @@ class Pushes(MethodView):
         _forbid_unless_allowed(push.app_slug)
         st = state()
         job = plan_job(push, st.settings, owner=g.api_key.name, request_id=request_id())
+        if push.callback_url is not None:
+            job.callback = job_callback(
+                push.callback_url,
+                push.callback_events,
+                g.api_key.webhook_secret_file,
+                st.settings.webhook_hosts,
+            )
+        elif push.callback_events is not None:
+            raise InvalidRequest("callback_events", "callback_events needs a callback_url")
         bind(job_id=job.id, app_slug=job.app_slug)
-        _admit(job)
+        admit(job)
         idempotency_key = request.headers.get("Idempotency-Key")
         created = True
         if idempotency_key is not None:
@@ -252,6 +241,21 @@ class AuditEvents(MethodView):
         if slug is not None and not key.allows(slug):
             raise ApiProblem(403, "forbidden", "Forbidden", f"this API key may not read {slug!r}")
         return state().audit.page(slug, args.get("since"), args.get("cursor"), args["limit"])
+
+
+@pushes.route("/<string:job_id>/deliveries")
+class PushDeliveries(MethodView):
+    """The webhook deliveries of a push job."""
+
+    @pushes.response(200, DeliveryListSchema)
+    @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
+    def get(self, job_id: str) -> dict[str, Any]:
+        """Each delivery of the job's events: URL (no query), event, attempts, last status
+        code, next attempt."""
+        _visible_job(job_id)
+        st = state()
+        records = DeliveryRecords(st.store.connection, st.settings.job_retention)
+        return {"items": records.for_job(job_id)}
 
 
 @health.route("/healthz")

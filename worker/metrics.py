@@ -87,6 +87,12 @@ def count_blob(outcome: str, size: int) -> None:
     PUSH_BYTES.labels(outcome).inc(size)
 
 
+def count_delivery(result: str) -> None:
+    """Count one webhook delivery attempt by its result: delivered, retrying (another attempt
+    is scheduled), failed (attempts exhausted), gone (410), disabled (not sent)."""
+    WEBHOOK_DELIVERIES.labels(result).inc()
+
+
 def count_finished(
     status: JobStatus,
     error_type: str | None,

@@ -118,6 +118,8 @@ class Job:
     run_id: str | None = None
     request_hash: str = ""
     request_id: str = ""  # the API request that created it (X-Request-ID), for the logs
+    # {"url", "events", "secret_file"} when the caller asked for a callback; never shown whole.
+    callback: dict[str, Any] | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
