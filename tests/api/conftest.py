@@ -14,13 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
+from tests.support.api_keys import KEYS
 from worker.settings import Settings
-
-KEYS = {
-    "ci-key-myapp-0001": ["myapp"],
-    "ops-key-all-0002": ["*"],
-    "bot-key-other-0003": ["otherapp"],
-}
 
 
 @pytest.fixture
@@ -53,8 +48,3 @@ def app(settings: Settings, api_keys_file: Path, redis_client: redis.Redis) -> I
 def client(app: Flask) -> FlaskClient:
     """A test client of the app."""
     return app.test_client()
-
-
-def auth(key: str = "ci-key-myapp-0001") -> dict[str, str]:
-    """Headers carrying an API key."""
-    return {"Authorization": f"Bearer {key}"}
