@@ -10,23 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.support.images import ImageBuilder
-from tests.support.proxy import Faults, RegistryProxy
+from tests.support.proxy import Faults, RegistryProxy, one_in_four
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 from tests.support.vendor import vendor_read
 
 KiB, MiB = 1024, 1 << 20
 CANCEL_BOUND = 30.0  # seconds from the cancel request to the job reading `cancelled`
-# One request in four goes wrong: 503s, 429s with Retry-After and a non-JSON body,
-# connections dropped mid-body, and responses that stall past the stall timeout.
-ONE_IN_FOUR = dict(
-    error_503=0.08, error_429=0.05, retry_after="1", drop=0.08, stall=0.04, stall_seconds=4.0
-)
 
 
 @pytest.fixture(scope="module")
 def faulty_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
-    proxy = RegistryProxy(vendor_registry.port, faults=Faults(seed=11, **ONE_IN_FOUR))
+    proxy = RegistryProxy(vendor_registry.port, faults=one_in_four(seed=11))
     yield proxy
     proxy.stop()
 
