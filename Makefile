@@ -51,6 +51,8 @@ bench: deps
 	$(PY) -m tests.bench.bench_copy
 	$(PY) -m tests.bench.bench_multiarch
 	$(PY) -m tests.bench.bench_daemon
+	$(PY) -m tests.bench.bench_wan
+	$(PY) -m tests.bench.bench_skopeo
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml
