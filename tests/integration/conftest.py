@@ -6,147 +6,15 @@ import base64
 import hashlib
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
-import httpx
 import pytest
-import redis
 
-from tests.conftest import SA_TOKEN, SOURCE_TOKEN
+from tests.support.accounts import SOURCE_TOKEN
+from tests.support.observed import OBSERVER_KEYS, Observed, docker_config
 from tests.support.proxy import Faults, RegistryProxy
-from tests.support.services import Process, RedisServer, Registry, free_port
-from tests.support.stack import service_env, start_api, start_worker
-
-API_KEY = "pipeline-key-5e1f0c2b"
-
-
-@dataclass
-class Service:
-    """A running pushgate: its URL, processes, logs, and every response it gave."""
-
-    url: str
-    env: dict[str, str]
-    workdir: Path
-    api: Process
-    workers: list[Process] = field(default_factory=list)
-    worker_extra: dict[str, str] = field(default_factory=dict)
-    responses: list[str] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
-
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Call the API with the pipeline's key, remembering the response text."""
-        headers = {"Authorization": f"Bearer {API_KEY}", **kwargs.pop("headers", {})}
-        response = self.http.request(method, self.url + path, headers=headers, **kwargs)
-        self.responses.append(f"{response.status_code} {dict(response.headers)} {response.text}")
-        return response
-
-    def submit(self, **body: Any) -> str:
-        """POST a push (it must be accepted) and return the job id."""
-        response = self.call("POST", "/v1/pushes", json=body)
-        assert response.status_code == 202, response.text
-        return str(response.json()["id"])
-
-    def push(self, **body: Any) -> dict[str, Any]:
-        """Submit a push and wait for it to finish; returns the final job."""
-        return self.wait_for(self.submit(**body))
-
-    def start_worker(self, name: str, **extra: str) -> Process:
-        """Start one more Celery worker process (prefork, one child)."""
-        env = {**self.env, **self.worker_env, **extra}
-        worker = start_worker(env, self.workdir, name, "DEBUG")
-        self.workers.append(worker)
-        return worker
-
-    @property
-    def worker_env(self) -> dict[str, str]:
-        """What only the workers get: the vendor registry token."""
-        return {
-            "PUSHGATE_REGISTRY_TOKEN": SA_TOKEN,
-            "PUSHGATE_REGISTRY_USERNAME": "pushgate-sa",
-            **self.worker_extra,
-        }
-
-    def wait_for(
-        self,
-        job_id: str,
-        timeout: float = 120,
-        done: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> dict[str, Any]:
-        """Poll the job until it finishes (or `done` says so); returns the job."""
-        done = done or (lambda job: job["status"] in ("succeeded", "failed", "cancelled"))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.call("GET", f"/v1/pushes/{job_id}").json()
-            if done(job):
-                return job
-            time.sleep(0.05)
-        raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
-
-    def logs(self) -> str:
-        """Everything the API and the workers logged so far."""
-        return "\n".join(p.log.read_text(errors="replace") for p in [self.api, *self.workers])
-
-    def stop(self) -> None:
-        """Stop every process."""
-        for process in [*self.workers, self.api]:
-            process.stop()
-        self.http.close()
-
-
-def launch(
-    workdir: Path,
-    redis_url: str,
-    source: str,
-    vendor: str,
-    workers: int = 1,
-    shared_env: dict[str, str] | None = None,
-    extra_keys: list[dict[str, Any]] | None = None,
-    **worker_env: str,
-) -> Service:
-    """gunicorn + Celery workers on their own Redis database, pushing to `vendor`;
-    `extra_keys` are more entries for the API keys file."""
-    keys = workdir / "keys.yaml"
-    keys.write_text(
-        json.dumps(
-            [
-                {
-                    "name": "pipeline",
-                    "app_slugs": ["myapp", "shared", "lockedapp"],
-                    "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                },
-                *(extra_keys or []),
-            ]
-        )
-    )
-    redis.Redis.from_url(redis_url).flushdb()
-    env = service_env(
-        redis_url,
-        source,
-        vendor,
-        keys,
-        PUSHGATE_PROGRESS_INTERVAL="0.1",
-        PUSHGATE_HEARTBEAT_INTERVAL="0.5",
-        PUSHGATE_LOG_LEVEL="DEBUG",
-        **(shared_env or {}),
-    )
-    api, url = start_api(env, workdir)
-    svc = Service(url=url, env=env, workdir=workdir, api=api, worker_extra=worker_env)
-    try:
-        for n in range(workers):
-            svc.start_worker(f"w{n + 1}")
-    except BaseException:
-        svc.stop()
-        raise
-    return svc
-
-
-def redis_db(server: RedisServer, db: int) -> str:
-    """The URL of database `db` on `server` (each service gets its own queue and jobs)."""
-    return server.url.rsplit("/", 1)[0] + f"/{db}"
+from tests.support.pushgate import Service, launch, redis_db
+from tests.support.services import RedisServer, Registry, free_port
 
 
 @pytest.fixture(scope="module")
@@ -160,44 +28,40 @@ def service(
     """gunicorn + one Celery worker pushing straight to the vendor stand-in; the worker reads
     the private source with credentials from a Docker config.json."""
     workdir = tmp_path_factory.mktemp("service")
+    docker_config = workdir / "docker-config"
+    docker_config.mkdir()
+    auth = base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()
+    (docker_config / "config.json").write_text(
+        json.dumps({"auths": {private_source.host: {"auth": auth}}})
+    )
     svc = launch(
         workdir,
         redis_db(redis_server, 3),
         f"{source_registry.host},{private_source.host}",
         vendor_registry.host,
-        DOCKER_CONFIG=str(docker_config(workdir, private_source)),
+        DOCKER_CONFIG=str(docker_config),
     )
     yield svc
     svc.stop()
 
 
-def docker_config(workdir: Path, private_source: Registry) -> Path:
-    """A Docker config folder with the CI reader's credential for `private_source`."""
-    folder = workdir / "docker-config"
-    folder.mkdir()
-    auth = base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode()
-    (folder / "config.json").write_text(
-        json.dumps({"auths": {private_source.host: {"auth": auth}}})
+@pytest.fixture(scope="module")
+def idle_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    source_registry: Registry,
+    vendor_registry: Registry,
+) -> Iterator[Service]:
+    """gunicorn without any Celery worker: jobs stay queued until a test changes them."""
+    svc = launch(
+        tmp_path_factory.mktemp("idle-service"),
+        redis_db(redis_server, 9),
+        source_registry.host,
+        vendor_registry.host,
+        workers=0,
     )
-    return folder
-
-
-OBSERVER_KEYS = {  # name -> (key, extra fields of its entry)
-    "limited": ("limited-key-7a1c3e", {"app_slugs": ["myapp"], "rate": 2}),
-    "backlog": ("backlog-key-2b9d4f", {"app_slugs": ["myapp"], "max_active": 1}),
-    "auditor": ("auditor-key-9c0e5a", {"app_slugs": ["*"], "audit": True}),
-    "app-auditor": ("app-auditor-key-4d2f", {"app_slugs": ["myapp"], "audit": True}),
-}
-
-
-@dataclass
-class Observed:
-    """A JSON-logging service with metrics ports, more keys, and a held source registry."""
-
-    service: Service
-    held_source: RegistryProxy
-    gate: threading.Event
-    metrics_urls: list[str]
+    yield svc
+    svc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +89,7 @@ def observed(
     ]
     svc = launch(
         workdir,
-        redis_db(redis_server, 11),
+        redis_db(redis_server, 13),
         f"{source_registry.host},{private_source.host},{proxy.host}",
         vendor_registry.host,
         workers=0,
@@ -247,22 +111,3 @@ def observed(
     gate.set()
     svc.stop()
     proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def idle_service(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: RedisServer,
-    source_registry: Registry,
-    vendor_registry: Registry,
-) -> Iterator[Service]:
-    """gunicorn without any Celery worker: jobs stay queued until a test changes them."""
-    svc = launch(
-        tmp_path_factory.mktemp("idle-service"),
-        redis_db(redis_server, 9),
-        source_registry.host,
-        vendor_registry.host,
-        workers=0,
-    )
-    yield svc
-    svc.stop()

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import OBSERVER_KEYS, Observed
 from tests.support.images import ImageBuilder
+from tests.support.observed import Observed, key_headers
 from tests.support.services import Registry
 
 KiB = 1024
@@ -49,11 +49,6 @@ class Scrapes:
         """How much a series grew since the first scrape."""
         key = (name, frozenset(labels.items()))
         return after.get(key, 0.0) - self.before.get(key, 0.0)
-
-
-def key_headers(name: str) -> dict[str, str]:
-    """Authorization for one of the observed service's extra keys."""
-    return {"Authorization": f"Bearer {OBSERVER_KEYS[name][0]}"}
 
 
 def json_lines(path: Path) -> Iterator[dict[str, Any]]:
