@@ -1,32 +1,32 @@
 """Keep credentials out of logs and error texts: one process-wide list of secret values.
 
 Long-lived secrets (credentials, webhook secrets) stay for the life of the process; registry
-tokens are kept only until a while after they expire, so a worker that fetched tokens for
-100,000 pushes holds the few that can still matter, and redact() scans one cached pattern.
+tokens are kept until a while after they expire, and only the most recent MAX_EXPIRING of them
+(a token can only be echoed back while a job uses it), so a worker that fetched tokens for
+100,000 pushes holds what one that ran 1,000 does. redact() scans a cached, sorted tuple.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
 import time
 
 REDACTED = "[REDACTED]"
 # A token is still redacted this long after it expired (clock skew, slow log shipping).
 EXPIRED_GRACE = 600.0
-MAX_EXPIRING = 10_000  # the oldest short-lived tokens go first past this many
+MAX_EXPIRING = 1_000  # the oldest short-lived tokens go first past this many
 _lock = threading.Lock()
 _lasting: set[str] = set()
 _expiring: dict[str, float] = {}  # token -> when it may be forgotten (monotonic), oldest first
-_pattern: re.Pattern[str] | None = None
+_ordered: tuple[str, ...] | None = None  # every secret, longest first; None when stale
 
 
 def register_secret(value: str, username: str | None = None, ttl: float | None = None) -> None:
     """Add `value` (and its Basic-auth encodings with `username`) to what is redacted; with
     `ttl` (a token's lifetime in seconds) it is forgotten a while after it expires."""
-    global _pattern
+    global _ordered
     if len(value) < 4:
         return
     forms = {value}
@@ -41,34 +41,30 @@ def register_secret(value: str, username: str | None = None, ttl: float | None =
             now = time.monotonic()
             _forget_expired(now)
             for form in forms:
-                _expiring.pop(form, None)  # re-inserted last: the dict stays in expiry order
+                _expiring.pop(form, None)  # re-inserted last: the dict stays oldest first
                 _expiring[form] = now + ttl + EXPIRED_GRACE
             while len(_expiring) > MAX_EXPIRING:
                 del _expiring[next(iter(_expiring))]
-        _pattern = None
+        _ordered = None
 
 
 def _forget_expired(now: float) -> None:
     """Drop tokens past their expiry and grace (the caller holds the lock)."""
-    global _pattern
+    global _ordered
     expired = [token for token, until in _expiring.items() if until <= now]
     for token in expired:
         del _expiring[token]
     if expired:
-        _pattern = None
+        _ordered = None
 
 
-def _current_pattern() -> re.Pattern[str] | None:
-    global _pattern
+def _current_secrets() -> tuple[str, ...]:
+    global _ordered
     with _lock:
-        if _pattern is None:
-            secrets = _lasting | _expiring.keys()
-            if not secrets:
-                return None
+        if _ordered is None:
             # Longest first, so a secret that contains another is replaced whole.
-            ordered = sorted(secrets, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(secret) for secret in ordered))
-        return _pattern
+            _ordered = tuple(sorted(_lasting | _expiring.keys(), key=len, reverse=True))
+        return _ordered
 
 
 def secrets_held() -> int:
@@ -80,8 +76,10 @@ def secrets_held() -> int:
 
 def redact(text: str) -> str:
     """`text` with every registered secret replaced by [REDACTED]."""
-    pattern = _current_pattern()
-    return text if pattern is None else pattern.sub(REDACTED, text)
+    for secret in _current_secrets():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 class RedactingFilter(logging.Filter):

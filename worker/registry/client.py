@@ -38,6 +38,7 @@ def host_slots(host: str, size: int) -> threading.BoundedSemaphore:
 
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _TOKEN_EARLY_REFRESH = 10.0
+MAX_TOKENS = 512  # cached tokens per registry: one per repository pushed lately, not ever
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,13 @@ class RegistryClient:
             now = time.monotonic()
             with self._lock:
                 # One entry per scope (repository) ever pushed would grow without bound: drop
-                # the expired ones whenever a new token comes in.
+                # the expired ones, and the oldest past MAX_TOKENS, when a new token comes in.
                 for stale in [k for k, (_, until) in self._tokens.items() if until <= now]:
                     del self._tokens[stale]
+                self._tokens.pop(key, None)  # re-inserted last: the oldest entry goes first
                 self._tokens[key] = (token, now + lifetime)
+                while len(self._tokens) > MAX_TOKENS:
+                    del self._tokens[next(iter(self._tokens))]
             return token
 
     def _cached_token(self, key: str) -> str | None:
