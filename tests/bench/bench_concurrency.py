@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.common import FreshVendor, MiB, skopeo_copy
+from tests.bench.common import SKOPEO_CACHE_NOTE, FreshVendor, MiB, forget_skopeo_cache, skopeo_copy
 from tests.bench.fleet import BENCH_KEY, Fleet, tree_rss_mib
 from tests.support.images import ImageBuilder
 from tests.support.services import Process, RedisServer, Registry
@@ -32,12 +32,11 @@ DELAY_MS = float(os.environ.get("WAN_DELAY_MS", "20"))
 RATE_MB_S = float(os.environ.get("WAN_RATE_MB_S", "25"))
 PUSHES = int(os.environ.get("BENCH_PUSHES", "2000"))
 LAYERS = [8 * MiB, 8 * MiB, 8 * MiB]  # issue 11's image: three 8 MiB layers, incompressible
-SKOPEO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
 
 
 def _skopeo_all(pairs: list[tuple[str, str]]) -> tuple[float, int]:
     """Run one skopeo copy per (source, dest) at once; (seconds, peak summed RSS in MiB)."""
-    SKOPEO_CACHE.unlink(missing_ok=True)
+    forget_skopeo_cache()
     start = time.perf_counter()
     procs = [
         subprocess.Popen(skopeo_copy(s, d), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -111,7 +110,7 @@ def main() -> None:
         _api_and_growth(fleet, vendor, source, rows)
         print(
             f"\nWAN: {DELAY_MS:g} ms each way, {RATE_MB_S:g} MB/s per connection (target only);"
-            f" images of 3 x 8 MiB layers; medians of {RUNS} runs\n"
+            f" images of 3 x 8 MiB layers; medians of {RUNS} runs; {SKOPEO_CACHE_NOTE}\n"
         )
         print("| measurement | pushgate | skopeo | ratio | target |\n|---|---|---|---|---|")
         print("\n".join(rows))
