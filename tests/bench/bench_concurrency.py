@@ -10,6 +10,7 @@ Environment: BENCH_RUNS (3), WAN_DELAY_MS (20), WAN_RATE_MB_S (25), BENCH_PUSHES
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from tests.bench.common import SKOPEO_CACHE_NOTE, FreshVendor, MiB, forget_skopeo_cache, skopeo_copy
-from tests.bench.fleet import BENCH_KEY, Fleet, tree_rss_mib
+from tests.bench.fleet import BENCH_KEY, Fleet, cpu_seconds, tree_rss_mib
 from tests.support.images import ImageBuilder
 from tests.support.services import Process, RedisServer, Registry
 from tests.support.wan import WanProcess
@@ -32,6 +33,33 @@ DELAY_MS = float(os.environ.get("WAN_DELAY_MS", "20"))
 RATE_MB_S = float(os.environ.get("WAN_RATE_MB_S", "25"))
 PUSHES = int(os.environ.get("BENCH_PUSHES", "2000"))
 LAYERS = [8 * MiB, 8 * MiB, 8 * MiB]  # issue 11's image: three 8 MiB layers, incompressible
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Cpu:
+    """CPU seconds used while the block ran: by the contender, and by the shared processes
+    (WAN proxy, target registry, source registry) both contenders load alike."""
+
+    def __init__(self, contender: int | None, shared: list[int]) -> None:
+        self.contender, self.shared = contender, shared
+        self.used = self.shared_used = 0.0
+
+    def _now(self) -> tuple[float, float]:
+        mine = cpu_seconds(self.contender) if self.contender else _children_cpu()
+        return mine, sum(cpu_seconds(pid) for pid in self.shared)
+
+    def __enter__(self) -> Cpu:
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        self.used = end[0] - self._start[0]
+        self.shared_used = end[1] - self._start[1]
 
 
 def _skopeo_all(pairs: list[tuple[str, str]]) -> tuple[float, int]:
@@ -105,7 +133,7 @@ def main() -> None:
         fleet = Fleet(work, redis.url, source.host, [vendor.host, wan.host])
         started.extend(fleet.start())
         rows: list[str] = []
-        _many(fleet, vendor, source, wan.host, rows)
+        _many(fleet, vendor, source, wan, rows)
         _single(fleet, vendor, source, wan.host, vendor.host, rows)
         _api_and_growth(fleet, vendor, source, rows)
         print(
@@ -120,26 +148,41 @@ def main() -> None:
         vendor.stop()
 
 
-def _many(fleet: Fleet, vendor: FreshVendor, source: Registry, wan: str, rows: list[str]) -> None:
+def _many(
+    fleet: Fleet, vendor: FreshVendor, source: Registry, wan: WanProcess, rows: list[str]
+) -> None:
     for count in (8, 32):
         ours, theirs, ours_mem, theirs_mem = [], [], [], []
+        cpu_rows: list[str] = []
         for run in range(RUNS if count == 8 else 1):
             vendor.reset()
             bodies = [
                 {"source": f"{source.host}/acme/app{i}:1", "app_slug": "bench", "target": f"a{i}"}
                 for i in range(count)
             ]
-            with Sampler(fleet.worker.proc.pid) as sampler:
+            shared = [wan.proc.pid, _registry_pid(vendor), source.proc.pid]
+            with Sampler(fleet.worker.proc.pid) as sampler, Cpu(fleet.worker.proc.pid, shared) as a:
                 ours.append(fleet.push_all(bodies, tag=f"r{run}"))
             ours_mem.append(sampler.peak)
             vendor.reset()
             pairs = [
-                (f"{source.host}/acme/app{i}:1", f"{wan}/bench/a{i}:k{run}") for i in range(count)
+                (f"{source.host}/acme/app{i}:1", f"{wan.host}/bench/a{i}:k{run}")
+                for i in range(count)
             ]
-            seconds, peak = _skopeo_all(pairs)
+            shared = [wan.proc.pid, _registry_pid(vendor), source.proc.pid]
+            with Cpu(None, shared) as b:
+                seconds, peak = _skopeo_all(pairs)
             theirs.append(seconds)
             theirs_mem.append(peak)
-            print(f"{count} at once, run {run + 1}: {ours[-1]:.3f}s vs {seconds:.3f}s", flush=True)
+            cpu_rows.append(
+                f"CPU s: worker {a.used:.1f} + proxy/registries {a.shared_used:.1f} vs skopeo "
+                f"{b.used:.1f} + proxy/registries {b.shared_used:.1f}"
+            )
+            print(
+                f"{count} at once, run {run + 1}: {ours[-1]:.3f}s vs {seconds:.3f}s; "
+                f"{cpu_rows[-1]}",
+                flush=True,
+            )
         target = "<= 0.6x" if count == 8 else "report"
         rows.append(
             _row(f"{count} images at once, slow link", _median(ours), _median(theirs), target)
@@ -149,6 +192,12 @@ def _many(fleet: Fleet, vendor: FreshVendor, source: Registry, wan: str, rows: l
             f"{max(theirs_mem)} MiB (sum of {count}) | - | "
             f"{'<= 150 MiB' if count == 8 else 'report'} |"
         )
+        rows.append(f"| {count} at once, last run: {cpu_rows[-1]} | | | | |")
+
+
+def _registry_pid(vendor: FreshVendor) -> int:
+    assert vendor.registry is not None
+    return vendor.registry.proc.pid
 
 
 def _single(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def tree_rss_mib(pid: int) -> int:
         except (OSError, StopIteration, ValueError):
             continue
     return total // 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds a live process has used so far (0 once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Fleet:
