@@ -16,7 +16,7 @@ import time
 REDACTED = "[REDACTED]"
 # A token is still redacted this long after it expired (clock skew, slow log shipping).
 EXPIRED_GRACE = 600.0
-MAX_EXPIRING = 1_000  # the oldest short-lived tokens go first past this many
+MAX_EXPIRING = 512  # the oldest short-lived tokens go first past this many
 _lock = threading.Lock()
 _lasting: set[str] = set()
 _expiring: dict[str, float] = {}  # token -> when it may be forgotten (monotonic), oldest first

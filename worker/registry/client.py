@@ -38,7 +38,7 @@ def host_slots(host: str, size: int) -> threading.BoundedSemaphore:
 
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _TOKEN_EARLY_REFRESH = 10.0
-MAX_TOKENS = 512  # cached tokens per registry: one per repository pushed lately, not ever
+MAX_TOKENS = 256  # cached tokens per registry: one per repository pushed lately, not ever
 
 
 @dataclass(frozen=True)
