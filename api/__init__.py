@@ -17,6 +17,7 @@ from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
+from worker.redisconn import redis_client
 from worker.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     celery = create_celery(settings)
-    store = JobStore.from_url(settings.redis_url, settings.job_retention)
+    store = JobStore(redis_client(settings), settings.job_retention)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = ApiState(
         settings=settings,

@@ -55,7 +55,11 @@ def _split_list(text: str) -> frozenset[str]:
 class Settings:
     """Everything pushgate's processes are configured with."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # also rediss:// and sentinel:// (README)
+    redis_ca_file: Path | None = None  # rediss://: CA bundle that signed Redis's certificate
+    redis_cert_file: Path | None = None  # rediss://: client certificate, when Redis asks for one
+    redis_key_file: Path | None = None
+    redis_sentinel_master: str = "mymaster"  # sentinel://: the monitored master's name
     registry: str = "registry.replicated.com"
     registry_username: str = "pushgate"
     registry_token: Secret | None = field(default=None, repr=False)
@@ -83,6 +87,8 @@ class Settings:
     docker_host: str | None = None
     daemon_push: str = "export"  # or "sdk": tag + `docker push` through the daemon
     log_level: str = "INFO"
+    shutdown_grace: float = 20.0  # SIGTERM: running jobs get this long, then are handed back
+    liveness_file: Path | None = None  # a worker touches it every few seconds (liveness probe)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,7 +118,17 @@ class Settings:
             "daemon_sources": (get("DAEMON_SOURCES") or "0").lower() in ("1", "true", "yes"),
             "docker_host": get("DOCKER_HOST") or env.get("DOCKER_HOST") or None,
         }
-        for name in ("redis_url", "registry", "registry_username", "log_level", "daemon_push"):
+        for name in ("redis_ca_file", "redis_cert_file", "redis_key_file", "liveness_file"):
+            if (v := get(name.upper())) is not None:
+                kwargs[name] = Path(v)
+        for name in (
+            "redis_url",
+            "registry",
+            "registry_username",
+            "log_level",
+            "daemon_push",
+            "redis_sentinel_master",
+        ):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = v
         for name in (
@@ -126,6 +142,7 @@ class Settings:
             "heartbeat_interval",
             "heartbeat_timeout",
             "reconcile_interval",
+            "shutdown_grace",
         ):
             if (v := get(name.upper())) is not None:
                 kwargs[name] = parse_duration(v)

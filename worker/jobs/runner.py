@@ -18,8 +18,10 @@ from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
 from worker.jobs.ledger import BlobLedger, RedisHash
 from worker.jobs.model import Job, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
-from worker.jobs.store import PREFIX, JobStore
+from worker.jobs.shutdown import SHUTDOWN
+from worker.jobs.store import PREFIX, RUNNING_KEY, JobStore
 from worker.redaction import install_log_redaction, redact
+from worker.redisconn import redis_client
 from worker.reference import (
     Reference,
     daemon_name,
@@ -42,8 +44,15 @@ def error_record(error: PushError) -> dict[str, str]:
 class JobRunner:
     """Runs push jobs with one engine; shared by every task a worker process executes."""
 
-    def __init__(self, settings: Settings, store: JobStore, engine: CopyEngine) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        engine: CopyEngine,
+        requeue: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings, self.store, self.engine = settings, store, engine
+        self.requeue = requeue  # re-sends a job's message when it is handed back
         self.ledger = BlobLedger(store.redis)
         self.daemon = DaemonSource(settings.docker_host)
         self.gzip_cache = RedisHash(store.redis, f"{PREFIX}:gzip-of-layer")
@@ -92,7 +101,8 @@ class JobRunner:
             ", ".join(job.destinations),
             job.attempts,
         )
-        self._copy(job, run_id)
+        with SHUTDOWN.running():
+            self._copy(job, run_id)
         return self.store.get(job_id)
 
     def _copy(self, job: Job, run_id: str) -> None:
@@ -103,6 +113,11 @@ class JobRunner:
         monitor = JobMonitor(self.store, job.id, run_id, started + job.deadline_seconds, poll)
         retries_before = self.engine.retry.stats.retries
 
+        def check() -> None:
+            if SHUTDOWN.due():
+                raise PushCancelled("the worker is shutting down: the job goes back to the queue")
+            monitor.check()
+
         def finish(status: JobStatus, **fields: Any) -> None:
             retries = job.retries + self.engine.retry.stats.retries - retries_before
             self._finish(
@@ -111,10 +126,10 @@ class JobRunner:
 
         try:
             with monitor:
-                monitor.check()
+                check()
                 dests = [parse_reference(d) for d in job.destinations]
                 if is_daemon_source(job.source):
-                    result = self._push_daemon(job, dests, progress, monitor.check)
+                    result = self._push_daemon(job, dests, progress, check)
                 else:
                     options = CopyOptions(
                         attestations=job.attestations,
@@ -126,11 +141,14 @@ class JobRunner:
                         dests,
                         options=options,
                         progress=progress,
-                        should_stop=monitor.check,
+                        should_stop=check,
                     )
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
+                return
+            if SHUTDOWN.due() and not monitor.cancelled.is_set():
+                self._hand_back(job, run_id)
                 return
             status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
             finish(status, error=error_record(exc))
@@ -183,6 +201,23 @@ class JobRunner:
             self.daemon, name, dests, self.engine, progress, should_stop, self.gzip_cache
         )
 
+    def _hand_back(self, job: Job, run_id: str) -> None:
+        try:
+            if not self.store.hand_back(job.id, run_id):
+                return
+        except PushError as exc:
+            log.warning("push job %s not handed back (heartbeat timeout will): %s", job.id, exc)
+            return
+        try:
+            if self.requeue is None:
+                raise RuntimeError("no queue to re-send the job to")
+            self.requeue(job.id)
+            log.warning("push job %s handed back to the queue: this worker is stopping", job.id)
+        except Exception:
+            # A stale heartbeat entry makes the reconciler re-send it.
+            self.store.redis.zadd(RUNNING_KEY, {job.id: 0})
+            log.exception("push job %s handed back; its message will be re-sent later", job.id)
+
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: Any) -> None:
         if not self.store.transition(
             job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
@@ -200,20 +235,20 @@ _lock = threading.Lock()
 _runner: JobRunner | None = None
 
 
-def build_runner(settings: Settings) -> JobRunner:
+def build_runner(settings: Settings, requeue: Callable[[str], None] | None = None) -> JobRunner:
     """A JobRunner with its own Redis connection pool and registry clients."""
-    store = JobStore.from_url(settings.redis_url, settings.job_retention)
-    return JobRunner(settings, store, CopyEngine.from_settings(settings))
+    store = JobStore(redis_client(settings), settings.job_retention)
+    return JobRunner(settings, store, CopyEngine.from_settings(settings), requeue)
 
 
-def process_runner() -> JobRunner:
-    """This process's JobRunner, created on first use."""
+def process_runner(requeue: Callable[[str], None] | None = None) -> JobRunner:
+    """This process's JobRunner, created on first use; `requeue` re-sends handed-back jobs."""
     global _runner
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
             logging.getLogger().setLevel(settings.log_level)
-            _runner = build_runner(settings)
+            _runner = build_runner(settings, requeue)
             install_log_redaction()
         return _runner
 

@@ -131,6 +131,16 @@ class JobStore:
                 == 1
             ]
 
+    def hand_back(self, job_id: str, run_id: str) -> bool:
+        """Put the job this run holds back to queued at once (its worker is shutting down);
+        the caller re-sends its message. False when the run no longer holds it."""
+        args: list[str | int] = [json.dumps([str(JobStatus.RUNNING)]), json.dumps(run_id)]
+        args += [self.retention, "status", json.dumps(str(JobStatus.QUEUED)), "run_id", "null"]
+        with self.unavailable():
+            result = self._transition(keys=[self.key(job_id)], args=args)
+            self.redis.zrem(RUNNING_KEY, job_id)
+        return bool(result == 1)
+
     def get(self, job_id: str) -> Job:
         """The job with this id; JobNotFound when it does not exist or has expired."""
         with self.unavailable():
