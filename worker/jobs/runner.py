@@ -14,7 +14,13 @@ from typing import Any
 
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
-from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
+from worker.errors import (
+    InternalError,
+    JobNotFound,
+    PushCancelled,
+    PushError,
+    StoreUnavailable,
+)
 from worker.jobs.ledger import BlobLedger, RedisHash
 from worker.jobs.model import Job, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
@@ -162,7 +168,7 @@ class JobRunner:
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
             finish(JobStatus.FAILED, error=error_record(internal))
             return
-        self.ledger.record(job.app_slug, dests[0].repository, result.blobs)
+        self._persist(lambda: self.ledger.record(job.app_slug, dests[0].repository, result.blobs))
         finish(
             JobStatus.SUCCEEDED,
             source_digest=result.source_digest,
@@ -218,9 +224,26 @@ class JobRunner:
             self.store.redis.zadd(RUNNING_KEY, {job.id: 0})
             log.exception("push job %s handed back; its message will be re-sent later", job.id)
 
+    def _persist(self, write: Callable[[], Any]) -> Any:
+        """Run a store write, retrying while Redis is unreachable (a Sentinel failover takes
+        seconds): the outcome of a finished copy is not thrown away for a brief outage."""
+        deadline = time.monotonic() + self.settings.heartbeat_timeout
+        delay = 0.2
+        while True:
+            try:
+                with self.store.unavailable():
+                    return write()
+            except StoreUnavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: Any) -> None:
-        if not self.store.transition(
-            job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
+        if not self._persist(
+            lambda: self.store.transition(
+                job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
+            )
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
 
