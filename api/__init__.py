@@ -17,7 +17,6 @@ from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
-from worker.redisconn import redis_client
 from worker.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -44,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     celery = create_celery(settings)
-    store = JobStore(redis_client(settings), settings.job_retention)
+    store = JobStore.from_settings(settings)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = ApiState(
         settings=settings,

@@ -10,6 +10,8 @@ PushgateError
  ├── StoreUnavailable        Redis cannot be reached
  └── PushError               a push failed; `type` is the job's error type
       ├── AuthError          auth:      credentials refused or without rights
+      │    └── CredentialsUnreadable    an operator's credential file cannot be read (also a
+      │                                 ConfigurationError); the detail names the file
       ├── NotFoundError      not_found: the source image, tag or platform does not exist
       ├── RejectedError      rejected:  the target registry refused what we sent
       ├── NetworkError       network:   a registry or daemon could not be reached
@@ -76,6 +78,13 @@ class AuthError(PushError):
 
     type = "auth"
     title = "Not authorised"
+
+
+class CredentialsUnreadable(AuthError, ConfigurationError):
+    """A credential file the operator provides (token file, Docker config.json) cannot be read
+    or parsed; the detail names the file and the problem."""
+
+    title = "Credentials unreadable"
 
 
 class NotFoundError(PushError):

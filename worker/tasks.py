@@ -25,7 +25,6 @@ from worker.jobs.shutdown import SHUTDOWN
 from worker.jobs.store import JobStore
 from worker.liveness import LivenessFile
 from worker.redaction import install_log_redaction
-from worker.redisconn import redis_client
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,7 +95,7 @@ def _start_liveness(**_: Any) -> None:
 @worker_ready.connect
 def _start_reconciler(sender: Any = None, **_: Any) -> None:
     settings = Settings.from_env()
-    store = JobStore(redis_client(settings), settings.job_retention)
+    store = JobStore.from_settings(settings)
     celery_app = sender.app if sender is not None else app
     Reconciler(
         store,

@@ -4,9 +4,16 @@ heartbeat timeout. Set from a signal handler, read by the runner's stop check.""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from worker.errors import StoreUnavailable
+from worker.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
 
 
 class ShutdownRequest:
@@ -40,3 +47,25 @@ class ShutdownRequest:
 
 
 SHUTDOWN = ShutdownRequest()
+
+
+def hand_back(
+    store: JobStore, job_id: str, run_id: str, requeue: Callable[[str], None] | None
+) -> None:
+    """Give a running job back to the queue now and re-send its message; if that cannot be
+    sent, mark its heartbeat stale so the reconciler re-sends it on its next pass."""
+    try:
+        if not store.hand_back(job_id, run_id):
+            return
+    except StoreUnavailable as exc:
+        log.warning("push job %s not handed back (heartbeat timeout will): %s", job_id, exc)
+        return
+    try:
+        if requeue is None:
+            raise RuntimeError("no queue to re-send the job to")
+        requeue(job_id)
+        log.warning("push job %s handed back to the queue: this worker is stopping", job_id)
+    except Exception:
+        log.exception("push job %s handed back; its message will be re-sent later", job_id)
+        with contextlib.suppress(StoreUnavailable):
+            store.mark_stale(job_id)

@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from worker.errors import NotFoundError, PushCancelled, PushError, RejectedError
+from worker.policies import AttestationPolicy
 from worker.reference import Reference
 from worker.registry.blobs import BlobRoute, blob_exists, cancel_upload, start_upload, stream_blob
 from worker.registry.chunked import ChunkedUpload
@@ -34,7 +35,7 @@ def _never_stop() -> None:
 class CopyOptions:
     """How to copy: attestation policy, platform selection, repositories to mount from."""
 
-    attestations: str = "strip"
+    attestations: AttestationPolicy = AttestationPolicy.STRIP
     platforms: tuple[str, ...] = ()
     mount_lookup: MountLookup | None = None
 
