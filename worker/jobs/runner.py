@@ -39,6 +39,9 @@ from worker.registry.progress import Progress as CopyProgress
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+# Told "push.started" once a job first runs and "push.<end status>" when it ends; must not
+# raise for long (the webhook dispatcher only writes to Redis and queues a task).
+EventSink = Callable[[str, Job], None]
 T = TypeVar("T")
 STORE_POLL = 0.5  # seconds between pings while the job store is down
 
@@ -51,9 +54,11 @@ class JobRunner:
         settings: Settings,
         store: JobStore,
         engine_factory: Callable[[], CopyEngine] | None = None,
+        events: EventSink | None = None,
         requeue: Callable[[str], None] | None = None,
     ) -> None:
         self.settings, self.store = settings, store
+        self.events = events
         self.requeue = requeue  # re-sends a job's message when it is handed back
         self._engine_factory = engine_factory or partial(CopyEngine.from_settings, settings)
         self._engine: CopyEngine | None = None
@@ -102,6 +107,8 @@ class JobRunner:
             log.info(
                 "push job %s is %s and not ours: duplicate delivery ignored", job_id, job.status
             )
+            if job.status.finished:  # e.g. cancelled while queued; emitting again is harmless
+                self._emit(f"push.{job.status}", job)
             return job
         if job.attempts > self.settings.max_attempts:
             last = job.error.detail if job.error else "the worker running it was lost"
@@ -119,6 +126,7 @@ class JobRunner:
                 run_id=run_id,
                 started_at=job.started_at,
             )
+            self._emit("push.started", job)
         log.info(
             "push job %s: %s -> %s (attempt %d)",
             job_id,
@@ -251,6 +259,18 @@ class JobRunner:
             job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
+            return
+        self._emit(f"push.{status}", job.id)
+
+    def _emit(self, event: str, job: Job | str) -> None:
+        """Tell the event sink; a failure there (or reading the job) never fails the job."""
+        if self.events is None:
+            return
+        try:
+            self.events(event, job if isinstance(job, Job) else self.store.get(job))
+        except Exception:
+            job_id = job.id if isinstance(job, Job) else job
+            log.exception("push job %s: the %s event could not be emitted", job_id, event)
 
     def _when_available(self, job_id: str, action: Callable[[], T]) -> T:
         """Do `action`; while the job store is down, wait for it (up to the heartbeat timeout,
@@ -278,20 +298,27 @@ _lock = threading.Lock()
 _runner: JobRunner | None = None
 
 
-def build_runner(settings: Settings, requeue: Callable[[str], None] | None = None) -> JobRunner:
+def build_runner(
+    settings: Settings,
+    events: EventSink | None = None,
+    requeue: Callable[[str], None] | None = None,
+) -> JobRunner:
     """A JobRunner with its own Redis connection pool; registry clients come with its first job.
     `requeue` re-sends the message of a job handed back at shutdown."""
-    return JobRunner(settings, JobStore.from_settings(settings), requeue=requeue)
+    return JobRunner(settings, JobStore.from_settings(settings), events=events, requeue=requeue)
 
 
-def process_runner(requeue: Callable[[str], None] | None = None) -> JobRunner:
-    """This process's JobRunner, created on first use (`requeue`: see build_runner)."""
+def process_runner(
+    events: EventSink | None = None, requeue: Callable[[str], None] | None = None
+) -> JobRunner:
+    """This process's JobRunner, created on first use (with `events` as its event sink and
+    `requeue` to re-send handed-back jobs)."""
     global _runner
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
             logging.getLogger().setLevel(settings.log_level)
-            _runner = build_runner(settings, requeue)
+            _runner = build_runner(settings, events, requeue)
             install_log_redaction()
         return _runner
 
