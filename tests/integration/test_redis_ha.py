@@ -11,9 +11,9 @@ import httpx
 import pytest
 import redis
 
-from tests.integration.conftest import API_KEY, launch
 from tests.support.images import ImageBuilder
 from tests.support.proxy import Faults, RegistryProxy
+from tests.support.pushgate import API_KEY, launch
 from tests.support.redis_ha import MASTER_NAME, SentinelGroup, TlsRedisServer, make_tls_files
 from tests.support.services import Registry, wait_until
 from worker.redisconn import redis_client

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.images import ImageBuilder
 from tests.support.proxy import Faults, RegistryProxy
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import Process, RedisServer, Registry, wait_until
 from tests.support.stack import ROOT, start_worker
 
