@@ -116,7 +116,7 @@ def _forward_sigterm(how: str = "", **_: Any) -> None:
         return
     # Threads pool: the jobs run in this process, so its own request hands them back.
     if SHUTDOWN.busy:
-        SHUTDOWN.request(_grace)
+        SHUTDOWN.request(Settings.from_env().shutdown_grace)
     for child in active_children():
         try:
             os.kill(child.pid, signal.SIGTERM)
