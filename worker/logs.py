@@ -9,6 +9,7 @@ import sys
 from contextvars import ContextVar
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from worker.policies import LogFormat
@@ -52,6 +53,8 @@ class JsonLineFormatter(JsonFormatter):
         super().__init__(
             "%(levelname)s %(name)s %(message)s %(process)d",
             rename_fields={"levelname": "level", "name": "logger"},
+            # `job` is the text format's stamp (worker.logcontext); JSON lines carry job_id.
+            reserved_attrs=[*RESERVED_ATTRS, "job"],
         )
 
     def add_fields(

@@ -185,7 +185,11 @@ class _Env:
 class Settings:
     """Everything pushgate's processes are configured with."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # also rediss:// and sentinel:// (README)
+    redis_ca_file: Path | None = None  # rediss://: CA bundle that signed Redis's certificate
+    redis_cert_file: Path | None = None  # rediss://: client certificate, when Redis asks for one
+    redis_key_file: Path | None = None
+    redis_sentinel_master: str = "mymaster"  # sentinel://: the monitored master's name
     registry: str = "registry.replicated.com"
     registry_username: str = "pushgate"
     registry_token: Secret | None = field(default=None, repr=False)
@@ -202,7 +206,11 @@ class Settings:
     retry_attempts: int = 6
     retry_max_wait: float = 120.0
     stall_timeout: float = 30.0
-    registry_concurrency: int = 8  # requests in flight per registry host, per process
+    # Requests in flight per registry host, per process: with many jobs per process over a
+    # slow link, each request waits a round trip, so the limit must be well above the jobs.
+    registry_concurrency: int = 64
+    worker_concurrency: int = 32  # pushes at once per worker process (threads)
+    blob_streams: int = 32  # blob transfers at once in a process, shared fairly by its jobs
     chunk_threshold: int = 128 * 1024 * 1024
     chunk_size: int = 64 * 1024 * 1024
     heartbeat_interval: float = 5.0
@@ -216,6 +224,8 @@ class Settings:
     metrics_port: int | None = None  # a worker host's /metrics; the API serves its own
     default_rate: int = 60  # pushes per minute per API key, unless its entry says `rate`
     default_max_active: int = 100  # queued + running jobs per API key (`max_active`)
+    shutdown_grace: float = 20.0  # SIGTERM: running jobs get this long, then are handed back
+    liveness_file: Path | None = None  # a worker touches it every few seconds (liveness probe)
     webhooks_file: Path | None = None
     webhook_hosts: frozenset[str] = frozenset()
     webhook_timeout: float = 15.0
@@ -228,6 +238,10 @@ class Settings:
         d = cls  # the defaults
         return cls(
             redis_url=env.text("REDIS_URL", d.redis_url),
+            redis_ca_file=env.path("REDIS_CA_FILE"),
+            redis_cert_file=env.path("REDIS_CERT_FILE"),
+            redis_key_file=env.path("REDIS_KEY_FILE"),
+            redis_sentinel_master=env.text("REDIS_SENTINEL_MASTER", d.redis_sentinel_master),
             registry=env.text("REGISTRY", d.registry),
             registry_username=env.text("REGISTRY_USERNAME", d.registry_username),
             registry_token=env.secret("REGISTRY_TOKEN"),
@@ -245,6 +259,8 @@ class Settings:
             retry_max_wait=env.duration("RETRY_MAX_WAIT", d.retry_max_wait),
             stall_timeout=env.duration("STALL_TIMEOUT", d.stall_timeout),
             registry_concurrency=env.integer("REGISTRY_CONCURRENCY", d.registry_concurrency),
+            blob_streams=env.integer("BLOB_STREAMS", d.blob_streams),
+            worker_concurrency=env.integer("WORKER_CONCURRENCY", d.worker_concurrency),
             chunk_threshold=env.integer("CHUNK_THRESHOLD", d.chunk_threshold),
             chunk_size=env.integer("CHUNK_SIZE", d.chunk_size),
             heartbeat_interval=env.duration("HEARTBEAT_INTERVAL", d.heartbeat_interval),
@@ -258,6 +274,8 @@ class Settings:
             metrics_port=env.integer("METRICS_PORT", 0, minimum=0) or None,
             default_rate=env.integer("DEFAULT_RATE", d.default_rate),
             default_max_active=env.integer("DEFAULT_MAX_ACTIVE", d.default_max_active),
+            shutdown_grace=env.duration("SHUTDOWN_GRACE", d.shutdown_grace),
+            liveness_file=env.path("LIVENESS_FILE"),
             webhooks_file=env.path("WEBHOOKS_FILE"),
             webhook_hosts=env.names("WEBHOOK_HOSTS"),
             webhook_timeout=env.duration("WEBHOOK_TIMEOUT", d.webhook_timeout),

@@ -55,6 +55,10 @@ def start_api(
             "gthread",
             "--threads",
             str(threads),
+            # Longer than httpx's 5 s pool expiry: otherwise gunicorn (2 s by default) closes idle
+            # connections that a client is just reusing ("Server disconnected").
+            "--keep-alive",
+            "75",
             "--access-logfile",
             "-",
             "api:create_app()",
@@ -79,9 +83,11 @@ def start_api(
     return api, url
 
 
-def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO") -> Process:
-    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume
-    pushes and webhook deliveries."""
+def start_worker(
+    env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO", concurrency: int = 1
+) -> Process:
+    """A Celery worker (`celery -A worker worker`, the threads pool with `concurrency` threads:
+    one process) that is ready to consume pushes and webhook deliveries."""
     log = workdir / f"worker-{name}.log"
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{name}")}
     worker = Process(
@@ -93,7 +99,7 @@ def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = 
             "worker",
             "worker",
             f"--loglevel={loglevel}",
-            "--concurrency=1",
+            f"--concurrency={concurrency}",
             "-Q",
             f"{QUEUE},{WEBHOOK_QUEUE}",
             "-n",

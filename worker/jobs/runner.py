@@ -23,7 +23,9 @@ from worker.errors import (
 from worker.jobs.ledger import TagLock
 from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
+from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
+from worker.logcontext import job_log_context
 from worker.logs import bind, clear, configure_logging
 from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.policies import DaemonPushMode
@@ -37,6 +39,7 @@ from worker.reference import (
 )
 from worker.registry.copier import CopyEngine, CopyOptions, CopyResult
 from worker.registry.progress import Progress as CopyProgress
+from worker.registry.retry import RetryStats, current_stop, job_retries
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,9 +59,11 @@ class JobRunner:
         store: JobStore,
         engine_factory: Callable[[], CopyEngine] | None = None,
         events: EventSink | None = None,
+        requeue: Callable[[str], None] | None = None,
     ) -> None:
         self.settings, self.store = settings, store
         self.events = events
+        self.requeue = requeue  # re-sends a job's message when it is handed back
         self._engine_factory = engine_factory or partial(
             CopyEngine.from_settings, settings, observer=RegistryMetrics()
         )
@@ -90,7 +95,8 @@ class JobRunner:
         run_id = uuid.uuid4().hex
         try:
             self._bind_log_context(job_id)
-            return self._run(job_id, run_id)
+            with job_log_context(job_id):
+                return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
@@ -147,7 +153,8 @@ class JobRunner:
             ", ".join(job.destinations),
             job.attempts,
         )
-        self._copy(job, run_id)
+        with SHUTDOWN.running():
+            self._copy(job, run_id)
         return self.store.get(job_id)
 
     def _copy(self, job: Job, run_id: str) -> None:
@@ -157,25 +164,32 @@ class JobRunner:
         poll = min(0.5, self.settings.heartbeat_interval)
         deadline = job.started_at.timestamp() + job.deadline_seconds
         monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
-        retried = 0
+        # This job's own retries: counted in its context (and the blob threads' copies of it),
+        # never as the change in a counter that the process's other jobs also move.
+        retried = RetryStats()
+
+        def check() -> None:
+            if SHUTDOWN.due():
+                raise PushCancelled("the worker is shutting down: the job goes back to the queue")
+            monitor.check()
 
         def finish(status: JobStatus, **fields: object) -> None:
             counters = progress.snapshot()
-            fields.update(progress=counters, retries=job.retries + retried)
+            fields.update(progress=counters, retries=job.retries + retried.retries)
             self._when_available(job.id, lambda: self._finish(job, run_id, status, **fields))
 
+        retries_token = job_retries.set(retried)
+        stop_token = current_stop.set(check)
         try:
             with monitor:
-                monitor.check()
-                engine = self.engine()
-                before = engine.retry.stats.retries
-                try:
-                    result = self._push(engine, job, progress, monitor.check)
-                finally:
-                    retried = engine.retry.stats.retries - before
+                check()
+                result = self._push(self.engine(), job, progress, check)
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
+                return
+            if SHUTDOWN.due() and not monitor.cancelled.is_set():
+                hand_back(self.store, job.id, run_id, self.requeue)
                 return
             status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
             finish(status, error=JobError.of(exc))
@@ -195,6 +209,9 @@ class JobRunner:
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
             finish(JobStatus.FAILED, error=JobError.of(internal))
             return
+        finally:
+            current_stop.reset(stop_token)
+            job_retries.reset(retries_token)
         try:
             self.ledger.record(
                 job.app_slug, parse_reference(job.destinations[0]).repository, result.blobs
@@ -306,20 +323,27 @@ _lock = threading.Lock()
 _runner: JobRunner | None = None
 
 
-def build_runner(settings: Settings, events: EventSink | None = None) -> JobRunner:
-    """A JobRunner with its own Redis connection pool; registry clients come with its first job."""
-    store = JobStore.from_url(settings.redis_url, settings.job_retention)
-    return JobRunner(settings, store, events=events)
+def build_runner(
+    settings: Settings,
+    events: EventSink | None = None,
+    requeue: Callable[[str], None] | None = None,
+) -> JobRunner:
+    """A JobRunner with its own Redis connection pool; registry clients come with its first job.
+    `requeue` re-sends the message of a job handed back at shutdown."""
+    return JobRunner(settings, JobStore.from_settings(settings), events=events, requeue=requeue)
 
 
-def process_runner(events: EventSink | None = None) -> JobRunner:
-    """This process's JobRunner, created on first use (with `events` as its event sink)."""
+def process_runner(
+    events: EventSink | None = None, requeue: Callable[[str], None] | None = None
+) -> JobRunner:
+    """This process's JobRunner, created on first use (with `events` as its event sink and
+    `requeue` to re-send handed-back jobs)."""
     global _runner
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
             configure_logging(settings.log_format, settings.log_level)
-            _runner = build_runner(settings, events)
+            _runner = build_runner(settings, events, requeue)
         return _runner
 
 
