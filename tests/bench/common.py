@@ -123,3 +123,11 @@ def ratio_line(name: str, ours: Series, theirs: Series) -> str:
         f"{name:<40} {ours.median:7.3f}s vs {theirs.name} {theirs.median:7.3f}s "
         f"= {ours.median / theirs.median:5.2f}x"
     )
+
+
+SKOPEO_BLOB_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
+
+
+def forget_skopeo_blobs() -> None:
+    """Remove skopeo's blob-info cache, so a cold skopeo run cannot skip or mount a blob."""
+    SKOPEO_BLOB_CACHE.unlink(missing_ok=True)

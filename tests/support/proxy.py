@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,6 +63,24 @@ class Faults:
     bandwidth: float = 0.0  # bytes per second for request bodies (0: unlimited)
     # Decides the fault of a request itself (method, path, nth such request) before the rates.
     plan: Callable[[str, str, int], str | None] | None = None
+    # Faults by the proxy's request count: ("503", 4) fails every 4th request; first match wins.
+    every: tuple[tuple[str, int], ...] = ()
+
+
+# The bad link of issue 12: a 503 on every 4th request, a 429 with a plain-text body on every
+# 7th, a connection dropped without an answer on every 11th: about 42% of requests fail.
+FORTY_TWO_PERCENT = (("503", 4), ("429", 7), ("drop", 11))
+
+
+@dataclass
+class Reply:
+    """The proxy's answer to one request."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    cut: bool = False  # send half the body, then drop the connection
+    close: bool = False  # close the connection after answering (the body was not all read)
 
 
 @dataclass(frozen=True)
@@ -87,7 +105,18 @@ class ProxyStats:
     in_flight: int = 0
     max_in_flight: int = 0
     seen: Counter[tuple[str, str]] = field(default_factory=Counter)
+    uploaded: int = 0  # request body bytes read from clients, whatever became of them
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_uploaded(self, count: int) -> None:
+        """Count request body bytes read from a client."""
+        with self.lock:
+            self.uploaded += count
+
+    def failed(self) -> int:
+        """How many requests got an injected fault."""
+        with self.lock:
+            return sum(self.injected.values())
 
     def statuses(self, method: str, fragment: str) -> list[int]:
         """Upstream statuses of forwarded requests whose path contains `fragment`."""
@@ -135,15 +164,16 @@ class RegistryProxy:
         f = self.faults
         with self.stats.lock:
             self.stats.requests += 1
+            count = self.stats.requests
             kind = (method, path.split("?")[0].rsplit("/", 1)[0])
             self.stats.seen[kind] += 1
             nth = self.stats.seen[kind]
-        if f.plan is not None:
-            planned = f.plan(method, path, nth)
-            if planned:
-                with self.stats.lock:
-                    self.stats.injected[planned] += 1
-                return planned
+        planned = f.plan(method, path, nth) if f.plan is not None else None
+        planned = planned or next((name for name, n in f.every if count % n == 0), None)
+        if planned:
+            with self.stats.lock:
+                self.stats.injected[planned] += 1
+            return planned
         if f.only_methods and method not in f.only_methods:
             return None
         with self.stats.lock:
@@ -162,6 +192,11 @@ class RegistryProxy:
         return None
 
 
+# Like Go's net/http: an early answer reads at most this much of a body it does not want.
+LINGER_BYTES = 256 * 1024
+PIECE = 1 << 20
+
+
 def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -169,45 +204,72 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-        def _read_body(self) -> bytes:
+        def _length(self) -> int | None:
+            """The body's Content-Length, None for a chunked body."""
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                parts = []
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return b"".join(parts)
-                    parts.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            if not proxy.faults.bandwidth:
-                return self.rfile.read(length)
-            parts, started = [], time.monotonic()
-            while length > 0:  # throttled: a slow link, so tests can act mid-blob
-                part = self.rfile.read(min(length, 256 * 1024))
-                if not part:
-                    break
-                parts.append(part)
-                length -= len(part)
-                done = sum(map(len, parts))
-                ahead = done / proxy.faults.bandwidth - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-            return b"".join(parts)
+                return None
+            return int(self.headers.get("Content-Length") or 0)
 
-        def _handle(self) -> tuple[int, list[tuple[str, str]], bytes, bool] | None:
-            """Work out the answer: (status, headers, body, cut mid-body), None to hang up."""
-            body = self._read_body()
+        def _pieces(self, length: int) -> Iterator[bytes]:
+            """Read `length` body bytes in pieces, counted and throttled to the bandwidth."""
+            started, done = time.monotonic(), 0
+            while done < length:
+                piece = self.rfile.read(min(length - done, PIECE))
+                if not piece:
+                    return
+                done += len(piece)
+                proxy.stats.add_uploaded(len(piece))
+                if proxy.faults.bandwidth:  # a slow link, so tests can act mid-blob
+                    ahead = done / proxy.faults.bandwidth - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+                yield piece
+
+        def _read_body(self) -> bytes:
+            length = self._length()
+            if length is not None:
+                return b"".join(self._pieces(length))
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            body = b"".join(parts)
+            proxy.stats.add_uploaded(len(body))
+            return body
+
+        def _refuse_early(self, status: int, headers: list[tuple[str, str]], body: bytes) -> Reply:
+            """Answer before reading the body: a small one is read, a big one cut off."""
+            length = self._length()
+            keep = length is not None and length <= LINGER_BYTES
+            if keep:
+                self._read_body()
+            elif length:
+                for _ in self._pieces(LINGER_BYTES):
+                    pass
+            return Reply(status, headers, body, close=not keep)
+
+        def _handle(self) -> Reply | None:
+            """Work out the answer; None to hang up without one."""
             fault = proxy.pick_fault(self.command, self.path)
             if fault == "503":
-                return 503, [("Content-Type", "text/plain")], b"upstream unavailable", False
-            if fault == "429":
-                return (
-                    429,
-                    [("Content-Type", "text/html"), ("Retry-After", proxy.faults.retry_after)],
-                    b"<html>slow</html>",
-                    False,
+                return self._refuse_early(
+                    503, [("Content-Type", "text/plain")], b"upstream unavailable"
                 )
+            if fault == "429":
+                return self._refuse_early(
+                    429,
+                    [("Content-Type", "text/plain"), ("Retry-After", proxy.faults.retry_after)],
+                    b"Too Many Requests: slow down",
+                )
+            length = self._length()
+            streamed = length is not None and "/manifests/" not in self.path
+            if streamed:
+                return self._forward_streaming(fault, length or 0)
+            body = self._read_body()
             if (
                 proxy.reject_attestations
                 and self.command == "PUT"
@@ -225,13 +287,47 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                         }
                     ]
                 }
-                return 400, [("Content-Type", "application/json")], json.dumps(err).encode(), False
+                return Reply(400, [("Content-Type", "application/json")], json.dumps(err).encode())
             if fault == "drop" and body:
                 return None  # the upload is lost: no answer at all
-            upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=120)
+            upstream = self._upstream()
+            upstream.request(self.command, self.path, body=body, headers=self._forwarded_headers())
+            return self._answer(upstream, fault)
+
+        def _upstream(self) -> http.client.HTTPConnection:
+            return http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=120)
+
+        def _forwarded_headers(self) -> dict[str, str]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-            headers["Content-Length"] = str(len(body))
-            upstream.request(self.command, self.path, body=body, headers=headers)
+            headers.pop("Content-Length", None)
+            return headers
+
+        def _forward_streaming(self, fault: str | None, length: int) -> Reply | None:
+            """Pass the body on as it arrives, or break the request halfway through its body.
+
+            "drop": half the body is read and discarded, then both ends hang up: the registry
+            never sees the request (a front that buffers requests, then loses one). "cut": half
+            the body reaches the registry before the connection breaks.
+            """
+            if fault == "drop" and length:
+                for _ in self._pieces(length // 2):
+                    pass
+                return None
+            upstream = self._upstream()
+            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self._forwarded_headers().items():
+                upstream.putheader(name, value)
+            upstream.putheader("Content-Length", str(length))
+            upstream.endheaders()
+            broken = fault == "cut" and length > 0
+            for piece in self._pieces(length // 2 if broken else length):
+                upstream.send(piece)
+            if broken:
+                upstream.close()  # the registry keeps what it got, like a real broken link
+                return None
+            return self._answer(upstream, fault)
+
+        def _answer(self, upstream: http.client.HTTPConnection, fault: str | None) -> Reply:
             response = upstream.getresponse()
             data = response.read()
             upstream.close()
@@ -254,7 +350,7 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             ]
             length = response.getheader("Content-Length")
             kept.append(("Content-Length", length if length is not None else str(len(data))))
-            return response.status, kept, data, fault == "drop"
+            return Reply(response.status, kept, data, cut=fault in ("drop", "cut"))
 
         def _serve(self) -> None:
             stats = proxy.stats
@@ -271,20 +367,24 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                status, headers, data, cut = reply
+                headers = list(reply.headers)
                 if not any(name.lower() == "content-length" for name, _ in headers):
-                    headers.append(("Content-Length", str(len(data))))
-                self.send_response(status)
+                    headers.append(("Content-Length", str(len(reply.body))))
+                if reply.close:
+                    headers.append(("Connection", "close"))
+                    self.close_connection = True
+                self.send_response(reply.status)
                 for name, value in headers:
                     self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(data[: len(data) // 2] if cut else data)
-                if cut:  # half the body, then the connection goes
+                    body = reply.body
+                    self.wfile.write(body[: len(body) // 2] if reply.cut else body)
+                if reply.cut:  # half the body, then the connection goes
                     self.close_connection = True
                     self.wfile.flush()
                     self.connection.shutdown(2)
-            except (ConnectionError, TimeoutError):
+            except (ConnectionError, TimeoutError, OSError):
                 self.close_connection = True  # the client hung up: nothing to answer
             finally:
                 if not released:
