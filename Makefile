@@ -51,6 +51,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_copy
 	$(PY) -m tests.bench.bench_multiarch
 	$(PY) -m tests.bench.bench_daemon
+	$(PY) -m tests.bench.bench_big_layer
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

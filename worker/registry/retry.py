@@ -44,8 +44,9 @@ class RetryPolicy:
     """How long to keep retrying transient failures: a time budget per operation.
 
     An operation retries while the registry keeps answering with something worth a retry,
-    until `max_total_wait` seconds have passed since its first try or its last progress; the
-    job's deadline (the stop check the backoff sleep calls) can end it sooner. `attempts` only
+    until `max_total_wait` seconds have passed since it began to fail (its first failure, or
+    the first after progress); the job's deadline (the stop check the backoff sleep calls)
+    can end it sooner. `attempts` only
     guards against a hot loop: it is not the budget.
     """
 
@@ -110,6 +111,8 @@ class RetryState:
         self.last_error = error
         if not error.retryable or error.budget_spent:
             raise error
+        if self.failures == 0:  # the budget runs from the first failure, not a long try's start
+            self.since = self.policy.clock()
         self.failures += 1
         self._back_off = True
 
