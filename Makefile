@@ -33,8 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check api worker tests deploy
-	$(VENV)/bin/ruff format --check api worker tests deploy
+	$(VENV)/bin/ruff check api worker cli tests deploy
+	$(VENV)/bin/ruff format --check api worker cli tests deploy
 	$(VENV)/bin/mypy
 
 test: deps lint
@@ -51,6 +51,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_copy
 	$(PY) -m tests.bench.bench_multiarch
 	$(PY) -m tests.bench.bench_daemon
+	$(PY) -m tests.bench.bench_cli
 	$(PY) -m tests.bench.bench_big_layer
 
 openapi: venv

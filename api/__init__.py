@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
+        feed=store.change_feed(),
     )
     api = ProblemApi(
         app,

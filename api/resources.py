@@ -7,13 +7,16 @@ from typing import Any
 from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.http import quote_etag
 
+from api.longpoll import job_etag, wait_for_change
 from api.problems import ApiProblem
 from api.schemas import (
     HealthSchema,
     JobListArgsSchema,
     JobPageSchema,
     JobSchema,
+    JobWaitArgsSchema,
     ProblemSchema,
     PushCreateSchema,
 )
@@ -30,6 +33,14 @@ pushes = Blueprint(
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
 
 _IDEMPOTENCY_KEY_MAX = 255
+_IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The job's ETag from an earlier answer: 304 (or, with `wait`, a wait for a "
+    "change) while the job is unchanged.",
+}
 
 
 @pushes.before_request
@@ -54,6 +65,10 @@ def _forbid_unless_allowed(app_slug: str) -> None:
         raise ApiProblem(
             403, "forbidden", "Forbidden", f"this API key may not push to or read app {app_slug!r}"
         )
+
+
+def _etag(job: Job) -> str:
+    return quote_etag(job_etag(job))
 
 
 def _visible_job(job_id: str) -> Job:
@@ -96,7 +111,7 @@ class Pushes(MethodView):
         else:
             submit(st.store, job, st.enqueue)
         location = url_for("pushes.PushById", job_id=job.id)
-        return job, 202 if created else 200, {"Location": location}
+        return job, 202 if created else 200, {"Location": location, "ETag": _etag(job)}
 
     @pushes.arguments(JobListArgsSchema, location="query")
     @pushes.response(200, JobPageSchema)
@@ -118,11 +133,32 @@ class Pushes(MethodView):
 class PushById(MethodView):
     """One push job."""
 
-    @pushes.response(200, JobSchema)
+    @pushes.arguments(JobWaitArgsSchema, location="query")
+    @pushes.response(200, JobSchema, headers={"ETag": {"schema": {"type": "string"}}})
+    @pushes.alt_response(304, description="Unchanged from the version in `If-None-Match`.")
+    @pushes.doc(parameters=[_IF_NONE_MATCH])
     @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
-    def get(self, job_id: str) -> Job:
-        """The job, with its status, progress, digests and error."""
-        return _visible_job(job_id)
+    def get(self, args: dict[str, Any], job_id: str) -> tuple[Job, int, dict[str, str]] | Response:
+        """The job, with its status, progress, digests and error.
+
+        With `wait`, answered as soon as the job changes (or has finished), or when the wait
+        is up; with `If-None-Match`, 304 while the job is still that version.
+        """
+        job = _visible_job(job_id)
+        known = request.if_none_match
+        if args["wait"] > 0:
+            job = wait_for_change(
+                state().feed,
+                job_id,
+                lambda: _visible_job(job_id),
+                args["wait"],
+                known,
+                status_only=args["wake_on"] == "status",
+            )
+        etag = job_etag(job)
+        if known.contains(etag):
+            return Response(status=304, headers={"ETag": quote_etag(etag)})
+        return job, 200, {"ETag": quote_etag(etag)}
 
 
 @pushes.route("/<string:job_id>/cancel")
@@ -132,10 +168,11 @@ class PushCancel(MethodView):
     @pushes.response(202, JobSchema, description="Cancelled, or being stopped.")
     @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
     @pushes.alt_response(409, schema=ProblemSchema, description="The job already finished.")
-    def post(self, job_id: str) -> Job:
+    def post(self, job_id: str) -> tuple[Job, int, dict[str, str]]:
         """Cancel: a queued job never starts; a running one stops within seconds."""
         _visible_job(job_id)
-        return state().store.request_cancel(job_id)
+        job = state().store.request_cancel(job_id)
+        return job, 202, {"ETag": _etag(job)}
 
 
 @health.route("/healthz")

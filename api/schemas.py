@@ -204,6 +204,27 @@ class JobListArgsSchema(StrictSchema):
     cursor = fields.String(validate=validate.Regexp(r"^\d{13}:[0-9a-f]{32}$"))
 
 
+class JobWaitArgsSchema(StrictSchema):
+    """Query of GET /v1/pushes/{id}: the long-poll."""
+
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(0, 30),
+        metadata={
+            "description": "Hold the answer up to this many seconds (at most 30) until the job "
+            "changes from the version in `If-None-Match` (or from now without it)."
+        },
+    )
+    wake_on = fields.String(
+        load_default="change",
+        validate=validate.OneOf(["change", "status"]),
+        metadata={
+            "description": "`change`: any change of status or progress ends the wait; "
+            "`status`: only a change of status does."
+        },
+    )
+
+
 class ProblemSchema(Schema):
     """An application/problem+json error document (RFC 9457)."""
 

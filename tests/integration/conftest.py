@@ -169,3 +169,22 @@ def service(
     )
     yield svc
     svc.stop()
+
+
+@pytest.fixture(scope="module")
+def idle_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    source_registry: Registry,
+    vendor_registry: Registry,
+) -> Iterator[Service]:
+    """gunicorn without any Celery worker: jobs stay queued until a test changes them."""
+    svc = launch(
+        tmp_path_factory.mktemp("idle-service"),
+        redis_db(redis_server, 9),
+        source_registry.host,
+        vendor_registry.host,
+        workers=0,
+    )
+    yield svc
+    svc.stop()

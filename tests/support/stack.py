@@ -32,8 +32,13 @@ def service_env(
     return env
 
 
-def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Process, str]:
-    """gunicorn serving `api:create_app()` on a free port; returns the process and base URL."""
+def start_api(
+    env: dict[str, str], workdir: Path, workers: int = 2, threads: int = 64
+) -> tuple[Process, str]:
+    """gunicorn serving `api:create_app()` on a free port; returns the process and base URL.
+
+    gthread workers, as in production: a long-poll holds a thread, not a whole process.
+    """
     port = free_port()
     api = Process(
         [
@@ -44,6 +49,10 @@ def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Pro
             f"127.0.0.1:{port}",
             "-w",
             str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
             "--access-logfile",
             "-",
             "api:create_app()",
