@@ -229,7 +229,8 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
 
             "drop": half the body is read and discarded, then both ends hang up: the registry
             never sees the request (a front that buffers requests, then loses one). "cut": half
-            the body reaches the registry before the connection breaks.
+            the body reaches the registry before the connection breaks. "corrupt": the body
+            arrives with one bit flipped.
             """
             if fault == "drop" and length:
                 for _ in self._pieces(length // 2):
@@ -242,7 +243,9 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             upstream.putheader("Content-Length", str(length))
             upstream.endheaders()
             broken = fault == "cut" and length > 0
-            for piece in self._pieces(length // 2 if broken else length):
+            for n, piece in enumerate(self._pieces(length // 2 if broken else length)):
+                if fault == "corrupt" and n == 0:  # one flipped bit the registry must notice
+                    piece = bytes([piece[0] ^ 1]) + piece[1:]
                 upstream.send(piece)
             if broken:
                 upstream.close()  # the registry keeps what it got, like a real broken link

@@ -155,6 +155,32 @@ def test_a_session_the_registry_dropped_starts_the_blob_again_and_says_so(
     ]
 
 
+def test_bytes_corrupted_on_the_way_are_refused_at_commit_and_the_blob_starts_again(
+    make_engine: Callable[..., CopyEngine],
+    settings: Settings,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    proxy_for: Callable[[Faults], RegistryProxy],
+    unique: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The engine does not hash big blobs itself: the registry's digest check at commit is
+    # what catches a flipped bit, and the blob then goes up again in a new session.
+    proxy = proxy_for(
+        Faults(plan=lambda method, path, nth: "corrupt" if method == "PATCH" and nth == 2 else None)
+    )
+    image = source_images.image(f"acme/{unique}", "1", [3 * MiB])
+    engine = engine_via(make_engine, settings, proxy, chunk_threshold=MiB, chunk_size=MiB)
+    with caplog.at_level("WARNING", logger="worker.registry.chunked"):
+        result = engine.copy(
+            parse_reference(f"{source_registry.host}/acme/{unique}:1"),
+            [destination(proxy.host, "myapp", unique, "1")],
+        )
+    assert result.digest == image.digest
+    assert "DIGEST_INVALID" in caplog.text and "starting it again from byte 0" in caplog.text
+    assert len(proxy.stats.exchanges("POST", f"/myapp/{unique}/blobs/uploads/")) == 3
+
+
 @pytest.mark.parametrize("size", [0, 1])
 @pytest.mark.parametrize("first_fails", [None, "HEAD", "POST", "PATCH", "PUT"])
 @pytest.mark.parametrize("chunk_threshold", [0, 128 * MiB])
