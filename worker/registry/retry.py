@@ -46,8 +46,7 @@ class RetryPolicy:
     An operation retries while the registry keeps answering with something worth a retry,
     until `max_total_wait` seconds have passed since it began to fail (its first failure, or
     the first after progress); the job's deadline (the stop check the backoff sleep calls)
-    can end it sooner. `attempts` only
-    guards against a hot loop: it is not the budget.
+    can end it sooner. `attempts` only guards against a hot loop: it is not the budget.
     """
 
     attempts: int = 100
@@ -77,7 +76,6 @@ class RetryState:
         self.started = self.since = policy.clock()
         self.tries = 0  # every try made, for the message
         self.failures = 0  # failures since the last progress: the backoff step and hot-loop guard
-        self.waited = 0.0
         self.spent = False
         self.last_error: PushError | None = None
         self._back_off = False
@@ -94,7 +92,6 @@ class RetryState:
             delay = min(self._delay(hint), left)
             self.policy.stats.add()
             self.policy.sleep(delay)
-            self.waited += delay
             self._back_off = False
         elif self.tries >= self.attempts:
             return False
