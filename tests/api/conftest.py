@@ -14,31 +14,26 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
+from tests.support.api_keys import HOOK_KEY, KEYS, WEBHOOK_HOSTS, WEBHOOK_SECRET
 from worker.settings import Settings
-
-KEYS = {
-    "ci-key-myapp-0001": ["myapp"],
-    "ops-key-all-0002": ["*"],
-    "bot-key-other-0003": ["otherapp"],
-}
 
 
 @pytest.fixture
 def api_keys_file(tmp_path: Path) -> Path:
     """A JSON API-keys file holding only hashes."""
     path = tmp_path / "keys.json"
-    path.write_text(
-        json.dumps(
-            [
-                {
-                    "name": f"key{i}",
-                    "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
-                    "app_slugs": slugs,
-                }
-                for i, (key, slugs) in enumerate(KEYS.items())
-            ]
-        )
-    )
+    secret = tmp_path / "webhook.secret"
+    secret.write_text(WEBHOOK_SECRET)
+    entries = [
+        {
+            "name": f"key{i}",
+            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+            "app_slugs": slugs,
+        }
+        for i, (key, slugs) in enumerate(KEYS.items())
+    ]
+    entries[list(KEYS).index(HOOK_KEY)]["webhook_secret_file"] = str(secret)
+    path.write_text(json.dumps(entries))
     return path
 
 
@@ -46,15 +41,12 @@ def api_keys_file(tmp_path: Path) -> Path:
 def app(settings: Settings, api_keys_file: Path, redis_client: redis.Redis) -> Iterator[Flask]:
     """The Flask app on the session's Redis, with a fresh database."""
     redis_client.flushdb()
-    yield create_app(dataclasses.replace(settings, api_keys_file=api_keys_file))
+    yield create_app(
+        dataclasses.replace(settings, api_keys_file=api_keys_file, webhook_hosts=WEBHOOK_HOSTS)
+    )
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client of the app."""
     return app.test_client()
-
-
-def auth(key: str = "ci-key-myapp-0001") -> dict[str, str]:
-    """Headers carrying an API key."""
-    return {"Authorization": f"Bearer {key}"}

@@ -25,7 +25,7 @@ from tests.bench.common import (
     FreshVendor,
     MiB,
     Series,
-    forget_skopeo_blobs,
+    forget_skopeo_cache,
     ratio_line,
     run_measured,
     skopeo_copy,
@@ -172,7 +172,7 @@ def main() -> None:
                 cpu[name].seconds.append(used)
                 engine.close()
             vendor.reset()
-            forget_skopeo_blobs()
+            forget_skopeo_cache()
             argv = skopeo_copy(str(src), f"{vendor.host}/bench/big-layer:k")
             wall, used = measured(partial(run_measured, argv), False, vendor, source)
             skopeo.seconds.append(wall)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.images import ImageBuilder
 from tests.support.memory import MiB, PeakRss
 from tests.support.proxy import FORTY_TWO_PERCENT, Faults, RegistryProxy
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 from worker.settings import Settings
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SA_TOKEN
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.images import ImageBuilder
 from tests.support.proxy import FORTY_TWO_PERCENT, Faults, RegistryProxy
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry, free_port
 from tests.support.vendor import vendor_read
 from worker.registry.retry import RetryPolicy
 
 KiB, MiB = 1024, 1 << 20
+CANCEL_BOUND = 30.0  # seconds from the cancel request to the job reading `cancelled`
 
 
 @pytest.fixture(scope="module")
@@ -82,34 +81,6 @@ def test_twenty_pushes_through_the_42_percent_link_all_succeed(
     )
     assert injected > 20 * 6  # the proxy really did misbehave: about 42% of the requests
     assert retries >= injected // 2
-
-
-def test_skopeo_does_not_get_through_the_42_percent_link(
-    vendor_registry: Registry, source_images: ImageBuilder, source_registry: Registry, unique: str
-) -> None:
-    # skopeo, retrying the whole image five times, does not get through the same faults.
-    skopeo_front = RegistryProxy(vendor_registry.port, faults=Faults(every=FORTY_TWO_PERCENT))
-    try:
-        source_images.image(f"acme/{unique}-sk", "1", [32 * KiB] * 10)
-        result = subprocess.run(
-            [
-                "skopeo",
-                "copy",
-                "--retry-times",
-                "5",
-                "--src-tls-verify=false",
-                "--dest-tls-verify=false",
-                f"--dest-creds=x:{SA_TOKEN}",
-                f"docker://{source_registry.host}/acme/{unique}-sk:1",
-                f"docker://{skopeo_front.host}/myapp/{unique}-sk:1",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert result.returncode != 0, "skopeo got through the faults"
-    finally:
-        skopeo_front.stop()
 
 
 @pytest.fixture
@@ -252,8 +223,10 @@ def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
     assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 202
     job = slow_service.wait_for(job_id)
     latency = time.monotonic() - asked
-    print(f"\ncancel took {latency:.2f}s, mid-blob")
     assert job["status"] == "cancelled" and job["error"]["type"] == "cancelled"
+    # Generous on purpose, so a loaded machine cannot fail it; that the cancel stopped the
+    # blob mid-way is asserted below.
+    assert latency < CANCEL_BOUND, f"the cancel took {latency:.1f}s"
     assert job["progress"]["bytes_done"] < job["progress"]["bytes_total"]
     blob = f"blobs/{big.layers[0]['digest']}"
     assert vendor_read(vendor_registry.url, f"myapp/{unique}", blob, "HEAD").status_code == 404

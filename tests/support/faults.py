@@ -27,6 +27,12 @@ class Faults:
     every: tuple[tuple[str, int], ...] = ()
 
 
+def one_in_four(seed: int) -> Faults:
+    """One request in four fails: 503, 429 (non-JSON), dropped mid-body, or stalled 4 s."""
+    rates = dict(error_503=0.08, error_429=0.05, drop=0.08, stall=0.04)
+    return Faults(**rates, retry_after="1", stall_seconds=4.0, seed=seed)
+
+
 # The bad link of issue 12: a 503 on every 4th request, a 429 with a plain-text body on every
 # 7th, a connection dropped without an answer on every 11th: about 42% of requests fail.
 FORTY_TWO_PERCENT = (("503", 4), ("429", 7), ("drop", 11))

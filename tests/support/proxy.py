@@ -11,9 +11,23 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.faults import FORTY_TWO_PERCENT, Exchange, Faults, ProxyStats, Reply
+from tests.support.faults import (
+    FORTY_TWO_PERCENT,
+    Exchange,
+    Faults,
+    ProxyStats,
+    Reply,
+    one_in_four,
+)
 
-__all__ = ["FORTY_TWO_PERCENT", "Faults", "ProxyStats", "RegistryProxy", "carries_attestation"]
+__all__ = [
+    "FORTY_TWO_PERCENT",
+    "Faults",
+    "ProxyStats",
+    "RegistryProxy",
+    "carries_attestation",
+    "one_in_four",
+]
 
 ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
 HOP_HEADERS = {

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.services import Process, free_port, wait_until
+from worker.celery import QUEUE, WEBHOOK_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,19 +63,24 @@ def start_api(
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
-    wait_until(
-        lambda: httpx.get(url + "/healthz").status_code == 200,
-        30,
-        "gunicorn API",
-        api.log,
-        api.proc,
-        interval=0.1,
-    )
+    try:
+        wait_until(
+            lambda: httpx.get(url + "/healthz").status_code == 200,
+            60,
+            "gunicorn API",
+            api.log,
+            api.proc,
+            interval=0.1,
+        )
+    except BaseException:
+        api.stop()
+        raise
     return api, url
 
 
 def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO") -> Process:
-    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume."""
+    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume
+    pushes and webhook deliveries."""
     log = workdir / f"worker-{name}.log"
     worker = Process(
         [
@@ -86,6 +92,8 @@ def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = 
             "worker",
             f"--loglevel={loglevel}",
             "--concurrency=1",
+            "-Q",
+            f"{QUEUE},{WEBHOOK_QUEUE}",
             "-n",
             f"{name}@%h",
             "--without-gossip",
@@ -95,12 +103,16 @@ def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = 
         env=env,
         cwd=ROOT,
     )
-    wait_until(
-        lambda: "ready." in log.read_text(errors="replace"),
-        60,
-        f"celery worker {name}",
-        log,
-        worker.proc,
-        interval=0.05,
-    )
+    try:
+        wait_until(
+            lambda: "ready." in log.read_text(errors="replace"),
+            60,
+            f"celery worker {name}",
+            log,
+            worker.proc,
+            interval=0.05,
+        )
+    except BaseException:
+        worker.stop()
+        raise
     return worker

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, SOURCE_TOKEN, USER_TOKEN
+from tests.support.accounts import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, SOURCE_TOKEN, USER_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry, free_port
 from tests.support.token_server import TokenServer
