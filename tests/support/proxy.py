@@ -227,8 +227,12 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             if fault == "drop" and body:
                 return None  # the upload is lost: no answer at all
             upstream = self._upstream()
-            upstream.request(self.command, self.path, body=body, headers=self._forwarded_headers())
-            return self._answer(upstream, fault)
+            try:
+                headers = self._forwarded_headers()
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                return self._answer(upstream, fault)
+            finally:
+                upstream.close()
 
         def _upstream(self) -> http.client.HTTPConnection:
             return http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=120)
@@ -251,25 +255,28 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                     pass
                 return None
             upstream = self._upstream()
-            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-            for name, value in self._forwarded_headers().items():
-                upstream.putheader(name, value)
-            upstream.putheader("Content-Length", str(length))
-            upstream.endheaders()
-            broken = fault == "cut" and length > 0
-            for n, piece in enumerate(self._pieces(length // 2 if broken else length)):
-                if fault == "corrupt" and n == 0:  # one flipped bit the registry must notice
-                    piece = bytes([piece[0] ^ 1]) + piece[1:]
-                upstream.send(piece)
-            if broken:
-                upstream.close()  # the registry keeps what it got, like a real broken link
-                return None
-            return self._answer(upstream, fault)
+            try:
+                upstream.putrequest(
+                    self.command, self.path, skip_host=True, skip_accept_encoding=True
+                )
+                for name, value in self._forwarded_headers().items():
+                    upstream.putheader(name, value)
+                upstream.putheader("Content-Length", str(length))
+                upstream.endheaders()
+                broken = fault == "cut" and length > 0
+                for n, piece in enumerate(self._pieces(length // 2 if broken else length)):
+                    if fault == "corrupt" and n == 0:  # one flipped bit the registry must notice
+                        piece = bytes([piece[0] ^ 1]) + piece[1:]
+                    upstream.send(piece)
+                if broken:
+                    return None  # the registry keeps what it got, like a real broken link
+                return self._answer(upstream, fault)
+            finally:
+                upstream.close()  # also when the client hung up mid-body
 
         def _answer(self, upstream: http.client.HTTPConnection, fault: str | None) -> Reply:
             response = upstream.getresponse()
             data = response.read()
-            upstream.close()
             with proxy.stats.lock:
                 proxy.stats.forwarded.append(
                     Exchange(
