@@ -66,6 +66,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_wan
 	$(PY) -m tests.bench.bench_skopeo
 	$(PY) -m tests.bench.bench_concurrency
+	$(PY) -m tests.bench.bench_big_layer
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

@@ -203,7 +203,7 @@ class Settings:
     max_attempts: int = 3
     default_deadline: float = 3600.0
     max_deadline: float = 6 * 3600.0
-    retry_attempts: int = 6
+    retry_attempts: int = 100  # a hot-loop guard per request; retry_max_wait is the budget
     retry_max_wait: float = 120.0
     stall_timeout: float = 30.0
     # Requests in flight per registry host, per process: with many jobs per process over a
@@ -212,7 +212,7 @@ class Settings:
     worker_concurrency: int = 32  # pushes at once per worker process (threads)
     blob_streams: int = 32  # blob transfers at once in a process, shared fairly by its jobs
     chunk_threshold: int = 128 * 1024 * 1024
-    chunk_size: int = 64 * 1024 * 1024
+    chunk_size: int = 512 * 1024 * 1024  # the most one PATCH carries
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 30.0
     reconcile_interval: float = 10.0

@@ -19,7 +19,7 @@ from worker.registry.credentials import Credentials
 from worker.registry.observer import NullObserver, RegistryObserver, retry_reason
 from worker.registry.request import RegistryRequest
 from worker.registry.retry import RetryPolicy, RetryState
-from worker.registry.status import map_transport_error, raise_for_status
+from worker.registry.status import map_transport_error, raise_for_status, unexpected_answer
 
 USER_AGENT = "pushgate/0.1"
 # One limit per registry host for the whole worker process, however many jobs and blob
@@ -228,6 +228,7 @@ class RegistryClient:
                     continue
             try:
                 raise_for_status(response, request.what, request.scopes)
+                raise unexpected_answer(response, request.what)
             except PushError as error:
                 state.failed(error)
         raise state.give_up()

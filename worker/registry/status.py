@@ -93,6 +93,11 @@ def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...
     raise error
 
 
+def unexpected_answer(response: httpx.Response, what: str) -> PushError:
+    """The error for an answer that is neither an error status nor the success expected."""
+    return InternalError(f"{what}: unexpected HTTP {response.status_code} from the registry")
+
+
 # What OpenSSL says when the far end answers a ClientHello with plain HTTP (1.1/3.0, then 3.2+).
 _PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
 
