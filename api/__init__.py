@@ -18,6 +18,7 @@ from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
+from worker.targets import load_targets
 
 MAX_BODY_BYTES = 64 * 1024
 OPENAPI_EXTENSION = "pushgate-openapi"
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
         feed=store.change_feed(),
+        targets=load_targets(settings),
     )
     api = ProblemApi(
         app,

@@ -17,11 +17,13 @@ from worker.errors import ConfigurationError
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One caller: a name, the hash of its key, and the app slugs it may push to."""
+    """One caller: a name, the hash of its key, the app slugs it may push to, and the targets
+    it may push to (None: every target)."""
 
     name: str
     key_sha256: str
     app_slugs: frozenset[str]
+    targets: frozenset[str] | None = None
 
     @property
     def all_slugs(self) -> bool:
@@ -31,6 +33,12 @@ class ApiKey:
     def allows(self, app_slug: str) -> bool:
         """True when this key may push to (and read jobs of) `app_slug`."""
         return self.all_slugs or app_slug in self.app_slugs
+
+    def forbidden_targets(self, targets: list[str]) -> list[str]:
+        """Those of `targets` this key may not push to."""
+        if self.targets is None:
+            return []
+        return [name for name in targets if name not in self.targets]
 
 
 def parse_keys(data: Any, source: str) -> list[ApiKey]:
@@ -46,7 +54,13 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                 raise ValueError("key_sha256 must be 64 hex digits")
             if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
                 raise ValueError("app_slugs must be a list of strings")
-            keys.append(ApiKey(str(entry["name"]), digest, frozenset(slugs)))
+            targets = entry.get("targets")
+            if targets is not None and (
+                not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
+            ):
+                raise ValueError("targets must be a list of target names")
+            allowed = None if targets is None else frozenset(targets)
+            keys.append(ApiKey(str(entry["name"]), digest, frozenset(slugs), allowed))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{source}: API key #{i + 1} is malformed: {exc}") from None
     return keys

@@ -12,6 +12,7 @@ from api.keys import KeyRing
 from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
 from worker.settings import Settings
+from worker.targets import TargetSet
 
 EXTENSION = "pushgate"
 
@@ -25,6 +26,7 @@ class ApiState:
     keys: KeyRing
     enqueue: Callable[[str], None]
     feed: ChangeFeed
+    targets: TargetSet
 
 
 def state() -> ApiState:

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery
 
 from worker.settings import Settings
+from worker.targets import load_targets
 
 QUEUE = "pushgate"
 PUSH_TASK = "pushgate.push"
@@ -58,7 +59,9 @@ class _EnvConfig(Mapping[str, Any]):
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = celery_config(Settings.from_env())
+            settings = Settings.from_env()
+            load_targets(settings)  # a bad targets file stops the worker as it starts
+            self._data = celery_config(settings)
         return self._data
 
     def __getitem__(self, key: str) -> Any:

@@ -14,17 +14,19 @@ from worker.reference import Reference
 from worker.registry.blobs import BlobRoute, stream_blob
 from worker.registry.chunked import ChunkedUpload
 from worker.registry.client import RegistryClient
-from worker.registry.credentials import Credentials, docker_config_credentials, target_credentials
+from worker.registry.credentials import Credentials, CredentialSource, target_credentials
+from worker.registry.logins import Logins
 from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.progress import Progress
 from worker.registry.repository import Mounted, Repository
 from worker.registry.retry import RetryPolicy, current_stop
 from worker.registry.selection import IndexSelection, explain_refusal, select_children
+from worker.registry.tags import put_tag
 from worker.registry.uploads import Upload
 from worker.settings import Settings
 
 StopCheck = Callable[[], None]
-CredentialLookup = Callable[[str], "Credentials | None"]
+CredentialLookup = Callable[[str], "Credentials | CredentialSource | None"]
 # Given blob digests, the repository of the same app that already holds each (if known).
 MountLookup = Callable[[list[str]], Mapping[str, str]]
 
@@ -63,10 +65,12 @@ class CopyEngine:
         *,
         target: Credentials | None = None,
         source_credentials: CredentialLookup | None = None,
+        insecure: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self._target_credentials = target
         self._source_credentials = source_credentials or (lambda registry: None)
+        self._insecure = insecure or settings.is_insecure
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
         self.retry = RetryPolicy(
@@ -74,12 +78,14 @@ class CopyEngine:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CopyEngine:
-        """An engine with the vendor token from settings and sources' from DOCKER_CONFIG."""
+    def from_settings(cls, settings: Settings, logins: Logins | None = None) -> CopyEngine:
+        """An engine with the vendor token, the targets' logins and DOCKER_CONFIG's."""
+        logins = logins or Logins(settings)
         return cls(
             settings,
             target=target_credentials(settings.registry_username, settings.registry_token),
-            source_credentials=lambda host: docker_config_credentials(settings.docker_config, host),
+            source_credentials=logins.credentials,
+            insecure=logins.insecure,
         )
 
     @property
@@ -99,14 +105,13 @@ class CopyEngine:
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
-                creds = (
-                    self._target_credentials
-                    if registry == self.settings.registry
-                    else self._source_credentials(registry)
-                )
+                creds: Credentials | CredentialSource | None = None
+                if registry == self.settings.registry:
+                    creds = self._target_credentials
+                creds = creds or self._source_credentials(registry)
                 client = RegistryClient(
                     registry,
-                    insecure=self.settings.is_insecure(registry),
+                    insecure=self._insecure(registry),
                     credentials=creds,
                     timeout=self.settings.stall_timeout,
                     retry=self.retry,
@@ -185,9 +190,7 @@ class CopyEngine:
         """PUT the manifest under every destination tag that does not already serve it."""
         for dest in destinations:
             should_stop()
-            repository = self.repository(dest.registry, dest.repository)
-            if repository.served_digest(dest.identifier) != manifest.digest:
-                repository.put_manifest(dest.identifier, manifest)
+            put_tag(self.repository(dest.registry, dest.repository), dest.identifier, manifest)
 
     def confirm_served(self, result: CopyResult, destinations: Sequence[Reference]) -> CopyResult:
         """HEAD every destination, check it serves result.digest, and record what it serves."""
