@@ -12,6 +12,7 @@ from werkzeug.http import quote_etag
 from api.longpoll import job_etag, wait_for_change
 from api.problems import ApiProblem
 from api.schemas import (
+    DeliveryListSchema,
     HealthSchema,
     JobListArgsSchema,
     JobPageSchema,
@@ -21,8 +22,11 @@ from api.schemas import (
     PushCreateSchema,
 )
 from api.state import state
+from worker.errors import InvalidRequest
 from worker.jobs.model import Job, JobPage
 from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
+from worker.webhooks.records import DeliveryRecords
+from worker.webhooks.subscriptions import job_callback
 
 pushes = Blueprint(
     "pushes",
@@ -105,6 +109,15 @@ class Pushes(MethodView):
                 "Forbidden",
                 f"this API key may not push to target(s) {', '.join(forbidden)}",
             )
+        if push.callback_url is not None:
+            job.callback = job_callback(
+                push.callback_url,
+                push.callback_events,
+                g.api_key.webhook_secret_file,
+                st.settings.webhook_hosts,
+            )
+        elif push.callback_events is not None:
+            raise InvalidRequest("callback_events", "callback_events needs a callback_url")
         idempotency_key = request.headers.get("Idempotency-Key")
         created = True
         if idempotency_key is not None:
@@ -183,6 +196,21 @@ class PushCancel(MethodView):
         _visible_job(job_id)
         job = state().store.request_cancel(job_id)
         return job, 202, {"ETag": _etag(job)}
+
+
+@pushes.route("/<string:job_id>/deliveries")
+class PushDeliveries(MethodView):
+    """The webhook deliveries of a push job."""
+
+    @pushes.response(200, DeliveryListSchema)
+    @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
+    def get(self, job_id: str) -> dict[str, Any]:
+        """Each delivery of the job's events: URL (no query), event, attempts, last status
+        code, next attempt."""
+        _visible_job(job_id)
+        st = state()
+        records = DeliveryRecords(st.store.connection, st.settings.job_retention)
+        return {"items": records.for_job(job_id)}
 
 
 @health.route("/healthz")

@@ -17,6 +17,8 @@ from worker.reference import (
     validate_slug,
     validate_tag,
 )
+from worker.webhooks.guard import MAX_URL_LENGTH, display_url
+from worker.webhooks.subscriptions import EVENTS
 
 MAX_TARGETS = 10
 PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_.]+)?$"
@@ -106,6 +108,22 @@ class PushCreateSchema(StrictSchema):
             "default target). The operator names them in PUSHGATE_TARGETS_FILE; `replicated` "
             "is the vendor registry.",
             "example": ["replicated", "ecr-prod"],
+        },
+    )
+    callback_url = fields.String(
+        validate=validate.Length(1, MAX_URL_LENGTH),
+        metadata={
+            "description": "POST the job's events here, signed (Standard Webhooks) with the "
+            "API key's webhook secret. The host must be allowed by PUSHGATE_WEBHOOK_HOSTS.",
+            "example": "https://bot.example.com/hooks/pushgate",
+        },
+    )
+    callback_events = fields.List(
+        fields.String(validate=validate.OneOf(EVENTS)),
+        validate=validate.Length(1, len(EVENTS)),
+        metadata={
+            "description": "Events for callback_url (default: push.succeeded, push.failed, "
+            "push.cancelled; add push.started to hear when it starts)."
         },
     )
 
@@ -218,6 +236,22 @@ class JobSchema(Schema):
     created_at = Timestamp(metadata={"format": "date-time"})
     started_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
     finished_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
+    callback_url = fields.Method(
+        "_callback_url",
+        allow_none=True,
+        metadata={"type": "string", "description": "The callback URL, without its query."},
+    )
+    callback_events = fields.Method(
+        "_callback_events", allow_none=True, metadata={"type": "array", "items": {"type": "string"}}
+    )
+
+    def _callback_url(self, job: Any) -> str | None:
+        callback = getattr(job, "callback", None)
+        return display_url(str(callback["url"])) if callback else None
+
+    def _callback_events(self, job: Any) -> list[str] | None:
+        callback = getattr(job, "callback", None)
+        return list(callback["events"]) if callback else None
 
 
 class JobPageSchema(Schema):
@@ -234,6 +268,46 @@ class JobListArgsSchema(StrictSchema):
     status = fields.String(validate=validate.OneOf([s.value for s in JobStatus]))
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(validate=validate.Regexp(r"^\d{13}:[0-9a-f]{32}$"))
+
+
+class DeliverySchema(Schema):
+    """One webhook delivery of a job's event to one subscriber."""
+
+    id = fields.String(metadata={"description": "The webhook-id, the same on every attempt."})
+    event = fields.String(metadata={"enum": list(EVENTS)})
+    subscription = fields.String(
+        metadata={"description": "`callback` (the job's callback_url) or a subscription's name."}
+    )
+    url = fields.Method(
+        "_url", metadata={"type": "string", "description": "Where it goes, without the query."}
+    )
+    state = fields.String(
+        metadata={
+            "enum": ["pending", "delivered", "failed", "gone", "disabled"],
+            "description": "pending (more attempts to come), delivered (a 2xx), failed "
+            "(attempts exhausted), gone (410), disabled (its subscription answered 410).",
+        }
+    )
+    attempts = fields.Integer()
+    last_status = fields.Integer(allow_none=True, metadata={"description": "HTTP status."})
+    last_error = fields.String()
+    next_attempt = fields.String(allow_none=True, metadata={"format": "date-time"})
+    created_at = fields.String(metadata={"format": "date-time"})
+    delivered_at = fields.Method(
+        "_delivered_at", allow_none=True, metadata={"type": "string", "format": "date-time"}
+    )
+
+    def _url(self, delivery: Any) -> str:
+        return display_url(delivery.url)
+
+    def _delivered_at(self, delivery: Any) -> str | None:
+        return delivery.delivered_at or None
+
+
+class DeliveryListSchema(Schema):
+    """The webhook deliveries of a job, oldest first."""
+
+    items = fields.List(fields.Nested(DeliverySchema))
 
 
 class JobWaitArgsSchema(StrictSchema):

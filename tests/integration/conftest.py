@@ -101,6 +101,7 @@ def launch(
     vendor: str,
     workers: int = 1,
     shared_env: dict[str, str] | None = None,
+    extra_keys: list[dict[str, Any]] | None = None,
     **worker_env: str,
 ) -> Service:
     """gunicorn + Celery workers on their own Redis database, pushing to `vendor`."""
@@ -112,7 +113,8 @@ def launch(
                     "name": "pipeline",
                     "app_slugs": ["myapp", "shared", "lockedapp"],
                     "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                }
+                },
+                *(extra_keys or []),
             ]
         )
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.services import Process, free_port, wait_until
+from worker.celery import QUEUE, WEBHOOK_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +75,8 @@ def start_api(
 
 
 def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO") -> Process:
-    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume."""
+    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume
+    pushes and webhook deliveries."""
     log = workdir / f"worker-{name}.log"
     worker = Process(
         [
@@ -86,6 +88,8 @@ def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = 
             "worker",
             f"--loglevel={loglevel}",
             "--concurrency=1",
+            "-Q",
+            f"{QUEUE},{WEBHOOK_QUEUE}",
             "-n",
             f"{name}@%h",
             "--without-gossip",

@@ -50,6 +50,8 @@ class PushRequest:
     platforms: list[str] = field(default_factory=list)
     deadline_seconds: float | None = None
     targets: list[str] = field(default_factory=list)
+    callback_url: str | None = None
+    callback_events: list[str] | None = None
 
     def fingerprint(self) -> str:
         """A stable hash of the request body, to compare idempotent retries."""
