@@ -105,10 +105,8 @@ class CopyEngine:
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
-                creds: Credentials | CredentialSource | None = None
-                if registry == self.settings.registry:
-                    creds = self._target_credentials
-                creds = creds or self._source_credentials(registry)
+                own = self._target_credentials if registry == self.settings.registry else None
+                creds = own or self._source_credentials(registry)
                 client = RegistryClient(
                     registry,
                     insecure=self._insecure(registry),
