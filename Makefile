@@ -63,6 +63,9 @@ bench: deps
 	$(PY) -m tests.bench.bench_multiarch
 	$(PY) -m tests.bench.bench_daemon
 	$(PY) -m tests.bench.bench_cli
+	$(PY) -m tests.bench.bench_wan
+	$(PY) -m tests.bench.bench_skopeo
+	$(PY) -m tests.bench.bench_targets
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

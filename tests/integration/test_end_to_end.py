@@ -7,10 +7,10 @@ import os
 
 import httpx
 
-from tests.conftest import SA_TOKEN, SOURCE_TOKEN
-from tests.integration.conftest import Service
+from tests.support.accounts import SA_TOKEN, SOURCE_TOKEN
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.leaks import secret_haystacks
+from tests.support.pushgate import Service
 from tests.support.services import Registry
 from tests.support.token_server import SERVICE, TokenServer
 

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from tests.conftest import BASIC_PASSWORD, BASIC_USER, IDENTITY_TOKEN, SA_TOKEN, SOURCE_TOKEN
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.gate import Gate, GateProxy
 from tests.support.helper import HELPER, USERNAME, HelperState
 from tests.support.images import ImageBuilder, Pushed
 from tests.support.leaks import secret_haystacks
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 from tests.support.token_server import SERVICE, TokenServer
 from tests.support.vendor import served_digest
@@ -84,20 +84,18 @@ def stack(
         f"{source_registry.host},{private_source.host}",
         vendor_registry.host,
         shared_env={"PUSHGATE_TARGETS_FILE": str(workdir / "targets.yaml")},
+        extra_keys=[
+            {
+                "name": "limited",
+                "app_slugs": ["myapp"],
+                "targets": ["replicated"],
+                "key_sha256": hashlib.sha256(LIMITED_KEY.encode()).hexdigest(),
+            }
+        ],
         DOCKER_CONFIG=str(docker_config),
         PUSHGATE_CREDENTIAL_HELPER_TTL="1h",
         **helper_state.env(),
     )
-    keys = json.loads((workdir / "keys.yaml").read_text())
-    keys.append(
-        {
-            "name": "limited",
-            "app_slugs": ["myapp"],
-            "targets": ["replicated"],
-            "key_sha256": hashlib.sha256(LIMITED_KEY.encode()).hexdigest(),
-        }
-    )
-    (workdir / "keys.yaml").write_text(json.dumps(keys))
     yield Stack(service, basic, ecr)
     service.stop()
     basic.stop()

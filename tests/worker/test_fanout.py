@@ -114,8 +114,8 @@ def test_each_blob_is_read_once_for_three_destinations(
     for digest in blobs:
         assert source_gate.gate.count("GET", f"/blobs/{digest}") == 1, digest
     snapshot = progress.snapshot()
-    assert snapshot["blobs_total"] == 3 * len(blobs) == snapshot["blobs_done"]
-    assert snapshot["bytes_done"] == snapshot["bytes_total"] > 3 * 500 * KiB
+    assert snapshot.blobs_total == 3 * len(blobs) == snapshot.blobs_done
+    assert snapshot.bytes_done == snapshot.bytes_total > 3 * 500 * KiB
     assert served_digest(vendor_registry.url, f"myapp/{unique}", "1") == image.digest
     assert served_digest(vendor_registry.url, f"shared/{unique}", "1") == image.digest
     assert _basic_digest(basic_registry, f"pushgate/{unique}", "latest") == image.digest
@@ -127,7 +127,7 @@ def test_each_blob_is_read_once_for_three_destinations(
     copy_to_legs(engine, source, again, progress=progress)
     assert all(leg.result and leg.result.digest == image.digest for leg in again)
     assert source_gate.gate.count("GET", "/blobs/") == uploads
-    assert progress.snapshot()["blobs_skipped"] == 3 * len(blobs)
+    assert progress.snapshot().blobs_skipped == 3 * len(blobs)
 
 
 def test_one_failing_destination_leaves_the_others(

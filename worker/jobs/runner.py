@@ -20,7 +20,7 @@ from worker.errors import (
     StoreUnavailable,
 )
 from worker.jobs.destinations import DestinationPusher, planned_results, with_error
-from worker.jobs.model import Job, JobError, JobStatus, Progress, utcnow
+from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction, redact
@@ -138,7 +138,7 @@ class JobRunner:
         retried = 0
 
         def finish(status: JobStatus, **fields: object) -> None:
-            counters = Progress.of(progress.snapshot())
+            counters = progress.snapshot()
             fields.update(progress=counters, retries=job.retries + retried)
             error = fields.get("error")
             if isinstance(error, JobError) and "results" not in fields:
