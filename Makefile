@@ -65,6 +65,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_cli
 	$(PY) -m tests.bench.bench_wan
 	$(PY) -m tests.bench.bench_skopeo
+	$(PY) -m tests.bench.bench_concurrency
 	$(PY) -m tests.bench.bench_targets
 
 openapi: venv

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from tests.conftest import BASIC_PASSWORD, BASIC_USER, IDENTITY_TOKEN, SOURCE_TOKEN
-from tests.support.gate import GateProxy
 from tests.support.helper import HELPER, USERNAME, HelperAccount, HelperState
 from tests.support.images import ImageBuilder
+from tests.support.registry_rules import GateProxy
 from tests.support.services import Registry
 from tests.support.token_server import SERVICE, TokenIssuer, TokenServer
 from tests.support.vendor import served_digest

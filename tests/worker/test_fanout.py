@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import BASIC_PASSWORD, BASIC_USER
-from tests.support.gate import Gate, GateProxy
 from tests.support.images import ImageBuilder
+from tests.support.registry_rules import Gate, GateProxy
 from tests.support.services import Registry
 from tests.support.vendor import served_digest
 from worker.errors import AuthError, RejectedError

@@ -18,6 +18,7 @@ from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.progress import Progress
 from worker.registry.repository import Mounted, Repository
 from worker.registry.retry import current_stop
+from worker.registry.scheduler import copy_blob
 from worker.registry.selection import IndexSelection, explain_refusal, select_children
 from worker.registry.tee import TeeBranch, tee_blob
 from worker.registry.uploads import Upload
@@ -150,8 +151,9 @@ class Fanout:
             if opened is not None:
                 where = str(self.repository(leg))
                 branches.append((leg, TeeBranch(opened, where, self.progress.add_bytes)))
-        if branches:
-            tee_blob(self.src, blob, [branch for _, branch in branches], self.should_stop)
+        if branches:  # one of the process's stream slots, as a single copy takes
+            with self.engine.streams.hold(self.progress, self.should_stop):
+                tee_blob(self.src, blob, [branch for _, branch in branches], self.should_stop)
         for leg, branch in branches:
             if branch.error is None:
                 self.progress.blob_done(blob, branch.counted)
@@ -177,9 +179,14 @@ class Fanout:
 
     def _copy_alone(self, leg: Leg, blob: Descriptor) -> None:
         route = BlobRoute(self.src, self.repository(leg))
-        try:
-            self.engine._copy_blob(  # the engine's own copy: retries, mounts, chunked uploads
-                route, blob, leg.holders.get(blob.digest), self.progress, self.should_stop
+        try:  # the engine's own copy of one blob: retries, mounts, chunked uploads
+            copy_blob(
+                self.engine,
+                route,
+                blob,
+                leg.holders.get(blob.digest),
+                self.progress,
+                self.should_stop,
             )
         except PushError as error:
             self.fail(leg, error)

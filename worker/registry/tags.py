@@ -7,12 +7,9 @@ from worker.registry.manifests import Manifest
 from worker.registry.repository import Repository
 
 
-def put_tag(repository: Repository, tag: str, manifest: Manifest) -> None:
-    """PUT `manifest` under `tag` unless the tag serves it already; a registry that refuses to
-    move a tag that points elsewhere (immutable tags) gets a rejection naming both digests."""
-    served = repository.served_digest(tag)
-    if served == manifest.digest:
-        return
+def put_tag(repository: Repository, tag: str, manifest: Manifest, served: str | None) -> None:
+    """PUT `manifest` under `tag`, which serves `served` now; a registry that refuses to move
+    a tag that points elsewhere (immutable tags) gets a rejection naming both digests."""
     try:
         repository.put_manifest(tag, manifest)
     except (RejectedError, AuthError) as refused:
