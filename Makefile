@@ -67,6 +67,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_skopeo
 	$(PY) -m tests.bench.bench_concurrency
 	$(PY) -m tests.bench.bench_big_layer
+	$(PY) -m tests.bench.bench_targets
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

@@ -20,6 +20,7 @@ from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
+from worker.targets import load_targets
 from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         limits=store.caller_limits(),
         audit=store.audit_log(),
         feed=store.change_feed(),
+        targets=load_targets(settings),
     )
     api = ProblemApi(
         app,

@@ -20,11 +20,13 @@ from worker.webhooks.subscriptions import read_secret
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One caller: a name, the hash of its key, and the app slugs it may push to."""
+    """One caller: a name, the hash of its key, the app slugs it may push to, and the targets
+    it may push to (None: every target)."""
 
     name: str
     key_sha256: str
     app_slugs: frozenset[str]
+    targets: frozenset[str] | None = None
     webhook_secret_file: Path | None = None
     rate: int | None = None  # pushes per minute; None: the settings' default
     max_active: int | None = None  # queued + running jobs; None: the settings' default
@@ -38,6 +40,12 @@ class ApiKey:
     def allows(self, app_slug: str) -> bool:
         """True when this key may push to (and read jobs of) `app_slug`."""
         return self.all_slugs or app_slug in self.app_slugs
+
+    def forbidden_targets(self, targets: list[str]) -> list[str]:
+        """Those of `targets` this key may not push to."""
+        if self.targets is None:
+            return []
+        return [name for name in targets if name not in self.targets]
 
 
 def parse_keys(data: Any, source: str) -> list[ApiKey]:
@@ -53,6 +61,12 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                 raise ValueError("key_sha256 must be 64 hex digits")
             if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
                 raise ValueError("app_slugs must be a list of strings")
+            targets = entry.get("targets")
+            if targets is not None and (
+                not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
+            ):
+                raise ValueError("targets must be a list of target names")
+            allowed = None if targets is None else frozenset(targets)
             secret_file = entry.get("webhook_secret_file")
             if secret_file is not None:
                 if not isinstance(secret_file, str) or not secret_file:
@@ -66,6 +80,7 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                     str(entry["name"]),
                     digest,
                     frozenset(slugs),
+                    allowed,
                     Path(secret_file) if secret_file else None,
                     _limit(entry, "rate"),
                     _limit(entry, "max_active"),

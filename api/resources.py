@@ -113,15 +113,27 @@ class Pushes(MethodView):
         200, schema=JobSchema, description="Replay of an Idempotency-Key: the earlier job."
     )
     @pushes.alt_response(401, schema=ProblemSchema, description="No valid API key.")
-    @pushes.alt_response(403, schema=ProblemSchema, description="Slug not allowed for the key.")
+    @pushes.alt_response(
+        403, schema=ProblemSchema, description="Slug or target not allowed for the key."
+    )
     @pushes.alt_response(422, schema=ProblemSchema, description="Invalid request.")
     @pushes.alt_response(429, schema=ProblemSchema, description="Over the key's limits.")
     @pushes.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
     def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
-        """Queue a push of `source` into the app's namespace of the vendor registry."""
+        """Queue a push of `source` to the app's default target, or to the named `targets`."""
         _forbid_unless_allowed(push.app_slug)
         st = state()
-        job = plan_job(push, st.settings, owner=g.api_key.name, request_id=request_id())
+        job = plan_job(
+            push, st.settings, owner=g.api_key.name, targets=st.targets, request_id=request_id()
+        )
+        forbidden = g.api_key.forbidden_targets(job.targets)
+        if forbidden:
+            raise ApiProblem(
+                403,
+                "forbidden",
+                "Forbidden",
+                f"this API key may not push to target(s) {', '.join(forbidden)}",
+            )
         if push.callback_url is not None:
             job.callback = job_callback(
                 push.callback_url,

@@ -20,6 +20,7 @@ from worker.reference import (
 from worker.webhooks.guard import MAX_URL_LENGTH, display_url
 from worker.webhooks.subscriptions import EVENTS
 
+MAX_TARGETS = 10
 PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_.]+)?$"
 
 
@@ -99,6 +100,16 @@ class PushCreateSchema(StrictSchema):
         validate=validate.Range(min=1),
         metadata={"description": "Fail the job as `timeout` after this long running."},
     )
+    targets = fields.List(
+        fields.String(validate=_grammar(validate_slug)),
+        validate=validate.Length(1, MAX_TARGETS),
+        metadata={
+            "description": "Named targets to push to, all in one job (default: the app's "
+            "default target). The operator names them in PUSHGATE_TARGETS_FILE; `replicated` "
+            "is the vendor registry.",
+            "example": ["replicated", "ecr-prod"],
+        },
+    )
     callback_url = fields.String(
         validate=validate.Length(1, MAX_URL_LENGTH),
         metadata={
@@ -154,6 +165,20 @@ class JobErrorSchema(Schema):
     detail = fields.String()
 
 
+class DestinationResultSchema(Schema):
+    """The outcome of one destination (target) of a job."""
+
+    target = fields.String(metadata={"description": "The target's name."})
+    registry = fields.String()
+    repository = fields.String()
+    references = fields.List(fields.String(), metadata={"description": "Its tags, in full."})
+    status = fields.String(metadata={"enum": ["pending", "succeeded", "failed"]})
+    digest = fields.String(
+        allow_none=True, metadata={"description": "The digest it serves after the push."}
+    )
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+
+
 class RemovedSchema(Schema):
     """A child manifest left out of the pushed index."""
 
@@ -178,6 +203,13 @@ class JobSchema(Schema):
     target = fields.String()
     tags = fields.List(fields.String())
     destinations = fields.List(fields.String())
+    targets = fields.List(fields.String(), metadata={"description": "The targets pushed to."})
+    results = fields.List(
+        fields.Nested(DestinationResultSchema),
+        metadata={
+            "description": "One result per target; the job succeeds only when every one did."
+        },
+    )
     attestations = fields.String()
     platforms = fields.List(fields.String())
     source_digest = fields.String(allow_none=True)

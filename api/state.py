@@ -15,6 +15,7 @@ from worker.jobs.limits import CallerLimits
 from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
 from worker.settings import Settings
+from worker.targets import TargetSet
 
 EXTENSION = "pushgate"
 
@@ -30,6 +31,7 @@ class ApiState:
     limits: CallerLimits
     audit: AuditLog
     feed: ChangeFeed
+    targets: TargetSet
 
 
 def state() -> ApiState:

@@ -13,6 +13,7 @@ from worker.logcontext import install_job_log_context
 from worker.multiprocess import prepare_multiprocess_dir
 from worker.redisconn import broker_config
 from worker.settings import Settings
+from worker.targets import load_targets
 
 QUEUE = "pushgate"
 PUSH_TASK = "pushgate.push"
@@ -70,7 +71,9 @@ class _EnvConfig(Mapping[str, Any]):
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = celery_config(Settings.from_env())
+            settings = Settings.from_env()
+            load_targets(settings)  # a bad targets file stops the worker as it starts
+            self._data = celery_config(settings)
         return self._data
 
     def __getitem__(self, key: str) -> Any:

@@ -196,6 +196,8 @@ class Settings:
     insecure_registries: frozenset[str] = frozenset()
     source_registries: frozenset[str] = frozenset()
     api_keys_file: Path | None = None
+    targets_file: Path | None = None
+    credential_helper_ttl: float = 1800.0
     docker_config: Path | None = None
     job_retention: float = 7 * 86400.0
     copy_concurrency: int = 4
@@ -248,6 +250,8 @@ class Settings:
             insecure_registries=env.names("INSECURE_REGISTRIES"),
             source_registries=env.names("SOURCE_REGISTRIES"),
             api_keys_file=env.path("API_KEYS_FILE"),
+            targets_file=env.path("TARGETS_FILE"),
+            credential_helper_ttl=env.duration("CREDENTIAL_HELPER_TTL", d.credential_helper_ttl),
             docker_config=env.path("DOCKER_CONFIG", docker_first=True),
             job_retention=env.duration("JOB_RETENTION", d.job_retention),
             copy_concurrency=env.integer("COPY_CONCURRENCY", d.copy_concurrency),

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
-from worker.daemon.export import push_by_export
-from worker.daemon.source import DaemonSource, push_with_sdk
+from worker.daemon.source import DaemonSource
 from worker.errors import (
     ConfigurationError,
     InternalError,
@@ -20,7 +19,7 @@ from worker.errors import (
     PushError,
     StoreUnavailable,
 )
-from worker.jobs.ledger import TagLock
+from worker.jobs.destinations import DestinationPusher, planned_results, with_error
 from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
@@ -28,17 +27,8 @@ from worker.jobs.store import JobStore
 from worker.logcontext import job_log_context
 from worker.logs import bind, clear, configure_logging
 from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
-from worker.policies import DaemonPushMode
 from worker.redaction import redact
-from worker.reference import (
-    Reference,
-    daemon_name,
-    is_daemon_source,
-    parse_daemon_source,
-    parse_reference,
-)
-from worker.registry.copier import CopyEngine, CopyOptions, CopyResult
-from worker.registry.progress import Progress as CopyProgress
+from worker.registry.copier import CopyEngine
 from worker.registry.retry import RetryStats, current_stop, job_retries
 from worker.settings import Settings
 
@@ -72,6 +62,9 @@ class JobRunner:
         self.ledger = store.blob_ledger()
         self.daemon = DaemonSource(settings.docker_host)
         self.layer_cache = store.layer_cache()
+        self.pusher = DestinationPusher(
+            settings, self.ledger, self.daemon, self.layer_cache, store.tag_lock
+        )
 
     def engine(self) -> CopyEngine:
         """The copy engine, built by the first job that needs it (which reads the registry
@@ -176,6 +169,9 @@ class JobRunner:
         def finish(status: JobStatus, **fields: object) -> None:
             counters = progress.snapshot()
             fields.update(progress=counters, retries=job.retries + retried.retries)
+            error = fields.get("error")
+            if isinstance(error, JobError) and "results" not in fields:
+                fields["results"] = with_error(planned_results(job), error)
             self._when_available(job.id, lambda: self._finish(job, run_id, status, **fields))
 
         retries_token = job_retries.set(retried)
@@ -183,7 +179,7 @@ class JobRunner:
         try:
             with monitor:
                 check()
-                result = self._push(self.engine(), job, progress, check)
+                outcome = self.pusher.push(self.engine(), job, progress, check)
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
@@ -212,68 +208,19 @@ class JobRunner:
         finally:
             current_stop.reset(stop_token)
             job_retries.reset(retries_token)
-        try:
-            self.ledger.record(
-                job.app_slug, parse_reference(job.destinations[0]).repository, result.blobs
-            )
-        except StoreUnavailable as exc:  # only an optimisation for later pushes
-            log.warning("push job %s: blob ledger not updated: %s", job.id, exc)
         finish(
-            JobStatus.SUCCEEDED,
-            source_digest=result.source_digest,
-            digest=result.digest,
-            served=result.served,
-            removed=result.removed,
-            error=None,
+            JobStatus.FAILED if outcome.error else JobStatus.SUCCEEDED,
+            source_digest=outcome.source_digest,
+            digest=outcome.digest,
+            served=outcome.served,
+            removed=outcome.removed,
+            results=outcome.results,
+            error=outcome.error,
         )
-        log.info("push job %s succeeded: %s", job.id, result.digest)
-
-    def _push(
-        self, engine: CopyEngine, job: Job, progress: CopyProgress, should_stop: Callable[[], None]
-    ) -> CopyResult:
-        dests = [parse_reference(d) for d in job.destinations]
-        if is_daemon_source(job.source):
-            return self._push_daemon(engine, job, dests, progress, should_stop)
-        options = CopyOptions(
-            attestations=job.attestations,
-            platforms=tuple(job.platforms),
-            mount_lookup=partial(self.ledger.holders, job.app_slug),
-        )
-        return engine.copy(
-            parse_reference(job.source),
-            dests,
-            options=options,
-            progress=progress,
-            should_stop=should_stop,
-        )
-
-    def _push_daemon(
-        self,
-        engine: CopyEngine,
-        job: Job,
-        dests: list[Reference],
-        progress: CopyProgress,
-        should_stop: Callable[[], None],
-    ) -> CopyResult:
-        name = daemon_name(parse_daemon_source(job.source))
-        if self.settings.daemon_push is DaemonPushMode.SDK:
-
-            def tag_lock(tag: str) -> TagLock:
-                return self.store.tag_lock(tag, job.deadline_seconds)
-
-            return push_with_sdk(
-                self.daemon,
-                name,
-                dests,
-                engine,
-                engine.target_credentials,
-                progress,
-                should_stop,
-                tag_lock,
-            )
-        return push_by_export(
-            self.daemon, name, dests, engine, progress, should_stop, self.layer_cache
-        )
+        if outcome.error:
+            log.info("push job %s failed: %s", job.id, outcome.error.detail)
+        else:
+            log.info("push job %s succeeded: %s", job.id, outcome.digest)
 
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: object) -> None:
         finished_at = utcnow()
