@@ -36,7 +36,7 @@ def service(
     )
     svc = launch(
         workdir,
-        redis_db(redis_server, 3),
+        redis_db(redis_server),
         f"{source_registry.host},{private_source.host}",
         vendor_registry.host,
         DOCKER_CONFIG=str(docker_config),
@@ -55,7 +55,7 @@ def idle_service(
     """gunicorn without any Celery worker: jobs stay queued until a test changes them."""
     svc = launch(
         tmp_path_factory.mktemp("idle-service"),
-        redis_db(redis_server, 9),
+        redis_db(redis_server),
         source_registry.host,
         vendor_registry.host,
         workers=0,
@@ -89,7 +89,7 @@ def observed(
     ]
     svc = launch(
         workdir,
-        redis_db(redis_server, 13),
+        redis_db(redis_server),
         f"{source_registry.host},{private_source.host},{proxy.host}",
         vendor_registry.host,
         workers=0,

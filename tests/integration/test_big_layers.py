@@ -37,7 +37,7 @@ def big_service(
     tmp_path: Path, redis_server: RedisServer, source_registry: Registry, front: RegistryProxy
 ) -> Iterator[Service]:
     """One worker with default settings, pushing through `front`."""
-    svc = launch(tmp_path, redis_db(redis_server, 14), source_registry.host, front.host)
+    svc = launch(tmp_path, redis_db(redis_server), source_registry.host, front.host)
     yield svc
     svc.stop()
 

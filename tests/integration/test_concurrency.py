@@ -45,7 +45,7 @@ def threaded(
     """One worker process running up to eight jobs at once (threads pool)."""
     svc = launch(
         tmp_path_factory.mktemp("threaded"),
-        redis_db(redis_server, 11),
+        redis_db(redis_server),
         source_registry.host,
         front.host,
         concurrency=JOBS,

@@ -25,7 +25,7 @@ def daemon_service(
 ) -> Iterator[Service]:
     svc = launch(
         tmp_path_factory.mktemp("daemon"),
-        redis_db(redis_server, 6),
+        redis_db(redis_server),
         source_registry.host,
         vendor_registry.host,
         shared_env={"PUSHGATE_DAEMON_SOURCES": "1"},

@@ -26,7 +26,7 @@ def bare_service(
     """The API alone: each test starts the worker it needs."""
     svc = launch(
         tmp_path_factory.mktemp("operator"),
-        redis_db(redis_server, 7),
+        redis_db(redis_server),
         source_registry.host,
         vendor_registry.host,
         workers=0,

@@ -42,7 +42,7 @@ def faulty_service(
     """Two workers with default retry settings, pushing through the 42% link."""
     svc = launch(
         tmp_path_factory.mktemp("faulty"),
-        redis_db(redis_server, 4),
+        redis_db(redis_server),
         source_registry.host,
         faulty_front.host,
         workers=2,
@@ -103,7 +103,7 @@ def test_faults_and_a_worker_crash_together_the_job_succeeds_after_redelivery(
 ) -> None:
     svc = launch(
         tmp_path,
-        redis_db(redis_server, 12),
+        redis_db(redis_server),
         source_registry.host,
         crashy_front.host,
         PUSHGATE_HEARTBEAT_TIMEOUT="3",
@@ -135,7 +135,7 @@ def test_a_registry_down_for_the_whole_budget_fails_as_network_within_budget_and
     down = f"127.0.0.1:{free_port()}"  # nothing listens: every connection is refused
     svc = launch(
         tmp_path,
-        redis_db(redis_server, 13),
+        redis_db(redis_server),
         source_registry.host,
         down,
         PUSHGATE_RETRY_MAX_WAIT=str(budget),
@@ -175,7 +175,7 @@ def slow_service(
 ) -> Iterator[Service]:
     svc = launch(
         tmp_path_factory.mktemp("slow"),
-        redis_db(redis_server, 5),
+        redis_db(redis_server),
         source_registry.host,
         slow_front.host,
         PUSHGATE_HEARTBEAT_TIMEOUT="3",

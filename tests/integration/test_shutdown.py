@@ -35,7 +35,6 @@ def slow_vendor(vendor_registry: Registry) -> Iterator[RegistryProxy]:
 def _service(
     tmp_path_factory: pytest.TempPathFactory,
     redis_server: RedisServer,
-    db: int,
     source: Registry,
     vendor: RegistryProxy,
     workers: int,
@@ -43,7 +42,7 @@ def _service(
 ) -> Service:
     return launch(
         tmp_path_factory.mktemp("shutdown"),
-        redis_db(redis_server, db),
+        redis_db(redis_server),
         source.host,
         vendor.host,
         workers=workers,
@@ -76,7 +75,7 @@ def test_sigterm_hands_a_running_job_back_and_another_worker_finishes_it_at_once
     source_images: ImageBuilder,
     unique: str,
 ) -> None:
-    svc = _service(tmp_path_factory, redis_server, 11, source_registry, slow_vendor, 2, "0")
+    svc = _service(tmp_path_factory, redis_server, source_registry, slow_vendor, 2, "0")
     try:
         image = source_images.image(f"acme/{unique}", "1", [64 * MiB, 1 * MiB])
         job_id = svc.submit(source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")
@@ -106,7 +105,7 @@ def test_sigterm_lets_a_running_job_finish_within_the_grace_period(
     source_images: ImageBuilder,
     unique: str,
 ) -> None:
-    svc = _service(tmp_path_factory, redis_server, 12, source_registry, slow_vendor, 1, "10m")
+    svc = _service(tmp_path_factory, redis_server, source_registry, slow_vendor, 1, "10m")
     try:
         image = source_images.image(f"acme/{unique}", "1", [32 * MiB])
         job_id = svc.submit(source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")

@@ -80,7 +80,7 @@ def stack(
     helper_state.fail_with(None)
     service = launch(
         workdir,
-        redis_db(redis_server, 13),
+        redis_db(redis_server),
         f"{source_registry.host},{private_source.host}",
         vendor_registry.host,
         shared_env={"PUSHGATE_TARGETS_FILE": str(workdir / "targets.yaml")},

@@ -78,7 +78,7 @@ def hooks(
     (workdir / "webhooks.json").write_text(json.dumps(subscriptions))
     svc = launch(
         workdir,
-        redis_db(redis_server, 11),
+        redis_db(redis_server),
         source_registry.host,
         vendor_registry.host,
         shared_env={

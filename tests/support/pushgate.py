@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -150,6 +151,10 @@ def launch(
     return svc
 
 
-def redis_db(server: RedisServer, db: int) -> str:
-    """The URL of database `db` on `server` (each service gets its own queue and jobs)."""
-    return server.url.rsplit("/", 1)[0] + f"/{db}"
+_databases = itertools.count(1)
+
+
+def redis_db(server: RedisServer) -> str:
+    """The URL of a database on `server` that no other service of this session uses: services
+    sharing one would take each other's queued jobs (and launch() empties its database)."""
+    return server.url.rsplit("/", 1)[0] + f"/{next(_databases)}"

@@ -123,6 +123,9 @@ class RedisServer(Process):
                 *aof,
                 "--dir",
                 str(workdir),
+                # One database per service a test session starts: see pushgate.redis_db.
+                "--databases",
+                "256",
                 *extra,
             ],
             workdir / "redis.log",

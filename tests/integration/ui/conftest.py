@@ -35,7 +35,7 @@ def ui_service(
     """gunicorn + one Celery worker, pushing over the slow link."""
     svc = launch(
         tmp_path_factory.mktemp("ui"),
-        redis_db(redis_server, 12),
+        redis_db(redis_server),
         source_registry.host,
         slow_vendor.host,
     )
