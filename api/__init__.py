@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 from flask import Flask, Response
-from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from api.docs import docs
 from api.keys import KeyRing
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
-from api.resources import health, pushes
+from api.resources import JobIdConverter, health, pushes
+from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
@@ -20,16 +21,7 @@ from worker.redaction import install_log_redaction
 from worker.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
-OPENAPI_EXTENSION = "pushgate-openapi"
 log = logging.getLogger(__name__)
-
-
-class ProblemApi(Api):  # type: ignore[misc]
-    """flask-smorest's Api, answering HTTP errors as problem+json."""
-
-    def handle_http_exception(self, error: HTTPException) -> Response:
-        """Render any werkzeug HTTP error as problem+json."""
-        return problem_response(from_http_exception(error))
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -51,7 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
     )
-    api = ProblemApi(
+    app.url_map.converters["job_id"] = JobIdConverter
+    api = DocumentedApi(
         app,
         spec_kwargs={
             "info": {"description": "Push container images into the vendor registry as jobs."},
@@ -59,9 +52,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
+    api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
     api.register_blueprint(health)
+    app.register_blueprint(docs)
     _register_errors(app)
     install_log_redaction()
     return app

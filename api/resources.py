@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.routing import BaseConverter
 
 from api.problems import ApiProblem
 from api.schemas import (
+    JOB_ID_PATTERN,
     HealthSchema,
     JobListArgsSchema,
     JobPageSchema,
     JobSchema,
-    ProblemSchema,
     PushCreateSchema,
 )
+from api.spec import problems
 from api.state import state
 from worker.jobs.model import Job, JobPage
 from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
@@ -30,6 +33,34 @@ pushes = Blueprint(
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
 
 _IDEMPOTENCY_KEY_MAX = 255
+# Visible ASCII, spaces only inside: HTTP trims a header value's ends, so a key must have none.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Retries with the same key and body within 24 h return the first job (200).",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": _IDEMPOTENCY_KEY_MAX,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
+    },
+}
+LOCATION_HEADER = {
+    "Location": {"description": "The job's URL.", "required": True, "schema": {"type": "string"}}
+}
+
+
+class JobIdConverter(BaseConverter):
+    """A job id in a path: 32 lowercase hex digits (anything else is no job: 404)."""
+
+    regex = JOB_ID_PATTERN[1:-1]
+
+    @staticmethod
+    def openapi_schema(_: BaseConverter) -> dict[str, Any]:
+        """The path parameter's schema in the OpenAPI document."""
+        return {"type": "string", "pattern": JOB_ID_PATTERN}
 
 
 @pushes.before_request
@@ -67,14 +98,21 @@ class Pushes(MethodView):
     """The collection of push jobs."""
 
     @pushes.arguments(PushCreateSchema)
-    @pushes.response(202, JobSchema, description="The job was queued.")
+    @pushes.response(202, JobSchema, description="The job was queued.", headers=LOCATION_HEADER)
     @pushes.alt_response(
-        200, schema=JobSchema, description="Replay of an Idempotency-Key: the earlier job."
+        200,
+        schema=JobSchema,
+        description="Replay of an Idempotency-Key: the earlier job.",
+        headers=LOCATION_HEADER,
     )
-    @pushes.alt_response(401, schema=ProblemSchema, description="No valid API key.")
-    @pushes.alt_response(403, schema=ProblemSchema, description="Slug not allowed for the key.")
-    @pushes.alt_response(422, schema=ProblemSchema, description="Invalid request.")
-    @pushes.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
+    @problems(
+        pushes,
+        _400="Malformed JSON, or a bad Idempotency-Key.",
+        _403="Slug not allowed for the key.",
+        _413="The body is larger than 64 KiB.",
+        _422="Invalid request, or an Idempotency-Key reused with another body.",
+    )
+    @pushes.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
         """Queue a push of `source` into the app's namespace of the vendor registry."""
         _forbid_unless_allowed(push.app_slug)
@@ -83,12 +121,15 @@ class Pushes(MethodView):
         idempotency_key = request.headers.get("Idempotency-Key")
         created = True
         if idempotency_key is not None:
-            if not 1 <= len(idempotency_key) <= _IDEMPOTENCY_KEY_MAX:
+            if len(idempotency_key) > _IDEMPOTENCY_KEY_MAX or not re.fullmatch(
+                IDEMPOTENCY_KEY_PATTERN, idempotency_key
+            ):
                 raise ApiProblem(
                     400,
                     "bad-idempotency-key",
                     "Bad Idempotency-Key",
-                    f"Idempotency-Key must be 1 to {_IDEMPOTENCY_KEY_MAX} characters",
+                    f"Idempotency-Key must be 1 to {_IDEMPOTENCY_KEY_MAX} visible ASCII "
+                    "characters (spaces only inside)",
                 )
             job, created = submit_idempotent(
                 st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key
@@ -100,8 +141,7 @@ class Pushes(MethodView):
 
     @pushes.arguments(JobListArgsSchema, location="query")
     @pushes.response(200, JobPageSchema)
-    @pushes.alt_response(401, schema=ProblemSchema, description="No valid API key.")
-    @pushes.alt_response(403, schema=ProblemSchema, description="Slug not allowed for the key.")
+    @problems(pushes, _403="Slug not allowed for the key.")
     def get(self, args: dict[str, Any]) -> JobPage:
         """List push jobs newest first, only those of the key's app slugs."""
         key = g.api_key
@@ -114,24 +154,28 @@ class Pushes(MethodView):
         return state().store.list_jobs(slugs, args.get("status"), args["limit"], args.get("cursor"))
 
 
-@pushes.route("/<string:job_id>")
+@pushes.route("/<job_id:job_id>")
 class PushById(MethodView):
     """One push job."""
 
     @pushes.response(200, JobSchema)
-    @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
+    @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
     def get(self, job_id: str) -> Job:
         """The job, with its status, progress, digests and error."""
         return _visible_job(job_id)
 
 
-@pushes.route("/<string:job_id>/cancel")
+@pushes.route("/<job_id:job_id>/cancel")
 class PushCancel(MethodView):
     """Cancelling a push job."""
 
     @pushes.response(202, JobSchema, description="Cancelled, or being stopped.")
-    @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
-    @pushes.alt_response(409, schema=ProblemSchema, description="The job already finished.")
+    @problems(
+        pushes,
+        _403="The job's app is not allowed for the key.",
+        _404="No such job.",
+        _409="The job already finished.",
+    )
     def post(self, job_id: str) -> Job:
         """Cancel: a queued job never starts; a running one stops within seconds."""
         _visible_job(job_id)
@@ -154,7 +198,7 @@ class Readyz(MethodView):
     """Readiness."""
 
     @health.response(200, HealthSchema)
-    @health.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
+    @problems(health, _503="Redis unreachable.")
     @health.doc(security=[])
     def get(self) -> dict[str, str] | Response:
         """Ready when Redis answers."""

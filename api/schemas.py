@@ -2,40 +2,70 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate
 
 from worker.errors import InvalidReference
 from worker.jobs.model import JobStatus
 from worker.jobs.submit import MAX_EXTRA_TAGS, PushRequest
 from worker.reference import (
+    MAX_NAME_LENGTH,
+    MAX_REFERENCE_LENGTH,
+    MAX_SLUG_LENGTH,
+    REPOSITORY_PATTERN,
+    SLUG_PATTERN,
+    TAG_PATTERN,
     is_daemon_source,
     parse_reference,
+    source_pattern,
     validate_repository,
     validate_slug,
     validate_tag,
 )
 
-PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_.]+)?$"
+PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$"
+CURSOR_PATTERN = r"^[0-9]{13}:[0-9a-f]{32}$"
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+# APP_SLUG/TARGET is one repository name of at most 255 characters.
+MAX_TARGET_LENGTH = MAX_NAME_LENGTH - MAX_SLUG_LENGTH - 1
+MAX_TAG_LENGTH = 128
 
 
-def _grammar(check: Callable[[str], object]) -> Callable[[str], None]:
-    """A marshmallow validator from one of worker.reference's validators."""
+class Grammar(validate.Validator):
+    """The whole value must match `pattern`, which the OpenAPI document publishes (apispec reads
+    `regex`); `check`, one of worker.reference's validators, words the error."""
 
-    def run(value: str) -> None:
-        try:
-            check(value)
-        except InvalidReference as exc:
-            raise ValidationError(str(exc)) from None
+    def __init__(self, pattern: str, check: Callable[[str], object] | None = None) -> None:
+        self.regex = re.compile(pattern)
+        self.check = check
 
-    return run
+    def __call__(self, value: str) -> str:
+        """Return `value` if it matches whole, else raise ValidationError."""
+        if self.check is not None:
+            try:
+                self.check(value)
+            except InvalidReference as exc:
+                raise ValidationError(str(exc)) from None
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(f"does not match the pattern {self.regex.pattern}")
+        return value
 
 
 def _check_source(value: str) -> None:
     if not is_daemon_source(value):
-        _grammar(parse_reference)(value)
+        parse_reference(value)
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: ASCII digits only (int() would take ' 5' or Arabic digits)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class StrictSchema(Schema):
@@ -50,7 +80,10 @@ class PushCreateSchema(StrictSchema):
 
     source = fields.String(
         required=True,
-        validate=[validate.Length(1, 512), _check_source],
+        validate=[
+            validate.Length(1, MAX_REFERENCE_LENGTH),
+            Grammar(source_pattern(None, daemon=True), _check_source),
+        ],
         metadata={
             "description": "Image to push: host[:port]/path:tag or "
             "host[:port]/path@sha256:<hex>; Docker Hub short names "
@@ -60,11 +93,14 @@ class PushCreateSchema(StrictSchema):
     )
     app_slug = fields.String(
         required=True,
-        validate=_grammar(validate_slug),
+        validate=[validate.Length(1, MAX_SLUG_LENGTH), Grammar(SLUG_PATTERN, validate_slug)],
         metadata={"description": "The vendor app to push into.", "example": "myapp"},
     )
     target = fields.String(
-        validate=_grammar(validate_repository),
+        validate=[
+            validate.Length(1, MAX_TARGET_LENGTH),
+            Grammar(REPOSITORY_PATTERN, validate_repository),
+        ],
         metadata={
             "description": "Image name under the app; default: the last "
             "path component of the source.",
@@ -72,7 +108,7 @@ class PushCreateSchema(StrictSchema):
         },
     )
     tag = fields.String(
-        validate=_grammar(validate_tag),
+        validate=[validate.Length(1, MAX_TAG_LENGTH), Grammar(TAG_PATTERN, validate_tag)],
         metadata={
             "description": "Target tag; default: the source tag. Required "
             "when the source is by digest.",
@@ -80,7 +116,9 @@ class PushCreateSchema(StrictSchema):
         },
     )
     extra_tags = fields.List(
-        fields.String(validate=_grammar(validate_tag)),
+        fields.String(
+            validate=[validate.Length(1, MAX_TAG_LENGTH), Grammar(TAG_PATTERN, validate_tag)]
+        ),
         validate=validate.Length(max=MAX_EXTRA_TAGS),
         metadata={"description": "More tags for the same digest."},
     )
@@ -89,11 +127,12 @@ class PushCreateSchema(StrictSchema):
         metadata={"description": "What to do with BuildKit attestation manifests (default strip)."},
     )
     platforms = fields.List(
-        fields.String(validate=validate.Regexp(PLATFORM_PATTERN)),
+        fields.String(validate=Grammar(PLATFORM_PATTERN)),
         validate=validate.Length(max=32),
         metadata={"description": "Copy only these platforms of an index, e.g. linux/amd64."},
     )
     deadline_seconds = fields.Integer(
+        strict=True,
         validate=validate.Range(min=1),
         metadata={"description": "Fail the job as `timeout` after this long running."},
     )
@@ -102,6 +141,18 @@ class PushCreateSchema(StrictSchema):
     def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
         """Build the worker's PushRequest."""
         return PushRequest(**data)
+
+
+# A source by digest has no tag to reuse, so the request must name one (plan_job refuses it
+# otherwise): the rule across two fields, added to PushCreate's schema in the document. Said
+# with `not` so that generated clients keep one PushCreate model.
+PUSH_CREATE_RULES: dict[str, Any] = {
+    "not": {
+        "required": ["source"],
+        "properties": {"source": {"pattern": "@"}},
+        "not": {"required": ["tag"]},
+    }
+}
 
 
 class ProgressSchema(Schema):
@@ -191,19 +242,27 @@ class JobPageSchema(Schema):
 class JobListArgsSchema(StrictSchema):
     """Query of GET /v1/pushes."""
 
-    app_slug = fields.String(validate=_grammar(validate_slug))
+    app_slug = fields.String(
+        validate=[validate.Length(1, MAX_SLUG_LENGTH), Grammar(SLUG_PATTERN, validate_slug)]
+    )
     status = fields.String(validate=validate.OneOf([s.value for s in JobStatus]))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(validate=validate.Regexp(r"^\d{13}:[0-9a-f]{32}$"))
+    limit = QueryInteger(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(
+        validate=Grammar(CURSOR_PATTERN),
+        metadata={"description": "next_cursor of the previous page."},
+    )
 
 
 class ProblemSchema(Schema):
-    """An application/problem+json error document (RFC 9457)."""
+    """An application/problem+json error document (RFC 9457); members may be added."""
 
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    detail = fields.String()
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
