@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate
 
 from worker.errors import InvalidReference
-from worker.jobs.model import JobStatus
+from worker.jobs.model import JobStatus, format_time
 from worker.jobs.submit import MAX_EXTRA_TAGS, PushRequest
 from worker.reference import (
     MAX_NAME_LENGTH,
@@ -194,6 +194,13 @@ class RemovedSchema(Schema):
     reason = fields.String()
 
 
+class Timestamp(fields.String):
+    """A job timestamp: RFC 3339 UTC with milliseconds and a Z, as the job store writes it."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_time(value)
+
+
 class JobSchema(Schema):
     """A push job."""
 
@@ -227,9 +234,9 @@ class JobSchema(Schema):
     )
     cancel_requested = fields.Boolean()
     deadline_seconds = fields.Float()
-    created_at = fields.String(metadata={"format": "date-time"})
-    started_at = fields.String(allow_none=True, metadata={"format": "date-time"})
-    finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    created_at = Timestamp(metadata={"format": "date-time"})
+    started_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
+    finished_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
 
 
 class JobPageSchema(Schema):

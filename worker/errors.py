@@ -10,10 +10,13 @@ PushgateError
  ├── StoreUnavailable        Redis cannot be reached
  └── PushError               a push failed; `type` is the job's error type
       ├── AuthError          auth:      credentials refused or without rights
+      │    └── CredentialsUnreadable    an operator's credential file cannot be read (also a
+      │                                 ConfigurationError); the detail names the file
       ├── NotFoundError      not_found: the source image, tag or platform does not exist
       ├── RejectedError      rejected:  the target registry refused what we sent
       ├── NetworkError       network:   a registry or daemon could not be reached
-      │    └── TransientRegistryError   408, 429 or 5xx: worth a retry
+      │    ├── TransientRegistryError   408, 429 or 5xx: worth a retry
+      │    └── PlainHttpError           TLS spoken to a plain-HTTP port: not worth one
       ├── DeadlineExceeded   timeout:   the job ran past its deadline
       ├── PushCancelled      cancelled: somebody cancelled the job
       └── InternalError      internal:  a fault of pushgate itself
@@ -64,7 +67,7 @@ class PushError(PushgateError):
 
     type = "internal"
     title = "Internal error"
-    retryable = False
+    retryable = False  # the engine's RetryState tries again only when this is True
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -76,6 +79,13 @@ class AuthError(PushError):
 
     type = "auth"
     title = "Not authorised"
+
+
+class CredentialsUnreadable(AuthError, ConfigurationError):
+    """A credential file the operator provides (token file, Docker config.json) cannot be read
+    or parsed; the detail names the file and the problem."""
+
+    title = "Credentials unreadable"
 
 
 class NotFoundError(PushError):
@@ -128,3 +138,9 @@ class TransientRegistryError(NetworkError):
         super().__init__(detail)
         self.status = status
         self.retry_after = retry_after
+
+
+class PlainHttpError(NetworkError):
+    """A TLS handshake met a plain-HTTP server: the same attempt would fail the same way."""
+
+    retryable = False

@@ -59,10 +59,6 @@ class Reference:
             text += f"@{self.digest}"
         return text
 
-    def with_tag(self, tag: str) -> Reference:
-        """The same repository under another tag, without a digest."""
-        return Reference(self.registry, self.repository, tag=tag)
-
 
 def validate_tag(tag: str) -> str:
     """Return `tag` if it follows the tag grammar, else raise InvalidReference."""

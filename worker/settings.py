@@ -6,25 +6,54 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
-from worker.errors import ConfigurationError
+from worker.errors import ConfigurationError, CredentialsUnreadable
+from worker.policies import DaemonPushMode
 
 PREFIX = "PUSHGATE_"
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+E = TypeVar("E", bound=StrEnum)
 
 
 class Secret:
-    """A credential that never shows its value in repr(), str() or logs."""
+    """A credential that never shows its value in repr(), str() or logs.
 
-    __slots__ = ("_value",)
+    Given a file instead of a value, it reads the file when first revealed, so an unreadable
+    file fails the job that needs it (naming the file) rather than the process that starts."""
+
+    __slots__ = ("_path", "_value", "_variable")
 
     def __init__(self, value: str) -> None:
-        self._value = value
+        self._value: str | None = value
+        self._path: Path | None = None
+        self._variable = ""
+
+    @classmethod
+    def from_file(cls, path: Path, variable: str) -> Secret:
+        """A secret read from `path` on first use; `variable` names the setting in errors."""
+        secret = cls("")
+        secret._value, secret._path, secret._variable = None, path, variable
+        return secret
 
     def reveal(self) -> str:
         """The secret value, for the one place that must send it."""
+        if self._value is None:
+            assert self._path is not None
+            where = f"{self._variable} file {self._path}"
+            try:
+                value = self._path.read_text().strip()
+            except OSError as exc:
+                raise CredentialsUnreadable(f"cannot read {where}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise CredentialsUnreadable(f"cannot read {where}: not UTF-8 text") from None
+            if not value:
+                raise CredentialsUnreadable(f"{where} is empty")
+            self._value = value
         return self._value
 
     def __repr__(self) -> str:
@@ -33,10 +62,13 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        return isinstance(other, Secret) and (other._value, other._path) == (
+            self._value,
+            self._path,
+        )
 
     def __hash__(self) -> int:
-        return hash(self._value)
+        return hash((self._value, self._path))
 
 
 def parse_duration(text: str) -> float:
@@ -47,8 +79,87 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def _split_list(text: str) -> frozenset[str]:
-    return frozenset(item.strip().lower() for item in text.split(",") if item.strip())
+class _Env:
+    """Typed readers of PUSHGATE_* variables; a bad value is a ConfigurationError naming it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def raw(self, name: str) -> str | None:
+        """The variable's value, None when unset or empty (`name` without the prefix)."""
+        return self.environ.get(PREFIX + name) or None
+
+    def _bad(self, name: str, problem: str) -> ConfigurationError:
+        return ConfigurationError(f"{PREFIX}{name}: {problem}")
+
+    def text(self, name: str, default: str) -> str:
+        """A string."""
+        return self.raw(name) or default
+
+    def duration(self, name: str, default: float) -> float:
+        """Seconds, written as 30, 30s, 15m, 1h or 7d."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except ConfigurationError as exc:
+            raise self._bad(name, str(exc)) from None
+
+    def integer(self, name: str, default: int, minimum: int = 1) -> int:
+        """A whole number of at least `minimum`."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise self._bad(name, f"must be an integer, not {value!r}") from None
+        if number < minimum:
+            raise self._bad(name, f"must be at least {minimum}, not {number}")
+        return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        """A boolean: 1/true/yes/on or 0/false/no/off."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.strip().lower() in _TRUE:
+            return True
+        if value.strip().lower() in _FALSE:
+            return False
+        raise self._bad(name, f"must be true or false (1/0, yes/no), not {value!r}")
+
+    def names(self, name: str) -> frozenset[str]:
+        """A comma-separated list, lowercased."""
+        return frozenset(
+            item.strip().lower() for item in (self.raw(name) or "").split(",") if item.strip()
+        )
+
+    def path(self, name: str, *, docker_first: bool = False) -> Path | None:
+        """A filesystem path; with `docker_first`, docker's own unprefixed variable wins."""
+        docker = self.environ.get(name) or None if docker_first else None
+        value = docker or self.raw(name)
+        return Path(value) if value else None
+
+    def choice(self, name: str, enum: type[E], default: E) -> E:
+        """One of an enum's values."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return enum(value.strip().lower())
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            raise self._bad(name, f"must be one of {allowed}, not {value!r}") from None
+
+    def secret(self, name: str) -> Secret | None:
+        """A secret given as NAME, or read from the file NAME_FILE names (on first use)."""
+        value = self.raw(name)
+        if value is not None:
+            return Secret(value)
+        path = self.path(f"{name}_FILE")
+        return Secret.from_file(path, f"{PREFIX}{name}_FILE") if path else None
 
 
 @dataclass(frozen=True)
@@ -66,7 +177,6 @@ class Settings:
     job_retention: float = 7 * 86400.0
     copy_concurrency: int = 4
     progress_interval: float = 0.5
-    request_timeout: float = 60.0
     max_attempts: int = 3
     default_deadline: float = 3600.0
     max_deadline: float = 6 * 3600.0
@@ -81,68 +191,43 @@ class Settings:
     reconcile_interval: float = 10.0
     daemon_sources: bool = False
     docker_host: str | None = None
-    daemon_push: str = "export"  # or "sdk": tag + `docker push` through the daemon
+    daemon_push: DaemonPushMode = DaemonPushMode.EXPORT
     log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build Settings from `environ` (default: os.environ); unknown keys are ignored."""
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(PREFIX + name)
-            return value if value not in (None, "") else None
-
-        token = get("REGISTRY_TOKEN")
-        token_file = get("REGISTRY_TOKEN_FILE")
-        if token is None and token_file is not None:
-            try:
-                token = Path(token_file).read_text().strip()
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot read PUSHGATE_REGISTRY_TOKEN_FILE {token_file}: {exc.strerror}"
-                ) from None
-        docker_config = env.get("DOCKER_CONFIG") or get("DOCKER_CONFIG")
-        kwargs: dict[str, object] = {
-            "registry_token": Secret(token) if token else None,
-            "insecure_registries": _split_list(get("INSECURE_REGISTRIES") or ""),
-            "source_registries": _split_list(get("SOURCE_REGISTRIES") or ""),
-            "api_keys_file": Path(v) if (v := get("API_KEYS_FILE")) else None,
-            "docker_config": Path(docker_config) if docker_config else None,
-            "daemon_sources": (get("DAEMON_SOURCES") or "0").lower() in ("1", "true", "yes"),
-            "docker_host": get("DOCKER_HOST") or env.get("DOCKER_HOST") or None,
-        }
-        for name in ("redis_url", "registry", "registry_username", "log_level", "daemon_push"):
-            if (v := get(name.upper())) is not None:
-                kwargs[name] = v
-        for name in (
-            "job_retention",
-            "progress_interval",
-            "request_timeout",
-            "default_deadline",
-            "max_deadline",
-            "retry_max_wait",
-            "stall_timeout",
-            "heartbeat_interval",
-            "heartbeat_timeout",
-            "reconcile_interval",
-        ):
-            if (v := get(name.upper())) is not None:
-                kwargs[name] = parse_duration(v)
-        for name in (
-            "copy_concurrency",
-            "max_attempts",
-            "retry_attempts",
-            "registry_concurrency",
-            "chunk_threshold",
-            "chunk_size",
-        ):
-            if (v := get(name.upper())) is not None:
-                try:
-                    kwargs[name] = int(v)
-                except ValueError:
-                    raise ConfigurationError(f"{PREFIX}{name.upper()} must be an integer") from None
-        return cls(**kwargs)  # type: ignore[arg-type]
+        env = _Env(os.environ if environ is None else environ)
+        d = cls  # the defaults
+        return cls(
+            redis_url=env.text("REDIS_URL", d.redis_url),
+            registry=env.text("REGISTRY", d.registry),
+            registry_username=env.text("REGISTRY_USERNAME", d.registry_username),
+            registry_token=env.secret("REGISTRY_TOKEN"),
+            insecure_registries=env.names("INSECURE_REGISTRIES"),
+            source_registries=env.names("SOURCE_REGISTRIES"),
+            api_keys_file=env.path("API_KEYS_FILE"),
+            docker_config=env.path("DOCKER_CONFIG", docker_first=True),
+            job_retention=env.duration("JOB_RETENTION", d.job_retention),
+            copy_concurrency=env.integer("COPY_CONCURRENCY", d.copy_concurrency),
+            progress_interval=env.duration("PROGRESS_INTERVAL", d.progress_interval),
+            max_attempts=env.integer("MAX_ATTEMPTS", d.max_attempts),
+            default_deadline=env.duration("DEFAULT_DEADLINE", d.default_deadline),
+            max_deadline=env.duration("MAX_DEADLINE", d.max_deadline),
+            retry_attempts=env.integer("RETRY_ATTEMPTS", d.retry_attempts),
+            retry_max_wait=env.duration("RETRY_MAX_WAIT", d.retry_max_wait),
+            stall_timeout=env.duration("STALL_TIMEOUT", d.stall_timeout),
+            registry_concurrency=env.integer("REGISTRY_CONCURRENCY", d.registry_concurrency),
+            chunk_threshold=env.integer("CHUNK_THRESHOLD", d.chunk_threshold),
+            chunk_size=env.integer("CHUNK_SIZE", d.chunk_size),
+            heartbeat_interval=env.duration("HEARTBEAT_INTERVAL", d.heartbeat_interval),
+            heartbeat_timeout=env.duration("HEARTBEAT_TIMEOUT", d.heartbeat_timeout),
+            reconcile_interval=env.duration("RECONCILE_INTERVAL", d.reconcile_interval),
+            daemon_sources=env.flag("DAEMON_SOURCES", d.daemon_sources),
+            docker_host=env.raw("DOCKER_HOST") or env.environ.get("DOCKER_HOST") or None,
+            daemon_push=env.choice("DAEMON_PUSH", DaemonPushMode, d.daemon_push),
+            log_level=env.text("LOG_LEVEL", d.log_level),
+        )
 
     def source_allowed(self, registry: str) -> bool:
         """True when callers may name `registry` as a source."""

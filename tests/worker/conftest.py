@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.proxy import RegistryProxy
-from tests.support.services import Registry
+from tests.support.services import RedisServer, Registry
+from worker.jobs.runner import JobRunner, build_runner
 from worker.registry.copier import CopyEngine
 from worker.settings import Settings
 
@@ -50,3 +52,34 @@ def front_engine(
         registry=vendor_front.host,
         insecure_registries=settings.insecure_registries | {vendor_front.host},
     )
+
+
+@pytest.fixture
+def vendor_proxy(vendor_registry: Registry) -> Iterator[RegistryProxy]:
+    """A proxy in front of the vendor stand-in; a test sets `faults.plan` to act mid-push."""
+    proxy = RegistryProxy(vendor_registry.port)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def stoppable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, with an fsync-always AOF so a restart keeps the jobs."""
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_runner() -> Iterator[Callable[[Settings], JobRunner]]:
+    """Build in-process job runners (no Celery) on the given settings; closed afterwards."""
+    runners: list[JobRunner] = []
+
+    def make(settings: Settings) -> JobRunner:
+        runner = build_runner(settings)
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.close()

@@ -165,6 +165,27 @@ def test_missing_source_tag_is_not_found(
         )
 
 
+def test_tls_to_a_plain_http_registry_fails_once_with_the_setting_to_change(
+    make_engine: Callable[..., CopyEngine],
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    vendor_registry: Registry,
+    unique: str,
+) -> None:
+    source_images.image(f"acme/{unique}", "1", [KiB])
+    # The source is a real plain-HTTP registry missing from PUSHGATE_INSECURE_REGISTRIES.
+    engine = make_engine(insecure_registries=frozenset({vendor_registry.host}))
+    with pytest.raises(NetworkError) as caught:
+        engine.copy(
+            parse_reference(f"{source_registry.host}/acme/{unique}:1"),
+            [destination(vendor_registry.host, "myapp", unique, "1")],
+        )
+    assert caught.value.type == "network"
+    assert f"add {source_registry.host} to PUSHGATE_INSECURE_REGISTRIES" in caught.value.detail
+    assert "gave up after" not in caught.value.detail
+    assert engine.retry.stats.retries == 0
+
+
 def test_connection_refused_is_network(
     make_engine: Callable[..., CopyEngine], vendor_registry: Registry, unique: str
 ) -> None:
@@ -191,9 +212,9 @@ def test_manifest_refused_by_registry_is_rejected_with_its_message(
         '"size":2},"layers":[]}'
     ).encode()
     manifest = parse_manifest(raw, "application/vnd.oci.image.manifest.v1+json")
-    client = engine.client(vendor_registry.host)
+    repository = engine.repository(vendor_registry.host, f"myapp/{unique}")
     with pytest.raises(RejectedError, match="MANIFEST_BLOB_UNKNOWN"):
-        engine.put_manifest(client, f"myapp/{unique}", "1", manifest)
+        repository.put_manifest("1", manifest)
 
 
 def test_source_credentials_come_from_docker_config(

@@ -23,16 +23,13 @@ try:
 except ImportError:  # pragma: no cover - the pure zlib fallback is slower, not different
     import zlib as gzip_impl  # type: ignore[no-redef]
 
-import httpx
-
 from worker.daemon.source import DaemonSource
 from worker.errors import RejectedError
 from worker.reference import Reference
-from worker.registry.blobs import BlobRoute, blob_exists, start_upload, upload_location
-from worker.registry.client import push_scope
 from worker.registry.copier import CopyEngine, CopyResult
 from worker.registry.manifests import DOCKER_MANIFEST, Descriptor, parse_manifest
 from worker.registry.progress import Progress
+from worker.registry.repository import Repository
 
 StopCheck = Callable[[], None]
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -95,12 +92,12 @@ class DaemonExport:
     def __init__(
         self,
         engine: CopyEngine,
-        route: BlobRoute,
+        target: Repository,
         progress: Progress,
         should_stop: StopCheck,
         diff_cache: MutableMapping[str, str],
     ) -> None:
-        self.engine, self.route, self.progress = engine, route, progress
+        self.engine, self.target, self.progress = engine, target, progress
         self.should_stop, self.diff_cache = should_stop, diff_cache
         self.layers: dict[str, dict[str, Any]] = {}  # diff_id -> {digest, size}
         self.lock = threading.Lock()
@@ -111,11 +108,10 @@ class DaemonExport:
             "application/vnd.docker.image.rootfs.diff.tar", diff_id, path.stat().st_size
         )
         self.progress.grow(layer)
-        scopes = (push_scope(self.route.target_repository),)
         known = self.diff_cache.get(diff_id)
         if known:
             digest, size = known.split(" ")
-            if blob_exists(self.route.target, self.route.target_repository, digest, scopes):
+            if self.target.has_blob(digest):
                 with self.lock:
                     self.layers[diff_id] = {"digest": digest, "size": int(size)}
                 self.progress.blob_skipped(layer, 0)
@@ -128,28 +124,12 @@ class DaemonExport:
             self.progress.add_bytes(n)
 
         out: dict[str, Any] = {}
-        opened = start_upload(self.route, diff_id)
-        assert opened.location is not None
-        target = self.route.target
-        with target.stream(
-            "PATCH",
-            opened.location,
-            scopes=scopes,
-            ok=(202, 204),
+        upload = self.target.start_upload()
+        upload.patch(
+            _gzip_chunks(path, self.should_stop, count, out),
             what=f"uploading layer {diff_id[:19]}",
-            headers={"Content-Type": "application/octet-stream"},
-            content=_gzip_chunks(path, self.should_stop, count, out),
-        ) as answer:
-            location = upload_location(target, answer)
-        url = httpx.URL(location).copy_merge_params({"digest": out["digest"]})
-        target.request(
-            "PUT",
-            url,
-            scopes=scopes,
-            ok=(201, 204),
-            headers={"Content-Length": "0"},
-            what=f"committing layer {diff_id[:19]}",
         )
+        upload.commit(out["digest"], what=f"committing layer {diff_id[:19]}")
         self.diff_cache[diff_id] = f"{out['digest']} {out['size']}"
         with self.lock:
             self.layers[diff_id] = {"digest": out["digest"], "size": out["size"]}
@@ -184,9 +164,8 @@ def push_by_export(
 ) -> CopyResult:
     """Push a daemon image by exporting it and uploading its layers gzipped in parallel."""
     image = source.image(name)
-    target = engine.client(destinations[0].registry)
-    route = BlobRoute(target, destinations[0].repository, target, destinations[0].repository)
-    export = DaemonExport(engine, route, progress, should_stop, diff_cache)
+    target = engine.repository(destinations[0].registry, destinations[0].repository)
+    export = DaemonExport(engine, target, progress, should_stop, diff_cache)
     files: dict[str, tuple[Path, str]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="pushgate-export-") as folder,
@@ -215,7 +194,7 @@ def push_by_export(
         raise RejectedError(f"the export of {name} does not match its config's diff_ids")
     return _push_manifest(
         engine,
-        route,
+        target,
         destinations,
         export,
         config_raw,
@@ -228,7 +207,7 @@ def push_by_export(
 
 def _push_manifest(
     engine: CopyEngine,
-    route: BlobRoute,
+    target: Repository,
     destinations: Sequence[Reference],
     export: DaemonExport,
     config_raw: bytes,
@@ -237,20 +216,9 @@ def _push_manifest(
     image_id: str,
     should_stop: StopCheck,
 ) -> CopyResult:
-    target, repo = route.target, route.target_repository
-    if not blob_exists(target, repo, config_digest, (push_scope(repo),)):
-        opened = start_upload(route, config_digest)
-        assert opened.location is not None
-        url = httpx.URL(opened.location).copy_merge_params({"digest": config_digest})
-        target.request(
-            "PUT",
-            url,
-            scopes=(push_scope(repo),),
-            content=config_raw,
-            ok=(201, 204),
-            what="uploading the image config",
-            headers={"Content-Type": "application/octet-stream"},
-        )
+    if not target.has_blob(config_digest):
+        upload = target.start_upload()
+        upload.commit(config_digest, config_raw, what="uploading the image config")
     body = {
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
@@ -262,7 +230,6 @@ def _push_manifest(
     result = CopyResult(
         source_digest=image_id,
         digest=manifest.digest,
-        media_type=DOCKER_MANIFEST,
         blobs=[export.layers[d]["digest"] for d in diff_ids],
     )
     return engine.confirm_served(result, destinations)

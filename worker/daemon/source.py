@@ -121,11 +121,7 @@ def push_with_sdk(
                     api.remove_image(f"{repo}:{tag}", noprune=True)
         assert state.digest is not None
         digest = state.digest
-    result = CopyResult(
-        source_digest=image.id,
-        digest=digest,
-        media_type="application/vnd.docker.distribution.manifest.v2+json",
-    )
+    result = CopyResult(source_digest=image.id, digest=digest)
     return engine.confirm_served(result, destinations)
 
 

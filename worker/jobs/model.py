@@ -1,12 +1,18 @@
-"""The job model: a push job's record, its status, and listing pages."""
+"""The job model: a push job's record, its status, error and progress, and listing pages."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
+from typing import Any
+
+from worker.errors import PushError
+from worker.policies import AttestationPolicy
+from worker.redaction import redact
 
 
 class JobStatus(StrEnum):
@@ -24,19 +30,65 @@ class JobStatus(StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-EMPTY_PROGRESS = {
-    "blobs_total": 0,
-    "blobs_done": 0,
-    "blobs_skipped": 0,
-    "blobs_mounted": 0,
-    "bytes_total": 0,
-    "bytes_done": 0,
-}
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed: the error type (auth, not_found, ...), a title and a redacted detail."""
+
+    type: str
+    title: str
+    detail: str
+
+    @classmethod
+    def of(cls, error: PushError, title: str | None = None) -> JobError:
+        """The record of a push error, with secrets redacted from its detail."""
+        return cls(error.type, title or error.title, redact(error.detail))
 
 
-def utcnow() -> str:
-    """The current time as RFC 3339 UTC with milliseconds."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@dataclass(frozen=True)
+class Progress:
+    """A job's blob and byte counters."""
+
+    blobs_total: int = 0
+    blobs_done: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+
+    @classmethod
+    def of(cls, counters: Mapping[str, int]) -> Progress:
+        """The record of a counter mapping (a live copy's snapshot, or a stored one)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: int(v) for k, v in counters.items() if k in known})
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC, to the millisecond (as stored)."""
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def format_time(when: dt.datetime) -> str:
+    """RFC 3339 UTC with milliseconds and a Z, as Redis and the API carry timestamps."""
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """The datetime of a stored RFC 3339 timestamp."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def encode_field(value: object) -> str:
+    """A job field's value as stored in its Redis hash: JSON, timestamps as RFC 3339 text."""
+    return json.dumps(value, default=_plain)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return format_time(value)
+    if isinstance(value, JobError | Progress):
+        return asdict(value)
+    raise TypeError(f"cannot store a {type(value).__name__} in a job record")
 
 
 @dataclass
@@ -44,45 +96,51 @@ class Job:
     """A push job as stored; holds no credential, ever."""
 
     id: str
-    status: str
+    status: JobStatus
     source: str
     app_slug: str
     target: str
     tags: list[str]
     destinations: list[str]
     owner: str = ""
-    attestations: str = "strip"
+    attestations: AttestationPolicy = AttestationPolicy.STRIP
     platforms: list[str] = field(default_factory=list)
     deadline_seconds: float = 3600.0
     source_digest: str | None = None
     digest: str | None = None
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
-    progress: dict[str, int] = field(default_factory=lambda: dict(EMPTY_PROGRESS))
-    error: dict[str, str] | None = None
+    progress: Progress = field(default_factory=Progress)
+    error: JobError | None = None
     attempts: int = 0
     retries: int = 0
     cancel_requested: bool = False
     run_id: str | None = None
     request_hash: str = ""
-    created_at: str = field(default_factory=utcnow)
-    started_at: str | None = None
-    finished_at: str | None = None
+    created_at: dt.datetime = field(default_factory=utcnow)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
 
     def to_record(self) -> dict[str, str]:
         """The hash fields stored in Redis: every value JSON-encoded."""
-        return {k: json.dumps(v) for k, v in asdict(self).items()}
+        return {f.name: encode_field(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
-    def from_record(cls, record: dict[str, str]) -> Job:
+    def from_record(cls, record: Mapping[str, str]) -> Job:
         """Rebuild a Job from its Redis hash (unknown fields from newer versions ignored)."""
-        known = cls.__dataclass_fields__
-        return cls(**{k: json.loads(v) for k, v in record.items() if k in known})
-
-    @property
-    def finished(self) -> bool:
-        """True once the job has reached an end state."""
-        return JobStatus(self.status).finished
+        known = {f.name for f in fields(cls)}
+        data: dict[str, Any] = {k: json.loads(v) for k, v in record.items() if k in known}
+        data["status"] = JobStatus(data["status"])
+        if "attestations" in data:
+            data["attestations"] = AttestationPolicy(data["attestations"])
+        if "progress" in data:
+            data["progress"] = Progress.of(data["progress"])
+        if data.get("error") is not None:
+            data["error"] = JobError(**data["error"])
+        for name in ("created_at", "started_at", "finished_at"):
+            if data.get(name) is not None:
+                data[name] = parse_time(data[name])
+        return cls(**data)
 
 
 @dataclass(frozen=True)

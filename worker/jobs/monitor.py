@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 
 from worker.errors import DeadlineExceeded, PushCancelled, StoreUnavailable
-from worker.jobs.store import RUNNING_KEY, JobStore
-from worker.registry.progress import Progress
+from worker.jobs.model import Progress
+from worker.jobs.store import JobStore
+from worker.registry.progress import Progress as CopyProgress
 
 log = logging.getLogger(__name__)
 
 
 class JobMonitor:
-    """Polls Redis for a cancel request and beats the heartbeat; check() raises to stop a copy."""
+    """Polls the store for a cancel request and beats the heartbeat; check() raises to stop a
+    copy. The heartbeat ends with the job's final transition, never before (see JobStore)."""
 
     def __init__(
         self, store: JobStore, job_id: str, run_id: str, deadline: float, interval: float
@@ -29,36 +30,30 @@ class JobMonitor:
         self._thread = threading.Thread(target=self._run, name=f"monitor-{job_id[:8]}", daemon=True)
 
     def __enter__(self) -> JobMonitor:
-        self.beat()
+        self.store.beat(self.job_id)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
-        try:
-            self.store.redis.zrem(RUNNING_KEY, self.job_id)
-        except Exception:
-            log.warning("could not clear the heartbeat of job %s", self.job_id)
-
-    def beat(self) -> None:
-        """Record that this job is alive now."""
-        self.store.redis.zadd(RUNNING_KEY, {self.job_id: time.time()})
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                flag, owner = self.store.redis.hmget(
-                    self.store.key(self.job_id), ["cancel_requested", "run_id"]
-                )
-                if owner is not None and json.loads(owner) != self.run_id:
+                state = self.store.run_state(self.job_id)
+                if state.run_id is not None and state.run_id != self.run_id:
+                    if not self.superseded.is_set():
+                        log.warning("push job %s: taken over by run %s", self.job_id, state.run_id)
                     self.superseded.set()  # the reconciler gave the job to another worker
                     continue
-                self.beat()
-                if flag is not None and json.loads(flag):
+                self.store.beat(self.job_id)
+                if state.cancel_requested:
                     self.cancelled.set()
-            except Exception as exc:
+            except StoreUnavailable as exc:
                 log.warning("job monitor for %s: %s", self.job_id, exc)
+            except Exception:  # a dead monitor would stop the heartbeat of a healthy job
+                log.exception("job monitor for %s", self.job_id)
 
     def check(self) -> None:
         """Raise PushCancelled or DeadlineExceeded when the copy must stop now."""
@@ -78,8 +73,8 @@ class ProgressWriter:
         self._last = 0.0
         self._lock = threading.Lock()
 
-    def __call__(self, progress: Progress, milestone: bool) -> None:
-        """Listener for Progress: write when a blob completes or `interval` has passed."""
+    def __call__(self, progress: CopyProgress, milestone: bool) -> None:
+        """Listener for a copy's Progress: write when a blob completes or `interval` passed."""
         now = time.monotonic()
         gap = min(self.interval, 0.1) if milestone else self.interval
         with self._lock:
@@ -88,9 +83,9 @@ class ProgressWriter:
             self._last = now
         self.flush(progress)
 
-    def flush(self, progress: Progress) -> None:
+    def flush(self, progress: CopyProgress) -> None:
         """Write the current counters now."""
         try:
-            self.store.update(self.job_id, progress=progress.snapshot())
+            self.store.update(self.job_id, progress=Progress.of(progress.snapshot()))
         except StoreUnavailable as exc:
             log.warning("progress of job %s not written: %s", self.job_id, exc)

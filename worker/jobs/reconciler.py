@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from worker.errors import JobNotFound, PushgateError
 from worker.jobs.model import JobStatus
-from worker.jobs.store import RUNNING_KEY, UNCONFIRMED_GRACE, JobStore
+from worker.jobs.store import UNCONFIRMED_GRACE, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ class Reconciler:
     ) -> None:
         self.store, self.enqueue = store, enqueue
         self.heartbeat_timeout, self.interval = heartbeat_timeout, interval
-        self._stop = threading.Event()
 
     def run_once(self) -> tuple[list[str], list[str]]:
         """One pass: (ids requeued, ids of half-submitted jobs removed)."""
@@ -43,7 +42,7 @@ class Reconciler:
                 )
             except Exception:
                 # Leave a stale entry so the next pass tries again.
-                self.store.redis.zadd(RUNNING_KEY, {job_id: 0})
+                self.store.mark_stale(job_id)
                 log.exception("push job %s could not be requeued yet", job_id)
         removed = []
         for job_id in self.store.unconfirmed(now - UNCONFIRMED_GRACE):
@@ -60,17 +59,14 @@ class Reconciler:
         return requeued, removed
 
     def start(self) -> threading.Thread:
-        """Run passes in a daemon thread until stop()."""
+        """Run passes in a daemon thread for the life of the process."""
         thread = threading.Thread(target=self._loop, name="pushgate-reconciler", daemon=True)
         thread.start()
         return thread
 
-    def stop(self) -> None:
-        """End the loop after the current pass."""
-        self._stop.set()
-
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval * random.uniform(0.8, 1.2)):
+        while True:
+            time.sleep(self.interval * random.uniform(0.8, 1.2))
             try:
                 self.run_once()
             except PushgateError as exc:

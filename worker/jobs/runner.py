@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from functools import partial
-from typing import Any
+from typing import TypeVar
 
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
-from worker.errors import InternalError, JobNotFound, PushCancelled, PushError
-from worker.jobs.ledger import BlobLedger, RedisHash
-from worker.jobs.model import Job, JobStatus, utcnow
+from worker.errors import (
+    ConfigurationError,
+    InternalError,
+    JobNotFound,
+    PushCancelled,
+    PushError,
+    StoreUnavailable,
+)
+from worker.jobs.ledger import TagLock
+from worker.jobs.model import Job, JobError, JobStatus, Progress, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
-from worker.jobs.store import PREFIX, JobStore
+from worker.jobs.store import JobStore
+from worker.policies import DaemonPushMode
 from worker.redaction import install_log_redaction, redact
 from worker.reference import (
     Reference,
@@ -28,32 +34,63 @@ from worker.reference import (
     parse_reference,
 )
 from worker.registry.copier import CopyEngine, CopyOptions, CopyResult
-from worker.registry.progress import Progress
+from worker.registry.progress import Progress as CopyProgress
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def error_record(error: PushError) -> dict[str, str]:
-    """The job's `error` object for a push error, with secrets redacted."""
-    return {"type": error.type, "title": error.title, "detail": redact(error.detail)}
+T = TypeVar("T")
+STORE_POLL = 0.5  # seconds between pings while the job store is down
 
 
 class JobRunner:
     """Runs push jobs with one engine; shared by every task a worker process executes."""
 
-    def __init__(self, settings: Settings, store: JobStore, engine: CopyEngine) -> None:
-        self.settings, self.store, self.engine = settings, store, engine
-        self.ledger = BlobLedger(store.redis)
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        engine_factory: Callable[[], CopyEngine] | None = None,
+    ) -> None:
+        self.settings, self.store = settings, store
+        self._engine_factory = engine_factory or partial(CopyEngine.from_settings, settings)
+        self._engine: CopyEngine | None = None
+        self._engine_lock = threading.Lock()
+        self.ledger = store.blob_ledger()
         self.daemon = DaemonSource(settings.docker_host)
-        self.gzip_cache = RedisHash(store.redis, f"{PREFIX}:gzip-of-layer")
+        self.layer_cache = store.layer_cache()
+
+    def engine(self) -> CopyEngine:
+        """The copy engine, built by the first job that needs it (which reads the registry
+        token): an unreadable token file fails that job, and the next one tries again."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._engine_factory()
+            return self._engine
+
+    def close(self) -> None:
+        """Close the engine's registry connections and the store's Redis pool."""
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+        self.store.connection.close()
 
     def run(self, job_id: str) -> Job | None:
-        """Run the job to an end state; returns it, or None when it no longer exists."""
+        """Run the job to an end state; returns it, or None when it no longer exists or the
+        job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
+        try:
+            return self._run(job_id, run_id)
+        except StoreUnavailable as exc:
+            log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
+            return None
+
+    def _run(self, job_id: str, run_id: str) -> Job | None:
         stale_before = time.time() - self.settings.heartbeat_timeout
         try:
-            claimed = self.store.claim(job_id, run_id, stale_before)
+            claimed = self._when_available(
+                job_id, lambda: self.store.claim(job_id, run_id, stale_before)
+            )
             job = self.store.get(job_id)
         except JobNotFound:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
@@ -64,16 +101,10 @@ class JobRunner:
             )
             return job
         if job.attempts > self.settings.max_attempts:
-            last = (job.error or {}).get("detail") or "the worker running it was lost"
+            last = job.error.detail if job.error else "the worker running it was lost"
+            gave_up = InternalError(f"gave up after {job.attempts - 1} attempts; last: {last}")
             self._finish(
-                job,
-                run_id,
-                JobStatus.FAILED,
-                error={
-                    "type": "internal",
-                    "title": "Too many attempts",
-                    "detail": f"gave up after {job.attempts - 1} attempts; last: {last}",
-                },
+                job, run_id, JobStatus.FAILED, error=JobError.of(gave_up, "Too many attempts")
             )
             return self.store.get(job_id)
         if job.started_at is None:
@@ -96,55 +127,56 @@ class JobRunner:
         return self.store.get(job_id)
 
     def _copy(self, job: Job, run_id: str) -> None:
-        started = time.time() if job.started_at is None else _epoch(job.started_at)
+        assert job.started_at is not None
         writer = ProgressWriter(self.store, job.id, self.settings.progress_interval)
-        progress = Progress(writer)
+        progress = CopyProgress(writer)
         poll = min(0.5, self.settings.heartbeat_interval)
-        monitor = JobMonitor(self.store, job.id, run_id, started + job.deadline_seconds, poll)
-        retries_before = self.engine.retry.stats.retries
+        deadline = job.started_at.timestamp() + job.deadline_seconds
+        monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
+        retried = 0
 
-        def finish(status: JobStatus, **fields: Any) -> None:
-            retries = job.retries + self.engine.retry.stats.retries - retries_before
-            self._finish(
-                job, run_id, status, progress=progress.snapshot(), retries=retries, **fields
-            )
+        def finish(status: JobStatus, **fields: object) -> None:
+            counters = Progress.of(progress.snapshot())
+            fields.update(progress=counters, retries=job.retries + retried)
+            self._when_available(job.id, lambda: self._finish(job, run_id, status, **fields))
 
         try:
             with monitor:
                 monitor.check()
-                dests = [parse_reference(d) for d in job.destinations]
-                if is_daemon_source(job.source):
-                    result = self._push_daemon(job, dests, progress, monitor.check)
-                else:
-                    options = CopyOptions(
-                        attestations=job.attestations,
-                        platforms=tuple(job.platforms),
-                        mount_lookup=partial(self.ledger.holders, job.app_slug),
-                    )
-                    result = self.engine.copy(
-                        parse_reference(job.source),
-                        dests,
-                        options=options,
-                        progress=progress,
-                        should_stop=monitor.check,
-                    )
+                engine = self.engine()
+                before = engine.retry.stats.retries
+                try:
+                    result = self._push(engine, job, progress, monitor.check)
+                finally:
+                    retried = engine.retry.stats.retries - before
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
                 return
             status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
-            finish(status, error=error_record(exc))
+            finish(status, error=JobError.of(exc))
             return
         except PushError as exc:
             log.info("push job %s failed: %s: %s", job.id, exc.type, redact(exc.detail))
-            finish(JobStatus.FAILED, error=error_record(exc))
+            finish(JobStatus.FAILED, error=JobError.of(exc))
             return
+        except ConfigurationError as exc:  # the operator's to fix: say what, not "crashed"
+            log.error("push job %s: configuration: %s", job.id, redact(str(exc)))
+            finish(JobStatus.FAILED, error=JobError.of(InternalError(f"configuration: {exc}")))
+            return
+        except StoreUnavailable:
+            raise  # not the push's fault: the job is left for the reconciler (see run)
         except Exception as exc:
             log.exception("push job %s crashed", job.id)
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
-            finish(JobStatus.FAILED, error=error_record(internal))
+            finish(JobStatus.FAILED, error=JobError.of(internal))
             return
-        self.ledger.record(job.app_slug, dests[0].repository, result.blobs)
+        try:
+            self.ledger.record(
+                job.app_slug, parse_reference(job.destinations[0]).repository, result.blobs
+            )
+        except StoreUnavailable as exc:  # only an optimisation for later pushes
+            log.warning("push job %s: blob ledger not updated: %s", job.id, exc)
         finish(
             JobStatus.SUCCEEDED,
             source_digest=result.source_digest,
@@ -155,43 +187,77 @@ class JobRunner:
         )
         log.info("push job %s succeeded: %s", job.id, result.digest)
 
+    def _push(
+        self, engine: CopyEngine, job: Job, progress: CopyProgress, should_stop: Callable[[], None]
+    ) -> CopyResult:
+        dests = [parse_reference(d) for d in job.destinations]
+        if is_daemon_source(job.source):
+            return self._push_daemon(engine, job, dests, progress, should_stop)
+        options = CopyOptions(
+            attestations=job.attestations,
+            platforms=tuple(job.platforms),
+            mount_lookup=partial(self.ledger.holders, job.app_slug),
+        )
+        return engine.copy(
+            parse_reference(job.source),
+            dests,
+            options=options,
+            progress=progress,
+            should_stop=should_stop,
+        )
+
     def _push_daemon(
-        self, job: Job, dests: list[Reference], progress: Progress, should_stop: Callable[[], None]
+        self,
+        engine: CopyEngine,
+        job: Job,
+        dests: list[Reference],
+        progress: CopyProgress,
+        should_stop: Callable[[], None],
     ) -> CopyResult:
         name = daemon_name(parse_daemon_source(job.source))
-        if self.settings.daemon_push == "sdk":
+        if self.settings.daemon_push is DaemonPushMode.SDK:
 
-            def tag_lock(tag: str) -> AbstractContextManager[Any]:
-                lock: AbstractContextManager[Any] = self.store.redis.lock(
-                    f"{PREFIX}:daemon-tag:{tag}",
-                    timeout=job.deadline_seconds,
-                    blocking_timeout=job.deadline_seconds,
-                )
-                return lock
+            def tag_lock(tag: str) -> TagLock:
+                return self.store.tag_lock(tag, job.deadline_seconds)
 
             return push_with_sdk(
                 self.daemon,
                 name,
                 dests,
-                self.engine,
-                self.engine.target_credentials,
+                engine,
+                engine.target_credentials,
                 progress,
                 should_stop,
                 tag_lock,
             )
         return push_by_export(
-            self.daemon, name, dests, self.engine, progress, should_stop, self.gzip_cache
+            self.daemon, name, dests, engine, progress, should_stop, self.layer_cache
         )
 
-    def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: Any) -> None:
+    def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: object) -> None:
         if not self.store.transition(
             job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
 
-
-def _epoch(timestamp: str) -> float:
-    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    def _when_available(self, job_id: str, action: Callable[[], T]) -> T:
+        """Do `action`; while the job store is down, wait for it (up to the heartbeat timeout,
+        after which the reconciler would take the job anyway) and try once more."""
+        try:
+            return action()
+        except StoreUnavailable as exc:
+            log.warning("push job %s: %s; waiting for it to come back", job_id, exc)
+        give_up = time.monotonic() + self.settings.heartbeat_timeout
+        while True:
+            try:
+                self.store.ping()
+                break
+            except StoreUnavailable:
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(STORE_POLL)
+        log.info("push job %s: the job store is back", job_id)
+        return action()
 
 
 # -- the one runner of a worker process, built lazily after fork from the environment --
@@ -201,9 +267,8 @@ _runner: JobRunner | None = None
 
 
 def build_runner(settings: Settings) -> JobRunner:
-    """A JobRunner with its own Redis connection pool and registry clients."""
-    store = JobStore.from_url(settings.redis_url, settings.job_retention)
-    return JobRunner(settings, store, CopyEngine.from_settings(settings))
+    """A JobRunner with its own Redis connection pool; registry clients come with its first job."""
+    return JobRunner(settings, JobStore.from_url(settings.redis_url, settings.job_retention))
 
 
 def process_runner() -> JobRunner:

@@ -1,8 +1,9 @@
 """Lua scripts that change a job atomically in Redis, so a cancel, a start and a takeover
 never both win. Job hash values are JSON: a status is stored as '"running"'."""
 
-# KEYS: job. ARGV: allowed statuses (JSON list), expected run id (JSON or ""), retention,
-# then field/value pairs to set.
+# KEYS: job, running zset. ARGV: allowed statuses (JSON list), expected run id (JSON or ""),
+# retention, job id whose heartbeat ends with this change (or ""), then field/value pairs.
+# Ending the heartbeat here, not after, leaves no moment where a running job has none.
 TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
@@ -10,8 +11,9 @@ local ok = false
 for _, s in ipairs(cjson.decode(ARGV[1])) do if cjson.encode(s) == status then ok = true end end
 if not ok then return 0 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
 return 1
 """
 

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 from worker.errors import (
     IdempotencyConflict,
@@ -18,6 +19,7 @@ from worker.errors import (
 )
 from worker.jobs.model import Job, JobStatus, new_job_id
 from worker.jobs.store import JobStore
+from worker.policies import AttestationPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     default_target,
@@ -44,7 +46,7 @@ class PushRequest:
     target: str | None = None
     tag: str | None = None
     extra_tags: list[str] = field(default_factory=list)
-    attestations: str = "strip"
+    attestations: str = AttestationPolicy.STRIP.value
     platforms: list[str] = field(default_factory=list)
     deadline_seconds: float | None = None
 
@@ -58,6 +60,14 @@ def _field(name: str, check: Callable[[], object]) -> None:
         check()
     except InvalidReference as exc:
         raise InvalidRequest(name, str(exc)) from None
+
+
+def _attestations(value: str) -> AttestationPolicy:
+    try:
+        return AttestationPolicy(value)
+    except ValueError:
+        allowed = ", ".join(policy.value for policy in AttestationPolicy)
+        raise InvalidRequest("attestations", f"must be one of {allowed}") from None
 
 
 def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
@@ -90,7 +100,7 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
     if len(request.extra_tags) > MAX_EXTRA_TAGS:
         raise InvalidRequest("extra_tags", f"at most {MAX_EXTRA_TAGS} extra tags")
     for extra in request.extra_tags:
-        _field("extra_tags", lambda extra=extra: validate_tag(extra))  # type: ignore[misc]
+        _field("extra_tags", partial(validate_tag, extra))
     tags = list(dict.fromkeys([tag, *request.extra_tags]))
     dests: list[str] = []
     for each in tags:
@@ -105,14 +115,14 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
         )
     return Job(
         id=new_job_id(),
-        status=JobStatus.QUEUED.value,
+        status=JobStatus.QUEUED,
         source=f"{DAEMON_TRANSPORT}{source}" if daemon else str(source),
         app_slug=request.app_slug,
         target=target,
         tags=tags,
         destinations=dests,
         owner=owner,
-        attestations=request.attestations,
+        attestations=_attestations(request.attestations),
         platforms=list(request.platforms),
         deadline_seconds=deadline,
         request_hash=request.fingerprint(),
@@ -143,23 +153,14 @@ def submit_idempotent(
 ) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
-    redis_key = f"pushgate:idempotency:{digest}"
-    with store.unavailable():
-        claimed = store.redis.set(
-            redis_key, f"{job.id} {job.request_hash}", nx=True, ex=IDEMPOTENCY_TTL
-        )
-    if claimed:
+    existing = store.remember_submission(digest, job, IDEMPOTENCY_TTL)
+    if existing is None:
         try:
             return submit(store, job, enqueue), True
         except Exception:
-            with store.unavailable():
-                store.redis.delete(redis_key)
+            store.forget_submission(digest)
             raise
-    with store.unavailable():
-        existing = store.redis.get(redis_key)
-    if existing is None:  # expired between the two calls: treat as new
-        return submit_idempotent(store, job, enqueue, scope, key)
-    job_id, fingerprint = str(existing).split(" ", 1)
+    job_id, fingerprint = existing.split(" ", 1)
     if fingerprint != job.request_hash:
         raise IdempotencyConflict(
             "this Idempotency-Key was used with a different request body in the last 24 h; "

@@ -7,21 +7,14 @@ near 2 GB). After a failure we ask the registry how much it has and go on from t
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-
 from worker.errors import NetworkError, NotFoundError, PushError, RejectedError
-from worker.registry.blobs import BlobRoute, ByteCounter, StopCheck, open_source, upload_location
-from worker.registry.client import push_scope
+from worker.registry.blobs import BlobRoute, ByteCounter, StopCheck
 from worker.registry.manifests import Descriptor
 from worker.registry.retry import RetryPolicy
-from worker.registry.status import map_transport_error
-
-READ_SIZE = 1 << 20
-_RANGE_RE = re.compile(r"^(?:bytes=)?\d+-(-?\d+)$")
+from worker.registry.uploads import Upload
 
 
 class UploadLost(NetworkError):
@@ -62,19 +55,17 @@ class ChunkedUpload:
         self,
         route: BlobRoute,
         blob: Descriptor,
-        location: str,
+        upload: Upload,
         chunk_size: int,
         on_bytes: ByteCounter,
         should_stop: StopCheck,
     ) -> None:
         self.route, self.blob = route, blob
-        self.location = location
+        self.upload = upload
         self.chunk_size = chunk_size
         self.on_bytes, self.should_stop = on_bytes, should_stop
         self.offset = 0
         self.hasher = hashlib.sha256()
-        self.scopes = (push_scope(route.target_repository),)
-        self.resumed_from: list[int] = []
 
     def run(self, retry: RetryPolicy) -> None:
         """Upload every chunk, resuming after transient failures, then commit with the digest."""
@@ -95,31 +86,21 @@ class ChunkedUpload:
     def _resync(self) -> None:
         """Ask the registry how many bytes it holds and continue from there."""
         try:
-            response = self.route.target.request(
-                "GET",
-                self.location,
-                scopes=self.scopes,
-                ok=(204, 200),
-                what=f"reading upload status of blob {self.blob.digest[:19]}",
-            )
+            held = self.upload.held(f"reading upload status of blob {self.blob.digest[:19]}")
         except (NotFoundError, RejectedError) as exc:
             raise UploadLost(
                 f"the registry dropped the upload ({exc.detail}); starting the blob again"
             ) from None
-        match = _RANGE_RE.match(response.headers.get("Range", "0--1").strip())
-        held = int(match.group(1)) + 1 if match else 0
-        self.location = upload_location(self.route.target, response)
         if held < self.offset:
             raise UploadLost(f"the registry lost part of upload {self.blob.digest[:19]}")
         if held > self.offset:  # a chunk landed though its answer was lost: hash it too
             self._hash_range(self.offset, held)
         self.offset = held
-        self.resumed_from.append(held)
 
     def _hash_range(self, start: int, end: int) -> None:
-        with open_source(self.route, self.blob, start) as response:
+        with self.route.source.open_blob(self.blob.digest, start) as reads:
             remaining = end - start
-            for data in response.iter_raw(READ_SIZE):
+            for data in reads:
                 self.hasher.update(data[:remaining])
                 remaining -= len(data)
                 if remaining <= 0:
@@ -128,38 +109,24 @@ class ChunkedUpload:
     def _send_chunks(self) -> None:
         if self.offset >= self.blob.size:
             return
-        with open_source(self.route, self.blob, self.offset) as response:
-            reader = _Reader(response.iter_raw(READ_SIZE))
+        with self.route.source.open_blob(self.blob.digest, self.offset) as reads:
+            reader = _Reader(reads)
             while self.offset < self.blob.size:
                 end = min(self.offset + self.chunk_size, self.blob.size)
                 hasher = self.hasher.copy()
                 body = reader.take(end - self.offset, hasher, self.on_bytes, self.should_stop)
                 try:
-                    answer = self._patch(body, end)
-                except (PushError, httpx.HTTPError) as exc:
+                    self.upload.patch(
+                        body,
+                        what=f"uploading bytes {self.offset}-{end - 1} of blob "
+                        f"{self.blob.digest[:19]}",
+                        span=(self.offset, end),
+                        take_slot=not self.route.same_host,
+                    )
+                except PushError:
                     self.on_bytes(-reader.sent)
-                    if isinstance(exc, httpx.HTTPError):
-                        raise map_transport_error(exc, "reading the source blob") from None
                     raise
-                self.location = upload_location(self.route.target, answer)
                 self.hasher, self.offset = hasher, end
-
-    def _patch(self, body: Iterator[bytes], end: int) -> httpx.Response:
-        with self.route.target.stream(
-            "PATCH",
-            self.location,
-            scopes=self.scopes,
-            ok=(202, 204),
-            what=f"uploading bytes {self.offset}-{end - 1} of blob {self.blob.digest[:19]}",
-            headers={
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"{self.offset}-{end - 1}",
-                "Content-Length": str(end - self.offset),
-            },
-            content=body,
-            take_slot=not self.route.same_host,
-        ) as response:
-            return response
 
     def _commit(self) -> None:
         actual = "sha256:" + self.hasher.hexdigest()
@@ -168,15 +135,7 @@ class ChunkedUpload:
                 f"the source sent bytes with digest {actual[:19]} for blob "
                 f"{self.blob.digest[:19]}: the stream was corrupted"
             )
-        url = httpx.URL(self.location).copy_merge_params({"digest": self.blob.digest})
         try:
-            self.route.target.request(
-                "PUT",
-                url,
-                scopes=self.scopes,
-                ok=(201, 204),
-                what=f"committing blob {self.blob.digest[:19]}",
-                headers={"Content-Length": "0"},
-            )
+            self.upload.commit(self.blob.digest, what=f"committing blob {self.blob.digest[:19]}")
         except NotFoundError:
             raise NetworkError(f"the upload of blob {self.blob.digest[:19]} expired") from None

@@ -6,8 +6,8 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -16,6 +16,7 @@ from worker.errors import AuthError, PushError
 from worker.redaction import register_secret
 from worker.reference import api_host
 from worker.registry.credentials import Credentials
+from worker.registry.request import RegistryRequest
 from worker.registry.retry import RetryPolicy, RetryState
 from worker.registry.status import map_transport_error, raise_for_status
 
@@ -120,7 +121,8 @@ class RegistryClient:
         try:
             response = self._http.get(realm, params=params, auth=auth)
         except httpx.HTTPError as exc:
-            raise map_transport_error(exc, f"token server {httpx.URL(realm).host}") from None
+            where = f"token server {httpx.URL(realm).host}"
+            raise map_transport_error(exc, where, token_realm=True) from None
         if response.status_code in (401, 403):
             who = f"as {self._credentials.username!r}" if self._credentials else "anonymously"
             raise AuthError(
@@ -153,70 +155,29 @@ class RegistryClient:
 
     # -- requests -----------------------------------------------------------
 
-    def request(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        scopes: tuple[str, ...],
-        what: str,
-        headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-        content: bytes | None = None,
-        ok: Iterable[int] = (200, 201, 202, 204),
-    ) -> httpx.Response:
-        """Send a request with a replayable body, retrying auth and transient failures."""
-        with self.stream(
-            method,
-            url,
-            scopes=scopes,
-            what=what,
-            headers=headers,
-            params=params,
-            content=content,
-            ok=ok,
-        ) as response:
-            response.read()
+    def send(self, request: RegistryRequest) -> httpx.Response:
+        """Send a request and read its whole answer, retrying auth and transient failures."""
+        with self._exchange(request, read=True) as response:
             return response
 
-    @contextmanager
-    def stream(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        scopes: tuple[str, ...],
-        what: str,
-        headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-        content: bytes | Iterator[bytes] | None = None,
-        ok: Iterable[int] = (200, 201, 202, 204),
-        follow_redirects: bool = False,
-        take_slot: bool = True,
-    ) -> Iterator[httpx.Response]:
-        """Open a response whose body the caller streams; raises a typed error on failure.
+    def open(self, request: RegistryRequest) -> AbstractContextManager[httpx.Response]:
+        """Open a response whose body the caller reads with `chunks`; typed error on failure."""
+        return self._exchange(request, read=False)
 
-        A body given as an iterator is sent once: it is never retried here. `take_slot`
-        False is for a request made while this thread already holds a slot on this host.
-        """
-        replayable = not isinstance(content, Iterator)
-        ok_codes = set(ok)
+    def chunks(self, response: httpx.Response, what: str, size: int) -> Iterator[bytes]:
+        """The raw bytes of an open response in reads of `size`; faults become NetworkErrors."""
+        try:
+            yield from response.iter_raw(size)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, what) from None
+
+    @contextmanager
+    def _exchange(self, request: RegistryRequest, *, read: bool) -> Iterator[httpx.Response]:
         auth_retried = False
-        state = self.retry.begin(what, replayable)
+        state = self.retry.begin(request.what, request.replayable)
         while state.next_attempt():
-            with self._slots if take_slot else contextlib.nullcontext():
-                done, response = self._attempt(
-                    method,
-                    url,
-                    scopes,
-                    what,
-                    headers,
-                    params,
-                    content,
-                    follow_redirects,
-                    ok_codes,
-                    state,
-                )
+            with self._slots if request.take_slot else contextlib.nullcontext():
+                done, response = self._attempt(request, state, read=read)
                 if done and response is not None:
                     try:
                         yield response
@@ -225,62 +186,46 @@ class RegistryClient:
                     return
             if response is None:
                 continue
-            if response.status_code == 401 and replayable and not auth_retried:
+            if response.status_code == 401 and request.replayable and not auth_retried:
                 auth_retried = True
-                if self._learn(response, scopes):
+                if self._learn(response, request.scopes):
                     state.refund()
                     continue
             try:
-                raise_for_status(response, what, scopes)
+                raise_for_status(response, request.what, request.scopes)
             except PushError as error:
                 state.failed(error)
         raise state.give_up()
 
     def _attempt(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        scopes: tuple[str, ...],
-        what: str,
-        headers: dict[str, str] | None,
-        params: dict[str, str] | None,
-        content: bytes | Iterator[bytes] | None,
-        follow_redirects: bool,
-        ok: set[int],
-        state: RetryState,
+        self, request: RegistryRequest, state: RetryState, *, read: bool
     ) -> tuple[bool, httpx.Response | None]:
-        """Send once: (True, open response) on success; (False, read error response) on an
-        HTTP error; (False, None) on a transport fault, recorded in `state`."""
+        """Send once: (True, response) on success, its body read when `read`; (False, read
+        error response) on an HTTP error; (False, None) on a transport fault, recorded in
+        `state`."""
         try:
-            request = self._http.build_request(
-                method,
-                url,
-                headers={**(headers or {}), **self._auth_headers(scopes)},
-                params=params,
-                content=content,
+            sent = self._http.build_request(
+                request.method,
+                request.url,
+                headers={**request.headers, **self._auth_headers(request.scopes)},
+                params=request.params,
+                content=request.content,
             )
-            response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
+            response = self._http.send(sent, stream=True, follow_redirects=request.follow_redirects)
         except httpx.HTTPError as exc:
-            state.failed(map_transport_error(exc, what))
+            state.failed(map_transport_error(exc, request.what))
             return False, None
-        if response.status_code in ok:
+        done = response.status_code in request.ok
+        if done and not read:
             return True, response
         try:
             response.read()
         except httpx.HTTPError as exc:
-            state.failed(map_transport_error(exc, what))
+            state.failed(map_transport_error(exc, request.what))
             return False, None
         finally:
             response.close()
-        return False, response
-
-    def blob_url(self, repository: str, digest: str) -> str:
-        """The path of a blob in `repository`."""
-        return f"/v2/{repository}/blobs/{digest}"
-
-    def manifest_url(self, repository: str, reference: str) -> str:
-        """The path of a manifest (by tag or digest) in `repository`."""
-        return f"/v2/{repository}/manifests/{reference}"
+        return done, response
 
 
 def pull_scope(repository: str) -> str:

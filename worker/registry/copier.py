@@ -8,16 +8,19 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from worker.errors import NotFoundError, PushCancelled, PushError, RejectedError
+from worker.errors import PushCancelled, PushError, RejectedError
+from worker.policies import AttestationPolicy
 from worker.reference import Reference
-from worker.registry.blobs import BlobRoute, blob_exists, cancel_upload, start_upload, stream_blob
+from worker.registry.blobs import BlobRoute, stream_blob
 from worker.registry.chunked import ChunkedUpload
-from worker.registry.client import RegistryClient, pull_scope, push_scope
+from worker.registry.client import RegistryClient
 from worker.registry.credentials import Credentials, docker_config_credentials, target_credentials
-from worker.registry.manifests import ACCEPT, Descriptor, Manifest, parse_manifest
+from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.progress import Progress
+from worker.registry.repository import Mounted, Repository
 from worker.registry.retry import RetryPolicy, current_stop
 from worker.registry.selection import IndexSelection, explain_refusal, select_children
+from worker.registry.uploads import Upload
 from worker.settings import Settings
 
 StopCheck = Callable[[], None]
@@ -34,7 +37,7 @@ def _never_stop() -> None:
 class CopyOptions:
     """How to copy: attestation policy, platform selection, repositories to mount from."""
 
-    attestations: str = "strip"
+    attestations: AttestationPolicy = AttestationPolicy.STRIP
     platforms: tuple[str, ...] = ()
     mount_lookup: MountLookup | None = None
 
@@ -45,7 +48,6 @@ class CopyResult:
 
     source_digest: str
     digest: str
-    media_type: str
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
     blobs_mounted: int = 0
@@ -113,41 +115,9 @@ class CopyEngine:
                 self._clients[registry] = client
             return client
 
-    def fetch_manifest(self, client: RegistryClient, repository: str, reference: str) -> Manifest:
-        """Fetch a manifest by tag or digest exactly as the registry serves it."""
-        response = client.request(
-            "GET",
-            client.manifest_url(repository, reference),
-            scopes=(pull_scope(repository),),
-            what=f"reading manifest {repository}:{reference}"
-            if not reference.startswith("sha256:")
-            else f"reading manifest {repository}@{reference}",
-            headers={"Accept": ACCEPT},
-            ok=(200,),
-        )
-        manifest = parse_manifest(response.content, response.headers.get("Content-Type", ""))
-        if reference.startswith("sha256:") and manifest.digest != reference:
-            raise RejectedError(
-                f"{client.registry}/{repository} served a manifest with digest {manifest.digest} "
-                f"for {reference}"
-            )
-        return manifest
-
-    def served_digest(self, client: RegistryClient, repository: str, tag: str) -> str | None:
-        """The digest the registry serves for `repository:tag`, or None when absent."""
-        try:
-            response = client.request(
-                "HEAD",
-                client.manifest_url(repository, tag),
-                scopes=(push_scope(repository),),
-                what=f"checking {repository}:{tag}",
-                headers={"Accept": ACCEPT},
-                ok=(200,),
-            )
-        except NotFoundError:
-            return None
-        served = response.headers.get("Docker-Content-Digest")
-        return str(served) if served else None
+    def repository(self, registry: str, name: str) -> Repository:
+        """Repository `name` on `registry`, through the shared client."""
+        return Repository(self.client(registry), name)
 
     def copy(
         self,
@@ -177,31 +147,29 @@ class CopyEngine:
     ) -> CopyResult:
         if not destinations:
             raise ValueError("copy needs at least one destination")
-        target_repo = destinations[0].repository
-        src, dst = self.client(source.registry), self.client(destinations[0].registry)
-        top = self.fetch_manifest(src, source.repository, source.identifier)
+        src = self.repository(source.registry, source.repository)
+        dst = self.repository(destinations[0].registry, destinations[0].repository)
+        top = src.manifest(source.identifier)
         should_stop()
-        selection = self._select(src, source.repository, top, options, should_stop)
-        images = selection.images
-        blobs = list({b.digest: b for image in images for b in image.blobs}.values())
+        selection = self._select(src, top, options, should_stop)
+        blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         progress.start(blobs)
-        route = BlobRoute(src, source.repository, dst, target_repo)
+        route = BlobRoute(src, dst)
+        # Repositories that hold a blob already; the target itself is skipped when mounting.
         holders = options.mount_lookup([b.digest for b in blobs]) if options.mount_lookup else {}
-        holders = {d: repo for d, repo in holders.items() if repo != target_repo}
         mounted = self._copy_blobs(route, blobs, holders, progress, should_stop)
         pushed = selection.manifest
         try:
             for child in selection.children:
                 should_stop()
-                if self.served_digest(dst, target_repo, child.digest) != child.digest:
-                    self.put_manifest(dst, target_repo, child.digest, child)
+                if dst.served_digest(child.digest) != child.digest:
+                    dst.put_manifest(child.digest, child)
             self.push_tags(pushed, destinations, should_stop)
         except RejectedError as refused:
             raise explain_refusal(refused, selection) from None
         result = CopyResult(
             top.digest,
             pushed.digest,
-            pushed.media_type,
             removed=selection.removed,
             blobs_mounted=mounted,
             blobs=[b.digest for b in blobs],
@@ -215,17 +183,16 @@ class CopyEngine:
         should_stop: StopCheck = _never_stop,
     ) -> None:
         """PUT the manifest under every destination tag that does not already serve it."""
-        dst = self.client(destinations[0].registry)
         for dest in destinations:
             should_stop()
-            if self.served_digest(dst, dest.repository, dest.identifier) != manifest.digest:
-                self.put_manifest(dst, dest.repository, dest.identifier, manifest)
+            repository = self.repository(dest.registry, dest.repository)
+            if repository.served_digest(dest.identifier) != manifest.digest:
+                repository.put_manifest(dest.identifier, manifest)
 
     def confirm_served(self, result: CopyResult, destinations: Sequence[Reference]) -> CopyResult:
         """HEAD every destination, check it serves result.digest, and record what it serves."""
-        dst = self.client(destinations[0].registry)
         for dest in destinations:
-            served = self.served_digest(dst, dest.repository, dest.identifier)
+            served = self.repository(dest.registry, dest.repository).served_digest(dest.identifier)
             if served != result.digest:
                 raise RejectedError(
                     f"{dest} serves {served or 'nothing'} after the push, not {result.digest}"
@@ -235,8 +202,7 @@ class CopyEngine:
 
     def _select(
         self,
-        src: RegistryClient,
-        repository: str,
+        src: Repository,
         top: Manifest,
         options: CopyOptions,
         should_stop: StopCheck,
@@ -246,24 +212,8 @@ class CopyEngine:
         children: list[Manifest] = []
         for child in top.children:
             should_stop()
-            children.append(self.fetch_manifest(src, repository, child.digest))
+            children.append(src.manifest(child.digest))
         return select_children(top, children, options.attestations, options.platforms)
-
-    def put_manifest(
-        self, client: RegistryClient, repository: str, reference: str, manifest: Manifest
-    ) -> None:
-        """PUT the manifest's exact bytes under `reference` (a tag or its digest)."""
-        client.request(
-            "PUT",
-            client.manifest_url(repository, reference),
-            scopes=(push_scope(repository),),
-            what=f"pushing manifest {repository}:{reference}"
-            if not reference.startswith("sha256")
-            else f"pushing manifest {repository}@{reference}",
-            headers={"Content-Type": manifest.media_type},
-            content=manifest.raw,
-            ok=(201, 200),
-        )
 
     def _copy_blobs(
         self,
@@ -276,7 +226,6 @@ class CopyEngine:
         """Copy blobs largest first, several at once; returns how many were mounted."""
         ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
         workers = max(1, min(self.settings.copy_concurrency, len(ordered)))
-        mounted = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
             futures = [
                 pool.submit(
@@ -301,8 +250,7 @@ class CopyEngine:
                 # The first real failure, not the "another blob failed" stops it caused.
                 errors.sort(key=lambda e: isinstance(e, PushCancelled))
                 raise errors[0]
-            mounted = sum(1 for f in futures if f.result() == "mounted")
-        return mounted
+            return sum(1 for f in futures if f.result() == "mounted")
 
     def _copy_blob(
         self,
@@ -316,12 +264,11 @@ class CopyEngine:
             progress.check_aborted()
             should_stop()
 
-        scopes = (push_scope(route.target_repository),)
         state = self.retry.begin(f"copying blob {blob.digest[:19]}")
         while state.next_attempt():
             stop()
             counted = 0
-            location: str | None = None
+            upload: Upload | None = None
 
             def count(n: int) -> None:
                 nonlocal counted
@@ -329,25 +276,24 @@ class CopyEngine:
                 progress.add_bytes(n)
 
             try:
-                if blob_exists(route.target, route.target_repository, blob.digest, scopes):
+                if route.target.has_blob(blob.digest):
                     progress.blob_skipped(blob, counted)
                     return "skipped"
-                opened = start_upload(route, blob.digest, [holder] if holder else [])
-                if opened.mounted_from is not None:
+                opened = route.target.mount_or_start(blob.digest, [holder] if holder else [])
+                if isinstance(opened, Mounted):
                     progress.blob_skipped(blob, counted, mounted=True)
                     return "mounted"
-                assert opened.location is not None
-                location = opened.location
+                upload = opened
                 if blob.size > self.settings.chunk_threshold:
-                    chunk = max(self.settings.chunk_size, opened.min_chunk)
-                    ChunkedUpload(route, blob, location, chunk, count, stop).run(self.retry)
+                    chunk = max(self.settings.chunk_size, upload.min_chunk)
+                    ChunkedUpload(route, blob, upload, chunk, count, stop).run(self.retry)
                 else:
-                    stream_blob(route, blob, location, count, stop)
+                    stream_blob(route, blob, upload, count, stop)
                 progress.blob_done(blob, counted)
                 return "copied"
             except PushError as error:
                 progress.add_bytes(-counted)
-                if location is not None:
-                    cancel_upload(route, location)
+                if upload is not None:
+                    upload.cancel()
                 state.failed(error)
         raise state.give_up()

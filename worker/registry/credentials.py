@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.errors import ConfigurationError
+from worker.errors import CredentialsUnreadable
 from worker.redaction import register_secret
 from worker.reference import DOCKER_HUB
 from worker.settings import Secret
@@ -50,9 +50,14 @@ def docker_config_credentials(config_dir: Path | None, registry: str) -> Credent
     if not path.exists():
         return None
     try:
-        auths = json.loads(path.read_text()).get("auths", {})
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read Docker config {path}: {exc}") from None
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise CredentialsUnreadable(f"cannot read Docker config {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CredentialsUnreadable(f"Docker config {path} is not valid JSON: {exc}") from None
+    auths = document.get("auths") if isinstance(document, dict) else None
+    if not isinstance(auths, dict):
+        auths = {}
     for key in _config_keys(registry):
         entry = auths.get(key)
         if not entry:
@@ -61,7 +66,7 @@ def docker_config_credentials(config_dir: Path | None, registry: str) -> Credent
             try:
                 username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
-                raise ConfigurationError(f"malformed auth entry for {key} in {path}") from None
+                raise CredentialsUnreadable(f"malformed auth entry for {key} in {path}") from None
         else:
             username, password = entry.get("username", ""), entry.get("password", "")
         if password:

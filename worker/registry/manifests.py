@@ -20,7 +20,6 @@ ACCEPT = ", ".join((*INDEX_TYPES, *IMAGE_TYPES))
 ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
 ATTESTATION_REFERENCE_TYPE = "attestation-manifest"
 IN_TOTO = "application/vnd.in-toto+json"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 
 
 def sha256_digest(data: bytes) -> str:

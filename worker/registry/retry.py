@@ -9,7 +9,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from worker.errors import NetworkError, PushError, TransientRegistryError
+from worker.errors import NetworkError, PushError
 
 # The stop check of the copy running in this context: backoff sleeps wake up for a cancel.
 current_stop: ContextVar[Callable[[], None] | None] = ContextVar("current_stop", default=None)
@@ -48,6 +48,11 @@ class RetryPolicy:
     max_delay: float = 20.0
     max_total_wait: float = 120.0
     stats: RetryStats = field(default_factory=RetryStats, compare=False)
+    # Injected by tests: the backoff sleep and the jitter draw (low, high) -> delay.
+    sleep: Callable[[float], None] = field(default=interruptible_sleep, compare=False, repr=False)
+    jitter: Callable[[float, float], float] = field(
+        default=random.uniform, compare=False, repr=False
+    )
 
     def begin(self, what: str, replayable: bool = True) -> RetryState:
         """Start counting attempts for one operation (one only when it cannot be replayed)."""
@@ -74,7 +79,7 @@ class RetryState:
             if self.waited + delay > self.policy.max_total_wait:
                 return False
             self.policy.stats.add()
-            interruptible_sleep(delay)
+            self.policy.sleep(delay)
             self.waited += delay
         self.attempts_left -= 1
         self.tries += 1
@@ -83,13 +88,13 @@ class RetryState:
     def _delay(self) -> float:
         hint = getattr(self.last_error, "retry_after", None)
         backoff = min(self.policy.max_delay, self.policy.base_delay * 2 ** (self.tries - 1))
-        jittered = random.uniform(backoff / 2, backoff)
+        jittered = self.policy.jitter(backoff / 2, backoff)
         return max(jittered, float(hint)) if hint is not None else jittered
 
     def failed(self, error: PushError) -> None:
         """Record a failure; raise it at once when it is not worth retrying."""
         self.last_error = error
-        if not isinstance(error, NetworkError | TransientRegistryError):
+        if not error.retryable:
             raise error
 
     def refund(self) -> None:

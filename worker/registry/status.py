@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import ssl
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -14,6 +15,7 @@ from worker.errors import (
     InternalError,
     NetworkError,
     NotFoundError,
+    PlainHttpError,
     PushError,
     RejectedError,
     TransientRegistryError,
@@ -91,12 +93,42 @@ def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...
     raise error
 
 
-def map_transport_error(exc: httpx.HTTPError, what: str) -> NetworkError:
-    """The NetworkError for an httpx transport fault (refused, reset, timed out, ...)."""
+# What OpenSSL says when the far end answers a ClientHello with plain HTTP (1.1/3.0, then 3.2+).
+_PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
+
+
+def _spoke_tls_to_plain_http(exc: BaseException) -> bool:
+    """True when a TLS handshake failed because the server speaks plain HTTP."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and seen.reason in _PLAIN_HTTP_REASONS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).lower()
+    return "wrong version number" in text or "record layer failure" in text
+
+
+def map_transport_error(
+    exc: httpx.HTTPError, what: str, *, token_realm: bool = False
+) -> NetworkError:
+    """The NetworkError for an httpx transport fault (refused, reset, timed out, ...).
+
+    `token_realm` is True for the token server, whose URL the registry names (so the fix for
+    TLS spoken to plain HTTP is the registry's auth setup, not PUSHGATE_INSECURE_REGISTRIES).
+    """
     host = ""
     with contextlib.suppress(RuntimeError):
         host = exc.request.url.netloc.decode()
     where = f" ({host})" if host else ""
+    if isinstance(exc, httpx.ConnectError) and _spoke_tls_to_plain_http(exc):
+        answered = f"{what}: {host or 'the server'} answered the TLS handshake with plain HTTP"
+        fix = (
+            "the registry's auth realm names https for a plain-HTTP token server"
+            if token_realm
+            else f"if it serves plain HTTP, add {host or 'its host:port'} to "
+            "PUSHGATE_INSECURE_REGISTRIES"
+        )
+        return PlainHttpError(redact(f"{answered}; {fix}"))
     if isinstance(exc, httpx.ConnectError):
         reason = "cannot connect"
     elif isinstance(exc, httpx.TimeoutException):

@@ -1,0 +1,88 @@
+"""The API key ring: parsing a key file, looking keys up, reloading when the file changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.keys import ApiKey, KeyRing, parse_keys
+from worker.errors import ConfigurationError
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def entry(name: str, key: str, slugs: list[str]) -> dict[str, Any]:
+    return {"name": name, "key_sha256": sha(key), "app_slugs": slugs}
+
+
+def test_parse_keys() -> None:
+    keys = parse_keys([entry("ci", "k1", ["a", "b"]), entry("ops", "k2", ["*"])], "keys.yaml")
+    assert keys == [
+        ApiKey("ci", sha("k1"), frozenset({"a", "b"})),
+        ApiKey("ops", sha("k2"), frozenset({"*"})),
+    ]
+    assert keys[0].allows("a") and not keys[0].allows("c") and not keys[0].all_slugs
+    assert keys[1].allows("anything") and keys[1].all_slugs
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"name": "x"}, "expected a list of API keys"),
+        ([{"key_sha256": sha("k"), "app_slugs": []}], "API key #1 is malformed: 'name'"),
+        ([{"name": "x", "app_slugs": []}], "API key #1 is malformed: 'key_sha256'"),
+        ([{"name": "x", "key_sha256": "abc", "app_slugs": []}], "64 hex digits"),
+        ([{"name": "x", "key_sha256": "z" * 64, "app_slugs": []}], "64 hex digits"),
+        ([entry("ok", "k", ["a"]), {**entry("x", "k", []), "app_slugs": "a"}], "API key #2"),
+        ([{**entry("x", "k", []), "app_slugs": [1]}], "app_slugs must be a list of strings"),
+    ],
+)
+def test_malformed_key_files_say_which_entry(data: Any, says: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_keys(data, "keys.yaml")
+    assert str(caught.value).startswith("keys.yaml: ")
+    assert says in str(caught.value)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_lookup_and_reload_when_the_file_changes(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"keys{suffix}"
+    path.write_text(json.dumps([entry("ci", "first-key", ["a"])]))  # JSON is YAML too
+    ring = KeyRing(path)
+    found = ring.lookup("first-key")
+    assert found is not None and found.name == "ci"
+    assert ring.lookup("second-key") is None and ring.lookup("") is None
+    path.write_text(json.dumps([entry("ci2", "second-key", ["b"])]))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # surely changed
+    assert ring.lookup("first-key") is None
+    again = ring.lookup("second-key")
+    assert again is not None and again.app_slugs == frozenset({"b"})
+
+
+def test_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(json.dumps([entry("ci", "k", ["a"])]))
+    ring = KeyRing(path)
+    stat = path.stat()
+    path.write_text("{ this is not yaml")  # same mtime as before: the ring keeps its keys
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert ring.lookup("k") is not None
+
+
+def test_no_file_means_no_keys_and_a_vanished_file_is_an_error(tmp_path: Path) -> None:
+    assert KeyRing(None).lookup("anything") is None
+    path = tmp_path / "keys.yaml"
+    path.write_text("[]")
+    ring = KeyRing(path)
+    assert ring.lookup("k") is None
+    path.unlink()
+    with pytest.raises(ConfigurationError, match=f"cannot read API keys file {path}"):
+        ring.lookup("k")

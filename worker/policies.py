@@ -1,0 +1,20 @@
+"""Closed sets of choices shared by settings, jobs and the copy engine."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AttestationPolicy(StrEnum):
+    """What a push does with BuildKit attestation manifests of an index."""
+
+    STRIP = "strip"  # leave them out of the pushed index
+    KEEP = "keep"  # push them along (the vendor registry may refuse)
+    FAIL = "fail"  # refuse to push an image that carries them
+
+
+class DaemonPushMode(StrEnum):
+    """How a docker-daemon: source reaches the registry."""
+
+    EXPORT = "export"  # export the image and upload its layers ourselves
+    SDK = "sdk"  # tag it and let the daemon `docker push`

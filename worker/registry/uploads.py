@@ -1,0 +1,118 @@
+"""An open blob upload session: PATCH chunks, read its status, commit with the digest, cancel.
+
+The registry may move a session with every answer; the session follows its Location header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import httpx
+
+from worker.errors import PushError, RejectedError
+from worker.registry.client import RegistryClient
+from worker.registry.request import RegistryRequest
+
+_OCTETS = "application/octet-stream"
+_RANGE_RE = re.compile(r"^(?:bytes=)?\d+-(-?\d+)$")
+
+
+def location_of(client: RegistryClient, response: httpx.Response) -> str:
+    """The absolute URL of the upload named by a response's Location header."""
+    location = response.headers.get("Location")
+    if not location:
+        raise RejectedError(f"{client.registry} opened an upload without a Location header")
+    return str(httpx.URL(client.base_url).join(location))
+
+
+class Upload:
+    """One upload session on the registry `client` talks to, at its current location."""
+
+    def __init__(
+        self, client: RegistryClient, scopes: tuple[str, ...], location: str, min_chunk: int = 0
+    ) -> None:
+        self.client = client
+        self.scopes = scopes
+        self.location = location
+        self.min_chunk = min_chunk  # the registry's OCI-Chunk-Min-Length, 0 when unstated
+
+    def patch(
+        self,
+        body: Iterator[bytes],
+        *,
+        what: str,
+        span: tuple[int, int] | None = None,
+        take_slot: bool = True,
+    ) -> None:
+        """PATCH bytes into the session; `span` (start, end) sends them as that Content-Range."""
+        headers = {"Content-Type": _OCTETS}
+        if span is not None:
+            start, end = span
+            headers["Content-Range"] = f"{start}-{end - 1}"
+            headers["Content-Length"] = str(end - start)
+        request = RegistryRequest(
+            "PATCH",
+            self.location,
+            self.scopes,
+            what,
+            headers=headers,
+            content=body,
+            ok=(202, 204),
+            take_slot=take_slot,
+        )
+        with self.client.open(request) as answer:
+            self.location = location_of(self.client, answer)
+
+    def commit(
+        self,
+        digest: str,
+        body: bytes | Iterator[bytes] | None = None,
+        *,
+        what: str,
+        length: int | None = None,
+        take_slot: bool = True,
+    ) -> None:
+        """Close the session as blob `digest` (the `?digest=` PUT), with the last bytes if any."""
+        if body is None:
+            headers = {"Content-Length": "0"}
+        else:
+            headers = {"Content-Type": _OCTETS}
+            if length is not None:
+                headers["Content-Length"] = str(length)
+        self.client.send(
+            RegistryRequest(
+                "PUT",
+                httpx.URL(self.location).copy_merge_params({"digest": digest}),
+                self.scopes,
+                what,
+                headers=headers,
+                content=body,
+                ok=(201, 204),
+                take_slot=take_slot,
+            )
+        )
+
+    def held(self, what: str) -> int:
+        """How many bytes the registry holds for this session (it may move the session)."""
+        response = self.client.send(
+            RegistryRequest("GET", self.location, self.scopes, what, ok=(204, 200))
+        )
+        match = _RANGE_RE.match(response.headers.get("Range", "0--1").strip())
+        self.location = location_of(self.client, response)
+        return int(match.group(1)) + 1 if match else 0
+
+    def cancel(self) -> None:
+        """Best-effort DELETE, so the registry does not keep an abandoned upload's bytes."""
+        # If this fails too, the registry purges stale uploads on its own schedule.
+        with contextlib.suppress(PushError):
+            self.client.send(
+                RegistryRequest(
+                    "DELETE",
+                    self.location,
+                    self.scopes,
+                    "cancelling an upload",
+                    ok=(204, 200, 202, 404),
+                )
+            )
