@@ -2,17 +2,17 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server docker-registry skopeo docker.io
+APT_PACKAGES := redis-server docker-registry skopeo docker.io chromium
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: deps system-deps venv test lint unit demo demo-down bench openapi clean
+.PHONY: deps system-deps venv test lint unit demo demo-up demo-down bench openapi clean
 
 deps: system-deps venv
 
 # Debian packages the tests and the demo run for real (only installed when missing, as root).
 system-deps:
 	@missing=""; \
-	for cmd in redis-server:redis-server docker-registry:docker-registry skopeo:skopeo dockerd:docker.io; do \
+	for cmd in redis-server:redis-server docker-registry:docker-registry skopeo:skopeo dockerd:docker.io chromium:chromium; do \
 	  command -v $${cmd%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${cmd%%:*} ] || missing="$$missing $${cmd##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -33,8 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check api worker tests deploy
-	$(VENV)/bin/ruff format --check api worker tests deploy
+	$(VENV)/bin/ruff check api worker cli tests deploy
+	$(VENV)/bin/ruff format --check api worker cli tests deploy
 	$(VENV)/bin/mypy
 
 test: deps lint
@@ -43,17 +43,29 @@ test: deps lint
 demo: deps
 	$(PY) deploy/demo.py
 
-# Only needed if `make demo` was killed before it could stop what it started.
+# The demo stack stays up (for the pushes page at /ui/) until `make demo-down`.
+demo-up: deps
+	@if [ -f .demo/pids ]; then echo "a demo is already up: make demo-down first"; exit 1; fi
+	@setsid $(PY) deploy/demo.py --up > .demo.log 2>&1 < /dev/null & echo $$! > .demo.pid
+	@for i in $$(seq 1 600); do \
+	  if [ -f .demo/ready ]; then cat .demo/ready; echo "stop it with: make demo-down"; exit 0; fi; \
+	  if ! kill -0 "$$(cat .demo.pid)" 2>/dev/null; then echo "demo failed:"; tail -n 30 .demo.log; exit 1; fi; \
+	  sleep 0.5; \
+	done; echo "demo not ready after 300 s (log: .demo.log)"; exit 1
+
+# Stops `make demo-up`, or what a killed `make demo` left.
 demo-down:
-	-@[ -f .demo/pids ] && while read -r pid; do kill -- "-$$pid" 2>/dev/null; done < .demo/pids; rm -f .demo/pids
+	-@[ -f .demo/pids ] && while read -r pid; do kill -- "-$$pid" 2>/dev/null; done < .demo/pids; \
+	  for i in $$(seq 1 40); do [ -f .demo/pids ] || break; sleep 0.5; done; rm -f .demo/pids .demo.pid
 
 bench: deps
 	$(PY) -m tests.bench.bench_copy
 	$(PY) -m tests.bench.bench_multiarch
 	$(PY) -m tests.bench.bench_daemon
+	$(PY) -m tests.bench.bench_cli
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml
 
 clean:
-	rm -rf $(VENV) .demo .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .demo.log .demo.pid .bench .artifacts .pytest_cache .mypy_cache .ruff_cache

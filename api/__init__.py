@@ -10,15 +10,18 @@ from werkzeug.exceptions import HTTPException
 
 from api.docs import docs
 from api.keys import KeyRing
+from api.parameters import JobIdConverter
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
-from api.resources import JobIdConverter, health, pushes
+from api.resources import health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
+from api.ui import ui
 from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
+from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
+    load_subscriptions(settings.webhooks_file)  # a bad file stops the start, naming the field
     celery = create_celery(settings)
     store = JobStore.from_url(settings.redis_url, settings.job_retention)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -42,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
+        feed=store.change_feed(),
     )
     app.url_map.converters["job_id"] = JobIdConverter
     api = DocumentedApi(
@@ -57,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(pushes)
     api.register_blueprint(health)
     app.register_blueprint(docs)
+    app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
     _register_errors(app)
     install_log_redaction()
     return app

@@ -1,4 +1,5 @@
-"""Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs."""
+"""Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs, and optionally
+a file holding the `whsec_` secret that signs the key's job callbacks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 
 from worker.errors import ConfigurationError
+from worker.webhooks.subscriptions import read_secret
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class ApiKey:
     name: str
     key_sha256: str
     app_slugs: frozenset[str]
+    webhook_secret_file: Path | None = None
 
     @property
     def all_slugs(self) -> bool:
@@ -46,7 +49,22 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                 raise ValueError("key_sha256 must be 64 hex digits")
             if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
                 raise ValueError("app_slugs must be a list of strings")
-            keys.append(ApiKey(str(entry["name"]), digest, frozenset(slugs)))
+            secret_file = entry.get("webhook_secret_file")
+            if secret_file is not None:
+                if not isinstance(secret_file, str) or not secret_file:
+                    raise ValueError("webhook_secret_file must be a path")
+                try:
+                    read_secret(Path(secret_file))  # checked now, read again when signing
+                except ConfigurationError as exc:
+                    raise ValueError(f"webhook_secret_file: {exc}") from None
+            keys.append(
+                ApiKey(
+                    str(entry["name"]),
+                    digest,
+                    frozenset(slugs),
+                    Path(secret_file) if secret_file else None,
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{source}: API key #{i + 1} is malformed: {exc}") from None
     return keys

@@ -8,21 +8,34 @@ from typing import Any
 from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from werkzeug.routing import BaseConverter
+from werkzeug.http import quote_etag
 
+from api.longpoll import job_etag, wait_for_change
+from api.parameters import (
+    ETAG_HEADER,
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PARAMETER,
+    IDEMPOTENCY_KEY_PATTERN,
+    IF_NONE_MATCH_PARAMETER,
+    NEW_JOB_HEADERS,
+)
 from api.problems import ApiProblem
 from api.schemas import (
-    JOB_ID_PATTERN,
+    DeliveryListSchema,
     HealthSchema,
     JobListArgsSchema,
     JobPageSchema,
     JobSchema,
+    JobWaitArgsSchema,
     PushCreateSchema,
 )
 from api.spec import problems
 from api.state import state
+from worker.errors import InvalidRequest
 from worker.jobs.model import Job, JobPage
 from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
+from worker.webhooks.records import DeliveryRecords
+from worker.webhooks.subscriptions import job_callback
 
 pushes = Blueprint(
     "pushes",
@@ -31,36 +44,6 @@ pushes = Blueprint(
     description="Push jobs: copy an image into the vendor registry.",
 )
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
-
-_IDEMPOTENCY_KEY_MAX = 255
-# Visible ASCII, spaces only inside: HTTP trims a header value's ends, so a key must have none.
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
-IDEMPOTENCY_KEY_PARAMETER = {
-    "in": "header",
-    "name": "Idempotency-Key",
-    "required": False,
-    "description": "Retries with the same key and body within 24 h return the first job (200).",
-    "schema": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": _IDEMPOTENCY_KEY_MAX,
-        "pattern": IDEMPOTENCY_KEY_PATTERN,
-    },
-}
-LOCATION_HEADER = {
-    "Location": {"description": "The job's URL.", "required": True, "schema": {"type": "string"}}
-}
-
-
-class JobIdConverter(BaseConverter):
-    """A job id in a path: 32 lowercase hex digits (anything else is no job: 404)."""
-
-    regex = JOB_ID_PATTERN[1:-1]
-
-    @staticmethod
-    def openapi_schema(_: BaseConverter) -> dict[str, Any]:
-        """The path parameter's schema in the OpenAPI document."""
-        return {"type": "string", "pattern": JOB_ID_PATTERN}
 
 
 @pushes.before_request
@@ -87,6 +70,10 @@ def _forbid_unless_allowed(app_slug: str) -> None:
         )
 
 
+def _etag(job: Job) -> str:
+    return quote_etag(job_etag(job))
+
+
 def _visible_job(job_id: str) -> Job:
     job = state().store.get(job_id)
     _forbid_unless_allowed(job.app_slug)
@@ -98,19 +85,20 @@ class Pushes(MethodView):
     """The collection of push jobs."""
 
     @pushes.arguments(PushCreateSchema)
-    @pushes.response(202, JobSchema, description="The job was queued.", headers=LOCATION_HEADER)
+    @pushes.response(202, JobSchema, description="The job was queued.", headers=NEW_JOB_HEADERS)
     @pushes.alt_response(
         200,
         schema=JobSchema,
         description="Replay of an Idempotency-Key: the earlier job.",
-        headers=LOCATION_HEADER,
+        headers=NEW_JOB_HEADERS,
     )
     @problems(
         pushes,
         _400="Malformed JSON, or a bad Idempotency-Key.",
         _403="Slug not allowed for the key.",
         _413="The body is larger than 64 KiB.",
-        _422="Invalid request, or an Idempotency-Key reused with another body.",
+        _422="Invalid request (e.g. a `callback_url` the key or the service does not allow), "
+        "or an Idempotency-Key reused with another body.",
     )
     @pushes.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
@@ -118,17 +106,26 @@ class Pushes(MethodView):
         _forbid_unless_allowed(push.app_slug)
         st = state()
         job = plan_job(push, st.settings, owner=g.api_key.name)
+        if push.callback_url is not None:
+            job.callback = job_callback(
+                push.callback_url,
+                push.callback_events,
+                g.api_key.webhook_secret_file,
+                st.settings.webhook_hosts,
+            )
+        elif push.callback_events is not None:
+            raise InvalidRequest("callback_events", "callback_events needs a callback_url")
         idempotency_key = request.headers.get("Idempotency-Key")
         created = True
         if idempotency_key is not None:
-            if len(idempotency_key) > _IDEMPOTENCY_KEY_MAX or not re.fullmatch(
+            if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or not re.fullmatch(
                 IDEMPOTENCY_KEY_PATTERN, idempotency_key
             ):
                 raise ApiProblem(
                     400,
                     "bad-idempotency-key",
                     "Bad Idempotency-Key",
-                    f"Idempotency-Key must be 1 to {_IDEMPOTENCY_KEY_MAX} visible ASCII "
+                    f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII "
                     "characters (spaces only inside)",
                 )
             job, created = submit_idempotent(
@@ -137,7 +134,7 @@ class Pushes(MethodView):
         else:
             submit(st.store, job, st.enqueue)
         location = url_for("pushes.PushById", job_id=job.id)
-        return job, 202 if created else 200, {"Location": location}
+        return job, 202 if created else 200, {"Location": location, "ETag": _etag(job)}
 
     @pushes.arguments(JobListArgsSchema, location="query")
     @pushes.response(200, JobPageSchema)
@@ -154,32 +151,72 @@ class Pushes(MethodView):
         return state().store.list_jobs(slugs, args.get("status"), args["limit"], args.get("cursor"))
 
 
-@pushes.route("/<job_id:job_id>")
+# A path-level parameter: an operation's own `parameters` doc would replace the query's.
+@pushes.route("/<job_id:job_id>", parameters=[IF_NONE_MATCH_PARAMETER])
 class PushById(MethodView):
     """One push job."""
 
-    @pushes.response(200, JobSchema)
+    @pushes.arguments(JobWaitArgsSchema, location="query")
+    @pushes.response(200, JobSchema, headers=ETAG_HEADER)
+    @pushes.alt_response(
+        304, description="Unchanged from the version in `If-None-Match`.", headers=ETAG_HEADER
+    )
     @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
-    def get(self, job_id: str) -> Job:
-        """The job, with its status, progress, digests and error."""
-        return _visible_job(job_id)
+    def get(self, args: dict[str, Any], job_id: str) -> tuple[Job, int, dict[str, str]] | Response:
+        """The job, with its status, progress, digests and error.
+
+        With `wait`, answered as soon as the job changes (or has finished), or when the wait is
+        up. With `If-None-Match`, 304 while the job is still that version.
+        """
+        job = _visible_job(job_id)
+        known = request.if_none_match
+        if args["wait"] > 0:
+            job = wait_for_change(
+                state().feed,
+                job_id,
+                lambda: _visible_job(job_id),
+                args["wait"],
+                known,
+                status_only=args["wake_on"] == "status",
+            )
+        etag = job_etag(job)
+        if known.contains(etag):
+            return Response(status=304, headers={"ETag": quote_etag(etag)})
+        return job, 200, {"ETag": quote_etag(etag)}
 
 
 @pushes.route("/<job_id:job_id>/cancel")
 class PushCancel(MethodView):
     """Cancelling a push job."""
 
-    @pushes.response(202, JobSchema, description="Cancelled, or being stopped.")
+    @pushes.response(
+        202, JobSchema, description="Cancelled, or being stopped.", headers=ETAG_HEADER
+    )
     @problems(
         pushes,
         _403="The job's app is not allowed for the key.",
         _404="No such job.",
         _409="The job already finished.",
     )
-    def post(self, job_id: str) -> Job:
+    def post(self, job_id: str) -> tuple[Job, int, dict[str, str]]:
         """Cancel: a queued job never starts; a running one stops within seconds."""
         _visible_job(job_id)
-        return state().store.request_cancel(job_id)
+        job = state().store.request_cancel(job_id)
+        return job, 202, {"ETag": _etag(job)}
+
+
+@pushes.route("/<job_id:job_id>/deliveries")
+class PushDeliveries(MethodView):
+    """The webhook deliveries of a push job."""
+
+    @pushes.response(200, DeliveryListSchema)
+    @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
+    def get(self, job_id: str) -> dict[str, Any]:
+        """Each delivery of the job's webhook events: URL (no query), state, attempts."""
+        _visible_job(job_id)
+        st = state()
+        records = DeliveryRecords(st.store.connection, st.settings.job_retention)
+        return {"items": records.for_job(job_id)}
 
 
 @health.route("/healthz")

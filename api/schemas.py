@@ -25,6 +25,8 @@ from worker.reference import (
     validate_slug,
     validate_tag,
 )
+from worker.webhooks.guard import MAX_URL_LENGTH, callback_url_pattern, display_url
+from worker.webhooks.subscriptions import EVENTS
 
 PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$"
 CURSOR_PATTERN = r"^[0-9]{13}:[0-9a-f]{32}$"
@@ -64,6 +66,18 @@ class QueryInteger(fields.Integer):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryNumber(fields.Float):
+    """A number in a query string, as JSON writes one (float() would take ' 5', '1_0' or Arabic
+    digits); the OpenAPI document says `number`, so this is the grammar a client can follow."""
+
+    GRAMMAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or self.GRAMMAR.fullmatch(value) is None:
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
@@ -136,6 +150,24 @@ class PushCreateSchema(StrictSchema):
         validate=validate.Range(min=1),
         metadata={"description": "Fail the job as `timeout` after this long running."},
     )
+    callback_url = fields.String(
+        validate=validate.Length(1, MAX_URL_LENGTH),
+        metadata={
+            "description": "POST the job's events here, signed (Standard Webhooks) with the "
+            "API key's webhook secret. The host must be allowed by PUSHGATE_WEBHOOK_HOSTS.",
+            "example": "https://bot.example.com/hooks/pushgate",
+            # Checked by worker.webhooks.guard (422 naming callback_url), published here.
+            "pattern": callback_url_pattern(),
+        },
+    )
+    callback_events = fields.List(
+        fields.String(validate=validate.OneOf(EVENTS)),
+        validate=validate.Length(1, len(EVENTS)),
+        metadata={
+            "description": "Events for callback_url (default: push.succeeded, push.failed, "
+            "push.cancelled; add push.started to hear when it starts)."
+        },
+    )
 
     @post_load
     def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
@@ -143,14 +175,20 @@ class PushCreateSchema(StrictSchema):
         return PushRequest(**data)
 
 
-# A source by digest has no tag to reuse, so the request must name one (plan_job refuses it
-# otherwise): the rule across two fields, added to PushCreate's schema in the document. Said
-# with `not` so that generated clients keep one PushCreate model.
+# Rules across fields, added to PushCreate's schema in the document: a source by digest has no
+# tag to reuse, so the request must name one (plan_job refuses it otherwise), and
+# callback_events needs a callback_url. Said with `not` so that generated clients keep one
+# PushCreate model.
 PUSH_CREATE_RULES: dict[str, Any] = {
     "not": {
-        "required": ["source"],
-        "properties": {"source": {"pattern": "@"}},
-        "not": {"required": ["tag"]},
+        "anyOf": [
+            {
+                "required": ["source"],
+                "properties": {"source": {"pattern": "@"}},
+                "not": {"required": ["tag"]},
+            },
+            {"required": ["callback_events"], "not": {"required": ["callback_url"]}},
+        ]
     }
 }
 
@@ -237,6 +275,22 @@ class JobSchema(Schema):
     created_at = Timestamp(metadata={"format": "date-time"})
     started_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
     finished_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
+    callback_url = fields.Method(
+        "_callback_url",
+        allow_none=True,
+        metadata={"type": "string", "description": "The callback URL, without its query."},
+    )
+    callback_events = fields.Method(
+        "_callback_events", allow_none=True, metadata={"type": "array", "items": {"type": "string"}}
+    )
+
+    def _callback_url(self, job: Any) -> str | None:
+        callback = getattr(job, "callback", None)
+        return display_url(str(callback["url"])) if callback else None
+
+    def _callback_events(self, job: Any) -> list[str] | None:
+        callback = getattr(job, "callback", None)
+        return list(callback["events"]) if callback else None
 
 
 class JobPageSchema(Schema):
@@ -257,6 +311,67 @@ class JobListArgsSchema(StrictSchema):
     cursor = fields.String(
         validate=Grammar(CURSOR_PATTERN),
         metadata={"description": "next_cursor of the previous page."},
+    )
+
+
+class DeliverySchema(Schema):
+    """One webhook delivery of a job's event to one subscriber."""
+
+    id = fields.String(metadata={"description": "The webhook-id, the same on every attempt."})
+    event = fields.String(metadata={"enum": list(EVENTS)})
+    subscription = fields.String(
+        metadata={"description": "`callback` (the job's callback_url) or a subscription's name."}
+    )
+    url = fields.Method(
+        "_url", metadata={"type": "string", "description": "Where it goes, without the query."}
+    )
+    state = fields.String(
+        metadata={
+            "enum": ["pending", "delivered", "failed", "gone", "disabled"],
+            "description": "pending (more attempts to come), delivered (a 2xx), failed "
+            "(attempts exhausted), gone (410), disabled (its subscription answered 410).",
+        }
+    )
+    attempts = fields.Integer()
+    last_status = fields.Integer(allow_none=True, metadata={"description": "HTTP status."})
+    last_error = fields.String()
+    next_attempt = fields.String(allow_none=True, metadata={"format": "date-time"})
+    created_at = fields.String(metadata={"format": "date-time"})
+    delivered_at = fields.Method(
+        "_delivered_at", allow_none=True, metadata={"type": "string", "format": "date-time"}
+    )
+
+    def _url(self, delivery: Any) -> str:
+        return display_url(delivery.url)
+
+    def _delivered_at(self, delivery: Any) -> str | None:
+        return delivery.delivered_at or None
+
+
+class DeliveryListSchema(Schema):
+    """The webhook deliveries of a job, oldest first."""
+
+    items = fields.List(fields.Nested(DeliverySchema))
+
+
+class JobWaitArgsSchema(StrictSchema):
+    """Query of GET /v1/pushes/{id}: the long-poll."""
+
+    wait = QueryNumber(
+        load_default=0.0,
+        validate=validate.Range(0, 30),
+        metadata={
+            "description": "Hold the answer up to this many seconds (at most 30) until the job "
+            "changes from the version in `If-None-Match` (or from now without it)."
+        },
+    )
+    wake_on = fields.String(
+        load_default="change",
+        validate=validate.OneOf(["change", "status"]),
+        metadata={
+            "description": "`change`: any change of status or progress ends the wait; "
+            "`status`: only a change of status does."
+        },
     )
 
 

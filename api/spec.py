@@ -18,6 +18,7 @@ from api.problems import PROBLEM_JSON, from_http_exception, problem_response
 from api.schemas import PUSH_CREATE_RULES, ProblemSchema, PushCreateSchema
 from worker.reference import source_pattern
 from worker.settings import Settings
+from worker.webhooks.guard import callback_url_pattern
 
 OPENAPI_EXTENSION = "pushgate-openapi"
 JSON = "application/json"
@@ -188,6 +189,19 @@ def _narrow(doc: dict[str, Any], settings: Settings | None) -> None:
         )
         deadline["description"] += " At most PUSHGATE_MAX_DEADLINE (here its default)."
         deadline["maximum"] = int(Settings().max_deadline)
+        props["callback_url"]["description"] += (
+            " A service's own /openapi.json names its hosts in the pattern (and has no"
+            " callback_url when it allows none); the API key needs a webhook_secret_file."
+        )
         return
     source["pattern"] = source_pattern(settings.source_registries, settings.daemon_sources)
     deadline["maximum"] = int(settings.max_deadline)
+    if settings.webhook_hosts:
+        props["callback_url"]["pattern"] = callback_url_pattern(settings.webhook_hosts)
+        del props["callback_url"]["example"]  # its host is not this service's
+        props["callback_url"]["description"] += (
+            " The host must also resolve to an address the service allows (a loopback,"
+            " link-local or private one only when listed exactly)."
+        )
+    else:  # no host is allowed, so no callback_url is valid here
+        del props["callback_url"], props["callback_events"]

@@ -9,6 +9,7 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
+from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
 from worker.settings import Settings
 
@@ -23,6 +24,7 @@ class ApiState:
     store: JobStore
     keys: KeyRing
     enqueue: Callable[[str], None]
+    feed: ChangeFeed
 
 
 def state() -> ApiState:

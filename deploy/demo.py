@@ -2,15 +2,21 @@
 
 Starts Redis, a plain source registry with a sample image, a token-auth registry standing in for
 the vendor registry (with its token server), the API under gunicorn and one Celery worker; then
-submits a push with an API key, waits for it and prints the job. Everything is stopped at the end.
+prints the pushes page's address and the demo key, submits a push, waits for it and prints the
+job. Everything is stopped at the end.
+
+`--up` (`make demo-up`) keeps the stack running after the pushes, for the page, until
+`make demo-down` (or SIGTERM/SIGINT); READY then holds the page's address and the key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,6 +33,7 @@ from tests.support.token_server import Account, TokenIssuer, TokenServer  # noqa
 
 WORKDIR = ROOT / ".demo"
 PIDS = WORKDIR / "pids"  # process groups, for `make demo-down` if this script is killed
+READY = WORKDIR / "ready"  # written by --up once the page can be opened
 APP_SLUG = "myapp"
 
 
@@ -38,14 +45,28 @@ def step(text: str) -> None:
 def track(started: list[Process], process: Process) -> None:
     """Remember a started process, here and in the pid file."""
     started.append(process)
+    track_pid(process.proc.pid)
+
+
+def track_pid(pid: int) -> None:
+    """Add a process group to the pid file `make demo-down` reads."""
     with PIDS.open("a") as pids:
-        pids.write(f"{process.proc.pid}\n")
+        pids.write(f"{pid}\n")
 
 
-def main() -> int:
+def stop_on_signal(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit, so the finally block stops what was started."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code (0 when the pushed digest equals the source's)."""
+    stay_up = "--up" in argv
+    signal.signal(signal.SIGTERM, stop_on_signal)
     shutil.rmtree(WORKDIR, ignore_errors=True)
     WORKDIR.mkdir()
+    if stay_up:
+        track_pid(os.getpid())
     started: list[Process] = []
     token_server: TokenServer | None = None
     try:
@@ -97,6 +118,8 @@ def main() -> int:
             ),
         )
 
+        page = f"{url}/ui/"
+        print(f"\n    pushes page: {page}\n    demo API key: {api_key}\n", flush=True)
         request = {
             "source": f"{source.host}/acme/worker:1.0.1",
             "app_slug": APP_SLUG,
@@ -117,14 +140,22 @@ def main() -> int:
             step(f"FAILED: status {job['status']}, logs in {WORKDIR}")
             return 1
         step(f"succeeded: the vendor registry serves {job['digest']}, the source digest")
+        if stay_up:
+            missing = {**request, "source": f"{source.host}/acme/worker:no-such-tag"}
+            httpx.post(f"{url}/v1/pushes", json=missing, headers=headers).raise_for_status()
+            READY.write_text(f"pushes page: {page}\ndemo API key: {api_key}\n")
+            step("up: open the page, sign in with the key; `make demo-down` stops everything")
+            while True:
+                signal.pause()
         return 0
     finally:
         for process in reversed(started):
             process.stop()
         PIDS.unlink(missing_ok=True)
+        READY.unlink(missing_ok=True)
         if token_server is not None:
             token_server.stop()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

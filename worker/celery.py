@@ -7,11 +7,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Queue
 
 from worker.settings import Settings
 
 QUEUE = "pushgate"
 PUSH_TASK = "pushgate.push"
+# Webhook deliveries have their own queue, so a worker can be given to them alone and a slow
+# receiver never delays a push (`celery -A worker worker -Q pushgate.webhooks`).
+WEBHOOK_QUEUE = "pushgate.webhooks"
+DELIVER_TASK = "pushgate.webhook.deliver"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -34,6 +39,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_max": 0.5,
         },
         "task_default_queue": QUEUE,
+        # A worker started without -Q consumes both queues.
+        "task_queues": [Queue(QUEUE), Queue(WEBHOOK_QUEUE)],  # type: ignore[no-untyped-call]
+        "task_routes": {DELIVER_TASK: {"queue": WEBHOOK_QUEUE}},
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
@@ -84,6 +92,11 @@ def create_celery(settings: Settings | None = None) -> Celery:
 def enqueue_push(app: Celery, job_id: str) -> None:
     """Send the push task for `job_id`: the message carries the id and nothing else."""
     app.send_task(PUSH_TASK, args=[job_id], queue=QUEUE)
+
+
+def enqueue_delivery(app: Celery, delivery_id: str) -> None:
+    """Send a webhook delivery's task: the message carries the delivery id and nothing else."""
+    app.send_task(DELIVER_TASK, args=[delivery_id], queue=WEBHOOK_QUEUE)
 
 
 # Configured lazily from PUSHGATE_* when Celery first reads its config, never at import.

@@ -79,6 +79,15 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def parse_schedule(text: str) -> tuple[float, ...]:
+    """Comma-separated durations, e.g. `5s,5m,30m`, as seconds."""
+    return tuple(parse_duration(part) for part in text.split(",") if part.strip())
+
+
+# Standard Webhooks: after an immediate first attempt, retry after these delays.
+WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
 class _Env:
     """Typed readers of PUSHGATE_* variables; a bad value is a ConfigurationError naming it."""
 
@@ -153,6 +162,16 @@ class _Env:
             allowed = ", ".join(member.value for member in enum)
             raise self._bad(name, f"must be one of {allowed}, not {value!r}") from None
 
+    def schedule(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        """Comma-separated durations."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse_schedule(value)
+        except ConfigurationError as exc:
+            raise self._bad(name, str(exc)) from None
+
     def secret(self, name: str) -> Secret | None:
         """A secret given as NAME, or read from the file NAME_FILE names (on first use)."""
         value = self.raw(name)
@@ -193,6 +212,10 @@ class Settings:
     docker_host: str | None = None
     daemon_push: DaemonPushMode = DaemonPushMode.EXPORT
     log_level: str = "INFO"
+    webhooks_file: Path | None = None
+    webhook_hosts: frozenset[str] = frozenset()
+    webhook_timeout: float = 15.0
+    webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -227,6 +250,10 @@ class Settings:
             docker_host=env.raw("DOCKER_HOST") or env.environ.get("DOCKER_HOST") or None,
             daemon_push=env.choice("DAEMON_PUSH", DaemonPushMode, d.daemon_push),
             log_level=env.text("LOG_LEVEL", d.log_level),
+            webhooks_file=env.path("WEBHOOKS_FILE"),
+            webhook_hosts=env.names("WEBHOOK_HOSTS"),
+            webhook_timeout=env.duration("WEBHOOK_TIMEOUT", d.webhook_timeout),
+            webhook_retry_schedule=env.schedule("WEBHOOK_RETRY_SCHEDULE", d.webhook_retry_schedule),
         )
 
     def source_allowed(self, registry: str) -> bool:

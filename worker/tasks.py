@@ -1,28 +1,70 @@
-"""Thin Celery tasks: they take a job id and hand it to the runner."""
+"""Thin Celery tasks: they take a job or delivery id and hand it to the runner or dispatcher."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
-from celery.signals import after_setup_logger, worker_process_init, worker_ready
+from celery.signals import after_setup_logger, worker_init, worker_process_init, worker_ready
 
-from worker.celery import PUSH_TASK, app, enqueue_push
+from worker.celery import DELIVER_TASK, PUSH_TASK, app, enqueue_delivery, enqueue_push
+from worker.errors import ConfigurationError
+from worker.jobs.model import Job
 from worker.jobs.reconciler import Reconciler
 from worker.jobs.runner import forget_process_runner, process_runner
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
+from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher, lease_for
+from worker.webhooks.records import DeliveryRecords
+from worker.webhooks.subscriptions import load_subscriptions
+
+log = logging.getLogger(__name__)
+SCHEDULER_INTERVAL = 1.0  # how often a worker looks for webhook retries that came due
+
+_lock = threading.Lock()
+_dispatcher: Dispatcher | None = None
+
+
+def process_dispatcher() -> Dispatcher:
+    """This process's webhook dispatcher, on the job store's Redis, created on first use."""
+    global _dispatcher
+    with _lock:
+        if _dispatcher is None:
+            settings = Settings.from_env()
+            store = JobStore.from_url(settings.redis_url, settings.job_retention)
+            _dispatcher = Dispatcher(
+                settings,
+                DeliveryRecords(store.connection, settings.job_retention),
+                load_subscriptions(settings.webhooks_file),
+                lambda delivery_id: enqueue_delivery(app, delivery_id),
+            )
+        return _dispatcher
+
+
+def _emit(event: str, job: Job) -> None:
+    process_dispatcher().emit(event, job)
 
 
 @app.task(name=PUSH_TASK, acks_late=True, reject_on_worker_lost=True)
 def push(job_id: str) -> None:
     """Run push job `job_id` to an end state."""
-    process_runner().run(job_id)
+    process_runner(_emit).run(job_id)
+
+
+@app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
+def deliver(delivery_id: str) -> None:
+    """Make one attempt at webhook delivery `delivery_id` (retries are scheduled, not looped)."""
+    process_dispatcher().deliver(delivery_id)
 
 
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
+    global _dispatcher
     forget_process_runner()
+    with _lock:
+        _dispatcher = None
 
 
 @after_setup_logger.connect
@@ -30,8 +72,17 @@ def _redact_logs(**_: Any) -> None:
     install_log_redaction()
 
 
+@worker_init.connect
+def _check_webhooks_file(**_: Any) -> None:
+    try:
+        load_subscriptions(Settings.from_env().webhooks_file)
+    except ConfigurationError as exc:
+        log.critical("cannot start: %s", exc)
+        raise SystemExit(f"pushgate worker cannot start: {exc}") from None
+
+
 @worker_ready.connect
-def _start_reconciler(sender: Any = None, **_: Any) -> None:
+def _start_background(sender: Any = None, **_: Any) -> None:
     settings = Settings.from_env()
     store = JobStore.from_url(settings.redis_url, settings.job_retention)
     celery_app = sender.app if sender is not None else app
@@ -40,4 +91,10 @@ def _start_reconciler(sender: Any = None, **_: Any) -> None:
         lambda job_id: enqueue_push(celery_app, job_id),
         settings.heartbeat_timeout,
         settings.reconcile_interval,
+    ).start()
+    DeliveryScheduler(
+        DeliveryRecords(store.connection, settings.job_retention),
+        lambda delivery_id: enqueue_delivery(celery_app, delivery_id),
+        lease_for(settings.webhook_timeout),
+        SCHEDULER_INTERVAL,
     ).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -20,25 +21,29 @@ KEYS = {
     "ci-key-myapp-0001": ["myapp"],
     "ops-key-all-0002": ["*"],
     "bot-key-other-0003": ["otherapp"],
+    "hook-key-myapp-0004": ["myapp"],  # has a webhook secret: may set callback_url
 }
+HOOK_KEY = "hook-key-myapp-0004"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"api-test-webhook-secret-0123").decode()
+WEBHOOK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 @pytest.fixture
 def api_keys_file(tmp_path: Path) -> Path:
     """A JSON API-keys file holding only hashes."""
     path = tmp_path / "keys.json"
-    path.write_text(
-        json.dumps(
-            [
-                {
-                    "name": f"key{i}",
-                    "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
-                    "app_slugs": slugs,
-                }
-                for i, (key, slugs) in enumerate(KEYS.items())
-            ]
-        )
-    )
+    secret = tmp_path / "webhook.secret"
+    secret.write_text(WEBHOOK_SECRET)
+    entries = [
+        {
+            "name": f"key{i}",
+            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+            "app_slugs": slugs,
+        }
+        for i, (key, slugs) in enumerate(KEYS.items())
+    ]
+    entries[list(KEYS).index(HOOK_KEY)]["webhook_secret_file"] = str(secret)
+    path.write_text(json.dumps(entries))
     return path
 
 
@@ -46,7 +51,9 @@ def api_keys_file(tmp_path: Path) -> Path:
 def app(settings: Settings, api_keys_file: Path, redis_client: redis.Redis) -> Iterator[Flask]:
     """The Flask app on the session's Redis, with a fresh database."""
     redis_client.flushdb()
-    yield create_app(dataclasses.replace(settings, api_keys_file=api_keys_file))
+    yield create_app(
+        dataclasses.replace(settings, api_keys_file=api_keys_file, webhook_hosts=WEBHOOK_HOSTS)
+    )
 
 
 @pytest.fixture

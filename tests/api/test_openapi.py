@@ -4,6 +4,7 @@ errors as problem+json, 401 wherever a key is needed, links from a new job to it
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,14 @@ def test_the_service_serves_its_document_without_a_key(client: FlaskClient) -> N
     settings = client.application.extensions["pushgate"].settings
     source = served["components"]["schemas"]["PushCreate"]["properties"]["source"]
     assert sorted(settings.source_registries)[0].replace(".", "\\.") in source["pattern"]
+    callback = served["components"]["schemas"]["PushCreate"]["properties"]["callback_url"]
+    assert re.fullmatch(callback["pattern"], "http://localhost:8080/hook")
+    assert not re.fullmatch(callback["pattern"], "https://bot.example.com/hooks/pushgate")
     # Only the rules that depend on the settings differ from the file.
     generic = committed()
     for doc in (served, generic):
         props = doc["components"]["schemas"]["PushCreate"]["properties"]
-        for name in ("source", "deadline_seconds"):
+        for name in ("source", "deadline_seconds", "callback_url"):
             props[name] = {k: v for k, v in props[name].items() if k == "type"}
     assert served == generic
 

@@ -1,8 +1,9 @@
 """A live pushgate for contract tests: gunicorn + one Celery worker on real Redis, with a key
-allowed every app slug, so generated requests reach the handlers."""
+allowed every app slug and holding a webhook secret, so generated requests reach the handlers."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -18,6 +19,10 @@ from tests.support.stack import service_env, start_api, start_worker
 
 API_KEY = "contract-key-7d1c9a"
 REDIS_DB = 9
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"contract-webhook-secret-0123").decode()
+# The one callback host: it resolves without DNS, so the served pattern says all there is to
+# say about which callback_url is accepted.
+WEBHOOK_HOST = "localhost"
 
 
 @dataclass
@@ -45,7 +50,15 @@ def live_api(
     workdir = tmp_path_factory.mktemp("contract")
     keys = workdir / "keys.json"
     digest = hashlib.sha256(API_KEY.encode()).hexdigest()
-    keys.write_text(json.dumps([{"name": "contract", "app_slugs": ["*"], "key_sha256": digest}]))
+    secret = workdir / "webhook.secret"
+    secret.write_text(WEBHOOK_SECRET)
+    entry = {
+        "name": "contract",
+        "app_slugs": ["*"],
+        "key_sha256": digest,
+        "webhook_secret_file": str(secret),
+    }
+    keys.write_text(json.dumps([entry]))
     redis_url = redis_server.url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
     env = service_env(
@@ -55,6 +68,7 @@ def live_api(
         Path(keys),
         PUSHGATE_PROGRESS_INTERVAL="0.1",
         PUSHGATE_RETRY_ATTEMPTS="1",
+        PUSHGATE_WEBHOOK_HOSTS=WEBHOOK_HOST,
     )
     api, url = start_api(env, workdir)
     processes = [api]

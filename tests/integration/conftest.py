@@ -101,6 +101,7 @@ def launch(
     vendor: str,
     workers: int = 1,
     shared_env: dict[str, str] | None = None,
+    extra_keys: list[dict[str, Any]] | None = None,
     **worker_env: str,
 ) -> Service:
     """gunicorn + Celery workers on their own Redis database, pushing to `vendor`."""
@@ -112,7 +113,8 @@ def launch(
                     "name": "pipeline",
                     "app_slugs": ["myapp", "shared", "lockedapp"],
                     "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                }
+                },
+                *(extra_keys or []),
             ]
         )
     )
@@ -166,6 +168,25 @@ def service(
         f"{source_registry.host},{private_source.host}",
         vendor_registry.host,
         DOCKER_CONFIG=str(docker_config),
+    )
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def idle_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    source_registry: Registry,
+    vendor_registry: Registry,
+) -> Iterator[Service]:
+    """gunicorn without any Celery worker: jobs stay queued until a test changes them."""
+    svc = launch(
+        tmp_path_factory.mktemp("idle-service"),
+        redis_db(redis_server, 9),
+        source_registry.host,
+        vendor_registry.host,
+        workers=0,
     )
     yield svc
     svc.stop()

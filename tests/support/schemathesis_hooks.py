@@ -9,7 +9,7 @@ from typing import Any
 
 import schemathesis
 
-from api.resources import IDEMPOTENCY_KEY_PATTERN
+from api.parameters import IDEMPOTENCY_KEY_PATTERN
 
 MAX_KEY_LENGTH = 255
 

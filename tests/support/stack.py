@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.services import Process, free_port, wait_until
+from worker.celery import QUEUE, WEBHOOK_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,8 +33,13 @@ def service_env(
     return env
 
 
-def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Process, str]:
-    """gunicorn serving `api:create_app()` on a free port; returns the process and base URL."""
+def start_api(
+    env: dict[str, str], workdir: Path, workers: int = 2, threads: int = 64
+) -> tuple[Process, str]:
+    """gunicorn serving `api:create_app()` on a free port; returns the process and base URL.
+
+    gthread workers, as in production: a long-poll holds a thread, not a whole process.
+    """
     port = free_port()
     api = Process(
         [
@@ -44,6 +50,10 @@ def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Pro
             f"127.0.0.1:{port}",
             "-w",
             str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
             "--access-logfile",
             "-",
             "api:create_app()",
@@ -65,7 +75,8 @@ def start_api(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[Pro
 
 
 def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO") -> Process:
-    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume."""
+    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume
+    pushes and webhook deliveries."""
     log = workdir / f"worker-{name}.log"
     worker = Process(
         [
@@ -77,6 +88,8 @@ def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = 
             "worker",
             f"--loglevel={loglevel}",
             "--concurrency=1",
+            "-Q",
+            f"{QUEUE},{WEBHOOK_QUEUE}",
             "-n",
             f"{name}@%h",
             "--without-gossip",

@@ -15,6 +15,7 @@ RULES = [
     ("worker.registry", ("celery", "redis", "docker", "flask", "marshmallow", "api")),
     ("worker.daemon", ("celery", "flask", "marshmallow", "api")),
     ("worker.jobs", ("celery", "flask", "marshmallow", "api")),
+    ("worker.webhooks", ("celery", "flask", "marshmallow", "api")),
     ("worker", ("celery", "redis", "docker", "flask", "marshmallow", "api")),  # the bare package
     ("worker.tasks", ("flask", "marshmallow", "api")),
 ]

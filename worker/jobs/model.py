@@ -117,6 +117,8 @@ class Job:
     cancel_requested: bool = False
     run_id: str | None = None
     request_hash: str = ""
+    # {"url", "events", "secret_file"} when the caller asked for a callback; never shown whole.
+    callback: dict[str, Any] | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None

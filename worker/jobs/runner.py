@@ -38,6 +38,9 @@ from worker.registry.progress import Progress as CopyProgress
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+# Told "push.started" once a job first runs and "push.<end status>" when it ends; must not
+# raise for long (the webhook dispatcher only writes to Redis and queues a task).
+EventSink = Callable[[str, Job], None]
 T = TypeVar("T")
 STORE_POLL = 0.5  # seconds between pings while the job store is down
 
@@ -50,8 +53,10 @@ class JobRunner:
         settings: Settings,
         store: JobStore,
         engine_factory: Callable[[], CopyEngine] | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.settings, self.store = settings, store
+        self.events = events
         self._engine_factory = engine_factory or partial(CopyEngine.from_settings, settings)
         self._engine: CopyEngine | None = None
         self._engine_lock = threading.Lock()
@@ -99,6 +104,8 @@ class JobRunner:
             log.info(
                 "push job %s is %s and not ours: duplicate delivery ignored", job_id, job.status
             )
+            if job.status.finished:  # e.g. cancelled while queued; emitting again is harmless
+                self._emit(f"push.{job.status}", job)
             return job
         if job.attempts > self.settings.max_attempts:
             last = job.error.detail if job.error else "the worker running it was lost"
@@ -116,6 +123,7 @@ class JobRunner:
                 run_id=run_id,
                 started_at=job.started_at,
             )
+            self._emit("push.started", job)
         log.info(
             "push job %s: %s -> %s (attempt %d)",
             job_id,
@@ -239,6 +247,18 @@ class JobRunner:
             job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
+            return
+        self._emit(f"push.{status}", job.id)
+
+    def _emit(self, event: str, job: Job | str) -> None:
+        """Tell the event sink; a failure there (or reading the job) never fails the job."""
+        if self.events is None:
+            return
+        try:
+            self.events(event, job if isinstance(job, Job) else self.store.get(job))
+        except Exception:
+            job_id = job.id if isinstance(job, Job) else job
+            log.exception("push job %s: the %s event could not be emitted", job_id, event)
 
     def _when_available(self, job_id: str, action: Callable[[], T]) -> T:
         """Do `action`; while the job store is down, wait for it (up to the heartbeat timeout,
@@ -266,19 +286,20 @@ _lock = threading.Lock()
 _runner: JobRunner | None = None
 
 
-def build_runner(settings: Settings) -> JobRunner:
+def build_runner(settings: Settings, events: EventSink | None = None) -> JobRunner:
     """A JobRunner with its own Redis connection pool; registry clients come with its first job."""
-    return JobRunner(settings, JobStore.from_url(settings.redis_url, settings.job_retention))
+    store = JobStore.from_url(settings.redis_url, settings.job_retention)
+    return JobRunner(settings, store, events=events)
 
 
-def process_runner() -> JobRunner:
-    """This process's JobRunner, created on first use."""
+def process_runner(events: EventSink | None = None) -> JobRunner:
+    """This process's JobRunner, created on first use (with `events` as its event sink)."""
     global _runner
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
             logging.getLogger().setLevel(settings.log_level)
-            _runner = build_runner(settings)
+            _runner = build_runner(settings, events)
             install_log_redaction()
         return _runner
 

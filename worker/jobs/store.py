@@ -17,6 +17,7 @@ from worker.jobs.connection import PREFIX, StoreConnection, guard
 from worker.jobs.ledger import BlobLedger, LayerCache, TagLock
 from worker.jobs.listing import JobListing
 from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field, utcnow
+from worker.jobs.notify import ChangeFeed, publish_change
 
 RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
 SUBMITTING_KEY = f"{PREFIX}:submitting"  # job id -> created, until its message is sent
@@ -71,6 +72,10 @@ class JobStore:
     def tag_lock(self, tag: str, timeout: float) -> TagLock:
         """A lock on one daemon tag for up to `timeout` seconds."""
         return TagLock(self.connection, tag, timeout)
+
+    def change_feed(self) -> ChangeFeed:
+        """Wakes threads waiting for a job to change (the API's long-poll)."""
+        return ChangeFeed(self.connection.client)
 
     # -- submission --
 
@@ -183,6 +188,7 @@ class JobStore:
                 raise JobNotFound(f"no push job {job_id!r}")
             values: dict[Any, Any] = {k: encode_field(v) for k, v in fields.items()}
             self._redis.hset(self.key(job_id), mapping=values)
+        publish_change(self._redis, job_id)
 
     def transition(
         self,
@@ -209,6 +215,8 @@ class JobStore:
             result = self._transition(keys=[self.key(job_id), RUNNING_KEY], args=args)
         if result == -1:
             raise JobNotFound(f"no push job {job_id!r}")
+        if result == 1:
+            publish_change(self._redis, job_id)
         return bool(result == 1)
 
     def request_cancel(self, job_id: str) -> Job:

@@ -49,6 +49,8 @@ class PushRequest:
     attestations: str = AttestationPolicy.STRIP.value
     platforms: list[str] = field(default_factory=list)
     deadline_seconds: float | None = None
+    callback_url: str | None = None
+    callback_events: list[str] | None = None
 
     def fingerprint(self) -> str:
         """A stable hash of the request body, to compare idempotent retries."""

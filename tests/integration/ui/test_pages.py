@@ -1,0 +1,254 @@
+"""The pushes page in a real browser, against the live service and a real worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.integration.conftest import API_KEY, Service
+from tests.support.browser import artifacts_dir
+from tests.support.images import ImageBuilder
+from tests.support.services import Registry
+from worker.jobs.model import Job, JobError, JobStatus, new_job_id, utcnow
+from worker.jobs.store import JobStore
+
+MiB = 1 << 20
+WAIT_MS = 120_000
+
+
+def sign_in(page: Page, key: str = API_KEY) -> None:
+    """Open the page and sign in by pasting a key."""
+    page.goto("/ui/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def tab_to(page: Page, href: str) -> None:
+    """Press Tab until the link to `href` has the focus, as a keyboard user would."""
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.getAttribute('href')") == href:
+            return
+    raise AssertionError(f"Tab never reached the link to {href}")
+
+
+def seen(page: Page, key: str) -> list[dict[str, Any]]:
+    """What the page showed for a job (list row id, or "page:ID"), in order, with times."""
+    return list(page.evaluate("(key) => window.__seen[key] || []", key))
+
+
+def wait_seen(page: Page, key: str, status: str) -> None:
+    """Wait until the page has shown `status` for the job."""
+    page.wait_for_function(
+        "([key, status]) => (window.__seen[key] || []).some((r) => r.status === status)",
+        arg=[key, status],
+        timeout=WAIT_MS,
+    )
+
+
+def shown_after_finish_ms(page: Page, key: str, job: dict[str, Any]) -> float:
+    """Milliseconds from the job's finished_at to the page first showing its end status."""
+    shown = next(r["t"] for r in seen(page, key) if r["status"] == job["status"])
+    finished = dt.datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00"))
+    return float(shown - finished.timestamp() * 1000)
+
+
+def test_wrong_key_is_refused_clearly_then_sign_in_and_out(page: Page) -> None:
+    sign_in(page, "not-a-real-key")
+    expect(page.get_by_role("alert")).to_contain_text("This API key was not accepted")
+    assert page.evaluate("sessionStorage.length") == 0
+    page.get_by_label("API key").fill(API_KEY)
+    page.get_by_label("API key").press("Enter")
+    expect(page.get_by_role("heading", name="Pushes")).to_be_visible()
+    assert page.evaluate("Object.values(sessionStorage)") == [API_KEY]
+    assert API_KEY not in page.url
+    assert page.evaluate("document.cookie") == ""
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_failed_job_page_says_what_went_wrong(
+    page: Page, ui_service: Service, source_registry: Registry, unique: str
+) -> None:
+    job = ui_service.push(source=f"{source_registry.host}/acme/{unique}:missing", app_slug="myapp")
+    assert job["status"] == "failed", job
+    sign_in(page)
+    link = page.get_by_role("link", name=f"Push {job['id']}")
+    expect(link).to_be_visible()
+    tab_to(page, f"#/jobs/{job['id']}")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.press("Enter")  # keyboard only
+    error = page.locator("#job-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("does not exist")  # the plain-words line for not_found
+    expect(page.locator("#job-error-type")).to_have_text(job["error"]["type"])
+    expect(page.locator("#job-error-detail")).to_have_text(job["error"]["detail"])
+    expect(page.locator("#job-badge .badge-text")).to_have_text("failed")
+    expect(page.locator("#job-deliveries")).not_to_be_empty()
+    expect(page.get_by_role("button", name="Cancel push…")).to_be_hidden()
+
+
+def test_cancel_a_running_push_from_its_page(
+    page: Page,
+    ui_service: Service,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    source_images.image(f"acme/{unique}", "1", [64 * MiB])
+    job_id = ui_service.submit(source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Pushes")).to_be_visible()
+    page.goto(f"/ui/#/jobs/{job_id}")
+    page.wait_for_function(
+        "() => (document.querySelector('#job-summary progress') || {}).value > 0",
+        timeout=WAIT_MS,
+    )
+    page.get_by_role("button", name="Cancel push…").click()
+    dialog = page.get_by_role("dialog", name="Cancel this push?")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Keep it running")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Cancel push", exact=True)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#job-badge .badge-text")).to_have_text("cancelled", timeout=WAIT_MS)
+    job = ui_service.wait_for(job_id)
+    assert job["status"] == "cancelled" and job["error"]["type"] == "cancelled"
+    expect(page.locator("#job-error-type")).to_have_text("cancelled")
+    latency = shown_after_finish_ms(page, f"page:{job_id}", job)
+    print(f"\njob page showed `cancelled` {latency:.0f} ms after the job's finished_at")
+
+
+def test_running_push_bar_advances_then_succeeded(
+    page: Page,
+    ui_service: Service,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    image = source_images.image(f"acme/{unique}", "1.0.1", [6 * MiB] * 4)
+    job_id = ui_service.submit(
+        source=f"{source_registry.host}/acme/{unique}:1.0.1", app_slug="myapp"
+    )
+    sign_in(page)
+    row = page.locator(f"tr[data-job-id='{job_id}']")
+    expect(row).to_be_visible()
+    page.wait_for_function(
+        "(id) => (window.__seen[id] || []).some((r) => r.value > 0 && r.value < r.max)",
+        arg=job_id,
+        timeout=WAIT_MS,
+    )
+    folder = artifacts_dir()
+    page.screenshot(path=str(folder / "jobs-list.png"), full_page=True)
+    print(f"\nscreenshot of the jobs list: {folder / 'jobs-list.png'}")
+    wait_seen(page, job_id, "succeeded")
+    job = ui_service.wait_for(job_id)
+    assert job["status"] == "succeeded" and job["digest"] == image.digest
+    shown = seen(page, job_id)
+    running = [r for r in shown if r["status"] == "running" and r["value"] is not None]
+    assert any(0 < r["value"] < r["max"] for r in running), shown
+    values = [r["value"] for r in shown if r["value"] is not None]
+    assert values == sorted(values), f"the bar went backwards: {shown}"
+    assert shown[-1]["value"] == shown[-1]["max"] == job["progress"]["bytes_total"]
+    blobs = job["progress"]["blobs_total"]
+    assert f"{blobs}/{blobs} blobs" in shown[-1]["text"]
+    assert any(f"/{blobs} blobs" in (r["text"] or "") for r in running)
+    expect(row.locator(".badge-text")).to_have_text("succeeded")
+    latency = shown_after_finish_ms(page, job_id, job)
+    print(f"jobs list showed `succeeded` {latency:.0f} ms after the job's finished_at")
+    row.get_by_role("button", name=f"Copy digest {image.digest}").click()
+    assert page.evaluate("navigator.clipboard.readText()") == image.digest
+
+
+def test_filter_by_status_and_app(
+    page: Page,
+    ui_service: Service,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    source_images.image(f"acme/{unique}", "1", [MiB])
+    shared = ui_service.push(source=f"{source_registry.host}/acme/{unique}:1", app_slug="shared")
+    failed = ui_service.push(source=f"{source_registry.host}/acme/{unique}:nope", app_slug="myapp")
+    assert (shared["status"], failed["status"]) == ("succeeded", "failed")
+    sign_in(page)
+    expect(page.locator(f"tr[data-job-id='{shared['id']}']")).to_be_visible()
+    page.get_by_label("Status").select_option("failed")
+    expect(page.locator(f"tr[data-job-id='{failed['id']}']")).to_be_visible()
+    expect(page.locator(f"tr[data-job-id='{shared['id']}']")).to_have_count(0)
+    badges = page.locator("#jobs tbody .badge-text").all_inner_texts()
+    assert badges and set(badges) == {"failed"}
+    assert "status=failed" in page.url
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("App").fill("shared")
+    page.get_by_label("App").press("Enter")
+    expect(page.locator(f"tr[data-job-id='{shared['id']}']")).to_be_visible()
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+
+
+HOSTILE_SOURCE = "127.0.0.1:5000/acme/<img src=x onerror=window.__pwned=1>:1"
+HOSTILE_DETAIL = "<script>window.__pwned=2</script><b>manifest</b> refused"
+
+
+def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_service: Service) -> None:
+    store = JobStore.from_url(ui_service.env["PUSHGATE_REDIS_URL"], 3600)
+    job = Job(
+        id=new_job_id(),
+        status=JobStatus.FAILED,
+        source=HOSTILE_SOURCE,
+        app_slug="myapp",
+        target="<svg onload=window.__pwned=3>",
+        tags=["1"],
+        destinations=["<iframe src=javascript:window.__pwned=4>"],
+        removed=[{"digest": "<img src=y onerror=window.__pwned=5>", "reason": "<u>x</u>"}],
+        error=JobError("rejected", "<i>Rejected</i>", HOSTILE_DETAIL),
+        started_at=utcnow(),
+        finished_at=utcnow(),
+    )
+    store.create(job)
+    store.connection.close()
+    sign_in(page)
+    row = page.locator(f"tr[data-job-id='{job.id}']")
+    expect(row).to_contain_text(HOSTILE_SOURCE)
+    page.goto(f"/ui/#/jobs/{job.id}")
+    expect(page.locator("#job-error-detail")).to_have_text(HOSTILE_DETAIL)
+    expect(page.locator("#job-error-title")).to_have_text("<i>Rejected</i>")
+    expect(page.locator("#job-destinations")).to_contain_text(job.destinations[0])
+    expect(page.locator("#job-removed")).to_contain_text(job.removed[0]["digest"])
+    expect(page.locator("#job-summary")).to_contain_text(job.target)
+    markup = "main img, main script, main svg, main iframe, main b, main i, main u"
+    assert page.locator(markup).count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:
+    store = JobStore.from_url(ui_service.env["PUSHGATE_REDIS_URL"], 3600)
+    ids = []
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    for n in range(23):  # one page is 20
+        job = Job(
+            id=new_job_id(),
+            status=JobStatus.SUCCEEDED,
+            source=f"127.0.0.1:5000/acme/paged:{n}",
+            app_slug="lockedapp",
+            target="paged",
+            tags=[str(n)],
+            destinations=[f"vendor/lockedapp/paged:{n}"],
+            created_at=start + dt.timedelta(seconds=n),
+        )
+        store.create(job)
+        ids.append(job.id)
+    store.connection.close()
+    sign_in(page)
+    page.get_by_label("App").fill("lockedapp")
+    page.get_by_label("App").press("Enter")
+    rows = page.locator("#jobs tbody tr")
+    expect(rows).to_have_count(20)
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(23)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    shown = [rows.nth(i).get_attribute("data-job-id") for i in range(23)]
+    assert shown == ids[::-1], "not newest first"

@@ -1,0 +1,66 @@
+"""Debian's chromium under Playwright, for the page's browser tests (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Browser, Playwright
+
+from tests.support.services import ServiceFailed
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs in every page before its own scripts: records what the page shows, as it shows it, with
+# the browser's clock (the machine's), and any Content-Security-Policy violation.
+OBSERVER = """
+window.__seen = {};
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+const note = (key, status, bar, text) => {
+  const log = (window.__seen[key] = window.__seen[key] || []);
+  const last = log[log.length - 1];
+  const value = bar && bar.hasAttribute("value") ? bar.value : null;
+  const max = bar ? bar.max : null;
+  if (last && last.status === status && last.value === value && last.text === text) return;
+  log.push({ t: Date.now(), status, value, max, text });
+};
+new MutationObserver(() => {
+  for (const row of document.querySelectorAll("#jobs tbody tr")) {
+    const badge = row.querySelector("[data-status]");
+    note(row.dataset.jobId, badge && badge.dataset.status, row.querySelector("progress"),
+      row.querySelector(".progress-text")?.textContent);
+  }
+  const view = document.getElementById("job-view");
+  const badge = document.querySelector("#job-badge [data-status]");
+  if (view && !view.hidden && badge) {
+    note("page:" + location.hash.split("/").pop(), badge.dataset.status,
+      document.querySelector("#job-summary progress"), null);
+  }
+}).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+"""
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Start the system chromium headless; ServiceFailed when it is not installed."""
+    if not Path(CHROMIUM).exists():
+        raise ServiceFailed(f"{CHROMIUM} is missing: run `make deps` (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def artifacts_dir() -> Path:
+    """Where browser tests leave screenshots: $PUSHGATE_TEST_ARTIFACTS or .artifacts/ui."""
+    folder = Path(os.environ.get("PUSHGATE_TEST_ARTIFACTS") or ROOT / ".artifacts" / "ui")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
