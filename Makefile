@@ -63,6 +63,8 @@ bench: deps
 	$(PY) -m tests.bench.bench_multiarch
 	$(PY) -m tests.bench.bench_daemon
 	$(PY) -m tests.bench.bench_cli
+	$(PY) -m tests.bench.bench_wan
+	$(PY) -m tests.bench.bench_skopeo
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

@@ -23,8 +23,6 @@ from tests.support.services import DockerDaemon, RedisServer, Registry
 from tests.support.token_server import Account, TokenIssuer, TokenServer
 from worker.settings import Secret, Settings
 
-__all__ = ["EMAIL", "OTHER_TOKEN", "PASSWORD", "SA_TOKEN", "SOURCE_TOKEN", "USER_TOKEN"]
-
 
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -78,18 +76,16 @@ def token_server(token_issuer: TokenIssuer) -> Iterator[TokenServer]:
     server.stop()
 
 
-def _token_registry(folder: Path, server: TokenServer, issuer: TokenIssuer) -> Iterator[Registry]:
-    registry = Registry(folder, token_realm=server.realm, cert_pem=issuer.cert_pem)
-    yield registry
-    registry.stop()
-
-
 @pytest.fixture(scope="session")
 def vendor_registry(
     workdir: Path, token_server: TokenServer, token_issuer: TokenIssuer
 ) -> Iterator[Registry]:
     """A token-auth distribution registry standing in for the vendor registry."""
-    yield from _token_registry(workdir / "vendor", token_server, token_issuer)
+    registry = Registry(
+        workdir / "vendor", token_realm=token_server.realm, cert_pem=token_issuer.cert_pem
+    )
+    yield registry
+    registry.stop()
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +93,11 @@ def private_source(
     workdir: Path, token_server: TokenServer, token_issuer: TokenIssuer
 ) -> Iterator[Registry]:
     """A second token-auth registry, used as a source that needs credentials."""
-    yield from _token_registry(workdir / "private-source", token_server, token_issuer)
+    registry = Registry(
+        workdir / "private-source", token_realm=token_server.realm, cert_pem=token_issuer.cert_pem
+    )
+    yield registry
+    registry.stop()
 
 
 @pytest.fixture(scope="session")

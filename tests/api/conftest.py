@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import json
@@ -15,17 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
+from tests.support.api_keys import HOOK_KEY, KEYS, WEBHOOK_HOSTS, WEBHOOK_SECRET
 from worker.settings import Settings
-
-KEYS = {
-    "ci-key-myapp-0001": ["myapp"],
-    "ops-key-all-0002": ["*"],
-    "bot-key-other-0003": ["otherapp"],
-    "hook-key-myapp-0004": ["myapp"],  # has a webhook secret: may set callback_url
-}
-HOOK_KEY = "hook-key-myapp-0004"
-WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"api-test-webhook-secret-0123").decode()
-WEBHOOK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 @pytest.fixture
@@ -60,8 +50,3 @@ def app(settings: Settings, api_keys_file: Path, redis_client: redis.Redis) -> I
 def client(app: Flask) -> FlaskClient:
     """A test client of the app."""
     return app.test_client()
-
-
-def auth(key: str = "ci-key-myapp-0001") -> dict[str, str]:
-    """Headers carrying an API key."""
-    return {"Authorization": f"Bearer {key}"}

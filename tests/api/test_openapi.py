@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from api.openapi import render
 from api.problems import PROBLEM_JSON
 from api.spec import METHODS
-from tests.api.conftest import auth
+from tests.support.api_keys import auth
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -9,7 +9,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from tests.api.conftest import auth
+from tests.support.api_keys import auth
 from tests.support.services import Registry
 from worker.celery import QUEUE
 

@@ -11,7 +11,7 @@ import redis
 from flask.testing import FlaskClient
 
 from api import create_app
-from tests.api.conftest import auth
+from tests.support.api_keys import auth
 from tests.support.services import RedisServer, Registry
 from worker.settings import Settings
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from api import create_app
 from api.keys import KeyRing
-from tests.api.conftest import HOOK_KEY, WEBHOOK_SECRET, auth
+from tests.support.api_keys import HOOK_KEY, WEBHOOK_SECRET, auth
 from tests.support.services import Registry
 from worker.errors import ConfigurationError
 from worker.settings import Settings

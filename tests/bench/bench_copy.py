@@ -5,12 +5,9 @@ Cold copies go to a vendor stand-in whose storage is wiped before every measurem
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
 
@@ -18,11 +15,15 @@ import httpx
 
 from tests.bench.common import (
     BENCH_TOKEN,
+    SKOPEO_CACHE_NOTE,
     FreshVendor,
     MiB,
     Series,
+    api_keys_file,
+    push_and_wait,
     ratio_line,
     run_measured,
+    run_skopeo,
     skopeo_copy,
     timed,
 )
@@ -35,19 +36,6 @@ from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 LAYERS = [80 * MiB, 40 * MiB, 25 * MiB, 15 * MiB, 10 * MiB]  # ~170 MiB, incompressible
-API_KEY = "bench-api-key-99"
-
-
-def push_and_wait(http: httpx.Client, url: str, body: dict[str, object]) -> dict[str, object]:
-    """POST a push and poll it to the end; returns the final job."""
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    job = http.post(f"{url}/v1/pushes", json=body, headers=headers).json()
-    while job["status"] in ("queued", "running"):
-        time.sleep(0.02)
-        job = http.get(f"{url}/v1/pushes/{job['id']}", headers=headers).json()
-    if job["status"] != "succeeded":
-        raise RuntimeError(f"bench push failed: {job}")
-    return job
 
 
 def main() -> None:
@@ -67,19 +55,7 @@ def main() -> None:
         insecure_registries=frozenset({source.host, vendor.host}),
         source_registries=frozenset({source.host}),
     )
-    keys = work / "keys.json"
-    keys.write_text(
-        json.dumps(
-            [
-                {
-                    "name": "bench",
-                    "app_slugs": ["bench"],
-                    "key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                }
-            ]
-        )
-    )
-    env = service_env(redis.url, source.host, vendor.host, keys)
+    env = service_env(redis.url, source.host, vendor.host, api_keys_file(work))
     api, url = start_api(env, work)
     worker = start_worker(
         {**env, "PUSHGATE_REGISTRY_TOKEN": BENCH_TOKEN, "PUSHGATE_REGISTRY_USERNAME": "bench"},
@@ -88,7 +64,7 @@ def main() -> None:
     )
     http = httpx.Client(timeout=120)
     engine_s, service_s, skopeo_s = Series("engine"), Series("service"), Series("skopeo")
-    repush_s = Series("service re-push")
+    repush_s, skopeo_repush_s = Series("service re-push"), Series("skopeo re-push")
     try:
         for run in range(RUNS):
             vendor.reset()
@@ -102,7 +78,8 @@ def main() -> None:
             repush_s.seconds.append(timed(partial(push_and_wait, http, url, body)))
             vendor.reset()
             skopeo_argv = skopeo_copy(src, f"{vendor.host}/bench/big:k")
-            skopeo_s.seconds.append(run_measured(skopeo_argv)[0])
+            skopeo_s.seconds.append(run_skopeo(skopeo_argv)[0])
+            skopeo_repush_s.seconds.append(run_skopeo(skopeo_argv)[0])
             print(
                 f"run {run + 1}/{RUNS}: engine {engine_s.seconds[-1]:.3f}s  service "
                 f"{service_s.seconds[-1]:.3f}s  re-push {repush_s.seconds[-1]:.3f}s  skopeo "
@@ -111,7 +88,7 @@ def main() -> None:
                 flush=True,
             )
         vendor.reset()
-        _, skopeo_rss = run_measured(skopeo_copy(src, f"{vendor.host}/bench/big:m"))
+        _, skopeo_rss = run_skopeo(skopeo_copy(src, f"{vendor.host}/bench/big:m"))
         vendor.reset()
         _, engine_rss = run_measured(
             [sys.executable, "-m", "tests.bench.engine_once", src, f"{vendor.host}/bench/big:m"],
@@ -122,9 +99,10 @@ def main() -> None:
             f"\nimage: {len(LAYERS)} incompressible layers, {size:.0f} MiB, digest "
             f"{image.digest[:19]}; {RUNS} runs, medians"
         )
+        print(SKOPEO_CACHE_NOTE)
         print(ratio_line("cold copy, engine", engine_s, skopeo_s))
         print(ratio_line("cold copy, whole service (POST->done)", service_s, skopeo_s))
-        print(f"{'re-push, target has every blob':<40} {repush_s.median:7.3f}s")
+        print(ratio_line("re-push, target has every blob", repush_s, skopeo_repush_s))
         print(
             f"{'peak RSS, engine process vs skopeo':<40} {engine_rss} MiB vs {skopeo_rss} MiB "
             f"= {engine_rss / skopeo_rss:5.2f}x"

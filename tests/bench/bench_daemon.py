@@ -59,9 +59,9 @@ def main() -> None:
         Series("pushgate sdk"),
         Series("docker push"),
     )
+    source = DaemonSource(daemon.url)
     try:
         image = build_scratch_image(client, NAME, LAYERS)
-        source = DaemonSource(daemon.url)
         settings = Settings(
             registry=vendor.host,
             registry_username="bench",
@@ -115,6 +115,7 @@ def main() -> None:
         print(ratio_line("daemon push, pushgate export path", exported, reference))
         print(ratio_line("daemon push, pushgate SDK path", sdk, reference))
     finally:
+        source.close()
         client.close()
         vendor.stop()
         daemon.stop()

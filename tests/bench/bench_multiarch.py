@@ -13,11 +13,12 @@ from pathlib import Path
 
 from tests.bench.common import (
     BENCH_TOKEN,
+    SKOPEO_CACHE_NOTE,
     FreshVendor,
     MiB,
     Series,
     ratio_line,
-    run_measured,
+    run_skopeo,
     skopeo_copy,
     timed,
 )
@@ -75,7 +76,7 @@ def main() -> None:
             engine.close()
             vendor.reset()
             skopeo_argv = skopeo_copy(src, f"{vendor.host}/bench/multi:1", ["--all"])
-            skopeo.seconds.append(run_measured(skopeo_argv)[0])
+            skopeo.seconds.append(run_skopeo(skopeo_argv)[0])
             for series, lookup in ((mounted, True), (uploaded, False)):
                 vendor.reset()
                 engine = engine_for(vendor, source)
@@ -112,6 +113,7 @@ def main() -> None:
             f"\nindex: 2 platforms + 2 attestations, {total:.0f} MiB, {top.digest[:19]}; "
             f"{RUNS} runs, medians"
         )
+        print(SKOPEO_CACHE_NOTE)
         print(ratio_line("cold multi-arch copy, engine (keep)", ours, skopeo))
         print(ratio_line("second app image, mounts vs uploads", mounted, uploaded))
     finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -10,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from tests.support.services import Registry, free_port
 from tests.support.token_server import Account, TokenIssuer, TokenServer
 
 BENCH_TOKEN = "bench-sa-token-0a1b2c3d4e5f"
+API_KEY = "bench-api-key-99"
 MiB = 1 << 20
 
 
@@ -102,6 +108,35 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[fl
     return elapsed, peak // 1024
 
 
+def skopeo_cache_files() -> list[Path]:
+    """Where skopeo keeps its blob-info cache: the system one as root, else the user's."""
+    if os.geteuid() == 0:
+        folder = Path("/var/lib/containers/cache")
+    else:
+        data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local/share")
+        folder = Path(data) / "containers/cache"
+    return [folder / "blob-info-cache-v1.boltdb", folder / "blob-info-cache-v1.sqlite"]
+
+
+SKOPEO_CACHE_NOTE = (
+    "skopeo's blob-info cache ("
+    + ", ".join(str(path) for path in skopeo_cache_files())
+    + ") is removed before every skopeo run, so a cold skopeo copy tries no remembered locations"
+)
+
+
+def forget_skopeo_cache() -> None:
+    """Remove skopeo's blob-info cache, so its next run starts as cold as ours."""
+    for path in skopeo_cache_files():
+        path.unlink(missing_ok=True)
+
+
+def run_skopeo(argv: list[str]) -> tuple[float, int]:
+    """run_measured for a skopeo command, after removing its blob-info cache."""
+    forget_skopeo_cache()
+    return run_measured(argv)
+
+
 def skopeo_copy(source: str, dest: str, extra: list[str] | None = None) -> list[str]:
     """The argv of a skopeo copy between two plain-HTTP registries with the bench token."""
     return [
@@ -123,3 +158,23 @@ def ratio_line(name: str, ours: Series, theirs: Series) -> str:
         f"{name:<40} {ours.median:7.3f}s vs {theirs.name} {theirs.median:7.3f}s "
         f"= {ours.median / theirs.median:5.2f}x"
     )
+
+
+def api_keys_file(folder: Path) -> Path:
+    """An API-keys file in `folder` holding the hash of API_KEY, for the app slug `bench`."""
+    digest = hashlib.sha256(API_KEY.encode()).hexdigest()
+    path = folder / "keys.json"
+    path.write_text(json.dumps([{"name": "bench", "app_slugs": ["bench"], "key_sha256": digest}]))
+    return path
+
+
+def push_and_wait(http: httpx.Client, url: str, body: dict[str, object]) -> dict[str, object]:
+    """POST a push and poll it to the end; returns the final job."""
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    job = http.post(f"{url}/v1/pushes", json=body, headers=headers).json()
+    while job["status"] in ("queued", "running"):
+        time.sleep(0.02)
+        job = http.get(f"{url}/v1/pushes/{job['id']}", headers=headers).json()
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"bench push failed: {job}")
+    return job

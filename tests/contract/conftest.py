@@ -3,40 +3,18 @@ allowed every app slug and holding a webhook secret, so generated requests reach
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.conftest import SA_TOKEN
-from tests.support.services import Process, RedisServer, Registry
+from tests.support.accounts import SA_TOKEN
+from tests.support.contract import API_KEY, REDIS_DB, WEBHOOK_HOST, WEBHOOK_SECRET, LiveApi
+from tests.support.services import RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
-
-API_KEY = "contract-key-7d1c9a"
-REDIS_DB = 9
-WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"contract-webhook-secret-0123").decode()
-# The one callback host: it resolves without DNS, so the served pattern says all there is to
-# say about which callback_url is accepted.
-WEBHOOK_HOST = "localhost"
-
-
-@dataclass
-class LiveApi:
-    """A running pushgate: its base URL, the key, and its processes."""
-
-    url: str
-    api_key: str
-    source: Registry
-    processes: list[Process]
-
-    def logs(self) -> str:
-        """Everything the API and the worker logged so far."""
-        return "\n".join(p.log.read_text(errors="replace") for p in self.processes)
 
 
 @pytest.fixture(scope="module")

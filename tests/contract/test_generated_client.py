@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import LiveApi
+from tests.support.contract import LiveApi
 from tests.support.images import ImageBuilder
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.contract.conftest import LiveApi
+from tests.support.contract import LiveApi
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import API_KEY, Service
 from tests.support.cli import CONTROL, cli_env, pushgate_command, run_cli, run_cli_in_pty
 from tests.support.images import ImageBuilder
+from tests.support.pushgate import API_KEY, Service
 from tests.support.services import Registry, free_port
 
 KiB = 1024

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.daemon_images import build_scratch_image
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import DockerDaemon, RedisServer, Registry
 from tests.support.vendor import served_digest
 

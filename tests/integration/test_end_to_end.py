@@ -9,9 +9,9 @@ import os
 import httpx
 import redis
 
-from tests.conftest import SA_TOKEN, SOURCE_TOKEN
-from tests.integration.conftest import Service
+from tests.support.accounts import SA_TOKEN, SOURCE_TOKEN
 from tests.support.images import ImageBuilder, multi_platform
+from tests.support.pushgate import Service
 from tests.support.services import Registry
 from tests.support.token_server import SERVICE, TokenServer
 

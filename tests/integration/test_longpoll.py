@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.integration.conftest import API_KEY, Service
+from tests.support.pushgate import API_KEY, Service
 from tests.support.services import Registry
 
 WAITERS = 50

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.accounts import SA_TOKEN
 from tests.support.images import ImageBuilder
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 
 

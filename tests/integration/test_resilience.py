@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import SA_TOKEN
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.images import ImageBuilder
-from tests.support.proxy import Faults, RegistryProxy
+from tests.support.proxy import Faults, RegistryProxy, one_in_four
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 from tests.support.vendor import vendor_read
 
 KiB, MiB = 1024, 1 << 20
-# One request in four goes wrong: 503s, 429s with Retry-After and a non-JSON body,
-# connections dropped mid-body, and responses that stall past the stall timeout.
-ONE_IN_FOUR = dict(
-    error_503=0.08, error_429=0.05, retry_after="1", drop=0.08, stall=0.04, stall_seconds=4.0
-)
+CANCEL_BOUND = 30.0  # seconds from the cancel request to the job reading `cancelled`
 
 
 @pytest.fixture(scope="module")
 def faulty_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
-    proxy = RegistryProxy(vendor_registry.port, faults=Faults(seed=11, **ONE_IN_FOUR))
+    proxy = RegistryProxy(vendor_registry.port, faults=one_in_four(seed=11))
     yield proxy
     proxy.stop()
 
@@ -80,30 +74,6 @@ def test_twenty_pushes_through_one_in_four_faults_all_succeed(
     )
     assert retries >= sum(stats.injected.values()) // 2
     assert sum(stats.injected.values()) > 50  # the proxy really did misbehave
-
-    # skopeo, retrying the whole image five times, does not get through the same faults.
-    skopeo_front = RegistryProxy(faulty_front.upstream_port, faults=Faults(seed=11, **ONE_IN_FOUR))
-    try:
-        source_images.image(f"acme/{unique}-sk", "1", [32 * KiB] * 10)
-        result = subprocess.run(
-            [
-                "skopeo",
-                "copy",
-                "--retry-times",
-                "5",
-                "--src-tls-verify=false",
-                "--dest-tls-verify=false",
-                f"--dest-creds=x:{SA_TOKEN}",
-                f"docker://{source_registry.host}/acme/{unique}-sk:1",
-                f"docker://{skopeo_front.host}/myapp/{unique}-sk:1",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert result.returncode != 0, "skopeo got through the faults"
-    finally:
-        skopeo_front.stop()
 
 
 @pytest.fixture
@@ -171,8 +141,10 @@ def test_cancel_mid_blob_stops_the_push_and_the_worker_takes_the_next_job(
     assert slow_service.call("POST", f"/v1/pushes/{job_id}/cancel").status_code == 202
     job = slow_service.wait_for(job_id)
     latency = time.monotonic() - asked
-    print(f"\ncancel took {latency:.2f}s, mid-blob")
     assert job["status"] == "cancelled" and job["error"]["type"] == "cancelled"
+    # Generous on purpose, so a loaded machine cannot fail it; that the cancel stopped the
+    # blob mid-way is asserted below.
+    assert latency < CANCEL_BOUND, f"the cancel took {latency:.1f}s"
     assert job["progress"]["bytes_done"] < job["progress"]["bytes_total"]
     blob = f"blobs/{big.layers[0]['digest']}"
     assert vendor_read(vendor_registry.url, f"myapp/{unique}", blob, "HEAD").status_code == 404

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.images import ImageBuilder
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.receiver import Answer, WebhookReceiver
 from tests.support.services import RedisServer, Registry
 

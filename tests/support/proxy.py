@@ -65,6 +65,12 @@ class Faults:
     plan: Callable[[str, str, int], str | None] | None = None
 
 
+def one_in_four(seed: int) -> Faults:
+    """One request in four fails: 503, 429 (non-JSON), dropped mid-body, or stalled 4 s."""
+    rates = dict(error_503=0.08, error_429=0.05, drop=0.08, stall=0.04)
+    return Faults(**rates, retry_after="1", stall_seconds=4.0, seed=seed)
+
+
 @dataclass(frozen=True)
 class Exchange:
     """One request the proxy forwarded and the upstream's answer."""

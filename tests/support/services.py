@@ -236,13 +236,15 @@ class DockerDaemon(Process):
         return f"unix://{self.socket}"
 
     def _ping(self) -> bool:
-        import docker
-
-        client = docker.DockerClient(base_url=self.url, timeout=5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        # A raw request, not the SDK: its unix transport leaks the socket of a failed connect.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.socket))
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            answer = b""
+            while data := sock.recv(4096):
+                answer += data
+            return answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         """Stop dockerd and remove its storage."""

@@ -63,14 +63,18 @@ def start_api(
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
-    wait_until(
-        lambda: httpx.get(url + "/healthz").status_code == 200,
-        30,
-        "gunicorn API",
-        api.log,
-        api.proc,
-        interval=0.1,
-    )
+    try:
+        wait_until(
+            lambda: httpx.get(url + "/healthz").status_code == 200,
+            60,
+            "gunicorn API",
+            api.log,
+            api.proc,
+            interval=0.1,
+        )
+    except BaseException:
+        api.stop()
+        raise
     return api, url
 
 
@@ -99,12 +103,16 @@ def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = 
         env=env,
         cwd=ROOT,
     )
-    wait_until(
-        lambda: "ready." in log.read_text(errors="replace"),
-        60,
-        f"celery worker {name}",
-        log,
-        worker.proc,
-        interval=0.05,
-    )
+    try:
+        wait_until(
+            lambda: "ready." in log.read_text(errors="replace"),
+            60,
+            f"celery worker {name}",
+            log,
+            worker.proc,
+            interval=0.05,
+        )
+    except BaseException:
+        worker.stop()
+        raise
     return worker

@@ -12,7 +12,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.conftest import SA_TOKEN
+from tests.support.accounts import SA_TOKEN
 from tests.support.daemon_images import build_scratch_image
 from tests.support.services import DockerDaemon, Registry, free_port
 from tests.support.vendor import vendor_read
@@ -27,8 +27,10 @@ KiB = 1024
 
 
 @pytest.fixture
-def daemon(docker_daemon: DockerDaemon) -> DaemonSource:
-    return DaemonSource(docker_daemon.url)
+def daemon(docker_daemon: DockerDaemon) -> Iterator[DaemonSource]:
+    source = DaemonSource(docker_daemon.url)
+    yield source
+    source.close()
 
 
 @pytest.fixture
@@ -173,8 +175,11 @@ def test_daemon_that_is_down_is_network_naming_the_socket(
             lambda: None,
             {},
         )
-    with pytest.raises(NetworkError, match=f"127.0.0.1:{free_port()}|cannot reach"):
-        DaemonSource(f"tcp://127.0.0.1:{free_port()}").client()
+    port = free_port()
+    with pytest.raises(
+        NetworkError, match=rf"cannot reach the Docker daemon at tcp://127\.0\.0\.1:{port}\b"
+    ):
+        DaemonSource(f"tcp://127.0.0.1:{port}").client()
 
 
 def test_two_jobs_pushing_one_image_to_one_tag_do_not_disturb_each_other(

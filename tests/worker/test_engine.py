@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, SOURCE_TOKEN, USER_TOKEN
+from tests.support.accounts import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, SOURCE_TOKEN, USER_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry, free_port
 from tests.support.token_server import TokenServer
@@ -20,7 +20,7 @@ from worker.reference import destination, parse_reference
 from worker.registry.copier import CopyEngine
 from worker.registry.credentials import docker_config_credentials
 from worker.registry.manifests import parse_manifest
-from worker.registry.progress import Progress
+from worker.registry.progress import Progress, ProgressCounts
 from worker.settings import Secret
 
 KiB = 1024
@@ -44,14 +44,14 @@ def test_copies_oci_image_with_same_digest(
     served = vendor_read(vendor_registry.url, f"myapp/{unique}", "manifests/1.0")
     assert served.status_code == 200
     assert served.content == image.raw
-    assert progress.snapshot() == {
-        "blobs_total": 4,
-        "blobs_done": 4,
-        "blobs_skipped": 0,
-        "blobs_mounted": 0,
-        "bytes_total": progress.bytes_total,
-        "bytes_done": progress.bytes_total,
-    }
+    assert progress.snapshot() == ProgressCounts(
+        blobs_total=4,
+        blobs_done=4,
+        blobs_skipped=0,
+        blobs_mounted=0,
+        bytes_total=progress.bytes_total,
+        bytes_done=progress.bytes_total,
+    )
     assert progress.bytes_total > 325 * KiB
 
 

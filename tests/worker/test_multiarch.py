@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import httpx
 import pytest
 
-from tests.conftest import SA_TOKEN
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.proxy import RegistryProxy
 from tests.support.services import Registry
@@ -195,26 +193,3 @@ def test_shared_layers_are_mounted_from_another_repository_of_the_app(
     assert result.blobs_mounted == 2
     mounts = vendor_front.stats.statuses("POST", f"/myapp/{unique}-worker/blobs/uploads/?mount=")
     assert mounts == [201, 201]
-
-
-def test_skopeo_copy_all_fails_on_the_same_image(
-    vendor_front: RegistryProxy, source_images: ImageBuilder, source_registry: Registry, unique: str
-) -> None:
-    multi_platform(source_images, f"acme/{unique}", "1", [KiB], attestations="classic")
-    result = subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            f"--dest-creds=x:{SA_TOKEN}",
-            f"docker://{source_registry.host}/acme/{unique}:1",
-            f"docker://{vendor_front.host}/myapp/{unique}:1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert "400" in result.stderr or "manifest invalid" in result.stderr.lower()

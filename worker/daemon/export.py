@@ -172,7 +172,7 @@ def push_by_export(
         ThreadPoolExecutor(engine.settings.copy_concurrency) as pool,
     ):
         uploads = []
-        with source.errors(f"exporting {name}"):
+        with source.errors(f"exporting {name}"), source.streaming():
             chunks = source.client().api.get_image(image.id, chunk_size=READ)
             reader: IO[bytes] = _StreamReader(iter(chunks), should_stop)  # type: ignore[assignment]
             with tarfile.open(fileobj=reader, mode="r|") as tar:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -34,6 +37,8 @@ class DaemonSource:
         self.docker_host = docker_host
         self.timeout = timeout
         self._client: Any = None
+        self._streams = threading.local()  # responses opened inside streaming(), per thread
+        self._connecting = threading.Lock()  # one client, even when jobs start together
 
     @property
     def where(self) -> str:
@@ -42,16 +47,61 @@ class DaemonSource:
 
     def client(self) -> Any:
         """A Docker SDK client; NetworkError naming the socket when the daemon is down."""
-        if self._client is None:
-            with self.errors("connecting to the Docker daemon"):
-                client = (
-                    docker.DockerClient(base_url=self.docker_host, timeout=int(self.timeout))
-                    if self.docker_host
-                    else docker.from_env(timeout=int(self.timeout))
-                )
+        with self._connecting:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> Any:
+        with self.errors("connecting to the Docker daemon"):
+            socket_path = self._unix_socket()
+            if socket_path is not None and not socket_path.exists():
+                # Said here, not left to the SDK: it leaks the socket of a failed unix connect.
+                raise FileNotFoundError(socket_path)
+            client = (
+                docker.DockerClient(base_url=self.docker_host, timeout=int(self.timeout))
+                if self.docker_host
+                else docker.from_env(timeout=int(self.timeout))
+            )
+            try:
                 client.ping()
-            self._client = client
-        return self._client
+            except BaseException:
+                client.close()
+                raise
+            client.api.hooks["response"].append(self._track_response)
+            return client
+
+    def _unix_socket(self) -> Path | None:
+        host = self.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return Path(host.removeprefix("unix://")) if host.startswith("unix://") else None
+
+    def close(self) -> None:
+        """Close the SDK client and the connections it pools."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[None]:
+        """Close every response the SDK opens in the block on this thread, however it ends.
+
+        The SDK's streams (push progress, image export) never close their HTTP response: one
+        abandoned early (cancel, an error message in the stream) keeps its socket checked out
+        of the pool, so neither the pool nor the client can close it.
+        """
+        opened: list[Any] = []
+        self._streams.opened = opened
+        try:
+            yield
+        finally:
+            self._streams.opened = None
+            for response in opened:
+                response.close()  # ends the HTTP stream, and so the daemon's push or export
+
+    def _track_response(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        opened = getattr(self._streams, "opened", None)
+        if opened is not None:
+            opened.append(response)
 
     def image(self, name: str) -> Any:
         """The daemon's image named `name` (tag or digest form); NotFoundError if absent."""
@@ -69,14 +119,14 @@ class DaemonSource:
                 "daemon images are never looked for in a registry"
             ) from None
         except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
-            self._client = None
+            self.close()
             raise NetworkError(
                 f"{what}: cannot reach the Docker daemon at {self.where}: {type(exc).__name__}"
             ) from None
         except docker.errors.DockerException as exc:
-            self._client = None
             text = redact(str(exc))
             if "Connection" in text or "connect" in text or "No such file" in text:
+                self.close()
                 raise NetworkError(
                     f"{what}: cannot reach the Docker daemon at {self.where}: {text}"
                 ) from None
@@ -113,7 +163,7 @@ def push_with_sdk(
             with source.errors(f"tagging {repo}:{tag}"):
                 api.tag(image.id, repo, tag)
             try:
-                with source.errors(f"pushing {repo}:{tag}"):
+                with source.errors(f"pushing {repo}:{tag}"), source.streaming():
                     stream = api.push(repo, tag, auth_config=auth, stream=True, decode=True)
                     state = read_push_stream(_stoppable(stream, should_stop), report)
             finally:
@@ -125,15 +175,10 @@ def push_with_sdk(
     return engine.confirm_served(result, destinations)
 
 
-def _stoppable(stream: Any, should_stop: StopCheck) -> Iterator[Any]:
-    try:
-        for message in stream:
-            should_stop()
-            yield message
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()  # ends the HTTP stream, and so the daemon's push
+def _stoppable(stream: Iterator[Any], should_stop: StopCheck) -> Iterator[Any]:
+    for message in stream:
+        should_stop()
+        yield message
 
 
 def _report(progress: Progress, state: PushStreamState) -> None:

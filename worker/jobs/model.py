@@ -13,6 +13,7 @@ from typing import Any
 from worker.errors import PushError
 from worker.policies import AttestationPolicy
 from worker.redaction import redact
+from worker.registry.progress import ProgressCounts as Progress
 
 
 class JobStatus(StrEnum):
@@ -42,24 +43,6 @@ class JobError:
     def of(cls, error: PushError, title: str | None = None) -> JobError:
         """The record of a push error, with secrets redacted from its detail."""
         return cls(error.type, title or error.title, redact(error.detail))
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A job's blob and byte counters."""
-
-    blobs_total: int = 0
-    blobs_done: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
-    bytes_total: int = 0
-    bytes_done: int = 0
-
-    @classmethod
-    def of(cls, counters: Mapping[str, int]) -> Progress:
-        """The record of a counter mapping (a live copy's snapshot, or a stored one)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: int(v) for k, v in counters.items() if k in known})
 
 
 def utcnow() -> dt.datetime:

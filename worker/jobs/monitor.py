@@ -7,7 +7,6 @@ import threading
 import time
 
 from worker.errors import DeadlineExceeded, PushCancelled, StoreUnavailable
-from worker.jobs.model import Progress
 from worker.jobs.store import JobStore
 from worker.registry.progress import Progress as CopyProgress
 
@@ -86,6 +85,6 @@ class ProgressWriter:
     def flush(self, progress: CopyProgress) -> None:
         """Write the current counters now."""
         try:
-            self.store.update(self.job_id, progress=Progress.of(progress.snapshot()))
+            self.store.update(self.job_id, progress=progress.snapshot())
         except StoreUnavailable as exc:
             log.warning("progress of job %s not written: %s", self.job_id, exc)

@@ -21,7 +21,7 @@ from worker.errors import (
     StoreUnavailable,
 )
 from worker.jobs.ledger import TagLock
-from worker.jobs.model import Job, JobError, JobStatus, Progress, utcnow
+from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.store import JobStore
 from worker.policies import DaemonPushMode
@@ -144,7 +144,7 @@ class JobRunner:
         retried = 0
 
         def finish(status: JobStatus, **fields: object) -> None:
-            counters = Progress.of(progress.snapshot())
+            counters = progress.snapshot()
             fields.update(progress=counters, retries=job.retries + retried)
             self._when_available(job.id, lambda: self._finish(job, run_id, status, **fields))
 

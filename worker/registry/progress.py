@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 
 from worker.errors import PushCancelled
 from worker.registry.manifests import Descriptor
 
 Listener = Callable[["Progress", bool], None]
+
+
+@dataclass(frozen=True)
+class ProgressCounts:
+    """Blob and byte counters at one moment: what a job records as its progress."""
+
+    blobs_total: int = 0
+    blobs_done: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+
+    @classmethod
+    def of(cls, counters: Mapping[str, int]) -> ProgressCounts:
+        """The record of a stored counter mapping (unknown keys from other versions ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: int(v) for k, v in counters.items() if k in known})
 
 
 class Progress:
@@ -21,17 +40,17 @@ class Progress:
         self.blobs_total = self.blobs_done = self.blobs_skipped = self.blobs_mounted = 0
         self.bytes_total = self.bytes_done = 0
 
-    def snapshot(self) -> dict[str, int]:
-        """The counters as a dict, as the job record stores them."""
+    def snapshot(self) -> ProgressCounts:
+        """The counters now, as one consistent record."""
         with self._lock:
-            return {
-                "blobs_total": self.blobs_total,
-                "blobs_done": self.blobs_done,
-                "blobs_skipped": self.blobs_skipped,
-                "blobs_mounted": self.blobs_mounted,
-                "bytes_total": self.bytes_total,
-                "bytes_done": self.bytes_done,
-            }
+            return ProgressCounts(
+                self.blobs_total,
+                self.blobs_done,
+                self.blobs_skipped,
+                self.blobs_mounted,
+                self.bytes_total,
+                self.bytes_done,
+            )
 
     def _changed(self, milestone: bool) -> None:
         if self._listener is not None:

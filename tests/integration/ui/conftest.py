@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.integration.conftest import Service, launch, redis_db
 from tests.support.browser import OBSERVER, launch_chromium
 from tests.support.proxy import Faults, RegistryProxy
+from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 
 MiB = 1 << 20

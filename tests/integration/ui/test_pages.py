@@ -7,9 +7,9 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.integration.conftest import API_KEY, Service
 from tests.support.browser import artifacts_dir
 from tests.support.images import ImageBuilder
+from tests.support.pushgate import API_KEY, Service
 from tests.support.services import Registry
 from worker.jobs.model import Job, JobError, JobStatus, new_job_id, utcnow
 from worker.jobs.store import JobStore
