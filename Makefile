@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server docker-registry skopeo docker.io chromium
+APT_PACKAGES := redis-server redis-sentinel docker-registry skopeo docker.io kubernetes-client chromium
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: deps system-deps venv test lint unit demo demo-up demo-down bench openapi clean
@@ -12,7 +12,7 @@ deps: system-deps venv
 # Debian packages the tests and the demo run for real (only installed when missing, as root).
 system-deps:
 	@missing=""; \
-	for cmd in redis-server:redis-server docker-registry:docker-registry skopeo:skopeo dockerd:docker.io chromium:chromium; do \
+	for cmd in redis-server:redis-server redis-sentinel:redis-sentinel docker-registry:docker-registry skopeo:skopeo dockerd:docker.io kubectl:kubernetes-client chromium:chromium; do \
 	  command -v $${cmd%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${cmd%%:*} ] || missing="$$missing $${cmd##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

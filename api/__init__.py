@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     load_subscriptions(settings.webhooks_file)  # a bad file stops the start, naming the field
     celery = create_celery(settings)
-    store = JobStore.from_url(settings.redis_url, settings.job_retention)
+    store = JobStore.from_settings(settings)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = ApiState(
         settings=settings,

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
+from worker.redisconn import broker_config
 from worker.settings import Settings
 
 QUEUE = "pushgate"
@@ -22,15 +23,8 @@ DELIVER_TASK = "pushgate.webhook.deliver"
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for pushgate, from our Settings."""
     return {
-        "broker_url": settings.redis_url,
+        **broker_config(settings),  # redis://, rediss:// or sentinel://, as the job store
         "broker_connection_retry_on_startup": True,
-        # A message is redelivered after this if unacked; a job's heartbeat (not this) is
-        # what the reconciler watches, so a dead worker's job comes back within a minute.
-        "broker_transport_options": {
-            "visibility_timeout": 3600,
-            "socket_timeout": 5,
-            "socket_connect_timeout": 2,
-        },
         "broker_connection_timeout": 2,
         "task_publish_retry_policy": {
             "max_retries": 2,

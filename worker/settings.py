@@ -185,7 +185,11 @@ class _Env:
 class Settings:
     """Everything pushgate's processes are configured with."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # also rediss:// and sentinel:// (README)
+    redis_ca_file: Path | None = None  # rediss://: CA bundle that signed Redis's certificate
+    redis_cert_file: Path | None = None  # rediss://: client certificate, when Redis asks for one
+    redis_key_file: Path | None = None
+    redis_sentinel_master: str = "mymaster"  # sentinel://: the monitored master's name
     registry: str = "registry.replicated.com"
     registry_username: str = "pushgate"
     registry_token: Secret | None = field(default=None, repr=False)
@@ -212,6 +216,8 @@ class Settings:
     docker_host: str | None = None
     daemon_push: DaemonPushMode = DaemonPushMode.EXPORT
     log_level: str = "INFO"
+    shutdown_grace: float = 20.0  # SIGTERM: running jobs get this long, then are handed back
+    liveness_file: Path | None = None  # a worker touches it every few seconds (liveness probe)
     webhooks_file: Path | None = None
     webhook_hosts: frozenset[str] = frozenset()
     webhook_timeout: float = 15.0
@@ -224,6 +230,10 @@ class Settings:
         d = cls  # the defaults
         return cls(
             redis_url=env.text("REDIS_URL", d.redis_url),
+            redis_ca_file=env.path("REDIS_CA_FILE"),
+            redis_cert_file=env.path("REDIS_CERT_FILE"),
+            redis_key_file=env.path("REDIS_KEY_FILE"),
+            redis_sentinel_master=env.text("REDIS_SENTINEL_MASTER", d.redis_sentinel_master),
             registry=env.text("REGISTRY", d.registry),
             registry_username=env.text("REGISTRY_USERNAME", d.registry_username),
             registry_token=env.secret("REGISTRY_TOKEN"),
@@ -250,6 +260,8 @@ class Settings:
             docker_host=env.raw("DOCKER_HOST") or env.environ.get("DOCKER_HOST") or None,
             daemon_push=env.choice("DAEMON_PUSH", DaemonPushMode, d.daemon_push),
             log_level=env.text("LOG_LEVEL", d.log_level),
+            shutdown_grace=env.duration("SHUTDOWN_GRACE", d.shutdown_grace),
+            liveness_file=env.path("LIVENESS_FILE"),
             webhooks_file=env.path("WEBHOOKS_FILE"),
             webhook_hosts=env.names("WEBHOOK_HOSTS"),
             webhook_timeout=env.duration("WEBHOOK_TIMEOUT", d.webhook_timeout),

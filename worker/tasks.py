@@ -1,19 +1,32 @@
-"""Thin Celery tasks: they take a job or delivery id and hand it to the runner or dispatcher."""
+"""Thin Celery tasks: they take a job or delivery id and hand it to the runner or dispatcher.
+Also the worker's signal wiring: the reconciler, the liveness file, SIGTERM's hand-back."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
+from types import FrameType
 from typing import Any
 
-from celery.signals import after_setup_logger, worker_init, worker_process_init, worker_ready
+from billiard.process import active_children
+from celery.signals import (
+    after_setup_logger,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 
 from worker.celery import DELIVER_TASK, PUSH_TASK, app, enqueue_delivery, enqueue_push
 from worker.errors import ConfigurationError
 from worker.jobs.model import Job
 from worker.jobs.reconciler import Reconciler
 from worker.jobs.runner import forget_process_runner, process_runner
+from worker.jobs.shutdown import SHUTDOWN
 from worker.jobs.store import JobStore
+from worker.liveness import LivenessFile
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
 from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher, lease_for
@@ -33,7 +46,7 @@ def process_dispatcher() -> Dispatcher:
     with _lock:
         if _dispatcher is None:
             settings = Settings.from_env()
-            store = JobStore.from_url(settings.redis_url, settings.job_retention)
+            store = JobStore.from_settings(settings)
             _dispatcher = Dispatcher(
                 settings,
                 DeliveryRecords(store.connection, settings.job_retention),
@@ -47,10 +60,15 @@ def _emit(event: str, job: Job) -> None:
     process_dispatcher().emit(event, job)
 
 
+_grace = Settings.shutdown_grace
+_pool_sigterm: Any = None  # billiard's own SIGTERM handler in a pool child, once we replaced it
+
+
 @app.task(name=PUSH_TASK, acks_late=True, reject_on_worker_lost=True)
 def push(job_id: str) -> None:
     """Run push job `job_id` to an end state."""
-    process_runner(_emit).run(job_id)
+    _take_sigterm()
+    process_runner(_emit, lambda handed_back: enqueue_push(app, handed_back)).run(job_id)
 
 
 @app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -61,15 +79,57 @@ def deliver(delivery_id: str) -> None:
 
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
-    global _dispatcher
+    global _dispatcher, _grace
     forget_process_runner()
     with _lock:
         _dispatcher = None
+    SHUTDOWN.reset()
+    _grace = Settings.from_env().shutdown_grace
+
+
+def _take_sigterm() -> None:
+    # billiard installs its handler after worker_process_init, so we take over at the first task.
+    global _pool_sigterm
+    if _pool_sigterm is None:
+        _pool_sigterm = signal.getsignal(signal.SIGTERM) or signal.SIG_DFL
+        signal.signal(signal.SIGTERM, _child_sigterm)
+
+
+def _child_sigterm(signum: int, frame: FrameType | None) -> None:
+    """A pool child told to stop: an idle one exits as billiard would; a busy one hands its
+    job back after the grace period (at once on a second SIGTERM)."""
+    if SHUTDOWN.busy:
+        SHUTDOWN.request(_grace)
+        return
+    signal.signal(signal.SIGTERM, _pool_sigterm)
+    if callable(_pool_sigterm):
+        _pool_sigterm(signum, frame)
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@worker_shutting_down.connect
+def _forward_sigterm(how: str = "", **_: Any) -> None:
+    # Kubernetes signals only PID 1, the main process: tell the pool children too.
+    if how != "Warm":
+        return
+    for child in active_children():
+        try:
+            os.kill(child.pid, signal.SIGTERM)
+        except (ProcessLookupError, TypeError):
+            continue
 
 
 @after_setup_logger.connect
 def _redact_logs(**_: Any) -> None:
     install_log_redaction()
+
+
+@worker_init.connect
+def _start_liveness(**_: Any) -> None:
+    path = Settings.from_env().liveness_file
+    if path is not None:
+        LivenessFile(path).start()
 
 
 @worker_init.connect
@@ -84,7 +144,7 @@ def _check_webhooks_file(**_: Any) -> None:
 @worker_ready.connect
 def _start_background(sender: Any = None, **_: Any) -> None:
     settings = Settings.from_env()
-    store = JobStore.from_url(settings.redis_url, settings.job_retention)
+    store = JobStore.from_settings(settings)
     celery_app = sender.app if sender is not None else app
     Reconciler(
         store,

@@ -97,7 +97,13 @@ class Process:
 class RedisServer(Process):
     """redis-server on a free loopback port; with `persistent`, an fsync-always AOF."""
 
-    def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        persistent: bool = False,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         aof = (
@@ -117,6 +123,7 @@ class RedisServer(Process):
                 *aof,
                 "--dir",
                 str(workdir),
+                *extra,
             ],
             workdir / "redis.log",
         )

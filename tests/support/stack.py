@@ -54,6 +54,10 @@ def start_api(
             "gthread",
             "--threads",
             str(threads),
+            # Longer than httpx's 5 s pool expiry: otherwise gunicorn (2 s by default) closes idle
+            # connections that a client is just reusing ("Server disconnected").
+            "--keep-alive",
+            "75",
             "--access-logfile",
             "-",
             "api:create_app()",

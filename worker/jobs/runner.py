@@ -23,6 +23,7 @@ from worker.errors import (
 from worker.jobs.ledger import TagLock
 from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
+from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.policies import DaemonPushMode
 from worker.redaction import install_log_redaction, redact
@@ -54,9 +55,11 @@ class JobRunner:
         store: JobStore,
         engine_factory: Callable[[], CopyEngine] | None = None,
         events: EventSink | None = None,
+        requeue: Callable[[str], None] | None = None,
     ) -> None:
         self.settings, self.store = settings, store
         self.events = events
+        self.requeue = requeue  # re-sends a job's message when it is handed back
         self._engine_factory = engine_factory or partial(CopyEngine.from_settings, settings)
         self._engine: CopyEngine | None = None
         self._engine_lock = threading.Lock()
@@ -131,7 +134,8 @@ class JobRunner:
             ", ".join(job.destinations),
             job.attempts,
         )
-        self._copy(job, run_id)
+        with SHUTDOWN.running():
+            self._copy(job, run_id)
         return self.store.get(job_id)
 
     def _copy(self, job: Job, run_id: str) -> None:
@@ -143,6 +147,11 @@ class JobRunner:
         monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
         retried = 0
 
+        def check() -> None:
+            if SHUTDOWN.due():
+                raise PushCancelled("the worker is shutting down: the job goes back to the queue")
+            monitor.check()
+
         def finish(status: JobStatus, **fields: object) -> None:
             counters = progress.snapshot()
             fields.update(progress=counters, retries=job.retries + retried)
@@ -150,16 +159,19 @@ class JobRunner:
 
         try:
             with monitor:
-                monitor.check()
+                check()
                 engine = self.engine()
                 before = engine.retry.stats.retries
                 try:
-                    result = self._push(engine, job, progress, monitor.check)
+                    result = self._push(engine, job, progress, check)
                 finally:
                     retried = engine.retry.stats.retries - before
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
+                return
+            if SHUTDOWN.due() and not monitor.cancelled.is_set():
+                hand_back(self.store, job.id, run_id, self.requeue)
                 return
             status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
             finish(status, error=JobError.of(exc))
@@ -286,20 +298,27 @@ _lock = threading.Lock()
 _runner: JobRunner | None = None
 
 
-def build_runner(settings: Settings, events: EventSink | None = None) -> JobRunner:
-    """A JobRunner with its own Redis connection pool; registry clients come with its first job."""
-    store = JobStore.from_url(settings.redis_url, settings.job_retention)
-    return JobRunner(settings, store, events=events)
+def build_runner(
+    settings: Settings,
+    events: EventSink | None = None,
+    requeue: Callable[[str], None] | None = None,
+) -> JobRunner:
+    """A JobRunner with its own Redis connection pool; registry clients come with its first job.
+    `requeue` re-sends the message of a job handed back at shutdown."""
+    return JobRunner(settings, JobStore.from_settings(settings), events=events, requeue=requeue)
 
 
-def process_runner(events: EventSink | None = None) -> JobRunner:
-    """This process's JobRunner, created on first use (with `events` as its event sink)."""
+def process_runner(
+    events: EventSink | None = None, requeue: Callable[[str], None] | None = None
+) -> JobRunner:
+    """This process's JobRunner, created on first use (with `events` as its event sink and
+    `requeue` to re-send handed-back jobs)."""
     global _runner
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
             logging.getLogger().setLevel(settings.log_level)
-            _runner = build_runner(settings, events)
+            _runner = build_runner(settings, events, requeue)
             install_log_redaction()
         return _runner
 

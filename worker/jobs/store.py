@@ -18,6 +18,8 @@ from worker.jobs.ledger import BlobLedger, LayerCache, TagLock
 from worker.jobs.listing import JobListing
 from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field, utcnow
 from worker.jobs.notify import ChangeFeed, publish_change
+from worker.redisconn import redis_client
+from worker.settings import Settings
 
 RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
 SUBMITTING_KEY = f"{PREFIX}:submitting"  # job id -> created, until its message is sent
@@ -48,6 +50,11 @@ class JobStore:
     def from_url(cls, url: str, retention: float) -> JobStore:
         """A store on the Redis at `url`, with short timeouts so outages surface quickly."""
         return cls(StoreConnection.from_url(url), retention)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobStore:
+        """A store on the Redis `settings` name: redis://, rediss:// or through Sentinel."""
+        return cls(StoreConnection(redis_client(settings)), settings.job_retention)
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -165,6 +172,19 @@ class JobStore:
                 )
                 == 1
             ]
+
+    def hand_back(self, job_id: str, run_id: str) -> bool:
+        """Put the job this run holds back to queued at once, its heartbeat ended in the same
+        step (its worker is shutting down); the caller re-sends its message. False when the
+        run no longer holds it."""
+        args: list[str | int] = [json.dumps([str(JobStatus.RUNNING)]), json.dumps(run_id)]
+        args += [self.retention, job_id, "status", encode_field(JobStatus.QUEUED)]
+        args += ["run_id", encode_field(None)]
+        with guard():
+            result = self._transition(keys=[self.key(job_id), RUNNING_KEY], args=args)
+        if result == 1:
+            publish_change(self._redis, job_id)
+        return bool(result == 1)
 
     def mark_stale(self, job_id: str) -> None:
         """Make the job's heartbeat look long stopped, so the next reconciler pass takes it."""
