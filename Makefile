@@ -65,6 +65,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_cli
 	$(PY) -m tests.bench.bench_wan
 	$(PY) -m tests.bench.bench_skopeo
+	$(PY) -m tests.bench.bench_concurrency
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

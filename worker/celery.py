@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
+from worker.logcontext import install_job_log_context
 from worker.redisconn import broker_config
 from worker.settings import Settings
 
@@ -22,6 +23,7 @@ DELIVER_TASK = "pushgate.webhook.deliver"
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for pushgate, from our Settings."""
+    install_job_log_context()  # before Celery formats its first line with %(job)s
     return {
         **broker_config(settings),  # redis://, rediss:// or sentinel://, as the job store
         "broker_connection_retry_on_startup": True,
@@ -41,10 +43,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "result_backend": None,
         # Crash safety: a task is acknowledged only after it ran, and requeued when the
-        # worker process dies; each worker takes one job at a time.
+        # worker process dies; each thread takes one job at a time.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Many pushes per process: a push waits on the network, not the CPU, so threads share
+        # one process's connection pools, tokens and blob stream slots (README: "Workers").
+        # `--pool` and `--concurrency` on the command line still win.
+        "worker_pool": "threads",
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_log_format": "[%(asctime)s: %(levelname)s/%(processName)s] [job %(job)s] "
+        "%(message)s",
         "worker_redirect_stdouts": False,
         "task_send_sent_event": False,
         "worker_send_task_events": False,

@@ -206,7 +206,11 @@ class Settings:
     retry_attempts: int = 6
     retry_max_wait: float = 120.0
     stall_timeout: float = 30.0
-    registry_concurrency: int = 8  # requests in flight per registry host, per process
+    # Requests in flight per registry host, per process: with many jobs per process over a
+    # slow link, each request waits a round trip, so the limit must be well above the jobs.
+    registry_concurrency: int = 64
+    worker_concurrency: int = 32  # pushes at once per worker process (threads)
+    blob_streams: int = 32  # blob transfers at once in a process, shared fairly by its jobs
     chunk_threshold: int = 128 * 1024 * 1024
     chunk_size: int = 64 * 1024 * 1024
     heartbeat_interval: float = 5.0
@@ -251,6 +255,8 @@ class Settings:
             retry_max_wait=env.duration("RETRY_MAX_WAIT", d.retry_max_wait),
             stall_timeout=env.duration("STALL_TIMEOUT", d.stall_timeout),
             registry_concurrency=env.integer("REGISTRY_CONCURRENCY", d.registry_concurrency),
+            blob_streams=env.integer("BLOB_STREAMS", d.blob_streams),
+            worker_concurrency=env.integer("WORKER_CONCURRENCY", d.worker_concurrency),
             chunk_threshold=env.integer("CHUNK_THRESHOLD", d.chunk_threshold),
             chunk_size=env.integer("CHUNK_SIZE", d.chunk_size),
             heartbeat_interval=env.duration("HEARTBEAT_INTERVAL", d.heartbeat_interval),

@@ -67,7 +67,8 @@ _pool_sigterm: Any = None  # billiard's own SIGTERM handler in a pool child, onc
 @app.task(name=PUSH_TASK, acks_late=True, reject_on_worker_lost=True)
 def push(job_id: str) -> None:
     """Run push job `job_id` to an end state."""
-    _take_sigterm()
+    if threading.current_thread() is threading.main_thread():  # a prefork child, not a thread
+        _take_sigterm()
     process_runner(_emit, lambda handed_back: enqueue_push(app, handed_back)).run(job_id)
 
 
@@ -113,6 +114,9 @@ def _forward_sigterm(how: str = "", **_: Any) -> None:
     # Kubernetes signals only PID 1, the main process: tell the pool children too.
     if how != "Warm":
         return
+    # Threads pool: the jobs run in this process, so its own request hands them back.
+    if SHUTDOWN.busy:
+        SHUTDOWN.request(Settings.from_env().shutdown_grace)
     for child in active_children():
         try:
             os.kill(child.pid, signal.SIGTERM)

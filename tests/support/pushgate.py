@@ -30,6 +30,7 @@ class Service:
     api: Process
     workers: list[Process] = field(default_factory=list)
     worker_extra: dict[str, str] = field(default_factory=dict)
+    worker_concurrency: int = 1
     responses: list[str] = field(default_factory=list)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
@@ -51,8 +52,10 @@ class Service:
         return self.wait_for(self.submit(**body))
 
     def start_worker(self, name: str) -> Process:
-        """Start one more Celery worker process (prefork, one child)."""
-        worker = start_worker({**self.env, **self.worker_env}, self.workdir, name, "DEBUG")
+        """Start one more Celery worker process (threads pool, `worker_concurrency` threads)."""
+        worker = start_worker(
+            {**self.env, **self.worker_env}, self.workdir, name, "DEBUG", self.worker_concurrency
+        )
         self.workers.append(worker)
         return worker
 
@@ -100,6 +103,7 @@ def launch(
     workers: int = 1,
     shared_env: dict[str, str] | None = None,
     extra_keys: list[dict[str, Any]] | None = None,
+    concurrency: int = 1,
     **worker_env: str,
 ) -> Service:
     """gunicorn + Celery workers on their own Redis database, pushing to `vendor`."""
@@ -129,7 +133,14 @@ def launch(
         **(shared_env or {}),
     )
     api, url = start_api(env, workdir)
-    svc = Service(url=url, env=env, workdir=workdir, api=api, worker_extra=worker_env)
+    svc = Service(
+        url=url,
+        env=env,
+        workdir=workdir,
+        api=api,
+        worker_extra=worker_env,
+        worker_concurrency=concurrency,
+    )
     try:
         for n in range(workers):
             svc.start_worker(f"w{n + 1}")

@@ -82,9 +82,11 @@ def start_api(
     return api, url
 
 
-def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO") -> Process:
-    """A Celery worker (`celery -A worker worker`, one prefork child) that is ready to consume
-    pushes and webhook deliveries."""
+def start_worker(
+    env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO", concurrency: int = 1
+) -> Process:
+    """A Celery worker (`celery -A worker worker`, the threads pool with `concurrency` threads:
+    one process) that is ready to consume pushes and webhook deliveries."""
     log = workdir / f"worker-{name}.log"
     worker = Process(
         [
@@ -95,7 +97,7 @@ def start_worker(env: dict[str, str], workdir: Path, name: str, loglevel: str = 
             "worker",
             "worker",
             f"--loglevel={loglevel}",
-            "--concurrency=1",
+            f"--concurrency={concurrency}",
             "-Q",
             f"{QUEUE},{WEBHOOK_QUEUE}",
             "-n",

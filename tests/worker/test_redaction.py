@@ -61,3 +61,22 @@ def test_log_filter_redacts_messages_args_and_tracebacks(caplog: pytest.LogCaptu
             logger.exception("failed")
     assert SECRET not in caplog.text
     assert caplog.text.count("[REDACTED]") == 2
+
+
+def test_tokens_are_forgotten_after_expiry_and_past_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker import redaction
+
+    monkeypatch.setattr(redaction, "EXPIRED_GRACE", 0.0)
+    monkeypatch.setattr(redaction, "MAX_EXPIRING", 50)
+    register_secret("expired-token-0123456789", ttl=-1)
+    for n in range(120):
+        register_secret(f"short-lived-token-{n:04d}", ttl=300)
+    assert redaction.secrets_held() <= 50 + len(redaction._lasting)
+    text = "old short-lived-token-0000 new short-lived-token-0119 expired-token-0123456789"
+    cleaned = redaction.redact(text)
+    assert "short-lived-token-0119" not in cleaned  # recent tokens stay redacted
+    assert "short-lived-token-0000" in cleaned  # the oldest went past the cap
+    assert "expired-token-0123456789" in cleaned
+    assert SECRET not in redaction.redact(SECRET)  # long-lived secrets are kept

@@ -65,6 +65,8 @@ def test_defaults_when_nothing_is_set() -> None:
         ("PUSHGATE_RETRY_MAX_WAIT", "1m", "retry_max_wait", 60.0),
         ("PUSHGATE_STALL_TIMEOUT", "45s", "stall_timeout", 45.0),
         ("PUSHGATE_REGISTRY_CONCURRENCY", "2", "registry_concurrency", 2),
+        ("PUSHGATE_BLOB_STREAMS", "12", "blob_streams", 12),
+        ("PUSHGATE_WORKER_CONCURRENCY", "16", "worker_concurrency", 16),
         ("PUSHGATE_CHUNK_THRESHOLD", "1048576", "chunk_threshold", 1 << 20),
         ("PUSHGATE_CHUNK_SIZE", "524288", "chunk_size", 1 << 19),
         ("PUSHGATE_HEARTBEAT_INTERVAL", "1s", "heartbeat_interval", 1.0),

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from pathlib import Path
 from typing import IO, Any
 
@@ -182,7 +183,9 @@ def push_by_export(
                     path, digest, is_tar = _spool(member, tar, Path(folder))
                     files[member.name] = (path, digest)
                     if is_tar:  # start on layers at once; the manifest comes last
-                        uploads.append(pool.submit(export.upload_layer, path, digest))
+                        uploads.append(
+                            pool.submit(copy_context().run, export.upload_layer, path, digest)
+                        )
         for upload in uploads:
             upload.result()
         manifest = json.loads(files["manifest.json"][0].read_bytes())[0]

@@ -25,6 +25,7 @@ from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
+from worker.logcontext import job_log_context
 from worker.policies import DaemonPushMode
 from worker.redaction import install_log_redaction, redact
 from worker.reference import (
@@ -36,6 +37,7 @@ from worker.reference import (
 )
 from worker.registry.copier import CopyEngine, CopyOptions, CopyResult
 from worker.registry.progress import Progress as CopyProgress
+from worker.registry.retry import RetryStats, current_stop, job_retries
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,8 @@ class JobRunner:
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
         try:
-            return self._run(job_id, run_id)
+            with job_log_context(job_id):
+                return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
@@ -145,7 +148,9 @@ class JobRunner:
         poll = min(0.5, self.settings.heartbeat_interval)
         deadline = job.started_at.timestamp() + job.deadline_seconds
         monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
-        retried = 0
+        # This job's own retries: counted in its context (and the blob threads' copies of it),
+        # never as the change in a counter that the process's other jobs also move.
+        retried = RetryStats()
 
         def check() -> None:
             if SHUTDOWN.due():
@@ -154,18 +159,15 @@ class JobRunner:
 
         def finish(status: JobStatus, **fields: object) -> None:
             counters = progress.snapshot()
-            fields.update(progress=counters, retries=job.retries + retried)
+            fields.update(progress=counters, retries=job.retries + retried.retries)
             self._when_available(job.id, lambda: self._finish(job, run_id, status, **fields))
 
+        retries_token = job_retries.set(retried)
+        stop_token = current_stop.set(check)
         try:
             with monitor:
                 check()
-                engine = self.engine()
-                before = engine.retry.stats.retries
-                try:
-                    result = self._push(engine, job, progress, check)
-                finally:
-                    retried = engine.retry.stats.retries - before
+                result = self._push(self.engine(), job, progress, check)
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
@@ -191,6 +193,9 @@ class JobRunner:
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
             finish(JobStatus.FAILED, error=JobError.of(internal))
             return
+        finally:
+            current_stop.reset(stop_token)
+            job_retries.reset(retries_token)
         try:
             self.ledger.record(
                 job.app_slug, parse_reference(job.destinations[0]).repository, result.blobs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,8 @@ class ShutdownRequest:
 
     def __init__(self) -> None:
         self._due: float | None = None
-        self.busy = False
+        self._running = 0  # jobs running in this process (several, in the threads pool)
+        self._lock = threading.Lock()
 
     def request(self, grace: float) -> None:
         """Hand running jobs back once `grace` seconds have passed; a second request: now."""
@@ -34,16 +36,23 @@ class ShutdownRequest:
 
     def reset(self) -> None:
         """Forget any request (a new process after fork)."""
-        self._due, self.busy = None, False
+        self._due, self._running = None, 0
+
+    @property
+    def busy(self) -> bool:
+        """True while any job runs in this process."""
+        return self._running > 0
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """Mark this process busy with a job while the block runs."""
-        self.busy = True
+        """Count a job running in this process while the block runs."""
+        with self._lock:
+            self._running += 1
         try:
             yield
         finally:
-            self.busy = False
+            with self._lock:
+                self._running -= 1
 
 
 SHUTDOWN = ShutdownRequest()

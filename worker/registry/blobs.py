@@ -31,27 +31,35 @@ class BlobRoute:
 def verified_chunks(
     reads: Iterator[bytes], blob: Descriptor, on_bytes: ByteCounter, should_stop: StopCheck
 ) -> Iterator[bytes]:
-    """Yield the blob's bytes, holding back the last chunk until size and sha256 are checked."""
+    """Yield the blob's bytes, holding back the last read until size and sha256 are checked.
+
+    Each read is passed on as it arrives (only the last waits), so a stream holds one read
+    buffer, whatever the blob's size.
+    """
     hasher = hashlib.sha256()
     received = 0
-    pending = b""
+    last = b""
     for chunk in reads:
         should_stop()
         hasher.update(chunk)
         received += len(chunk)
-        if pending:
-            yield pending
-            on_bytes(len(pending))
-        pending = chunk
+        if received > blob.size:
+            break
+        if received < blob.size:
+            yield chunk
+            on_bytes(len(chunk))
+        else:
+            last = chunk
     actual = "sha256:" + hasher.hexdigest()
     if received != blob.size or actual != blob.digest:
         raise NetworkError(
-            f"the source sent {received} bytes with digest {actual[:19]} for blob "
-            f"{blob.digest[:19]} of {blob.size} bytes: the stream was corrupted or cut"
+            f"the source sent {received if received <= blob.size else 'more'} bytes with "
+            f"digest {actual[:19]} for blob {blob.digest[:19]} of {blob.size} bytes: the "
+            "stream was corrupted or cut"
         )
-    if pending:
-        yield pending
-        on_bytes(len(pending))
+    if last:
+        yield last
+        on_bytes(len(last))
 
 
 def stream_blob(

@@ -38,6 +38,7 @@ def host_slots(host: str, size: int) -> threading.BoundedSemaphore:
 
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _TOKEN_EARLY_REFRESH = 10.0
+MAX_TOKENS = 256  # cached tokens per registry: one per repository pushed lately, not ever
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class RegistryClient:
         )
         self._challenge: Challenge | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._fetching: dict[str, threading.Lock] = {}  # scopes whose token is being fetched
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -106,12 +108,39 @@ class RegistryClient:
     def _token(self, scopes: tuple[str, ...]) -> str:
         key = " ".join(scopes)
         with self._lock:
-            cached = self._tokens.get(key)
-            if cached and cached[1] - _TOKEN_EARLY_REFRESH > time.monotonic():
-                return cached[0]
-            token, lifetime = self._fetch_token(scopes)
-            self._tokens[key] = (token, time.monotonic() + lifetime)
+            cached = self._cached_token(key)
+            if cached is not None:
+                return cached
+            flight = self._fetching.setdefault(key, threading.Lock())
+        # One fetch per scope at a time; other scopes' requests (other jobs) go on meanwhile.
+        with flight:
+            with self._lock:
+                cached = self._cached_token(key)
+            if cached is not None:
+                return cached
+            try:
+                token, lifetime = self._fetch_token(scopes)
+            finally:
+                with self._lock:
+                    self._fetching.pop(key, None)
+            now = time.monotonic()
+            with self._lock:
+                # One entry per scope (repository) ever pushed would grow without bound: drop
+                # the expired ones, and the oldest past MAX_TOKENS, when a new token comes in.
+                for stale in [k for k, (_, until) in self._tokens.items() if until <= now]:
+                    del self._tokens[stale]
+                self._tokens.pop(key, None)  # re-inserted last: the oldest entry goes first
+                self._tokens[key] = (token, now + lifetime)
+                while len(self._tokens) > MAX_TOKENS:
+                    del self._tokens[next(iter(self._tokens))]
             return token
+
+    def _cached_token(self, key: str) -> str | None:
+        """A cached token for `key` that is not about to expire (the caller holds the lock)."""
+        cached = self._tokens.get(key)
+        if cached and cached[1] - _TOKEN_EARLY_REFRESH > time.monotonic():
+            return cached[0]
+        return None
 
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         assert self._challenge is not None
@@ -134,8 +163,9 @@ class RegistryClient:
         token = body.get("token") or body.get("access_token")
         if not token:
             raise AuthError(f"the token server of {self.registry} returned no token")
-        register_secret(token)
-        return token, float(body.get("expires_in") or 60)
+        lifetime = float(body.get("expires_in") or 60)
+        register_secret(token, ttl=lifetime)
+        return token, lifetime
 
     def _learn(self, response: httpx.Response, scopes: tuple[str, ...]) -> bool:
         """Take in a 401's challenge; True when a retry with new credentials can help."""

@@ -5,22 +5,22 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
-from worker.errors import PushCancelled, PushError, RejectedError
+from worker.errors import RejectedError
 from worker.policies import AttestationPolicy
 from worker.reference import Reference
-from worker.registry.blobs import BlobRoute, stream_blob
-from worker.registry.chunked import ChunkedUpload
+from worker.registry.blobs import BlobRoute
 from worker.registry.client import RegistryClient
 from worker.registry.credentials import Credentials, docker_config_credentials, target_credentials
 from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.progress import Progress
-from worker.registry.repository import Mounted, Repository
+from worker.registry.repository import Repository
 from worker.registry.retry import RetryPolicy, current_stop
+from worker.registry.scheduler import StreamSlots, copy_blob, run_all
 from worker.registry.selection import IndexSelection, explain_refusal, select_children
-from worker.registry.uploads import Upload
 from worker.settings import Settings
 
 StopCheck = Callable[[], None]
@@ -72,6 +72,8 @@ class CopyEngine:
         self.retry = RetryPolicy(
             attempts=settings.retry_attempts, max_total_wait=settings.retry_max_wait
         )
+        # Every job of this process streams blobs through these slots (see scheduler.py).
+        self.streams = StreamSlots(settings.blob_streams)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CopyEngine:
@@ -149,31 +151,40 @@ class CopyEngine:
             raise ValueError("copy needs at least one destination")
         src = self.repository(source.registry, source.repository)
         dst = self.repository(destinations[0].registry, destinations[0].repository)
-        top = src.manifest(source.identifier)
-        should_stop()
-        selection = self._select(src, top, options, should_stop)
+        # What the destinations serve now, asked while the source manifest is read.
+        with ThreadPoolExecutor(1, thread_name_prefix="head") as side:
+            served_now = side.submit(
+                contextvars.copy_context().run, partial(self._served, destinations)
+            )
+            top = src.manifest(source.identifier)
+            should_stop()
+            selection = self._select(src, top, options, should_stop)
+            served = served_now.result()
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
+        pushed = selection.manifest
+        result = CopyResult(
+            top.digest, pushed.digest, removed=selection.removed, blobs=[b.digest for b in blobs]
+        )
         progress.start(blobs)
+        if all(digest == pushed.digest for digest in served.values()):
+            # A re-push: every tag serves the image already, and a registry serves a manifest
+            # only once it holds all its blobs. Nothing to copy or check.
+            for blob in blobs:
+                progress.blob_skipped(blob, 0)
+            result.served = {dest: pushed.digest for dest in served}
+            return result
         route = BlobRoute(src, dst)
         # Repositories that hold a blob already; the target itself is skipped when mounting.
         holders = options.mount_lookup([b.digest for b in blobs]) if options.mount_lookup else {}
-        mounted = self._copy_blobs(route, blobs, holders, progress, should_stop)
-        pushed = selection.manifest
+        result.blobs_mounted = self._copy_blobs(route, blobs, holders, progress, should_stop)
         try:
             for child in selection.children:
                 should_stop()
                 if dst.served_digest(child.digest) != child.digest:
                     dst.put_manifest(child.digest, child)
-            self.push_tags(pushed, destinations, should_stop)
+            self.push_tags(pushed, destinations, should_stop, served)
         except RejectedError as refused:
             raise explain_refusal(refused, selection) from None
-        result = CopyResult(
-            top.digest,
-            pushed.digest,
-            removed=selection.removed,
-            blobs_mounted=mounted,
-            blobs=[b.digest for b in blobs],
-        )
         return self.confirm_served(result, destinations)
 
     def push_tags(
@@ -181,13 +192,28 @@ class CopyEngine:
         manifest: Manifest,
         destinations: Sequence[Reference],
         should_stop: StopCheck = _never_stop,
+        served: Mapping[str, str | None] | None = None,
     ) -> None:
-        """PUT the manifest under every destination tag that does not already serve it."""
+        """PUT the manifest under every destination tag that does not already serve it
+        (`served`: what each tag served when the copy began, so it need not be asked again)."""
         for dest in destinations:
             should_stop()
             repository = self.repository(dest.registry, dest.repository)
-            if repository.served_digest(dest.identifier) != manifest.digest:
+            if served is not None and str(dest) in served:
+                now = served[str(dest)]
+            else:
+                now = repository.served_digest(dest.identifier)
+            if now != manifest.digest:
                 repository.put_manifest(dest.identifier, manifest)
+
+    def _served(self, destinations: Sequence[Reference]) -> dict[str, str | None]:
+        """What every destination tag serves now (None where nothing)."""
+        return {
+            str(dest): self.repository(dest.registry, dest.repository).served_digest(
+                dest.identifier
+            )
+            for dest in destinations
+        }
 
     def confirm_served(self, result: CopyResult, destinations: Sequence[Reference]) -> CopyResult:
         """HEAD every destination, check it serves result.digest, and record what it serves."""
@@ -225,75 +251,9 @@ class CopyEngine:
     ) -> int:
         """Copy blobs largest first, several at once; returns how many were mounted."""
         ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
-        workers = max(1, min(self.settings.copy_concurrency, len(ordered)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
-            futures = [
-                pool.submit(
-                    contextvars.copy_context().run,
-                    self._copy_blob,
-                    route,
-                    blob,
-                    holders.get(blob.digest),
-                    progress,
-                    should_stop,
-                )
-                for blob in ordered
-            ]
-            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            if pending:
-                progress.abort()
-                for future in pending:
-                    future.cancel()
-                wait(pending)
-            errors = [e for f in futures if not f.cancelled() and (e := f.exception())]
-            if errors:
-                # The first real failure, not the "another blob failed" stops it caused.
-                errors.sort(key=lambda e: isinstance(e, PushCancelled))
-                raise errors[0]
-            return sum(1 for f in futures if f.result() == "mounted")
-
-    def _copy_blob(
-        self,
-        route: BlobRoute,
-        blob: Descriptor,
-        holder: str | None,
-        progress: Progress,
-        should_stop: StopCheck,
-    ) -> str:
-        def stop() -> None:
-            progress.check_aborted()
-            should_stop()
-
-        state = self.retry.begin(f"copying blob {blob.digest[:19]}")
-        while state.next_attempt():
-            stop()
-            counted = 0
-            upload: Upload | None = None
-
-            def count(n: int) -> None:
-                nonlocal counted
-                counted += n
-                progress.add_bytes(n)
-
-            try:
-                if route.target.has_blob(blob.digest):
-                    progress.blob_skipped(blob, counted)
-                    return "skipped"
-                opened = route.target.mount_or_start(blob.digest, [holder] if holder else [])
-                if isinstance(opened, Mounted):
-                    progress.blob_skipped(blob, counted, mounted=True)
-                    return "mounted"
-                upload = opened
-                if blob.size > self.settings.chunk_threshold:
-                    chunk = max(self.settings.chunk_size, upload.min_chunk)
-                    ChunkedUpload(route, blob, upload, chunk, count, stop).run(self.retry)
-                else:
-                    stream_blob(route, blob, upload, count, stop)
-                progress.blob_done(blob, counted)
-                return "copied"
-            except PushError as error:
-                progress.add_bytes(-counted)
-                if upload is not None:
-                    upload.cancel()
-                state.failed(error)
-        raise state.give_up()
+        tasks = [
+            partial(copy_blob, self, route, b, holders.get(b.digest), progress, should_stop)
+            for b in ordered
+        ]
+        outcomes = run_all(tasks, self.settings.copy_concurrency, progress.abort)
+        return outcomes.count("mounted")

@@ -28,15 +28,23 @@ def interruptible_sleep(seconds: float) -> None:
 
 @dataclass
 class RetryStats:
-    """Counts of retries taken by a worker process, for reports and tests."""
+    """Counts of retries: a policy's (the whole process's), or one job's (see job_retries)."""
 
     retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self) -> None:
-        """Count one retry."""
+        """Count one retry here and in the job running in this context, if any."""
         with self._lock:
             self.retries += 1
+        job = job_retries.get()
+        if job is not None and job is not self:
+            job.add()
+
+
+# The retry counter of the job running in this context: several jobs share a process (and its
+# policy), so a job's retries are counted where its threads run, never as a process-wide diff.
+job_retries: ContextVar[RetryStats | None] = ContextVar("job_retries", default=None)
 
 
 @dataclass(frozen=True)
