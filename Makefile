@@ -33,8 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check api worker cli tests deploy
-	$(VENV)/bin/ruff format --check api worker cli tests deploy
+	$(VENV)/bin/ruff check api worker cli tests deploy gunicorn.conf.py
+	$(VENV)/bin/ruff format --check api worker cli tests deploy gunicorn.conf.py
 	$(VENV)/bin/mypy
 
 test: deps lint
@@ -66,6 +66,8 @@ bench: deps
 	$(PY) -m tests.bench.bench_wan
 	$(PY) -m tests.bench.bench_skopeo
 	$(PY) -m tests.bench.bench_concurrency
+	$(PY) -m tests.bench.bench_big_layer
+	$(PY) -m tests.bench.bench_targets
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

@@ -8,11 +8,12 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from api import audit, observe
 from api.docs import docs
 from api.keys import KeyRing
 from api.parameters import JobIdConverter
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
-from api.resources import health, pushes
+from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
@@ -21,6 +22,7 @@ from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
+from worker.targets import load_targets
 from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
@@ -46,7 +48,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
+        limits=store.caller_limits(),
+        audit=store.audit_log(),
         feed=store.change_feed(),
+        targets=load_targets(settings),
     )
     app.url_map.converters["job_id"] = JobIdConverter
     api = DocumentedApi(
@@ -60,8 +65,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
+    api.register_blueprint(audit_trail)
     api.register_blueprint(health)
     app.register_blueprint(docs)
+    observe.install(app, store)
+    audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
     _register_errors(app)
     install_log_redaction()

@@ -1,5 +1,6 @@
-"""Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs, and optionally
-a file holding the `whsec_` secret that signs the key's job callbacks."""
+"""Callers' API keys: a file of sha256 hashes, each allowed a list of app slugs, with optional
+limits (`rate`, `max_active`), the right to read the audit trail (`audit: true`), and a file
+holding the `whsec_` secret that signs the key's job callbacks."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ from worker.webhooks.subscriptions import read_secret
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One caller: a name, the hash of its key, and the app slugs it may push to."""
+    """One caller: a name, the hash of its key, the app slugs it may push to, and the targets
+    it may push to (None: every target)."""
 
     name: str
     key_sha256: str
     app_slugs: frozenset[str]
+    targets: frozenset[str] | None = None
     webhook_secret_file: Path | None = None
+    rate: int | None = None  # pushes per minute; None: the settings' default
+    max_active: int | None = None  # queued + running jobs; None: the settings' default
+    audit: bool = False  # may read GET /v1/audit
 
     @property
     def all_slugs(self) -> bool:
@@ -34,6 +40,12 @@ class ApiKey:
     def allows(self, app_slug: str) -> bool:
         """True when this key may push to (and read jobs of) `app_slug`."""
         return self.all_slugs or app_slug in self.app_slugs
+
+    def forbidden_targets(self, targets: list[str]) -> list[str]:
+        """Those of `targets` this key may not push to."""
+        if self.targets is None:
+            return []
+        return [name for name in targets if name not in self.targets]
 
 
 def parse_keys(data: Any, source: str) -> list[ApiKey]:
@@ -49,6 +61,12 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                 raise ValueError("key_sha256 must be 64 hex digits")
             if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
                 raise ValueError("app_slugs must be a list of strings")
+            targets = entry.get("targets")
+            if targets is not None and (
+                not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
+            ):
+                raise ValueError("targets must be a list of target names")
+            allowed = None if targets is None else frozenset(targets)
             secret_file = entry.get("webhook_secret_file")
             if secret_file is not None:
                 if not isinstance(secret_file, str) or not secret_file:
@@ -62,12 +80,32 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
                     str(entry["name"]),
                     digest,
                     frozenset(slugs),
+                    allowed,
                     Path(secret_file) if secret_file else None,
+                    _limit(entry, "rate"),
+                    _limit(entry, "max_active"),
+                    _flag(entry, "audit"),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{source}: API key #{i + 1} is malformed: {exc}") from None
     return keys
+
+
+def _limit(entry: dict[str, Any], name: str) -> int | None:
+    value = entry.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1")
+    return value
+
+
+def _flag(entry: dict[str, Any], name: str) -> bool:
+    value = entry.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
 
 
 class KeyRing:

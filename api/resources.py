@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -10,7 +11,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.http import quote_etag
 
+from api import audit
+from api.limits import admit
 from api.longpoll import job_etag, wait_for_change
+from api.observe import request_id
 from api.parameters import (
     ETAG_HEADER,
     IDEMPOTENCY_KEY_MAX,
@@ -21,6 +25,8 @@ from api.parameters import (
 )
 from api.problems import ApiProblem
 from api.schemas import (
+    AuditArgsSchema,
+    AuditPageSchema,
     DeliveryListSchema,
     HealthSchema,
     JobListArgsSchema,
@@ -32,8 +38,11 @@ from api.schemas import (
 from api.spec import problems
 from api.state import state
 from worker.errors import InvalidRequest
-from worker.jobs.model import Job, JobPage
+from worker.jobs.audit import AuditPage
+from worker.jobs.model import Job, JobPage, JobStatus
 from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
+from worker.logs import bind
+from worker.metrics import count_finished
 from worker.webhooks.records import DeliveryRecords
 from worker.webhooks.subscriptions import job_callback
 
@@ -43,9 +52,15 @@ pushes = Blueprint(
     url_prefix="/v1/pushes",
     description="Push jobs: copy an image into the vendor registry.",
 )
+audit_trail = Blueprint(
+    "audit", __name__, url_prefix="/v1/audit", description="The audit trail (keys with audit)."
+)
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
 
+log = logging.getLogger("pushgate.api")
 
+
+@audit_trail.before_request
 @pushes.before_request
 def authenticate() -> None:
     """Resolve the caller's API key from `Authorization: Bearer`; 401 without a valid one."""
@@ -53,6 +68,7 @@ def authenticate() -> None:
     scheme, _, presented = header.partition(" ")
     key = state().keys.lookup(presented.strip()) if scheme.lower() == "bearer" else None
     if key is None:
+        audit.mark("authenticate")
         raise ApiProblem(
             401,
             "unauthorized",
@@ -61,6 +77,13 @@ def authenticate() -> None:
             {"WWW-Authenticate": 'Bearer realm="pushgate"'},
         )
     g.api_key = key
+    action = _AUDITED.get(str(request.endpoint)) if request.method == "POST" else None
+    if action is not None:
+        audit.mark(action)
+    bind(key_name=key.name)
+
+
+_AUDITED = {"pushes.Pushes": "push", "pushes.PushCancel": "cancel"}
 
 
 def _forbid_unless_allowed(app_slug: str) -> None:
@@ -95,17 +118,28 @@ class Pushes(MethodView):
     @problems(
         pushes,
         _400="Malformed JSON, or a bad Idempotency-Key.",
-        _403="Slug not allowed for the key.",
+        _403="Slug or target not allowed for the key.",
         _413="The body is larger than 64 KiB.",
-        _422="Invalid request (e.g. a `callback_url` the key or the service does not allow), "
-        "or an Idempotency-Key reused with another body.",
+        _422="Invalid request (e.g. a `callback_url` the key or the service does not allow, or an "
+        "unknown target), or an Idempotency-Key reused with another body.",
+        _429="Over the key's limits (requests per minute or active jobs); retry after Retry-After.",
     )
     @pushes.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
-        """Queue a push of `source` into the app's namespace of the vendor registry."""
+        """Queue a push of `source` to the app's default target, or to the named `targets`."""
         _forbid_unless_allowed(push.app_slug)
         st = state()
-        job = plan_job(push, st.settings, owner=g.api_key.name)
+        job = plan_job(
+            push, st.settings, owner=g.api_key.name, targets=st.targets, request_id=request_id()
+        )
+        forbidden = g.api_key.forbidden_targets(job.targets)
+        if forbidden:
+            raise ApiProblem(
+                403,
+                "forbidden",
+                "Forbidden",
+                f"this API key may not push to target(s) {', '.join(forbidden)}",
+            )
         if push.callback_url is not None:
             job.callback = job_callback(
                 push.callback_url,
@@ -115,6 +149,8 @@ class Pushes(MethodView):
             )
         elif push.callback_events is not None:
             raise InvalidRequest("callback_events", "callback_events needs a callback_url")
+        bind(job_id=job.id, app_slug=job.app_slug)
+        admit(job)
         idempotency_key = request.headers.get("Idempotency-Key")
         created = True
         if idempotency_key is not None:
@@ -133,6 +169,8 @@ class Pushes(MethodView):
             )
         else:
             submit(st.store, job, st.enqueue)
+        audit.mark("push", job)
+        log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
         location = url_for("pushes.PushById", job_id=job.id)
         return job, 202 if created else 200, {"Location": location, "ETag": _etag(job)}
 
@@ -200,9 +238,36 @@ class PushCancel(MethodView):
     )
     def post(self, job_id: str) -> tuple[Job, int, dict[str, str]]:
         """Cancel: a queued job never starts; a running one stops within seconds."""
-        _visible_job(job_id)
+        audit.mark("cancel", _visible_job(job_id))
         job = state().store.request_cancel(job_id)
+        if job.status is JobStatus.CANCELLED:  # it was queued: it ends here, not in a worker
+            count_finished(job.status, "cancelled")
         return job, 202, {"ETag": _etag(job)}
+
+
+@audit_trail.route("")
+class AuditEvents(MethodView):
+    """Audit events, oldest first."""
+
+    @audit_trail.arguments(AuditArgsSchema, location="query")
+    @audit_trail.response(200, AuditPageSchema)
+    @problems(
+        audit_trail,
+        _403="The key may not read the audit (no `audit: true`), or not that app's.",
+    )
+    def get(self, args: dict[str, Any]) -> AuditPage:
+        """Events from `since` or after `cursor`, of one app or (for keys of every app) all."""
+        key = g.api_key
+        slug = args.get("app_slug")
+        if not key.audit:
+            raise ApiProblem(403, "forbidden", "Forbidden", "this API key may not read the audit")
+        if slug is None and not key.all_slugs:
+            raise ApiProblem(
+                403, "forbidden", "Forbidden", "pass app_slug: this key reads only its own apps"
+            )
+        if slug is not None and not key.allows(slug):
+            raise ApiProblem(403, "forbidden", "Forbidden", f"this API key may not read {slug!r}")
+        return state().audit.page(slug, args.get("since"), args.get("cursor"), args["limit"])
 
 
 @pushes.route("/<job_id:job_id>/deliveries")

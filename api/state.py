@@ -1,4 +1,5 @@
-"""What the API keeps per app: settings, the job store, the key ring and the queue sender."""
+"""What the API keeps per app: settings, the job store, the key ring, the queue sender, the
+caller limits and the audit log."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
+from worker.jobs.audit import AuditLog
+from worker.jobs.limits import CallerLimits
 from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
 from worker.settings import Settings
+from worker.targets import TargetSet
 
 EXTENSION = "pushgate"
 
@@ -24,7 +28,10 @@ class ApiState:
     store: JobStore
     keys: KeyRing
     enqueue: Callable[[str], None]
+    limits: CallerLimits
+    audit: AuditLog
     feed: ChangeFeed
+    targets: TargetSet
 
 
 def state() -> ApiState:

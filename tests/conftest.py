@@ -11,13 +11,17 @@ import pytest
 import redis
 
 from tests.support.accounts import (
+    BASIC_PASSWORD,
+    BASIC_USER,
     EMAIL,
+    IDENTITY_TOKEN,
     OTHER_TOKEN,
     PASSWORD,
     SA_TOKEN,
     SOURCE_TOKEN,
     USER_TOKEN,
 )
+from tests.support.helper import HelperAccount, HelperState
 from tests.support.images import ImageBuilder
 from tests.support.services import DockerDaemon, RedisServer, Registry
 from tests.support.token_server import Account, TokenIssuer, TokenServer
@@ -64,6 +68,7 @@ def token_issuer() -> TokenIssuer:
             Account("password", PASSWORD, ["myapp"], email=EMAIL),
             Account("service_account", OTHER_TOKEN, ["otherapp"]),
             Account("service_account", SOURCE_TOKEN, ["acme"]),
+            Account("identity_token", IDENTITY_TOKEN, ["acme"]),
         ]
     )
 
@@ -98,6 +103,37 @@ def private_source(
     )
     yield registry
     registry.stop()
+
+
+@pytest.fixture(scope="session")
+def basic_registry(workdir: Path) -> Iterator[Registry]:
+    """A Basic-only distribution registry (htpasswd, no token service), as Harbor or Nexus."""
+    registry = Registry(workdir / "basic", basic=(BASIC_USER, BASIC_PASSWORD))
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def helper_state(workdir: Path) -> HelperState:
+    """The state of the test credential helper (every secret it handed out)."""
+    return HelperState(workdir / "helper-state.json")
+
+
+@pytest.fixture(scope="session")
+def helper_account(helper_state: HelperState) -> HelperAccount:
+    """The keychain registry's only account: the helper's newest secret, for acme/*."""
+    return HelperAccount("service_account", "", ["acme"], state=helper_state)
+
+
+@pytest.fixture(scope="session")
+def helper_registry(workdir: Path, helper_account: HelperAccount) -> Iterator[Registry]:
+    """A token-auth registry whose credentials come only from the credential helper."""
+    issuer = TokenIssuer.create([helper_account, Account("service_account", SA_TOKEN, ["*"])])
+    server = TokenServer(issuer).start()
+    registry = Registry(workdir / "keychain", token_realm=server.realm, cert_pem=issuer.cert_pem)
+    yield registry
+    registry.stop()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.entity import Queue
 
 from worker.logcontext import install_job_log_context
+from worker.multiprocess import prepare_multiprocess_dir
 from worker.redisconn import broker_config
 from worker.settings import Settings
+from worker.targets import load_targets
 
 QUEUE = "pushgate"
 PUSH_TASK = "pushgate.push"
@@ -69,7 +71,9 @@ class _EnvConfig(Mapping[str, Any]):
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = celery_config(Settings.from_env())
+            settings = Settings.from_env()
+            load_targets(settings)  # a bad targets file stops the worker as it starts
+            self._data = celery_config(settings)
         return self._data
 
     def __getitem__(self, key: str) -> Any:
@@ -104,3 +108,10 @@ def enqueue_delivery(app: Celery, delivery_id: str) -> None:
 
 # Configured lazily from PUSHGATE_* when Celery first reads its config, never at import.
 app = create_celery()
+
+
+@signals.import_modules.connect  # type: ignore[untyped-decorator]
+def _metrics_folder(**_: Any) -> None:
+    """Before a worker imports the task modules (and prometheus_client with them): the
+    multiprocess folder its prefork children and its /metrics server share."""
+    prepare_multiprocess_dir()

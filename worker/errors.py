@@ -68,6 +68,7 @@ class PushError(PushgateError):
     type = "internal"
     title = "Internal error"
     retryable = False  # the engine's RetryState tries again only when this is True
+    budget_spent = False  # True once a retry budget was spent on it: no outer loop retries it
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

@@ -18,3 +18,10 @@ class DaemonPushMode(StrEnum):
 
     EXPORT = "export"  # export the image and upload its layers ourselves
     SDK = "sdk"  # tag it and let the daemon `docker push`
+
+
+class LogFormat(StrEnum):
+    """How log lines are written."""
+
+    TEXT = "text"  # for people at a terminal
+    JSON = "json"  # one JSON object per line, for log pipelines

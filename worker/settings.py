@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from worker.errors import ConfigurationError, CredentialsUnreadable
-from worker.policies import DaemonPushMode
+from worker.policies import DaemonPushMode, LogFormat
 
 PREFIX = "PUSHGATE_"
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -196,6 +196,8 @@ class Settings:
     insecure_registries: frozenset[str] = frozenset()
     source_registries: frozenset[str] = frozenset()
     api_keys_file: Path | None = None
+    targets_file: Path | None = None
+    credential_helper_ttl: float = 1800.0
     docker_config: Path | None = None
     job_retention: float = 7 * 86400.0
     copy_concurrency: int = 4
@@ -203,7 +205,7 @@ class Settings:
     max_attempts: int = 3
     default_deadline: float = 3600.0
     max_deadline: float = 6 * 3600.0
-    retry_attempts: int = 6
+    retry_attempts: int = 100  # a hot-loop guard per request; retry_max_wait is the budget
     retry_max_wait: float = 120.0
     stall_timeout: float = 30.0
     # Requests in flight per registry host, per process: with many jobs per process over a
@@ -212,7 +214,7 @@ class Settings:
     worker_concurrency: int = 32  # pushes at once per worker process (threads)
     blob_streams: int = 32  # blob transfers at once in a process, shared fairly by its jobs
     chunk_threshold: int = 128 * 1024 * 1024
-    chunk_size: int = 64 * 1024 * 1024
+    chunk_size: int = 512 * 1024 * 1024  # the most one PATCH carries
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 30.0
     reconcile_interval: float = 10.0
@@ -220,6 +222,10 @@ class Settings:
     docker_host: str | None = None
     daemon_push: DaemonPushMode = DaemonPushMode.EXPORT
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    metrics_port: int | None = None  # a worker host's /metrics; the API serves its own
+    default_rate: int = 60  # pushes per minute per API key, unless its entry says `rate`
+    default_max_active: int = 100  # queued + running jobs per API key (`max_active`)
     shutdown_grace: float = 20.0  # SIGTERM: running jobs get this long, then are handed back
     liveness_file: Path | None = None  # a worker touches it every few seconds (liveness probe)
     webhooks_file: Path | None = None
@@ -244,6 +250,8 @@ class Settings:
             insecure_registries=env.names("INSECURE_REGISTRIES"),
             source_registries=env.names("SOURCE_REGISTRIES"),
             api_keys_file=env.path("API_KEYS_FILE"),
+            targets_file=env.path("TARGETS_FILE"),
+            credential_helper_ttl=env.duration("CREDENTIAL_HELPER_TTL", d.credential_helper_ttl),
             docker_config=env.path("DOCKER_CONFIG", docker_first=True),
             job_retention=env.duration("JOB_RETENTION", d.job_retention),
             copy_concurrency=env.integer("COPY_CONCURRENCY", d.copy_concurrency),
@@ -266,6 +274,10 @@ class Settings:
             docker_host=env.raw("DOCKER_HOST") or env.environ.get("DOCKER_HOST") or None,
             daemon_push=env.choice("DAEMON_PUSH", DaemonPushMode, d.daemon_push),
             log_level=env.text("LOG_LEVEL", d.log_level),
+            log_format=env.choice("LOG_FORMAT", LogFormat, d.log_format),
+            metrics_port=env.integer("METRICS_PORT", 0, minimum=0) or None,
+            default_rate=env.integer("DEFAULT_RATE", d.default_rate),
+            default_max_active=env.integer("DEFAULT_MAX_ACTIVE", d.default_max_active),
             shutdown_grace=env.duration("SHUTDOWN_GRACE", d.shutdown_grace),
             liveness_file=env.path("LIVENESS_FILE"),
             webhooks_file=env.path("WEBHOOKS_FILE"),

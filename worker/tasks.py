@@ -13,11 +13,14 @@ from typing import Any
 from billiard.process import active_children
 from celery.signals import (
     after_setup_logger,
+    task_postrun,
     worker_init,
     worker_process_init,
+    worker_process_shutdown,
     worker_ready,
     worker_shutting_down,
 )
+from prometheus_client import start_http_server
 
 from worker.celery import DELIVER_TASK, PUSH_TASK, app, enqueue_delivery, enqueue_push
 from worker.errors import ConfigurationError
@@ -27,7 +30,8 @@ from worker.jobs.runner import forget_process_runner, process_runner
 from worker.jobs.shutdown import SHUTDOWN
 from worker.jobs.store import JobStore
 from worker.liveness import LivenessFile
-from worker.redaction import install_log_redaction
+from worker.logs import clear, configure_logging
+from worker.metrics import mark_process_dead, scrape_registry
 from worker.settings import Settings
 from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher, lease_for
 from worker.webhooks.records import DeliveryRecords
@@ -124,9 +128,19 @@ def _forward_sigterm(how: str = "", **_: Any) -> None:
             continue
 
 
+@worker_process_shutdown.connect
+def _process_exits(pid: int | None = None, **_: Any) -> None:
+    mark_process_dead(pid or os.getpid())
+
+
 @after_setup_logger.connect
-def _redact_logs(**_: Any) -> None:
-    install_log_redaction()
+def _log_format(**_: Any) -> None:
+    configure_logging(Settings.from_env().log_format)
+
+
+@task_postrun.connect
+def _forget_job(**_: Any) -> None:
+    clear()
 
 
 @worker_init.connect
@@ -148,6 +162,8 @@ def _check_webhooks_file(**_: Any) -> None:
 @worker_ready.connect
 def _start_background(sender: Any = None, **_: Any) -> None:
     settings = Settings.from_env()
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, registry=scrape_registry())
     store = JobStore.from_settings(settings)
     celery_app = sender.app if sender is not None else app
     Reconciler(

@@ -86,3 +86,25 @@ def test_no_file_means_no_keys_and_a_vanished_file_is_an_error(tmp_path: Path) -
     path.unlink()
     with pytest.raises(ConfigurationError, match=f"cannot read API keys file {path}"):
         ring.lookup("k")
+
+
+def test_parse_keys_reads_limits_and_the_audit_right() -> None:
+    data = [{**entry("ci", "k1", ["a"]), "rate": 5, "max_active": 2, "audit": True}]
+    (key,) = parse_keys(data, "keys.yaml")
+    assert (key.rate, key.max_active, key.audit) == (5, 2, True)
+    (plain,) = parse_keys([entry("ops", "k2", ["*"])], "keys.yaml")
+    assert (plain.rate, plain.max_active, plain.audit) == (None, None, False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"rate": 0}, "rate must be a whole number of at least 1"),
+        ({"max_active": "3"}, "max_active must be a whole number of at least 1"),
+        ({"rate": True}, "rate must be a whole number of at least 1"),
+        ({"audit": "yes"}, "audit must be true or false"),
+    ],
+)
+def test_malformed_limits_name_the_field(extra: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigurationError, match=says):
+        parse_keys([{**entry("ci", "k1", ["a"]), **extra}], "keys.yaml")

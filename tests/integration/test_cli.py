@@ -96,6 +96,23 @@ def test_invalid_input_exits_2_naming_the_field(service: Service, image_ref: str
     assert bad_duration.returncode == 2
 
 
+def test_to_names_the_targets(
+    service: Service, image_ref: str, vendor_registry: Registry, unique: str
+) -> None:
+    env = cli_env(service.url, API_KEY)
+    result = run_cli(
+        ["push", image_ref, "--app", "myapp", "--to", "replicated", "--output", "json"], env
+    )
+    assert result.returncode == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["status"] == "succeeded" and job["targets"] == ["replicated"]
+    assert job["results"][0]["status"] == "succeeded"
+    assert job["results"][0]["references"] == [f"{vendor_registry.host}/myapp/{unique}:1.0.1"]
+    unknown = run_cli(["push", image_ref, "--app", "myapp", "--to", "nowhere"], env)
+    assert unknown.returncode == 2, unknown.stderr
+    assert "targets" in unknown.stderr and "nowhere" in unknown.stderr
+
+
 def test_unreachable_service_exits_6(image_ref: str) -> None:
     env = cli_env(f"http://127.0.0.1:{free_port()}", API_KEY)
     result = run_cli(["push", image_ref, "--app", "myapp", "--retry-for", "1s"], env)

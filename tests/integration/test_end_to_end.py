@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 
 import httpx
-import redis
+import pytest
 
 from tests.support.accounts import SA_TOKEN, SOURCE_TOKEN
 from tests.support.images import ImageBuilder, multi_platform
+from tests.support.leaks import secret_haystacks
 from tests.support.pushgate import Service
 from tests.support.services import Registry
 from tests.support.token_server import SERVICE, TokenServer
@@ -54,8 +54,10 @@ def test_failures_are_typed(
     assert f"acme/{unique}:nope" in job["error"]["detail"]
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_token_never_leaks(
-    service: Service,
+    request: pytest.FixtureRequest,
+    log_format: str,
     source_images: ImageBuilder,
     source_registry: Registry,
     private_source: Registry,
@@ -63,7 +65,13 @@ def test_token_never_leaks(
     unique: str,
 ) -> None:
     """Push with a known token (success and an auth failure) and from a source that needs
-    credentials, then search for the token and the source credential everywhere."""
+    credentials, then search for the token and the source credential everywhere (with text
+    logs, and with JSON logs)."""
+    service: Service = (
+        request.getfixturevalue("service")
+        if log_format == "text"
+        else request.getfixturevalue("observed").service
+    )
     source_images.image(f"acme/{unique}", "1", [KiB])
     seed = httpx.get(
         token_server.realm,
@@ -89,30 +97,7 @@ def test_token_never_leaks(
         SOURCE_TOKEN,
         base64.b64encode(f"ci-reader:{SOURCE_TOKEN}".encode()).decode(),
     }
-    client = redis.Redis.from_url(service.env["PUSHGATE_REDIS_URL"])
-    dumped = []
-    for key in client.scan_iter("*"):
-        kind = client.type(key).decode()
-        if kind == "string":
-            dumped.append(client.get(key) or b"")
-        elif kind == "hash":
-            dumped += [k + b"=" + v for k, v in client.hgetall(key).items()]
-        elif kind == "list":
-            for message in client.lrange(key, 0, -1):
-                dumped.append(message)
-                body = json.loads(message).get("body", "")
-                dumped.append(base64.b64decode(body))
-        elif kind == "set":
-            dumped += list(client.smembers(key))
-        elif kind == "zset":
-            dumped += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
-        dumped.append(key)
-    haystacks = {
-        "redis": b"\n".join(dumped).decode(errors="replace"),
-        "responses": "\n".join(service.responses),
-        "logs": service.logs(),
-    }
-    assert len(haystacks["logs"]) > 1000  # the logs were really captured
+    haystacks = secret_haystacks(service)
     for where, text in haystacks.items():
         for form in forms:
             assert form not in text, f"the registry token appears in {where}"

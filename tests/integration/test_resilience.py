@@ -1,19 +1,24 @@
-"""Jobs that survive: faults on every kind of request, a SIGKILLed worker, a cancel mid-blob."""
+"""Jobs that survive: the 42% link, a SIGKILLed worker (with and without faults), a cancel
+mid-blob, a registry that stays down."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from tests.support.images import ImageBuilder
-from tests.support.proxy import Faults, RegistryProxy, one_in_four
+from tests.support.proxy import FORTY_TWO_PERCENT, Faults, RegistryProxy
 from tests.support.pushgate import Service, launch, redis_db
-from tests.support.services import RedisServer, Registry
+from tests.support.services import RedisServer, Registry, free_port
 from tests.support.vendor import vendor_read
+from worker.registry.retry import RetryPolicy
 
 KiB, MiB = 1024, 1 << 20
 CANCEL_BOUND = 30.0  # seconds from the cancel request to the job reading `cancelled`
@@ -21,7 +26,8 @@ CANCEL_BOUND = 30.0  # seconds from the cancel request to the job reading `cance
 
 @pytest.fixture(scope="module")
 def faulty_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
-    proxy = RegistryProxy(vendor_registry.port, faults=one_in_four(seed=11))
+    """The 42% link: a 503 on every 4th request, a 429 on every 7th, a drop on every 11th."""
+    proxy = RegistryProxy(vendor_registry.port, faults=Faults(every=FORTY_TWO_PERCENT))
     yield proxy
     proxy.stop()
 
@@ -33,28 +39,29 @@ def faulty_service(
     source_registry: Registry,
     faulty_front: RegistryProxy,
 ) -> Iterator[Service]:
+    """Two workers with default retry settings, pushing through the 42% link."""
     svc = launch(
         tmp_path_factory.mktemp("faulty"),
         redis_db(redis_server, 4),
         source_registry.host,
         faulty_front.host,
         workers=2,
-        PUSHGATE_RETRY_ATTEMPTS="10",
-        PUSHGATE_STALL_TIMEOUT="2",
-        PUSHGATE_RETRY_MAX_WAIT="60",
     )
     yield svc
     svc.stop()
 
 
-def test_twenty_pushes_through_one_in_four_faults_all_succeed(
+@pytest.mark.parametrize("run", [1, 2, 3])
+def test_twenty_pushes_through_the_42_percent_link_all_succeed(
     faulty_service: Service,
     faulty_front: RegistryProxy,
     source_images: ImageBuilder,
     source_registry: Registry,
     unique: str,
+    run: int,
 ) -> None:
     images = [source_images.image(f"acme/{unique}-{i}", "1", [32 * KiB] * 6) for i in range(20)]
+    faults_before = faulty_front.stats.failed()
     ids = [
         faulty_service.submit(
             source=f"{source_registry.host}/acme/{unique}-{i}:1", app_slug="myapp"
@@ -62,18 +69,93 @@ def test_twenty_pushes_through_one_in_four_faults_all_succeed(
         for i in range(20)
     ]
     with ThreadPoolExecutor(4) as pool:
-        jobs = list(pool.map(lambda job_id: faulty_service.wait_for(job_id, timeout=600), ids))
+        jobs = list(pool.map(lambda job_id: faulty_service.wait_for(job_id, timeout=900), ids))
     failed = [(j["id"], j["error"]) for j in jobs if j["status"] != "succeeded"]
     assert failed == []
     assert [j["digest"] for j in jobs] == [image.digest for image in images]
-    stats = faulty_front.stats
+    injected = faulty_front.stats.failed() - faults_before
     retries = sum(j["retries"] for j in jobs)
     print(
-        f"\nfaults survived: {sum(stats.injected.values())} of {stats.requests} requests "
-        f"({dict(stats.injected)}); 20/20 jobs succeeded using {retries} retries"
+        f"\nrun {run}: {injected} faults injected ({dict(faulty_front.stats.injected)} so far); "
+        f"20/20 jobs succeeded using {retries} retries"
     )
-    assert retries >= sum(stats.injected.values()) // 2
-    assert sum(stats.injected.values()) > 50  # the proxy really did misbehave
+    assert injected > 20 * 6  # the proxy really did misbehave: about 42% of the requests
+    assert retries >= injected // 2
+
+
+@pytest.fixture
+def crashy_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
+    """The 42% link at 16 MiB/s, so a test can kill the worker mid-blob."""
+    proxy = RegistryProxy(
+        vendor_registry.port, faults=Faults(every=FORTY_TWO_PERCENT, bandwidth=16 * MiB)
+    )
+    yield proxy
+    proxy.stop()
+
+
+def test_faults_and_a_worker_crash_together_the_job_succeeds_after_redelivery(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    crashy_front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    svc = launch(
+        tmp_path,
+        redis_db(redis_server, 12),
+        source_registry.host,
+        crashy_front.host,
+        PUSHGATE_HEARTBEAT_TIMEOUT="3",
+        PUSHGATE_RECONCILE_INTERVAL="1",
+    )
+    try:
+        image = source_images.image(f"acme/{unique}", "1", [64 * MiB, 1 * MiB, 64 * KiB])
+        job_id = svc.submit(source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp")
+        svc.wait_for(job_id, timeout=300, done=uploading)
+        svc.workers[0].stop(signal.SIGKILL)  # main process and pool child, no cleanup
+        svc.start_worker("replacement")
+        job = svc.wait_for(job_id, timeout=600)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] >= 2
+        assert job["digest"] == image.digest
+        assert crashy_front.stats.failed() > 0
+    finally:
+        svc.stop()
+
+
+def test_a_registry_down_for_the_whole_budget_fails_as_network_within_budget_and_one_step(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    budget = 4.0
+    down = f"127.0.0.1:{free_port()}"  # nothing listens: every connection is refused
+    svc = launch(
+        tmp_path,
+        redis_db(redis_server, 13),
+        source_registry.host,
+        down,
+        PUSHGATE_RETRY_MAX_WAIT=str(budget),
+    )
+    try:
+        source_images.image(f"acme/{unique}", "1", [KiB])
+        source = f"{source_registry.host}/acme/{unique}:1"
+        job = svc.push(source=source, app_slug="myapp")
+        assert job["status"] == "failed" and job["error"]["type"] == "network", job
+        assert re.search(r"cannot connect .* \(gave up after \d+ tries in", job["error"]["detail"])
+        took = (
+            dt.datetime.fromisoformat(job["finished_at"])
+            - dt.datetime.fromisoformat(job["started_at"])
+        ).total_seconds()
+        assert budget <= took <= budget + RetryPolicy().max_delay, took
+        # The job's deadline ends the retries sooner when it comes first.
+        job = svc.push(source=source, app_slug="myapp", deadline_seconds=1)
+        assert job["status"] == "failed" and job["error"]["type"] == "timeout", job
+    finally:
+        svc.stop()
 
 
 @pytest.fixture

@@ -6,3 +6,6 @@ EMAIL = "dev@vendor.example"
 PASSWORD = "correct horse battery staple"
 OTHER_TOKEN = "sa-token-otherapp-44aa"
 SOURCE_TOKEN = "source-reader-token-9c8b7a"  # reads (and seeds) the private source's acme/*
+IDENTITY_TOKEN = "identity-refresh-token-3e7d1b5a"  # `docker login`'s identitytoken for acme/*
+BASIC_USER = "basic-pusher"
+BASIC_PASSWORD = "basic-password-6b2e9f0c"  # the htpasswd registry's

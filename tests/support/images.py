@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,32 @@ class ImageBuilder:
         done.raise_for_status()
         return digest
 
+    def push_random_blob(self, repository: str, size: int) -> str:
+        """Upload `size` random bytes as one streamed PATCH, never held in memory; the digest."""
+        hasher = hashlib.sha256()
+
+        def pieces() -> Iterator[bytes]:
+            left = size
+            while left > 0:
+                piece = os.urandom(min(left, 1 << 20))
+                hasher.update(piece)
+                left -= len(piece)
+                yield piece
+
+        start = self.http.post(f"/v2/{repository}/blobs/uploads/")
+        start.raise_for_status()
+        location = httpx.URL(str(self.http.base_url)).join(start.headers["Location"])
+        patched = self.http.patch(
+            location,
+            content=pieces(),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )
+        patched.raise_for_status()
+        digest = "sha256:" + hasher.hexdigest()
+        location = httpx.URL(str(self.http.base_url)).join(patched.headers["Location"])
+        self.http.put(location.copy_merge_params({"digest": digest})).raise_for_status()
+        return digest
+
     def push_manifest(
         self, repository: str, tag: str, body: dict[str, Any], media_type: str
     ) -> Pushed:
@@ -86,16 +113,20 @@ class ImageBuilder:
         docker: bool = False,
         platform: tuple[str, str] = ("linux", "amd64"),
         layers: list[bytes] | None = None,
+        streamed: list[int] | None = None,
     ) -> Pushed:
-        """Push a single-platform image of random (incompressible) layers; returns it."""
+        """Push a single-platform image of random (incompressible) layers; returns it.
+
+        `streamed` sizes are generated while uploading, for layers too big to hold in memory.
+        """
         datas = list(layers or []) + [os.urandom(size) for size in layer_sizes]
+        layer_type = DOCKER_LAYER if docker else OCI_LAYER
         descriptors = [
-            {
-                "mediaType": DOCKER_LAYER if docker else OCI_LAYER,
-                "size": len(d),
-                "digest": self.push_blob(repository, d),
-            }
+            {"mediaType": layer_type, "size": len(d), "digest": self.push_blob(repository, d)}
             for d in datas
+        ] + [
+            {"mediaType": layer_type, "size": n, "digest": self.push_random_blob(repository, n)}
+            for n in streamed or []
         ]
         config = json.dumps(
             {

@@ -7,11 +7,27 @@ import json
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.faults import (
+    FORTY_TWO_PERCENT,
+    Exchange,
+    Faults,
+    ProxyStats,
+    Reply,
+    one_in_four,
+)
+
+__all__ = [
+    "FORTY_TWO_PERCENT",
+    "Faults",
+    "ProxyStats",
+    "RegistryProxy",
+    "carries_attestation",
+    "one_in_four",
+]
 
 ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
 HOP_HEADERS = {
@@ -46,63 +62,6 @@ def carries_attestation(body: bytes) -> bool:
         if entry.get("artifactType") == ATTESTATION_ARTIFACT:
             return True
     return False
-
-
-@dataclass
-class Faults:
-    """What the proxy does wrong, per request, at these rates (0 to 1)."""
-
-    error_503: float = 0.0
-    error_429: float = 0.0
-    retry_after: str = "1"
-    drop: float = 0.0
-    stall: float = 0.0
-    stall_seconds: float = 3.0
-    seed: int = 7
-    only_methods: tuple[str, ...] = ()
-    bandwidth: float = 0.0  # bytes per second for request bodies (0: unlimited)
-    # Decides the fault of a request itself (method, path, nth such request) before the rates.
-    plan: Callable[[str, str, int], str | None] | None = None
-
-
-def one_in_four(seed: int) -> Faults:
-    """One request in four fails: 503, 429 (non-JSON), dropped mid-body, or stalled 4 s."""
-    rates = dict(error_503=0.08, error_429=0.05, drop=0.08, stall=0.04)
-    return Faults(**rates, retry_after="1", stall_seconds=4.0, seed=seed)
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request the proxy forwarded and the upstream's answer."""
-
-    method: str
-    path: str
-    status: int
-    request_headers: dict[str, str]
-    response_headers: dict[str, str]
-
-
-@dataclass
-class ProxyStats:
-    """What the proxy saw and did."""
-
-    requests: int = 0
-    injected: Counter[str] = field(default_factory=Counter)
-    rejected_attestations: int = 0
-    forwarded: list[Exchange] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    seen: Counter[tuple[str, str]] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def statuses(self, method: str, fragment: str) -> list[int]:
-        """Upstream statuses of forwarded requests whose path contains `fragment`."""
-        return [e.status for e in self.exchanges(method, fragment)]
-
-    def exchanges(self, method: str, fragment: str) -> list[Exchange]:
-        """Forwarded exchanges of `method` whose path contains `fragment`."""
-        with self.lock:
-            return [e for e in self.forwarded if e.method == method and fragment in e.path]
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -141,15 +100,16 @@ class RegistryProxy:
         f = self.faults
         with self.stats.lock:
             self.stats.requests += 1
+            count = self.stats.requests
             kind = (method, path.split("?")[0].rsplit("/", 1)[0])
             self.stats.seen[kind] += 1
             nth = self.stats.seen[kind]
-        if f.plan is not None:
-            planned = f.plan(method, path, nth)
-            if planned:
-                with self.stats.lock:
-                    self.stats.injected[planned] += 1
-                return planned
+        planned = f.plan(method, path, nth) if f.plan is not None else None
+        planned = planned or next((name for name, n in f.every if count % n == 0), None)
+        if planned:
+            with self.stats.lock:
+                self.stats.injected[planned] += 1
+            return planned
         if f.only_methods and method not in f.only_methods:
             return None
         with self.stats.lock:
@@ -168,6 +128,11 @@ class RegistryProxy:
         return None
 
 
+# Like Go's net/http: an early answer reads at most this much of a body it does not want.
+LINGER_BYTES = 256 * 1024
+PIECE = 1 << 20
+
+
 def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -175,45 +140,72 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-        def _read_body(self) -> bytes:
+        def _length(self) -> int | None:
+            """The body's Content-Length, None for a chunked body."""
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                parts = []
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return b"".join(parts)
-                    parts.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            if not proxy.faults.bandwidth:
-                return self.rfile.read(length)
-            parts, started = [], time.monotonic()
-            while length > 0:  # throttled: a slow link, so tests can act mid-blob
-                part = self.rfile.read(min(length, 256 * 1024))
-                if not part:
-                    break
-                parts.append(part)
-                length -= len(part)
-                done = sum(map(len, parts))
-                ahead = done / proxy.faults.bandwidth - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-            return b"".join(parts)
+                return None
+            return int(self.headers.get("Content-Length") or 0)
 
-        def _handle(self) -> tuple[int, list[tuple[str, str]], bytes, bool] | None:
-            """Work out the answer: (status, headers, body, cut mid-body), None to hang up."""
-            body = self._read_body()
+        def _pieces(self, length: int) -> Iterator[bytes]:
+            """Read `length` body bytes in pieces, counted and throttled to the bandwidth."""
+            started, done = time.monotonic(), 0
+            while done < length:
+                piece = self.rfile.read(min(length - done, PIECE))
+                if not piece:
+                    return
+                done += len(piece)
+                proxy.stats.add_uploaded(len(piece))
+                if proxy.faults.bandwidth:  # a slow link, so tests can act mid-blob
+                    ahead = done / proxy.faults.bandwidth - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+                yield piece
+
+        def _read_body(self) -> bytes:
+            length = self._length()
+            if length is not None:
+                return b"".join(self._pieces(length))
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            body = b"".join(parts)
+            proxy.stats.add_uploaded(len(body))
+            return body
+
+        def _refuse_early(self, status: int, headers: list[tuple[str, str]], body: bytes) -> Reply:
+            """Answer before reading the body: a small one is read, a big one cut off."""
+            length = self._length()
+            keep = length is not None and length <= LINGER_BYTES
+            if keep:
+                self._read_body()
+            elif length:
+                for _ in self._pieces(LINGER_BYTES):
+                    pass
+            return Reply(status, headers, body, close=not keep)
+
+        def _handle(self) -> Reply | None:
+            """Work out the answer; None to hang up without one."""
             fault = proxy.pick_fault(self.command, self.path)
             if fault == "503":
-                return 503, [("Content-Type", "text/plain")], b"upstream unavailable", False
-            if fault == "429":
-                return (
-                    429,
-                    [("Content-Type", "text/html"), ("Retry-After", proxy.faults.retry_after)],
-                    b"<html>slow</html>",
-                    False,
+                return self._refuse_early(
+                    503, [("Content-Type", "text/plain")], b"upstream unavailable"
                 )
+            if fault == "429":
+                return self._refuse_early(
+                    429,
+                    [("Content-Type", "text/plain"), ("Retry-After", proxy.faults.retry_after)],
+                    b"Too Many Requests: slow down",
+                )
+            length = self._length()
+            streamed = length is not None and "/manifests/" not in self.path
+            if streamed:
+                return self._forward_streaming(fault, length or 0)
+            body = self._read_body()
             if (
                 proxy.reject_attestations
                 and self.command == "PUT"
@@ -231,16 +223,60 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                         }
                     ]
                 }
-                return 400, [("Content-Type", "application/json")], json.dumps(err).encode(), False
+                return Reply(400, [("Content-Type", "application/json")], json.dumps(err).encode())
             if fault == "drop" and body:
                 return None  # the upload is lost: no answer at all
-            upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=120)
+            upstream = self._upstream()
+            try:
+                headers = self._forwarded_headers()
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                return self._answer(upstream, fault)
+            finally:
+                upstream.close()
+
+        def _upstream(self) -> http.client.HTTPConnection:
+            return http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=120)
+
+        def _forwarded_headers(self) -> dict[str, str]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-            headers["Content-Length"] = str(len(body))
-            upstream.request(self.command, self.path, body=body, headers=headers)
+            headers.pop("Content-Length", None)
+            return headers
+
+        def _forward_streaming(self, fault: str | None, length: int) -> Reply | None:
+            """Pass the body on as it arrives, or break the request halfway through its body.
+
+            "drop": half the body is read and discarded, then both ends hang up: the registry
+            never sees the request (a front that buffers requests, then loses one). "cut": half
+            the body reaches the registry before the connection breaks. "corrupt": the body
+            arrives with one bit flipped.
+            """
+            if fault == "drop" and length:
+                for _ in self._pieces(length // 2):
+                    pass
+                return None
+            upstream = self._upstream()
+            try:
+                upstream.putrequest(
+                    self.command, self.path, skip_host=True, skip_accept_encoding=True
+                )
+                for name, value in self._forwarded_headers().items():
+                    upstream.putheader(name, value)
+                upstream.putheader("Content-Length", str(length))
+                upstream.endheaders()
+                broken = fault == "cut" and length > 0
+                for n, piece in enumerate(self._pieces(length // 2 if broken else length)):
+                    if fault == "corrupt" and n == 0:  # one flipped bit the registry must notice
+                        piece = bytes([piece[0] ^ 1]) + piece[1:]
+                    upstream.send(piece)
+                if broken:
+                    return None  # the registry keeps what it got, like a real broken link
+                return self._answer(upstream, fault)
+            finally:
+                upstream.close()  # also when the client hung up mid-body
+
+        def _answer(self, upstream: http.client.HTTPConnection, fault: str | None) -> Reply:
             response = upstream.getresponse()
             data = response.read()
-            upstream.close()
             with proxy.stats.lock:
                 proxy.stats.forwarded.append(
                     Exchange(
@@ -260,7 +296,7 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             ]
             length = response.getheader("Content-Length")
             kept.append(("Content-Length", length if length is not None else str(len(data))))
-            return response.status, kept, data, fault == "drop"
+            return Reply(response.status, kept, data, cut=fault in ("drop", "cut"))
 
         def _serve(self) -> None:
             stats = proxy.stats
@@ -277,20 +313,24 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                status, headers, data, cut = reply
+                headers = list(reply.headers)
                 if not any(name.lower() == "content-length" for name, _ in headers):
-                    headers.append(("Content-Length", str(len(data))))
-                self.send_response(status)
+                    headers.append(("Content-Length", str(len(reply.body))))
+                if reply.close:
+                    headers.append(("Connection", "close"))
+                    self.close_connection = True
+                self.send_response(reply.status)
                 for name, value in headers:
                     self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(data[: len(data) // 2] if cut else data)
-                if cut:  # half the body, then the connection goes
+                    body = reply.body
+                    self.wfile.write(body[: len(body) // 2] if reply.cut else body)
+                if reply.cut:  # half the body, then the connection goes
                     self.close_connection = True
                     self.wfile.flush()
                     self.connection.shutdown(2)
-            except (ConnectionError, TimeoutError):
+            except (ConnectionError, TimeoutError, OSError):
                 self.close_connection = True  # the client hung up: nothing to answer
             finally:
                 if not released:

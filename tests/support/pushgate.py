@@ -51,11 +51,11 @@ class Service:
         """Submit a push and wait for it to finish; returns the final job."""
         return self.wait_for(self.submit(**body))
 
-    def start_worker(self, name: str) -> Process:
-        """Start one more Celery worker process (threads pool, `worker_concurrency` threads)."""
-        worker = start_worker(
-            {**self.env, **self.worker_env}, self.workdir, name, "DEBUG", self.worker_concurrency
-        )
+    def start_worker(self, name: str, **extra: str) -> Process:
+        """Start one more Celery worker process (threads pool, `worker_concurrency` threads);
+        `extra` is more of its environment."""
+        env = {**self.env, **self.worker_env, **extra}
+        worker = start_worker(env, self.workdir, name, "DEBUG", self.worker_concurrency)
         self.workers.append(worker)
         return worker
 

@@ -166,6 +166,20 @@ _TOKEN_AUTH = """auth:
     rootcertbundle: {cert}
 """
 
+_HTPASSWD_AUTH = """auth:
+  htpasswd:
+    realm: pushgate-basic
+    path: {path}
+"""
+
+
+def htpasswd_line(username: str, password: str) -> str:
+    """An htpasswd entry with a bcrypt hash (cost 4: the registry checks it on every request)."""
+    import bcrypt
+
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    return f"{username}:{hashed}\n"
+
 
 class Registry(Process):
     """A CNCF distribution registry (Debian docker-registry) on a free loopback port."""
@@ -177,6 +191,7 @@ class Registry(Process):
         token_realm: str | None = None,
         cert_pem: bytes | None = None,
         port: int | None = None,
+        basic: tuple[str, str] | None = None,
     ) -> None:
         from tests.support.token_server import ISSUER, SERVICE
 
@@ -188,6 +203,10 @@ class Registry(Process):
             cert = workdir / "token-cert.pem"
             cert.write_bytes(cert_pem)
             auth = _TOKEN_AUTH.format(realm=token_realm, service=SERVICE, issuer=ISSUER, cert=cert)
+        elif basic is not None:  # Basic only, no token service (Harbor, Nexus, Artifactory)
+            users = workdir / "htpasswd"
+            users.write_text(htpasswd_line(*basic))
+            auth = _HTPASSWD_AUTH.format(path=users)
         config = workdir / "config.yml"
         config.write_text(_REGISTRY_CONFIG.format(root=workdir / "data", port=self.port, auth=auth))
         super().__init__(

@@ -41,6 +41,7 @@ def start_api(
     gthread workers, as in production: a long-poll holds a thread, not a whole process.
     """
     port = free_port()
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics-api")}
     api = Process(
         [
             sys.executable,
@@ -88,6 +89,7 @@ def start_worker(
     """A Celery worker (`celery -A worker worker`, the threads pool with `concurrency` threads:
     one process) that is ready to consume pushes and webhook deliveries."""
     log = workdir / f"worker-{name}.log"
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{name}")}
     worker = Process(
         [
             sys.executable,

@@ -32,7 +32,8 @@ SERVICE = "pushgate-test-registry"
 
 @dataclass
 class Account:
-    """One way to log in: kind is service_account, user_token or password."""
+    """One way to log in: kind is service_account, user_token, password or identity_token (an
+    OAuth2 refresh token, exchanged with the refresh_token grant only)."""
 
     kind: str
     secret: str
@@ -41,7 +42,7 @@ class Account:
 
     def accepts(self, username: str, password: str) -> bool:
         """True when these Basic credentials log in as this account."""
-        if not secrets.compare_digest(password, self.secret):
+        if self.kind == "identity_token" or not secrets.compare_digest(password, self.secret):
             return False
         return self.kind == "service_account" or username == self.email
 
@@ -54,6 +55,7 @@ class TokenIssuer:
     key: Any = None
     cert_pem: bytes = b""
     issued: int = 0
+    refreshed: int = 0
 
     @classmethod
     def create(cls, accounts: list[Account]) -> TokenIssuer:
@@ -77,8 +79,20 @@ class TokenIssuer:
     def grant(self, username: str, password: str, scopes: list[str]) -> list[dict[str, Any]] | None:
         """The access list for these credentials and scopes; None when login fails."""
         account = next((a for a in self.accounts if a.accepts(username, password)), None)
-        if account is None:
-            return None
+        return None if account is None else self.access(account, scopes)
+
+    def refresh(self, refresh_token: str, scopes: list[str]) -> list[dict[str, Any]] | None:
+        """The access list for an identity token (refresh_token grant); None when unknown."""
+        for account in self.accounts:
+            if account.kind == "identity_token" and secrets.compare_digest(
+                refresh_token, account.secret
+            ):
+                self.refreshed += 1
+                return self.access(account, scopes)
+        return None
+
+    def access(self, account: Account, scopes: list[str]) -> list[dict[str, Any]]:
+        """What `account` may do of `scopes`."""
         access = []
         for scope in scopes:
             kind, _, rest = scope.partition(":")
@@ -128,7 +142,22 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
             if header.startswith("Basic "):
                 decoded = base64.b64decode(header[6:]).decode(errors="replace")
                 username, _, password = decoded.partition(":")
-            access = issuer.grant(username, password, query.get("scope", []))
+            self._answer(username, issuer.grant(username, password, query.get("scope", [])))
+
+        def do_POST(self) -> None:
+            if urllib.parse.urlsplit(self.path).path != "/token":
+                self.send_error(404)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            if form.get("grant_type") != ["refresh_token"]:
+                self.send_error(400)
+                return
+            scopes = " ".join(form.get("scope", [])).split()
+            access = issuer.refresh(form.get("refresh_token", [""])[0], scopes)
+            self._answer("identity", access)
+
+        def _answer(self, username: str, access: list[dict[str, Any]] | None) -> None:
             if access is None:
                 body = json.dumps(
                     {"errors": [{"code": "UNAUTHORIZED", "message": "invalid credentials"}]}

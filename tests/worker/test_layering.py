@@ -12,7 +12,10 @@ from tests.support.stack import ROOT
 
 # (package, top-level modules that it and every module under it must not load)
 RULES = [
-    ("worker.registry", ("celery", "redis", "docker", "flask", "marshmallow", "api")),
+    (
+        "worker.registry",
+        ("celery", "redis", "docker", "flask", "marshmallow", "api", "prometheus_client"),
+    ),
     ("worker.daemon", ("celery", "flask", "marshmallow", "api")),
     ("worker.jobs", ("celery", "flask", "marshmallow", "api")),
     ("worker.webhooks", ("celery", "flask", "marshmallow", "api")),

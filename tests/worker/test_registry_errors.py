@@ -76,3 +76,28 @@ def test_status_to_error(status: int, error: type[Exception]) -> None:
 
 def test_success_raises_nothing() -> None:
     raise_for_status(httpx.Response(201, request=httpx.Request("PUT", "http://r/")), "x")
+
+
+def _answer(status: int, code: str, method: str = "POST") -> httpx.Response:
+    body = f'{{"errors": [{{"code": "{code}", "message": "m"}}]}}'.encode()
+    request = httpx.Request(method, "http://ecr.example:5000/v2/team/app/blobs/uploads/")
+    return httpx.Response(status, content=body, request=request)
+
+
+def test_name_unknown_on_push_says_which_repository_to_create() -> None:
+    with pytest.raises(RejectedError) as caught:
+        raise_for_status(
+            _answer(404, "NAME_UNKNOWN"), "starting upload", ("repository:team/app:pull,push",)
+        )
+    assert "create team/app on ecr.example:5000 first" in caught.value.detail
+    with pytest.raises(NotFoundError):  # reading a source that does not exist is not_found
+        raise_for_status(
+            _answer(404, "NAME_UNKNOWN", "GET"), "reading", ("repository:team/app:pull",)
+        )
+
+
+def test_denied_on_push_says_the_credential_lacks_push_rights() -> None:
+    for status, code in ((403, "DENIED"), (401, "DENIED")):
+        with pytest.raises(AuthError) as caught:
+            raise_for_status(_answer(status, code), "pushing", ("repository:team/app:pull,push",))
+        assert "lacks push rights on team/app" in caught.value.detail

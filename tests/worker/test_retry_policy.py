@@ -1,4 +1,8 @@
-"""RetryState and RetryPolicy as a table: an injected clock and sleep, so nothing really waits."""
+"""RetryState and RetryPolicy as a table: an injected clock and sleep, so nothing really waits.
+
+The budget is time: an operation retries until `max_total_wait` seconds have passed since it
+began to fail (or failed again after progress); the count of tries only guards a hot loop.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,9 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += seconds
 
+    def time(self) -> float:
+        return self.now
+
 
 def highest(low: float, high: float) -> float:
     return high
@@ -45,7 +52,7 @@ def policy(
     clock: FakeClock, jitter: Callable[[float, float], float] = highest, **settings: Any
 ) -> RetryPolicy:
     """A policy that sleeps on `clock` and draws its jitter from `jitter`."""
-    return RetryPolicy(sleep=clock.sleep, jitter=jitter, **settings)
+    return RetryPolicy(sleep=clock.sleep, jitter=jitter, clock=clock.time, **settings)
 
 
 @dataclass
@@ -54,11 +61,22 @@ class Outcome:
     error: PushError | None
 
 
-def drive(retry: RetryPolicy, failures: list[PushError], replayable: bool = True) -> Outcome:
-    """Run one operation the way the client does: fail with each error in turn, then succeed."""
+def drive(
+    retry: RetryPolicy,
+    failures: list[PushError],
+    replayable: bool = True,
+    clock: FakeClock | None = None,
+    try_takes: float = 0.0,
+) -> Outcome:
+    """Run one operation the way the client does: fail with each error in turn, then succeed.
+
+    Each try takes `try_takes` seconds on `clock` (a connect timeout, say).
+    """
     state = retry.begin("doing it", replayable)
     pending = iter(failures)
     while state.next_attempt():
+        if clock is not None:
+            clock.now += try_takes
         error = next(pending, None)
         if error is None:
             return Outcome(state.tries, None)
@@ -76,14 +94,18 @@ def network(n: int) -> list[PushError]:
         # Exponential from base_delay, capped at max_delay; full jitter draws in [b/2, b].
         (highest, {"base_delay": 0.2, "max_delay": 1.0}, 5, [0.2, 0.4, 0.8, 1.0, 1.0], 6, False),
         (lowest, {"base_delay": 0.2, "max_delay": 1.0}, 5, [0.1, 0.2, 0.4, 0.5, 0.5], 6, False),
-        # Out of attempts: the last error, saying how many tries it took.
+        # Many failures are fine while the time budget lasts: 11 tries inside 10 s.
+        (highest, {"base_delay": 0.5, "max_delay": 1.0, "max_total_wait": 10.0}, 10,
+         [0.5] + [1.0] * 9, 11, False),
+        # Out of time: the last wait ends where the budget does, one more try, then give up.
+        (highest, {"base_delay": 1.0, "max_delay": 4.0, "max_total_wait": 10.0}, 20,
+         [1.0, 2.0, 4.0, 3.0], 5, True),
+        # The count is only a hot-loop guard.
         (highest, {"attempts": 3, "base_delay": 0.1}, 3, [0.1, 0.2], 3, True),
-        # The next wait would pass max_total_wait (0.4 + 0.8 > 1.0): give up without it.
-        (highest, {"base_delay": 0.4, "max_total_wait": 1.0}, 6, [0.4], 2, True),
         # A first try that works sleeps nothing.
         (highest, {}, 0, [], 1, False),
     ],
-)
+)  # fmt: skip
 def test_backoff_table(
     jitter: Callable[[float, float], float],
     settings: dict[str, float],
@@ -100,7 +122,48 @@ def test_backoff_table(
     assert (outcome.error is not None) == gave_up
     if outcome.error is not None:
         assert isinstance(outcome.error, NetworkError)
-        assert outcome.error.detail.endswith(f"(gave up after {tries} attempts)")
+        assert f"(gave up after {tries} tries in " in outcome.error.detail
+        assert outcome.error.budget_spent
+
+
+@pytest.mark.parametrize("try_takes", [0.0, 0.3, 2.5])
+def test_a_link_that_stays_down_fails_within_the_budget_plus_one_step_not_sooner(
+    try_takes: float,
+) -> None:
+    clock = FakeClock()
+    retry = policy(clock, base_delay=0.2, max_delay=2.0, max_total_wait=30.0)
+    outcome = drive(retry, network(1000), clock=clock, try_takes=try_takes)
+    assert outcome.error is not None and outcome.error.budget_spent
+    # The budget runs from the first failure: the end of the first try.
+    assert 30.0 <= clock.now - try_takes <= 30.0 + 2.0 + try_takes
+    assert f"gave up after {outcome.tries} tries" in outcome.error.detail
+
+
+def test_progress_renews_the_budget_and_restarts_the_backoff() -> None:
+    clock = FakeClock()
+    state = policy(clock, base_delay=1.0, max_delay=8.0, max_total_wait=10.0).begin("doing it")
+    for _ in range(3):  # three rounds of three failures: 21 s in all, never 10 s without progress
+        for _ in range(3):
+            assert state.next_attempt()
+            state.failed(NetworkError("reset"))
+        assert state.next_attempt()
+        state.progress()
+        clock.now += 0.5
+    assert clock.sleeps == pytest.approx([1.0, 2.0, 4.0] * 3)
+    assert state.tries == 12
+
+
+def test_the_retry_budget_restarts_for_each_request_in_an_outer_loop_but_is_never_nested() -> None:
+    clock = FakeClock()
+    retry = policy(clock, base_delay=1.0, max_delay=1.0, max_total_wait=5.0)
+    inner = drive(retry, network(100))
+    assert inner.error is not None and inner.error.budget_spent
+    outer = retry.begin("copying a blob")
+    assert outer.next_attempt()
+    with pytest.raises(NetworkError) as caught:
+        outer.failed(inner.error)  # spent already: the outer loop does not spend it again
+    assert caught.value is inner.error
+    assert clock.now == pytest.approx(5.0)
 
 
 def test_random_jitter_stays_within_the_backoff_bounds() -> None:
@@ -126,7 +189,7 @@ def test_retry_after_is_honoured(retry_after: float | None, slept: float) -> Non
     assert clock.sleeps == pytest.approx([slept])
 
 
-def test_retry_after_counts_against_the_total_wait() -> None:
+def test_a_retry_after_past_the_budget_gives_up_without_waiting() -> None:
     clock = FakeClock()
     busy = TransientRegistryError("doing it: HTTP 503", 503, 30.0)
     outcome = drive(policy(clock, max_total_wait=10.0), [busy])
@@ -144,6 +207,7 @@ def test_refund_gives_back_the_attempt_without_a_sleep() -> None:
     assert state.next_attempt() and len(clock.sleeps) == 1
     state.failed(NetworkError("reset"))
     assert not state.next_attempt()
+    assert state.tries == 2
 
 
 @pytest.mark.parametrize(
@@ -170,3 +234,17 @@ def test_a_streamed_body_gets_one_attempt() -> None:
     assert outcome.tries == 1 and isinstance(outcome.error, NetworkError)
     assert "gave up" not in outcome.error.detail
     assert clock.sleeps == []
+
+
+def test_a_long_try_that_fails_still_gets_the_whole_budget() -> None:
+    clock = FakeClock()
+    retry = policy(clock, base_delay=1.0, max_delay=1.0, max_total_wait=5.0)
+    state = retry.begin("streaming a blob")
+    assert state.next_attempt()
+    clock.now += 600.0  # ten minutes of streaming, then the connection breaks
+    state.failed(NetworkError("reset"))
+    tries = 1
+    while state.next_attempt():
+        tries += 1
+        state.failed(NetworkError("reset"))
+    assert tries == 6 and clock.now == pytest.approx(605.0)

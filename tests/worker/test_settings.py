@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from worker.errors import ConfigurationError, CredentialsUnreadable
-from worker.policies import DaemonPushMode
+from worker.policies import DaemonPushMode, LogFormat
 from worker.settings import Secret, Settings, parse_duration
 
 
@@ -79,6 +79,10 @@ def test_defaults_when_nothing_is_set() -> None:
         ("PUSHGATE_DAEMON_PUSH", "sdk", "daemon_push", DaemonPushMode.SDK),
         ("PUSHGATE_DAEMON_PUSH", "EXPORT", "daemon_push", DaemonPushMode.EXPORT),
         ("PUSHGATE_LOG_LEVEL", "DEBUG", "log_level", "DEBUG"),
+        ("PUSHGATE_LOG_FORMAT", "JSON", "log_format", LogFormat.JSON),
+        ("PUSHGATE_METRICS_PORT", "9100", "metrics_port", 9100),
+        ("PUSHGATE_DEFAULT_RATE", "5", "default_rate", 5),
+        ("PUSHGATE_DEFAULT_MAX_ACTIVE", "7", "default_max_active", 7),
     ],
 )
 def test_each_variable(variable: str, value: str, field: str, expected: object) -> None:
@@ -112,6 +116,7 @@ def test_docker_config_of_docker_wins_and_pushgate_docker_host_wins() -> None:
         ("PUSHGATE_CHUNK_SIZE", "64MiB", "must be an integer"),
         ("PUSHGATE_DAEMON_SOURCES", "maybe", "must be true or false"),
         ("PUSHGATE_DAEMON_PUSH", "push", "must be one of export, sdk, not 'push'"),
+        ("PUSHGATE_LOG_FORMAT", "xml", "must be one of text, json, not 'xml'"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, says: str) -> None:

@@ -45,6 +45,27 @@ class JobError:
         return cls(error.type, title or error.title, redact(error.detail))
 
 
+@dataclass
+class DestinationResult:
+    """One target of a job: where it goes, what it serves after the push, its own error."""
+
+    target: str
+    registry: str
+    repository: str
+    references: list[str]
+    status: str = "pending"  # pending, succeeded or failed
+    digest: str | None = None
+    error: JobError | None = None
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> DestinationResult:
+        """The result of its stored form."""
+        data = dict(record)
+        if data.get("error") is not None:
+            data["error"] = JobError(**data["error"])
+        return cls(**data)
+
+
 def utcnow() -> dt.datetime:
     """The current time in UTC, to the millisecond (as stored)."""
     now = dt.datetime.now(dt.UTC)
@@ -69,7 +90,7 @@ def encode_field(value: object) -> str:
 def _plain(value: object) -> object:
     if isinstance(value, dt.datetime):
         return format_time(value)
-    if isinstance(value, JobError | Progress):
+    if isinstance(value, JobError | Progress | DestinationResult):
         return asdict(value)
     raise TypeError(f"cannot store a {type(value).__name__} in a job record")
 
@@ -86,6 +107,8 @@ class Job:
     tags: list[str]
     destinations: list[str]
     owner: str = ""
+    targets: list[str] = field(default_factory=list)
+    results: list[DestinationResult] = field(default_factory=list)
     attestations: AttestationPolicy = AttestationPolicy.STRIP
     platforms: list[str] = field(default_factory=list)
     deadline_seconds: float = 3600.0
@@ -100,6 +123,7 @@ class Job:
     cancel_requested: bool = False
     run_id: str | None = None
     request_hash: str = ""
+    request_id: str = ""  # the API request that created it (X-Request-ID), for the logs
     # {"url", "events", "secret_file"} when the caller asked for a callback; never shown whole.
     callback: dict[str, Any] | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
@@ -122,6 +146,7 @@ class Job:
             data["progress"] = Progress.of(data["progress"])
         if data.get("error") is not None:
             data["error"] = JobError(**data["error"])
+        data["results"] = [DestinationResult.of(r) for r in data.get("results") or []]
         for name in ("created_at", "started_at", "finished_at"):
             if data.get(name) is not None:
                 data[name] = parse_time(data[name])

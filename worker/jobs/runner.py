@@ -10,8 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
-from worker.daemon.export import push_by_export
-from worker.daemon.source import DaemonSource, push_with_sdk
+from worker.daemon.source import DaemonSource
 from worker.errors import (
     ConfigurationError,
     InternalError,
@@ -20,23 +19,16 @@ from worker.errors import (
     PushError,
     StoreUnavailable,
 )
-from worker.jobs.ledger import TagLock
+from worker.jobs.destinations import DestinationPusher, planned_results, with_error
 from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.logcontext import job_log_context
-from worker.policies import DaemonPushMode
-from worker.redaction import install_log_redaction, redact
-from worker.reference import (
-    Reference,
-    daemon_name,
-    is_daemon_source,
-    parse_daemon_source,
-    parse_reference,
-)
-from worker.registry.copier import CopyEngine, CopyOptions, CopyResult
-from worker.registry.progress import Progress as CopyProgress
+from worker.logs import bind, clear, configure_logging
+from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
+from worker.redaction import redact
+from worker.registry.copier import CopyEngine
 from worker.registry.retry import RetryStats, current_stop, job_retries
 from worker.settings import Settings
 
@@ -62,12 +54,17 @@ class JobRunner:
         self.settings, self.store = settings, store
         self.events = events
         self.requeue = requeue  # re-sends a job's message when it is handed back
-        self._engine_factory = engine_factory or partial(CopyEngine.from_settings, settings)
+        self._engine_factory = engine_factory or partial(
+            CopyEngine.from_settings, settings, observer=RegistryMetrics()
+        )
         self._engine: CopyEngine | None = None
         self._engine_lock = threading.Lock()
         self.ledger = store.blob_ledger()
         self.daemon = DaemonSource(settings.docker_host)
         self.layer_cache = store.layer_cache()
+        self.pusher = DestinationPusher(
+            settings, self.ledger, self.daemon, self.layer_cache, store.tag_lock
+        )
 
     def engine(self) -> CopyEngine:
         """The copy engine, built by the first job that needs it (which reads the registry
@@ -90,11 +87,23 @@ class JobRunner:
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
         try:
+            self._bind_log_context(job_id)
             with job_log_context(job_id):
                 return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
+
+    def _bind_log_context(self, job_id: str) -> None:
+        """Tag this thread's log lines with the job's ids, app and key, until the caller
+        clears them (Celery's task_postrun), so the task's own last line carries them too."""
+        clear()
+        try:
+            job = self._when_available(job_id, lambda: self.store.get(job_id))
+        except JobNotFound:
+            bind(job_id=job_id)
+            return
+        bind(job_id=job.id, app_slug=job.app_slug, key_name=job.owner, request_id=job.request_id)
 
     def _run(self, job_id: str, run_id: str) -> Job | None:
         stale_before = time.time() - self.settings.heartbeat_timeout
@@ -144,7 +153,7 @@ class JobRunner:
     def _copy(self, job: Job, run_id: str) -> None:
         assert job.started_at is not None
         writer = ProgressWriter(self.store, job.id, self.settings.progress_interval)
-        progress = CopyProgress(writer)
+        progress = MeteredProgress(writer)
         poll = min(0.5, self.settings.heartbeat_interval)
         deadline = job.started_at.timestamp() + job.deadline_seconds
         monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
@@ -160,6 +169,9 @@ class JobRunner:
         def finish(status: JobStatus, **fields: object) -> None:
             counters = progress.snapshot()
             fields.update(progress=counters, retries=job.retries + retried.retries)
+            error = fields.get("error")
+            if isinstance(error, JobError) and "results" not in fields:
+                fields["results"] = with_error(planned_results(job), error)
             self._when_available(job.id, lambda: self._finish(job, run_id, status, **fields))
 
         retries_token = job_retries.set(retried)
@@ -167,7 +179,7 @@ class JobRunner:
         try:
             with monitor:
                 check()
-                result = self._push(self.engine(), job, progress, check)
+                outcome = self.pusher.push(self.engine(), job, progress, check)
         except PushCancelled as exc:
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
@@ -196,75 +208,30 @@ class JobRunner:
         finally:
             current_stop.reset(stop_token)
             job_retries.reset(retries_token)
-        try:
-            self.ledger.record(
-                job.app_slug, parse_reference(job.destinations[0]).repository, result.blobs
-            )
-        except StoreUnavailable as exc:  # only an optimisation for later pushes
-            log.warning("push job %s: blob ledger not updated: %s", job.id, exc)
         finish(
-            JobStatus.SUCCEEDED,
-            source_digest=result.source_digest,
-            digest=result.digest,
-            served=result.served,
-            removed=result.removed,
-            error=None,
+            JobStatus.FAILED if outcome.error else JobStatus.SUCCEEDED,
+            source_digest=outcome.source_digest,
+            digest=outcome.digest,
+            served=outcome.served,
+            removed=outcome.removed,
+            results=outcome.results,
+            error=outcome.error,
         )
-        log.info("push job %s succeeded: %s", job.id, result.digest)
-
-    def _push(
-        self, engine: CopyEngine, job: Job, progress: CopyProgress, should_stop: Callable[[], None]
-    ) -> CopyResult:
-        dests = [parse_reference(d) for d in job.destinations]
-        if is_daemon_source(job.source):
-            return self._push_daemon(engine, job, dests, progress, should_stop)
-        options = CopyOptions(
-            attestations=job.attestations,
-            platforms=tuple(job.platforms),
-            mount_lookup=partial(self.ledger.holders, job.app_slug),
-        )
-        return engine.copy(
-            parse_reference(job.source),
-            dests,
-            options=options,
-            progress=progress,
-            should_stop=should_stop,
-        )
-
-    def _push_daemon(
-        self,
-        engine: CopyEngine,
-        job: Job,
-        dests: list[Reference],
-        progress: CopyProgress,
-        should_stop: Callable[[], None],
-    ) -> CopyResult:
-        name = daemon_name(parse_daemon_source(job.source))
-        if self.settings.daemon_push is DaemonPushMode.SDK:
-
-            def tag_lock(tag: str) -> TagLock:
-                return self.store.tag_lock(tag, job.deadline_seconds)
-
-            return push_with_sdk(
-                self.daemon,
-                name,
-                dests,
-                engine,
-                engine.target_credentials,
-                progress,
-                should_stop,
-                tag_lock,
-            )
-        return push_by_export(
-            self.daemon, name, dests, engine, progress, should_stop, self.layer_cache
-        )
+        if outcome.error:
+            log.info("push job %s failed: %s", job.id, outcome.error.detail)
+        else:
+            log.info("push job %s succeeded: %s", job.id, outcome.digest)
 
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: object) -> None:
+        finished_at = utcnow()
         if not self.store.transition(
-            job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=utcnow(), **fields
+            job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=finished_at, **fields
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
             return
+        error = fields.get("error")
+        error_type = error.type if isinstance(error, JobError) else None
+        count_finished(status, error_type, job.started_at, finished_at)
         self._emit(f"push.{status}", job.id)
 
     def _emit(self, event: str, job: Job | str) -> None:
@@ -322,9 +289,8 @@ def process_runner(
     with _lock:
         if _runner is None:
             settings = Settings.from_env()
-            logging.getLogger().setLevel(settings.log_level)
+            configure_logging(settings.log_format, settings.log_level)
             _runner = build_runner(settings, events, requeue)
-            install_log_redaction()
         return _runner
 
 

@@ -1,7 +1,7 @@
 """The job store: push jobs as Redis hashes with expiry, listing indexes, atomic transitions,
 and every other Redis key of the job system (heartbeats, cancel flags, idempotency records,
-and the shared ledger, cache and locks it hands out). Every call maps an outage to
-StoreUnavailable."""
+and the shared ledger, cache, locks, audit trail and caller limits it hands out). Every call
+maps an outage to StoreUnavailable."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 
 from worker.errors import JobConflict, JobNotFound, PushCancelled
 from worker.jobs import scripts as job_scripts
+from worker.jobs.audit import AuditLog
 from worker.jobs.connection import PREFIX, StoreConnection, guard
 from worker.jobs.ledger import BlobLedger, LayerCache, TagLock
+from worker.jobs.limits import ACTIVE_KEY, CallerLimits
 from worker.jobs.listing import JobListing
 from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field, utcnow
 from worker.jobs.notify import ChangeFeed, publish_change
@@ -80,6 +82,19 @@ class JobStore:
         """A lock on one daemon tag for up to `timeout` seconds."""
         return TagLock(self.connection, tag, timeout)
 
+    def audit_log(self) -> AuditLog:
+        """The audit trail, kept as long as jobs are."""
+        return AuditLog(self.connection, self.retention)
+
+    def caller_limits(self) -> CallerLimits:
+        """Per-caller rate and active-job limits."""
+        return CallerLimits(self.connection, self.key(""))
+
+    def queue_length(self, queue: str) -> int:
+        """Messages waiting in the broker list `queue` (same Redis as the jobs)."""
+        with guard():
+            return int(self._redis.llen(queue))
+
     def change_feed(self) -> ChangeFeed:
         """Wakes threads waiting for a job to change (the API's long-poll)."""
         return ChangeFeed(self.connection.client)
@@ -93,6 +108,8 @@ class JobStore:
             pipe.hset(self.key(job.id), mapping=record)
             pipe.expire(self.key(job.id), self.retention)
             pipe.zadd(SUBMITTING_KEY, {job.id: time.time()})
+            pipe.zadd(ACTIVE_KEY, {job.id: time.time()})
+            pipe.zremrangebyscore(ACTIVE_KEY, "-inf", time.time() - self.retention)
             self._listing.add(pipe, job, self.retention)
             pipe.execute()
         return job

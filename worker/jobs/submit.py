@@ -17,13 +17,12 @@ from worker.errors import (
     JobNotFound,
     StoreUnavailable,
 )
-from worker.jobs.model import Job, JobStatus, new_job_id
+from worker.jobs.model import DestinationResult, Job, JobStatus, new_job_id
 from worker.jobs.store import JobStore
 from worker.policies import AttestationPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     default_target,
-    destination,
     is_daemon_source,
     parse_daemon_source,
     parse_reference,
@@ -32,6 +31,7 @@ from worker.reference import (
     validate_tag,
 )
 from worker.settings import Settings
+from worker.targets import Target, TargetSet, load_targets
 
 MAX_EXTRA_TAGS = 20
 Enqueue = Callable[[str], None]
@@ -49,12 +49,16 @@ class PushRequest:
     attestations: str = AttestationPolicy.STRIP.value
     platforms: list[str] = field(default_factory=list)
     deadline_seconds: float | None = None
+    targets: list[str] = field(default_factory=list)
     callback_url: str | None = None
     callback_events: list[str] | None = None
 
     def fingerprint(self) -> str:
         """A stable hash of the request body, to compare idempotent retries."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        body = asdict(self)
+        if not body["targets"]:  # as before targets existed: replays across an upgrade match
+            del body["targets"]
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _field(name: str, check: Callable[[], object]) -> None:
@@ -72,8 +76,15 @@ def _attestations(value: str) -> AttestationPolicy:
         raise InvalidRequest("attestations", f"must be one of {allowed}") from None
 
 
-def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
-    """Validate `request` against the settings and build its queued Job (not yet stored)."""
+def plan_job(
+    request: PushRequest,
+    settings: Settings,
+    owner: str,
+    targets: TargetSet | None = None,
+    request_id: str = "",
+) -> Job:
+    """Validate `request` against the settings and targets (default: loaded from the
+    settings) and build its queued Job (not yet stored)."""
     daemon = is_daemon_source(request.source)
     if daemon and not settings.daemon_sources:
         raise InvalidRequest(
@@ -104,12 +115,9 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
     for extra in request.extra_tags:
         _field("extra_tags", partial(validate_tag, extra))
     tags = list(dict.fromkeys([tag, *request.extra_tags]))
-    dests: list[str] = []
-    for each in tags:
-        try:
-            dests.append(str(destination(settings.registry, request.app_slug, target, each)))
-        except InvalidReference as exc:
-            raise InvalidRequest("target", str(exc)) from None
+    chosen = (targets or load_targets(settings)).resolve(request.targets, request.app_slug)
+    results = [_planned(each, request.app_slug, target, tags) for each in chosen]
+    dests = [ref for result in results for ref in result.references]
     deadline = request.deadline_seconds or settings.default_deadline
     if deadline > settings.max_deadline:
         raise InvalidRequest(
@@ -124,10 +132,24 @@ def plan_job(request: PushRequest, settings: Settings, owner: str) -> Job:
         tags=tags,
         destinations=dests,
         owner=owner,
+        targets=[each.name for each in chosen],
+        results=results,
         attestations=_attestations(request.attestations),
         platforms=list(request.platforms),
         deadline_seconds=deadline,
         request_hash=request.fingerprint(),
+        request_id=request_id,
+    )
+
+
+def _planned(target: Target, app_slug: str, image: str, tags: list[str]) -> DestinationResult:
+    """The pending result of one target: its repository and references."""
+    try:
+        refs = [target.reference(app_slug, image, tag) for tag in tags]
+    except InvalidReference as exc:
+        raise InvalidRequest("target", f"{exc} (target {target.name})") from None
+    return DestinationResult(
+        target.name, target.registry, refs[0].repository, [str(ref) for ref in refs]
     )
 
 

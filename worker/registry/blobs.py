@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from worker.registry.manifests import Descriptor
 from worker.registry.repository import Repository
 from worker.registry.uploads import Upload
 
+log = logging.getLogger(__name__)
 StopCheck = Callable[[], None]
 ByteCounter = Callable[[int], None]
 
@@ -69,12 +71,35 @@ def stream_blob(
     on_bytes: ByteCounter,
     should_stop: StopCheck,
 ) -> None:
-    """Stream one blob from the source GET into `upload`, committing it in the same PUT."""
-    with route.source.open_blob(blob.digest) as reads:
-        upload.commit(
-            blob.digest,
-            verified_chunks(reads, blob, on_bytes, should_stop),
-            what=f"uploading blob {blob.digest[:19]} to {route.target.name}",
-            length=blob.size,
-            take_slot=not route.same_host,
-        )
+    """Stream one blob from the source GET into `upload`, committing it in the same PUT.
+
+    A PUT that breaks cannot resume: the caller starts the blob again in a new session, and
+    the log says so when bytes were already sent.
+    """
+    sent = 0
+
+    def count(n: int) -> None:
+        nonlocal sent
+        sent += n
+        on_bytes(n)
+
+    try:
+        with route.source.open_blob(blob.digest) as reads:
+            upload.commit(
+                blob.digest,
+                verified_chunks(reads, blob, count, should_stop),
+                what=f"uploading blob {blob.digest[:19]} to {route.target.name}",
+                length=blob.size,
+                take_slot=not route.same_host,
+            )
+    except NetworkError as error:
+        if sent:
+            log.warning(
+                "blob %s: the upload broke after %d of %d bytes (%s); starting it again from "
+                "byte 0",
+                blob.digest[:19],
+                sent,
+                blob.size,
+                error.detail,
+            )
+        raise

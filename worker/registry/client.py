@@ -15,10 +15,11 @@ import httpx
 from worker.errors import AuthError, PushError
 from worker.redaction import register_secret
 from worker.reference import api_host
-from worker.registry.credentials import Credentials
+from worker.registry.credentials import Credentials, CredentialSource, as_source
+from worker.registry.observer import NullObserver, RegistryObserver, retry_reason
 from worker.registry.request import RegistryRequest
 from worker.registry.retry import RetryPolicy, RetryState
-from worker.registry.status import map_transport_error, raise_for_status
+from worker.registry.status import map_transport_error, raise_for_status, unexpected_answer
 
 USER_AGENT = "pushgate/0.1"
 # One limit per registry host for the whole worker process, however many jobs and blob
@@ -65,17 +66,19 @@ class RegistryClient:
         registry: str,
         *,
         insecure: bool = False,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialSource | None = None,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         max_connections: int = 16,
+        observer: RegistryObserver | None = None,
     ) -> None:
         self.registry = registry
+        self.observer: RegistryObserver = observer or NullObserver()
         self._slots = host_slots(api_host(registry), max_connections)
         scheme = "http" if insecure else "https"
         self.base_url = f"{scheme}://{api_host(registry)}"
         self.retry = retry or RetryPolicy()
-        self._credentials = credentials
+        self._credentials = as_source(credentials)
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -89,6 +92,10 @@ class RegistryClient:
         self._fetching: dict[str, threading.Lock] = {}  # scopes whose token is being fetched
         self._lock = threading.Lock()
 
+    def login(self) -> Credentials | None:
+        """The credentials this client logs in with now (for a daemon pushing for us)."""
+        return self._credentials.current()
+
     def close(self) -> None:
         """Close the pooled connections."""
         self._http.close()
@@ -100,9 +107,8 @@ class RegistryClient:
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
             return {}
         if challenge.scheme == "basic":
-            if self._credentials is None:
-                return {}
-            return {"Authorization": httpx.BasicAuth(*self._credentials.basic())._auth_header}
+            credentials = self._credentials.current()
+            return {"Authorization": _basic(credentials)} if credentials else {}
         return {"Authorization": f"Bearer {self._token(scopes)}"}
 
     def _token(self, scopes: tuple[str, ...]) -> str:
@@ -145,15 +151,13 @@ class RegistryClient:
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         assert self._challenge is not None
         realm = self._challenge.realm
-        params = httpx.QueryParams({"service": self._challenge.service, "scope": list(scopes)})
-        auth = httpx.BasicAuth(*self._credentials.basic()) if self._credentials else None
-        try:
-            response = self._http.get(realm, params=params, auth=auth)
-        except httpx.HTTPError as exc:
-            where = f"token server {httpx.URL(realm).host}"
-            raise map_transport_error(exc, where, token_realm=True) from None
+        credentials = self._credentials.current()
+        response = self._ask_token_server(realm, scopes, credentials)
+        if response.status_code in (401, 403) and self._credentials.renew(credentials):
+            credentials = self._credentials.current()  # a helper's, asked again once
+            response = self._ask_token_server(realm, scopes, credentials)
         if response.status_code in (401, 403):
-            who = f"as {self._credentials.username!r}" if self._credentials else "anonymously"
+            who = f"as {credentials.username!r}" if credentials else "anonymously"
             raise AuthError(
                 f"the token server of {self.registry} refused to log in {who}: "
                 "check the registry username and token"
@@ -167,8 +171,33 @@ class RegistryClient:
         register_secret(token, ttl=lifetime)
         return token, lifetime
 
-    def _learn(self, response: httpx.Response, scopes: tuple[str, ...]) -> bool:
-        """Take in a 401's challenge; True when a retry with new credentials can help."""
+    def _ask_token_server(
+        self, realm: str, scopes: tuple[str, ...], credentials: Credentials | None
+    ) -> httpx.Response:
+        """GET a token with Basic credentials, or POST an identity token as an OAuth2
+        refresh_token grant (as docker does with `identitytoken`)."""
+        assert self._challenge is not None
+        service = self._challenge.service
+        try:
+            if credentials is not None and credentials.identity_token:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": credentials.password.reveal(),
+                    "service": service,
+                    "scope": " ".join(scopes),
+                    "client_id": USER_AGENT.split("/", 1)[0],
+                }
+                return self._http.post(realm, data=form)
+            params = httpx.QueryParams({"service": service, "scope": list(scopes)})
+            auth = httpx.BasicAuth(*credentials.basic()) if credentials else None
+            return self._http.get(realm, params=params, auth=auth)
+        except httpx.HTTPError as exc:
+            where = f"token server {httpx.URL(realm).host}"
+            raise map_transport_error(exc, where, token_realm=True) from None
+
+    def _learn(self, response: httpx.Response, scopes: tuple[str, ...], first: bool) -> bool:
+        """Take in a 401's challenge; True when a retry with new credentials can help: the
+        first 401 teaches the scheme, a second one with Basic sent renews a helper's."""
         header = response.headers.get("WWW-Authenticate", "")
         if not header:
             return False
@@ -180,8 +209,14 @@ class RegistryClient:
             if cached and sent == f"Bearer {cached[0]}":
                 del self._tokens[" ".join(scopes)]
         if challenge.scheme == "basic":
-            return self._credentials is not None and not sent.startswith("Basic ")
-        return challenge.scheme == "bearer"
+            credentials = self._credentials.current()
+            if credentials is None:
+                return False
+            if not sent.startswith("Basic "):
+                return True
+            # Refused: a helper's cached credentials may have expired; ask it again, once.
+            return sent != _basic(credentials) or self._credentials.renew(credentials)
+        return challenge.scheme == "bearer" and first
 
     # -- requests -----------------------------------------------------------
 
@@ -203,9 +238,11 @@ class RegistryClient:
 
     @contextmanager
     def _exchange(self, request: RegistryRequest, *, read: bool) -> Iterator[httpx.Response]:
-        auth_retried = False
+        auth_retries = 0
         state = self.retry.begin(request.what, request.replayable)
         while state.next_attempt():
+            if state.tries > 1:
+                self.observer.retry(self.registry, retry_reason(state.last_error))
             with self._slots if request.take_slot else contextlib.nullcontext():
                 done, response = self._attempt(request, state, read=read)
                 if done and response is not None:
@@ -216,13 +253,14 @@ class RegistryClient:
                     return
             if response is None:
                 continue
-            if response.status_code == 401 and request.replayable and not auth_retried:
-                auth_retried = True
-                if self._learn(response, request.scopes):
+            if response.status_code == 401 and request.replayable and auth_retries < 2:
+                auth_retries += 1
+                if self._learn(response, request.scopes, first=auth_retries == 1):
                     state.refund()
                     continue
             try:
                 raise_for_status(response, request.what, request.scopes)
+                raise unexpected_answer(response, request.what)
             except PushError as error:
                 state.failed(error)
         raise state.give_up()
@@ -243,8 +281,10 @@ class RegistryClient:
             )
             response = self._http.send(sent, stream=True, follow_redirects=request.follow_redirects)
         except httpx.HTTPError as exc:
+            self.observer.request(self.registry, request.method, "error")
             state.failed(map_transport_error(exc, request.what))
             return False, None
+        self.observer.request(self.registry, request.method, str(response.status_code))
         done = response.status_code in request.ok
         if done and not read:
             return True, response
@@ -256,6 +296,10 @@ class RegistryClient:
         finally:
             response.close()
         return done, response
+
+
+def _basic(credentials: Credentials) -> str:
+    return httpx.BasicAuth(*credentials.basic())._auth_header
 
 
 def pull_scope(repository: str) -> str:

@@ -14,17 +14,20 @@ from worker.policies import AttestationPolicy
 from worker.reference import Reference
 from worker.registry.blobs import BlobRoute
 from worker.registry.client import RegistryClient
-from worker.registry.credentials import Credentials, docker_config_credentials, target_credentials
+from worker.registry.credentials import Credentials, CredentialSource, target_credentials
+from worker.registry.logins import Logins
 from worker.registry.manifests import Descriptor, Manifest
+from worker.registry.observer import RegistryObserver
 from worker.registry.progress import Progress
 from worker.registry.repository import Repository
 from worker.registry.retry import RetryPolicy, current_stop
 from worker.registry.scheduler import StreamSlots, copy_blob, run_all
 from worker.registry.selection import IndexSelection, explain_refusal, select_children
+from worker.registry.tags import put_tag
 from worker.settings import Settings
 
 StopCheck = Callable[[], None]
-CredentialLookup = Callable[[str], "Credentials | None"]
+CredentialLookup = Callable[[str], "Credentials | CredentialSource | None"]
 # Given blob digests, the repository of the same app that already holds each (if known).
 MountLookup = Callable[[list[str]], Mapping[str, str]]
 
@@ -63,10 +66,14 @@ class CopyEngine:
         *,
         target: Credentials | None = None,
         source_credentials: CredentialLookup | None = None,
+        observer: RegistryObserver | None = None,
+        insecure: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.observer = observer
         self._target_credentials = target
         self._source_credentials = source_credentials or (lambda registry: None)
+        self._insecure = insecure or settings.is_insecure
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
         self.retry = RetryPolicy(
@@ -76,12 +83,21 @@ class CopyEngine:
         self.streams = StreamSlots(settings.blob_streams)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CopyEngine:
-        """An engine with the vendor token from settings and sources' from DOCKER_CONFIG."""
+    def from_settings(
+        cls,
+        settings: Settings,
+        logins: Logins | None = None,
+        observer: RegistryObserver | None = None,
+    ) -> CopyEngine:
+        """An engine with the vendor token, the targets' logins and DOCKER_CONFIG's;
+        `observer` hears of every registry request and retry (the job side's metrics)."""
+        logins = logins or Logins(settings)
         return cls(
             settings,
             target=target_credentials(settings.registry_username, settings.registry_token),
-            source_credentials=lambda host: docker_config_credentials(settings.docker_config, host),
+            source_credentials=logins.credentials,
+            insecure=logins.insecure,
+            observer=observer,
         )
 
     @property
@@ -101,18 +117,16 @@ class CopyEngine:
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
-                creds = (
-                    self._target_credentials
-                    if registry == self.settings.registry
-                    else self._source_credentials(registry)
-                )
+                own = self._target_credentials if registry == self.settings.registry else None
+                creds = own or self._source_credentials(registry)
                 client = RegistryClient(
                     registry,
-                    insecure=self.settings.is_insecure(registry),
+                    insecure=self._insecure(registry),
                     credentials=creds,
                     timeout=self.settings.stall_timeout,
                     retry=self.retry,
                     max_connections=self.settings.registry_concurrency,
+                    observer=self.observer,
                 )
                 self._clients[registry] = client
             return client
@@ -204,7 +218,7 @@ class CopyEngine:
             else:
                 now = repository.served_digest(dest.identifier)
             if now != manifest.digest:
-                repository.put_manifest(dest.identifier, manifest)
+                put_tag(repository, dest.identifier, manifest, now)
 
     def _served(self, destinations: Sequence[Reference]) -> dict[str, str | None]:
         """What every destination tag serves now (None where nothing)."""

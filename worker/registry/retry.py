@@ -1,4 +1,4 @@
-"""Exponential backoff with full jitter, honouring Retry-After, bounded in count and total wait."""
+"""Exponential backoff with full jitter, honouring Retry-After, bounded by a time budget."""
 
 from __future__ import annotations
 
@@ -49,72 +49,95 @@ job_retries: ContextVar[RetryStats | None] = ContextVar("job_retries", default=N
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to retry transient failures."""
+    """How long to keep retrying transient failures: a time budget per operation.
 
-    attempts: int = 6
+    An operation retries while the registry keeps answering with something worth a retry,
+    until `max_total_wait` seconds have passed since it began to fail (its first failure, or
+    the first after progress); the job's deadline (the stop check the backoff sleep calls)
+    can end it sooner. `attempts` only guards against a hot loop: it is not the budget.
+    """
+
+    attempts: int = 100
     base_delay: float = 0.2
     max_delay: float = 20.0
     max_total_wait: float = 120.0
     stats: RetryStats = field(default_factory=RetryStats, compare=False)
-    # Injected by tests: the backoff sleep and the jitter draw (low, high) -> delay.
+    # Injected by tests: the backoff sleep, the jitter draw (low, high) -> delay, the clock.
     sleep: Callable[[float], None] = field(default=interruptible_sleep, compare=False, repr=False)
     jitter: Callable[[float, float], float] = field(
         default=random.uniform, compare=False, repr=False
     )
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
 
     def begin(self, what: str, replayable: bool = True) -> RetryState:
-        """Start counting attempts for one operation (one only when it cannot be replayed)."""
+        """Start the budget of one operation (one try only when its body cannot be replayed)."""
         return RetryState(self, what, self.attempts if replayable else 1)
 
 
 class RetryState:
-    """The attempts of one operation: call next_attempt() before each try."""
+    """The tries of one operation: call next_attempt() before each, failed() after a failure."""
 
     def __init__(self, policy: RetryPolicy, what: str, attempts: int) -> None:
         self.policy = policy
         self.what = what
-        self.attempts_left = attempts
-        self.waited = 0.0
-        self.tries = 0
+        self.attempts = attempts
+        self.started = self.since = policy.clock()
+        self.tries = 0  # every try made, for the message
+        self.failures = 0  # failures since the last progress: the backoff step and hot-loop guard
+        self.spent = False
         self.last_error: PushError | None = None
+        self._back_off = False
 
     def next_attempt(self) -> bool:
-        """Sleep the backoff for the next try; False when no try is left."""
-        if self.attempts_left <= 0:
-            return False
-        if self.tries:
-            delay = self._delay()
-            if self.waited + delay > self.policy.max_total_wait:
+        """Sleep the backoff after a failure; False once the time budget or guard is spent."""
+        if self._back_off:
+            left = self.since + self.policy.max_total_wait - self.policy.clock()
+            hint = getattr(self.last_error, "retry_after", None)
+            if self.failures >= self.attempts or left <= 0 or (hint is not None and hint > left):
+                self.spent = self.attempts > 1
                 return False
+            # The last wait ends where the budget does: one more try there, then give up.
+            delay = min(self._delay(hint), left)
             self.policy.stats.add()
             self.policy.sleep(delay)
-            self.waited += delay
-        self.attempts_left -= 1
+            self._back_off = False
+        elif self.tries >= self.attempts:
+            return False
         self.tries += 1
         return True
 
-    def _delay(self) -> float:
-        hint = getattr(self.last_error, "retry_after", None)
-        backoff = min(self.policy.max_delay, self.policy.base_delay * 2 ** (self.tries - 1))
+    def _delay(self, hint: float | None) -> float:
+        backoff = min(self.policy.max_delay, self.policy.base_delay * 2 ** (self.failures - 1))
         jittered = self.policy.jitter(backoff / 2, backoff)
         return max(jittered, float(hint)) if hint is not None else jittered
 
     def failed(self, error: PushError) -> None:
         """Record a failure; raise it at once when it is not worth retrying."""
         self.last_error = error
-        if not error.retryable:
+        if not error.retryable or error.budget_spent:
             raise error
+        if self.failures == 0:  # the budget runs from the first failure, not a long try's start
+            self.since = self.policy.clock()
+        self.failures += 1
+        self._back_off = True
+
+    def progress(self) -> None:
+        """Something landed (a chunk, a session): the budget and the backoff start over."""
+        self.since = self.policy.clock()
+        self.failures = 0
 
     def refund(self) -> None:
-        """Give back the attempt just used (it was an auth round trip, not a failure)."""
-        self.attempts_left += 1
+        """Give back the try just made (an auth round trip, not a failure): no backoff."""
         self.tries -= 1
 
     def give_up(self) -> PushError:
-        """The error to raise once the attempts or the wait budget are spent."""
-        if self.last_error is None:
+        """The error to raise once the budget is spent; an outer loop will not retry it."""
+        error = self.last_error
+        if error is None:
             return NetworkError(f"{self.what}: no attempt was made")
-        if self.tries > 1:
-            self.last_error.detail += f" (gave up after {self.tries} attempts)"
-            self.last_error.args = (self.last_error.detail,)
-        return self.last_error
+        if self.spent:
+            elapsed = self.policy.clock() - self.started
+            error.detail += f" (gave up after {self.tries} tries in {elapsed:.1f}s)"
+            error.args = (error.detail,)
+            error.budget_spent = True
+        return error

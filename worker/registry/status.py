@@ -43,6 +43,31 @@ def registry_error_summary(body: bytes) -> str:
     return "; ".join(parts)
 
 
+def registry_error_codes(body: bytes) -> list[str]:
+    """The `code` of each error in a registry's JSON error body."""
+    try:
+        errors = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError):
+        return []
+    return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
+
+
+def _pushed_repository(scopes: tuple[str, ...]) -> str | None:
+    """The repository a request pushes to, from its token scopes (None for reads)."""
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if kind == "repository" and "push" in actions.split(","):
+            return name
+    return None
+
+
+def _registry_of(response: httpx.Response) -> str:
+    with contextlib.suppress(RuntimeError):
+        return response.request.url.netloc.decode()
+    return "the registry"
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), if any."""
     if not value:
@@ -70,7 +95,21 @@ def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...
         summary = f"HTTP {status}" + (f": {text}" if text else "")
     summary = redact(summary)
     error: PushError
-    if status == 401:
+    pushed = _pushed_repository(scopes)
+    codes = registry_error_codes(response.content)
+    if pushed and status == 404 and "NAME_UNKNOWN" in codes:
+        host = _registry_of(response)
+        error = RejectedError(
+            f"{what}: repository {pushed} does not exist on {host}, which does not create "
+            f"repositories on push: create {pushed} on {host} first (ECR: aws ecr "
+            f"create-repository --repository-name {pushed}) ({summary})"
+        )
+    elif pushed and (status == 403 or (status == 401 and "DENIED" in codes)):
+        error = AuthError(
+            f"{what}: the credential for {_registry_of(response)} logged in but lacks push "
+            f"rights on {pushed}: grant it push (write) access to that repository ({summary})"
+        )
+    elif status == 401:
         wanted = ", ".join(scopes) or "access"
         error = AuthError(
             f"{what}: the registry refused the credentials or they do not grant {wanted} "
@@ -91,6 +130,11 @@ def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...
     else:
         error = InternalError(f"{what}: unexpected HTTP {status} ({summary})")
     raise error
+
+
+def unexpected_answer(response: httpx.Response, what: str) -> PushError:
+    """The error for an answer that is neither an error status nor the success expected."""
+    return InternalError(f"{what}: unexpected HTTP {response.status_code} from the registry")
 
 
 # What OpenSSL says when the far end answers a ClientHello with plain HTTP (1.1/3.0, then 3.2+).

@@ -19,6 +19,19 @@ _OCTETS = "application/octet-stream"
 _RANGE_RE = re.compile(r"^(?:bytes=)?\d+-(-?\d+)$")
 
 
+def held_bytes(range_header: str | None, known: int) -> int:
+    """How many bytes an upload holds per its Range header, `known` deciding an ambiguous answer.
+
+    Distribution answers `0-0` both for an empty upload and for one holding a single byte, so
+    `0-0` means one byte only when we know one was sent and acknowledged (`known` >= 1).
+    """
+    match = _RANGE_RE.match((range_header or "").strip())
+    if match is None:
+        return 0
+    end = int(match.group(1))
+    return min(known, 1) if end == 0 else max(end + 1, 0)
+
+
 def location_of(client: RegistryClient, response: httpx.Response) -> str:
     """The absolute URL of the upload named by a response's Location header."""
     location = response.headers.get("Location")
@@ -37,6 +50,7 @@ class Upload:
         self.scopes = scopes
         self.location = location
         self.min_chunk = min_chunk  # the registry's OCI-Chunk-Min-Length, 0 when unstated
+        self.acknowledged = 0  # bytes the registry confirmed holding in a PATCH answer
 
     def patch(
         self,
@@ -45,8 +59,11 @@ class Upload:
         what: str,
         span: tuple[int, int] | None = None,
         take_slot: bool = True,
-    ) -> None:
-        """PATCH bytes into the session; `span` (start, end) sends them as that Content-Range."""
+    ) -> int:
+        """PATCH bytes into the session; `span` (start, end) sends them as that Content-Range.
+
+        Returns how many bytes the registry says the session holds now (`end` if it does not say).
+        """
         headers = {"Content-Type": _OCTETS}
         if span is not None:
             start, end = span
@@ -64,6 +81,13 @@ class Upload:
         )
         with self.client.open(request) as answer:
             self.location = location_of(self.client, answer)
+            stated = answer.headers.get("Range")
+        expected = span[1] if span is not None else None
+        if stated:  # without a span we only know the body was not empty
+            self.acknowledged = held_bytes(stated, 1 if expected is None else expected)
+        elif expected is not None:
+            self.acknowledged = expected
+        return self.acknowledged
 
     def commit(
         self,
@@ -95,13 +119,15 @@ class Upload:
         )
 
     def held(self, what: str) -> int:
-        """How many bytes the registry holds for this session (it may move the session)."""
+        """How many bytes the registry holds for this session (it may move the session).
+
+        `Range: 0-0` on a session with nothing acknowledged is an empty upload, not one byte.
+        """
         response = self.client.send(
             RegistryRequest("GET", self.location, self.scopes, what, ok=(204, 200))
         )
-        match = _RANGE_RE.match(response.headers.get("Range", "0--1").strip())
         self.location = location_of(self.client, response)
-        return int(match.group(1)) + 1 if match else 0
+        return held_bytes(response.headers.get("Range"), self.acknowledged)
 
     def cancel(self) -> None:
         """Best-effort DELETE, so the registry does not keep an abandoned upload's bytes."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from worker.errors import ConfigurationError, PushgateError
 from worker.jobs.model import Job, format_time, utcnow
+from worker.metrics import count_delivery
 from worker.settings import Settings
 from worker.webhooks.guard import HostPolicy, display_url
 from worker.webhooks.payload import render
@@ -127,6 +128,7 @@ class Dispatcher:
             self.records.finish(
                 delivery_id, token, DISABLED, last_error="subscription disabled (410 Gone)"
             )
+            count_delivery(DISABLED)
             log.info("webhook %s to %s: subscription disabled, not sent", delivery_id, where)
             return self.records.get(delivery_id)
         attempt = self._attempt(delivery)
@@ -159,6 +161,7 @@ class Dispatcher:
                 " (redirects are not followed)" if 300 <= attempt.status < 400 else ""
             )
         if attempt.delivered:
+            count_delivery(DELIVERED)
             self.records.finish(
                 delivery.id, token, DELIVERED, delivered_at=format_time(utcnow()), **fields
             )
@@ -168,11 +171,14 @@ class Dispatcher:
                 log.warning(
                     "webhook subscription %s answered 410 Gone: disabled", delivery.subscription
                 )
+            count_delivery(GONE)
             self.records.finish(delivery.id, token, GONE, **fields)
         elif delivery.attempts <= len(self.schedule):
+            count_delivery("retrying")
             delay = max(self.schedule[delivery.attempts - 1], attempt.retry_after or 0.0)
             self.records.finish(delivery.id, token, PENDING, time.time() + delay, **fields)
         else:
+            count_delivery(FAILED)
             self.records.finish(delivery.id, token, FAILED, **fields)
 
 

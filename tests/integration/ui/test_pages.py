@@ -130,10 +130,10 @@ def test_running_push_bar_advances_then_succeeded(
     unique: str,
 ) -> None:
     image = source_images.image(f"acme/{unique}", "1.0.1", [6 * MiB] * 4)
+    sign_in(page)  # before the push starts: a slow browser start must not miss the running bar
     job_id = ui_service.submit(
         source=f"{source_registry.host}/acme/{unique}:1.0.1", app_slug="myapp"
     )
-    sign_in(page)
     row = page.locator(f"tr[data-job-id='{job_id}']")
     expect(row).to_be_visible()
     page.wait_for_function(

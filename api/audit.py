@@ -1,0 +1,91 @@
+"""Audit events: every push accepted or refused, every cancel and every failed
+authentication is one event, logged on `pushgate.audit` and kept in Redis (read with
+GET /v1/audit)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from api.state import state
+from worker.errors import StoreUnavailable
+from worker.jobs.model import Job, format_time, utcnow
+from worker.logs import current_format
+from worker.policies import LogFormat
+
+log = logging.getLogger("pushgate.audit")
+
+
+def mark(action: str, job: Job | None = None) -> None:
+    """Have this request recorded as `action` (push, cancel, authenticate) when it ends."""
+    g.audit_action = action
+    if job is not None:
+        g.audit_job = job
+
+
+def _event(response: Response) -> dict[str, Any]:
+    job: Job | None = g.get("audit_job")
+    body = _body() if request.method == "POST" else None
+    key = g.get("api_key")
+    status = response.status_code
+    problem = response.get_json(silent=True) if status >= 400 else None
+    reason = str(problem.get("type", "")).rsplit("/", 1)[-1] if isinstance(problem, dict) else None
+    if status < 400:
+        result = "replayed" if (g.audit_action == "push" and status == 200) else "accepted"
+    else:
+        result = "refused"
+    return {
+        "time": format_time(utcnow()),
+        "action": g.audit_action,
+        "result": result,
+        "reason": reason,
+        "status": status,
+        "key_name": key.name if key is not None else None,
+        "client_address": request.remote_addr,
+        "app_slug": job.app_slug if job else _text((body or {}).get("app_slug")),
+        "source": job.source if job else _text((body or {}).get("source")),
+        "targets": job.destinations if job else [],
+        "job_id": job.id if job else None,
+        "request_id": g.get("request_id"),
+    }
+
+
+def _body() -> dict[str, Any]:
+    """The request's JSON object, or {} (not JSON, or too big to read)."""
+    try:
+        body = request.get_json(silent=True)
+    except HTTPException:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    return value[:512] if isinstance(value, str) else None
+
+
+def record(response: Response) -> Response:
+    """After a request marked for the audit: log its event and store it (best effort)."""
+    if g.get("audit_action") is None:
+        return response
+    event = _event(response)
+    summary = f"audit {event['action']} {event['result']}"
+    if current_format() is LogFormat.JSON:
+        log.info(summary, extra=event)
+    else:
+        log.info("%s %s", summary, json.dumps(event, separators=(",", ":")))
+    try:
+        state().audit.append(event)
+    except StoreUnavailable as exc:  # the line above is the record of last resort
+        with contextlib.suppress(Exception):
+            log.warning("audit event not stored: %s", exc)
+    return response
+
+
+def install(app: Flask) -> None:
+    """Record marked requests' events after every request."""
+    app.after_request(record)

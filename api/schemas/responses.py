@@ -1,0 +1,228 @@
+"""Response schemas: jobs, pages, audit events, deliveries, problems and health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, fields
+
+from worker.jobs.model import JobStatus, format_time
+from worker.webhooks.guard import display_url
+from worker.webhooks.subscriptions import EVENTS
+
+
+class Timestamp(fields.String):
+    """A job timestamp: RFC 3339 UTC with milliseconds and a Z, as the job store writes it."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_time(value)
+
+
+class ProgressSchema(Schema):
+    """Blob and byte counters of a job."""
+
+    blobs_total = fields.Integer()
+    blobs_done = fields.Integer()
+    blobs_skipped = fields.Integer(
+        metadata={
+            "description": "Blobs the target already had, or mounted (counted in blobs_done)."
+        }
+    )
+    blobs_mounted = fields.Integer(
+        metadata={
+            "description": "Blobs mounted from another "
+            "repository of the app (counted in blobs_skipped)."
+        }
+    )
+    bytes_total = fields.Integer()
+    bytes_done = fields.Integer()
+
+
+class JobErrorSchema(Schema):
+    """Why a job failed."""
+
+    type = fields.String(
+        metadata={
+            "enum": ["auth", "not_found", "rejected", "network", "timeout", "cancelled", "internal"]
+        }
+    )
+    title = fields.String()
+    detail = fields.String()
+
+
+class DestinationResultSchema(Schema):
+    """The outcome of one destination (target) of a job."""
+
+    target = fields.String(metadata={"description": "The target's name."})
+    registry = fields.String()
+    repository = fields.String()
+    references = fields.List(fields.String(), metadata={"description": "Its tags, in full."})
+    status = fields.String(metadata={"enum": ["pending", "succeeded", "failed"]})
+    digest = fields.String(
+        allow_none=True, metadata={"description": "The digest it serves after the push."}
+    )
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+
+
+class RemovedSchema(Schema):
+    """A child manifest left out of the pushed index."""
+
+    digest = fields.String()
+    reason = fields.String()
+
+
+class JobSchema(Schema):
+    """A push job."""
+
+    id = fields.String()
+    status = fields.String(metadata={"enum": [s.value for s in JobStatus]})
+    source = fields.String()
+    app_slug = fields.String()
+    target = fields.String()
+    tags = fields.List(fields.String())
+    destinations = fields.List(fields.String())
+    targets = fields.List(fields.String(), metadata={"description": "The targets pushed to."})
+    results = fields.List(
+        fields.Nested(DestinationResultSchema),
+        metadata={
+            "description": "One result per target; the job succeeds only when every one did."
+        },
+    )
+    attestations = fields.String()
+    platforms = fields.List(fields.String())
+    source_digest = fields.String(allow_none=True)
+    digest = fields.String(allow_none=True)
+    served = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "Digest each destination served after the push."},
+    )
+    removed = fields.List(fields.Nested(RemovedSchema))
+    progress = fields.Nested(ProgressSchema)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    attempts = fields.Integer(
+        metadata={
+            "description": "Deliveries of the job to a worker "
+            "(more than 1 after a worker was lost)."
+        }
+    )
+    retries = fields.Integer(
+        metadata={"description": "Requests retried after transient registry or network failures."}
+    )
+    cancel_requested = fields.Boolean()
+    deadline_seconds = fields.Float()
+    request_id = fields.String(
+        metadata={"description": "X-Request-ID of the request that created it (in its logs)."}
+    )
+    created_at = Timestamp(metadata={"format": "date-time"})
+    started_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
+    finished_at = Timestamp(allow_none=True, metadata={"format": "date-time"})
+    callback_url = fields.Method(
+        "_callback_url",
+        allow_none=True,
+        metadata={"type": "string", "description": "The callback URL, without its query."},
+    )
+    callback_events = fields.Method(
+        "_callback_events", allow_none=True, metadata={"type": "array", "items": {"type": "string"}}
+    )
+
+    def _callback_url(self, job: Any) -> str | None:
+        callback = getattr(job, "callback", None)
+        return display_url(str(callback["url"])) if callback else None
+
+    def _callback_events(self, job: Any) -> list[str] | None:
+        callback = getattr(job, "callback", None)
+        return list(callback["events"]) if callback else None
+
+
+class JobPageSchema(Schema):
+    """A page of jobs, newest first."""
+
+    items = fields.List(fields.Nested(JobSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AuditEventSchema(Schema):
+    """One audit event."""
+
+    id = fields.String(metadata={"description": "The event's position (a cursor)."})
+    time = fields.String(metadata={"format": "date-time"})
+    action = fields.String(metadata={"enum": ["push", "cancel", "authenticate"]})
+    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused"]})
+    reason = fields.String(
+        allow_none=True, metadata={"description": "The problem type of a refusal."}
+    )
+    status = fields.Integer(metadata={"description": "The HTTP status answered."})
+    key_name = fields.String(allow_none=True, metadata={"description": "Never the key itself."})
+    client_address = fields.String(allow_none=True)
+    app_slug = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    targets = fields.List(fields.String())
+    job_id = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+
+
+class AuditPageSchema(Schema):
+    """Audit events, oldest first; `next_cursor` is null when there is nothing more yet."""
+
+    items = fields.List(fields.Nested(AuditEventSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class DeliverySchema(Schema):
+    """One webhook delivery of a job's event to one subscriber."""
+
+    id = fields.String(metadata={"description": "The webhook-id, the same on every attempt."})
+    event = fields.String(metadata={"enum": list(EVENTS)})
+    subscription = fields.String(
+        metadata={"description": "`callback` (the job's callback_url) or a subscription's name."}
+    )
+    url = fields.Method(
+        "_url", metadata={"type": "string", "description": "Where it goes, without the query."}
+    )
+    state = fields.String(
+        metadata={
+            "enum": ["pending", "delivered", "failed", "gone", "disabled"],
+            "description": "pending (more attempts to come), delivered (a 2xx), failed "
+            "(attempts exhausted), gone (410), disabled (its subscription answered 410).",
+        }
+    )
+    attempts = fields.Integer()
+    last_status = fields.Integer(allow_none=True, metadata={"description": "HTTP status."})
+    last_error = fields.String()
+    next_attempt = fields.String(allow_none=True, metadata={"format": "date-time"})
+    created_at = fields.String(metadata={"format": "date-time"})
+    delivered_at = fields.Method(
+        "_delivered_at", allow_none=True, metadata={"type": "string", "format": "date-time"}
+    )
+
+    def _url(self, delivery: Any) -> str:
+        return display_url(delivery.url)
+
+    def _delivered_at(self, delivery: Any) -> str | None:
+        return delivery.delivered_at or None
+
+
+class DeliveryListSchema(Schema):
+    """The webhook deliveries of a job, oldest first."""
+
+    items = fields.List(fields.Nested(DeliverySchema))
+
+
+class ProblemSchema(Schema):
+    """An application/problem+json error document (RFC 9457); members may be added."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class HealthSchema(Schema):
+    """Health answer."""
+
+    status = fields.String()

@@ -1,0 +1,192 @@
+"""A job's push to its destinations: one target through the copy engine, several at once
+through the fan-out (one source read per blob), daemon sources one target after another; and
+the result of each destination."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from functools import partial
+
+from worker.daemon.export import push_by_export
+from worker.daemon.source import DaemonSource, push_with_sdk
+from worker.errors import PushError, StoreUnavailable
+from worker.jobs.ledger import BlobLedger, TagLock
+from worker.jobs.model import DestinationResult, Job, JobError
+from worker.policies import DaemonPushMode
+from worker.redaction import redact
+from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
+from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.fanout import Leg, copy_to_legs
+from worker.registry.progress import Progress
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+StopCheck = Callable[[], None]
+TagLocks = Callable[[str, float], TagLock]
+
+
+@dataclass
+class Outcome:
+    """What a push did: the digests, what each destination serves, and each one's result;
+    `error` is set when some destination failed."""
+
+    source_digest: str | None = None
+    digest: str | None = None
+    served: dict[str, str] = field(default_factory=dict)
+    removed: list[dict[str, str]] = field(default_factory=list)
+    results: list[DestinationResult] = field(default_factory=list)
+    error: JobError | None = None
+
+
+def planned_results(job: Job) -> list[DestinationResult]:
+    """The job's destinations as pending results (a record from before targets has one)."""
+    if job.results:
+        return [dataclasses.replace(r, status="pending", error=None) for r in job.results]
+    first = parse_reference(job.destinations[0])
+    return [DestinationResult("replicated", first.registry, first.repository, job.destinations)]
+
+
+def with_error(results: list[DestinationResult], error: JobError) -> list[DestinationResult]:
+    """The results with every destination not yet succeeded failed with `error`."""
+    return [
+        r if r.status == "succeeded" else dataclasses.replace(r, status="failed", error=error)
+        for r in results
+    ]
+
+
+class DestinationPusher:
+    """Pushes a job's source to each of its destinations and reports per destination."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: BlobLedger,
+        daemon: DaemonSource,
+        layer_cache: MutableMapping[str, str],
+        tag_lock: TagLocks,
+    ) -> None:
+        self.settings, self.ledger, self.daemon = settings, ledger, daemon
+        self.layer_cache, self.tag_lock = layer_cache, tag_lock
+
+    def ledger_scope(self, job: Job, registry: str) -> str:
+        """Where the blob ledger of the job's app on `registry` lives (the vendor's: the app)."""
+        return job.app_slug if registry == self.settings.registry else f"{job.app_slug}@{registry}"
+
+    def push(
+        self, engine: CopyEngine, job: Job, progress: Progress, should_stop: StopCheck
+    ) -> Outcome:
+        """Push to every destination; errors of the source (or of the only destination) and
+        cancellation are raised, a failure of one of several destinations is in the Outcome."""
+        results = planned_results(job)
+        legs = [
+            Leg(
+                r.target,
+                [parse_reference(ref) for ref in r.references],
+                partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
+            )
+            for r in results
+        ]
+        if is_daemon_source(job.source):
+            for leg in legs:
+                self._push_daemon(engine, job, leg, progress, should_stop, alone=len(legs) == 1)
+        elif len(legs) == 1:
+            leg = legs[0]
+            options = self._options(job, leg)
+            leg.result = engine.copy(
+                parse_reference(job.source),
+                leg.references,
+                options=options,
+                progress=progress,
+                should_stop=should_stop,
+            )
+        else:
+            options = self._options(job, None)
+            copy_to_legs(
+                engine,
+                parse_reference(job.source),
+                legs,
+                options=options,
+                progress=progress,
+                should_stop=should_stop,
+            )
+        return self._outcome(job, results, legs)
+
+    def _options(self, job: Job, leg: Leg | None) -> CopyOptions:
+        return CopyOptions(
+            attestations=job.attestations,
+            platforms=tuple(job.platforms),
+            mount_lookup=leg.mount_lookup if leg else None,
+        )
+
+    def _push_daemon(
+        self,
+        engine: CopyEngine,
+        job: Job,
+        leg: Leg,
+        progress: Progress,
+        should_stop: StopCheck,
+        alone: bool,
+    ) -> None:
+        name = daemon_name(parse_daemon_source(job.source))
+        dests = list(leg.references)
+        try:
+            if self.settings.daemon_push is DaemonPushMode.SDK:
+                login = engine.client(dests[0].registry).login()
+                leg.result = push_with_sdk(
+                    self.daemon,
+                    name,
+                    dests,
+                    engine,
+                    login,
+                    progress,
+                    should_stop,
+                    lambda tag: self.tag_lock(tag, job.deadline_seconds),
+                )
+            else:
+                leg.result = push_by_export(
+                    self.daemon, name, dests, engine, progress, should_stop, self.layer_cache
+                )
+        except PushError as error:
+            if alone or error.type == "cancelled":
+                raise
+            leg.error = error
+
+    def _outcome(self, job: Job, results: list[DestinationResult], legs: list[Leg]) -> Outcome:
+        outcome = Outcome()
+        failed: list[tuple[DestinationResult, PushError]] = []
+        for result, leg in zip(results, legs, strict=True):
+            if leg.result is not None:
+                copied = leg.result
+                outcome.source_digest, outcome.digest = copied.source_digest, copied.digest
+                outcome.served.update(copied.served)
+                outcome.removed = copied.removed
+                result.status, result.digest = "succeeded", copied.digest
+                self._record_blobs(job, result, copied.blobs)
+            elif leg.error is not None:
+                failed.append((result, leg.error))
+                result.status, result.error = "failed", JobError.of(leg.error)
+            outcome.results.append(result)
+        if failed:
+            outcome.error = _combined_error(failed, len(results))
+        return outcome
+
+    def _record_blobs(self, job: Job, result: DestinationResult, blobs: list[str]) -> None:
+        try:
+            self.ledger.record(self.ledger_scope(job, result.registry), result.repository, blobs)
+        except StoreUnavailable as exc:  # only an optimisation for later pushes
+            log.warning("push job %s: blob ledger not updated: %s", job.id, exc)
+
+
+def _combined_error(failed: list[tuple[DestinationResult, PushError]], total: int) -> JobError:
+    """The job's error: the first failed destination's type, every failure named."""
+    first = failed[0][1]
+    parts = [
+        f"target {result.target} ({result.registry}/{result.repository}): {error.detail}"
+        for result, error in failed
+    ]
+    ok = total - len(failed)
+    detail = f"{len(failed)} of {total} destinations failed ({ok} succeeded): " + "; ".join(parts)
+    return JobError(first.type, f"{first.title} ({failed[0][0].target})", redact(detail))

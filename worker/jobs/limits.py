@@ -1,0 +1,89 @@
+"""Per-caller limits on submissions: pushes per minute and jobs queued or running at once,
+checked and taken in one atomic step in Redis."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from worker.jobs.connection import PREFIX, StoreConnection, guard
+
+ACTIVE_KEY = f"{PREFIX}:active"  # every queued or running job: id -> created (epoch seconds)
+RESERVATION_GRACE = 60.0  # a reserved id with no record yet counts for this long
+FULL_RETRY_AFTER = 10  # seconds to suggest when a caller has too many jobs active
+
+# KEYS: rate log (zset), caller's active jobs (zset). ARGV: now, rate per minute, max active,
+# job id, job key prefix, grace. Returns {1} when taken, else {0, reason, retry after}.
+# Finished or vanished jobs leave the caller's set here, so it never needs other bookkeeping.
+ADMIT = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
+local sent = redis.call('ZCARD', KEYS[1])
+if sent >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, 'rate', math.max(1, math.ceil(tonumber(oldest[2]) + 60 - now))}
+end
+local active = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local status = redis.call('HGET', ARGV[5] .. id, 'status')
+  if status == '"queued"' or status == '"running"' then
+    active = active + 1
+  elseif not status and tonumber(redis.call('ZSCORE', KEYS[2], id)) > now - tonumber(ARGV[6]) then
+    active = active + 1
+  else
+    redis.call('ZREM', KEYS[2], id)
+  end
+end
+if active >= tonumber(ARGV[3]) then return {0, 'max_active', tonumber(ARGV[7])} end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('EXPIRE', KEYS[1], 61)
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+return {1}
+"""
+
+# KEYS: all active jobs (zset). ARGV: job key prefix. Returns {queued, running}; drops the
+# ids of jobs that ended or expired.
+COUNT_ACTIVE = """
+local queued, running = 0, 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local status = redis.call('HGET', ARGV[1] .. id, 'status')
+  if status == '"queued"' then queued = queued + 1
+  elseif status == '"running"' then running = running + 1
+  else redis.call('ZREM', KEYS[1], id) end
+end
+return {queued, running}
+"""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a submission was refused (`rate` or `max_active`) and when to try again."""
+
+    reason: str
+    retry_after: int
+
+
+class CallerLimits:
+    """Admits a caller's new job when it is within its rate and its active-job limit."""
+
+    def __init__(self, connection: StoreConnection, job_key_prefix: str) -> None:
+        self._redis = connection.client
+        self._prefix = job_key_prefix
+        self._admit = self._redis.register_script(ADMIT)
+        self._count = self._redis.register_script(COUNT_ACTIVE)
+
+    def admit(self, caller: str, job_id: str, rate: int, max_active: int) -> Refusal | None:
+        """Take a slot for `job_id` of `caller`: None when admitted, else the Refusal."""
+        keys = [f"{PREFIX}:rate:{caller}", f"{PREFIX}:active:key:{caller}"]
+        args: list[str | float] = [time.time(), rate, max_active, job_id, self._prefix]
+        with guard():
+            result = self._admit(keys=keys, args=[*args, RESERVATION_GRACE, FULL_RETRY_AFTER])
+        if int(result[0]) == 1:
+            return None
+        return Refusal(str(result[1]), int(result[2]))
+
+    def active_counts(self) -> tuple[int, int]:
+        """(queued, running) jobs across every caller."""
+        with guard():
+            queued, running = self._count(keys=[ACTIVE_KEY], args=[self._prefix])
+        return int(queued), int(running)

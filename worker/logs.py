@@ -1,0 +1,111 @@
+"""Log lines as text or JSON (PUSHGATE_LOG_FORMAT), each carrying the context of the push it is
+about (job id, app slug, API key name, request id), with secrets redacted from every line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+from worker.policies import LogFormat
+from worker.redaction import RedactingFilter, redact
+
+CONTEXT_FIELDS = ("job_id", "app_slug", "key_name", "request_id")
+_context: ContextVar[dict[str, str] | None] = ContextVar("pushgate_log_context", default=None)
+_format = [LogFormat.TEXT]  # as configure_logging last set it
+
+
+def current_format() -> LogFormat:
+    """The log format this process was configured with."""
+    return _format[0]
+
+
+def bind(**fields: str | None) -> None:
+    """Add `fields` to the current context until it ends (a request, a task)."""
+    _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v}})
+
+
+def clear() -> None:
+    """Forget the current context's fields."""
+    _context.set({})
+
+
+class ContextFilter(logging.Filter):
+    """Puts the context fields on every record that does not carry them already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the fields; never drops a record."""
+        for name, value in (_context.get() or {}).items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+class JsonLineFormatter(JsonFormatter):
+    """One JSON object per line: time, level, logger, message, context and extra fields."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s %(process)d",
+            rename_fields={"levelname": "level", "name": "logger"},
+            # `job` is the text format's stamp (worker.logcontext); JSON lines carry job_id.
+            reserved_attrs=[*RESERVED_ATTRS, "job"],
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """The standard fields plus an RFC 3339 UTC `time`."""
+        super().add_fields(log_data, record, message_dict)
+        when = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        log_data["time"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The JSON line, with secrets redacted from all of it."""
+        return redact(str(super().format(record)))
+
+
+class TextFormatter(logging.Formatter):
+    """Wraps a text formatter: appends the context fields as `key=value`, redacts the line."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The inner formatter's line plus the context."""
+        line = self.inner.format(record)
+        pairs = [
+            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
+        ]
+        return redact(f"{line} [{' '.join(pairs)}]" if pairs else line)
+
+
+def configure_logging(log_format: LogFormat, level: str | None = None) -> None:
+    """Give every root handler (a stderr one when there is none) pushgate's formatter, the
+    context filter and redaction; idempotent."""
+    _format[0] = log_format
+    root = logging.getLogger()
+    if level:
+        root.setLevel(level)
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    format_handlers(root, log_format)
+
+
+def format_handlers(logger: logging.Logger, log_format: LogFormat) -> None:
+    """Give `logger`'s own handlers pushgate's formatter, context filter and redaction."""
+    for handler in logger.handlers:
+        current = handler.formatter
+        if log_format is LogFormat.JSON and not isinstance(current, JsonLineFormatter):
+            handler.setFormatter(JsonLineFormatter())
+        elif log_format is LogFormat.TEXT and not isinstance(current, TextFormatter):
+            handler.setFormatter(TextFormatter(current))
+        for kind in (ContextFilter, RedactingFilter):
+            if not any(isinstance(f, kind) for f in handler.filters):
+                handler.addFilter(kind())

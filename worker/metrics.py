@@ -1,0 +1,163 @@
+"""Prometheus metrics of pushgate, in prometheus_client's multiprocess mode when
+PROMETHEUS_MULTIPROC_DIR is set (gunicorn workers, Celery's prefork children).
+
+Labels are small closed sets: never a job id, a digest or a repository."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from worker.jobs.model import JobStatus
+from worker.multiprocess import MULTIPROC_ENV
+from worker.registry.manifests import Descriptor
+from worker.registry.progress import Progress
+
+DURATION_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+PUSHES = Counter(
+    "pushgate_pushes_total",
+    "Push jobs that ended, by status and error type (empty when it succeeded).",
+    ["status", "error_type"],
+)
+PUSH_DURATION = Histogram(
+    "pushgate_push_duration_seconds",
+    "Time from a job's start to its end, for jobs that ran.",
+    buckets=DURATION_BUCKETS,
+)
+PUSH_BYTES = Counter(
+    "pushgate_push_bytes_total",
+    "Bytes of blobs handled, by outcome: uploaded, skipped (already there), mounted.",
+    ["outcome"],
+)
+BLOBS = Counter(
+    "pushgate_blobs_total",
+    "Blobs handled, by outcome: uploaded, skipped, mounted.",
+    ["outcome"],
+)
+REGISTRY_REQUESTS = Counter(
+    "pushgate_registry_requests_total",
+    "HTTP requests to registries, by registry host, method and status code (`error`: none).",
+    ["registry", "method", "code"],
+)
+REGISTRY_RETRIES = Counter(
+    "pushgate_registry_retries_total",
+    "Registry requests retried, by registry host and reason.",
+    ["registry", "reason"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "pushgate_webhook_deliveries_total",
+    "Webhook delivery attempts, by result.",
+    ["result"],
+)
+HTTP_REQUESTS = Counter(
+    "pushgate_http_requests_total",
+    "API requests, by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "pushgate_http_request_duration_seconds",
+    "API request latency, by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=HTTP_BUCKETS,
+)
+
+
+class RegistryMetrics:
+    """The copy engine's RegistryObserver, counting into the registry metrics."""
+
+    def request(self, registry: str, method: str, code: str) -> None:
+        """Count one registry request."""
+        REGISTRY_REQUESTS.labels(registry, method, code).inc()
+
+    def retry(self, registry: str, reason: str) -> None:
+        """Count one retry."""
+        REGISTRY_RETRIES.labels(registry, reason).inc()
+
+
+def count_blob(outcome: str, size: int) -> None:
+    """Count one blob handled and its bytes (`outcome`: uploaded, skipped or mounted)."""
+    BLOBS.labels(outcome).inc()
+    PUSH_BYTES.labels(outcome).inc(size)
+
+
+def count_delivery(result: str) -> None:
+    """Count one webhook delivery attempt by its result: delivered, retrying (another attempt
+    is scheduled), failed (attempts exhausted), gone (410), disabled (not sent)."""
+    WEBHOOK_DELIVERIES.labels(result).inc()
+
+
+def count_finished(
+    status: JobStatus,
+    error_type: str | None,
+    started_at: dt.datetime | None = None,
+    finished_at: dt.datetime | None = None,
+) -> None:
+    """Count a job that reached an end state (and its duration, when it ran)."""
+    PUSHES.labels(str(status), error_type or "").inc()
+    if started_at is not None and finished_at is not None:
+        PUSH_DURATION.observe(max(0.0, (finished_at - started_at).total_seconds()))
+
+
+class MeteredProgress(Progress):
+    """A copy's progress that also counts each blob and its bytes into the metrics."""
+
+    def blob_done(self, blob: Descriptor, counted: int) -> None:
+        """Count an uploaded blob."""
+        super().blob_done(blob, counted)
+        count_blob("uploaded", blob.size)
+
+    def blob_skipped(self, blob: Descriptor, counted: int, mounted: bool = False) -> None:
+        """Count a blob the target had, or mounted."""
+        super().blob_skipped(blob, counted, mounted)
+        count_blob("mounted" if mounted else "skipped", blob.size)
+
+
+class JobsCollector(Collector):
+    """pushgate_jobs{status} and pushgate_queue_length, read from Redis at scrape time, so
+    every process reports the same truth and no gauge lives in a dead process's file."""
+
+    def __init__(self, counts: Callable[[], tuple[dict[JobStatus, int], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The two gauges; nothing when Redis cannot be read (the scrape still succeeds)."""
+        try:
+            by_status, queue_length = self._counts()
+        except Exception:  # a scrape must not fail because Redis is down
+            return
+        jobs = GaugeMetricFamily("pushgate_jobs", "Jobs queued or running.", labels=["status"])
+        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            jobs.add_metric([str(status)], by_status.get(status, 0))
+        yield jobs
+        yield GaugeMetricFamily(
+            "pushgate_queue_length", "Messages waiting in the push queue.", value=queue_length
+        )
+
+
+def scrape_registry(*extra: Collector) -> CollectorRegistry:
+    """A registry of every process's metrics (multiprocess mode) or this process's, plus
+    `extra` collectors."""
+    registry = CollectorRegistry(auto_describe=True)
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        for metric in (PUSHES, PUSH_DURATION, PUSH_BYTES, BLOBS, REGISTRY_REQUESTS):
+            registry.register(metric)
+        for metric in (REGISTRY_RETRIES, WEBHOOK_DELIVERIES, HTTP_REQUESTS, HTTP_DURATION):
+            registry.register(metric)
+    for collector in extra:
+        registry.register(collector)
+    return registry
+
+
+def mark_process_dead(pid: int) -> None:
+    """The multiprocess cleanup hook for a process that exited (gunicorn and Celery children)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,29 @@
+"""Which credentials and scheme each registry host gets: a target's, else DOCKER_CONFIG's."""
+
+from __future__ import annotations
+
+from worker.registry.credentials import CredentialSource, docker_config_source
+from worker.settings import Settings
+from worker.targets import TargetSet, load_targets
+
+
+class Logins:
+    """Per registry host: the credential source (targets first, then the Docker config of
+    the sources) and whether it is plain HTTP."""
+
+    def __init__(self, settings: Settings, targets: TargetSet | None = None) -> None:
+        self.settings = settings
+        self.targets = targets if targets is not None else load_targets(settings)
+
+    def credentials(self, registry: str) -> CredentialSource | None:
+        """Where the credentials for `registry` come from (None: anonymous)."""
+        target = self.targets.for_registry(registry)
+        if target is not None:
+            return target.credentials(self.settings)
+        ttl = self.settings.credential_helper_ttl
+        return docker_config_source(self.settings.docker_config, registry, ttl)
+
+    def insecure(self, registry: str) -> bool:
+        """True when `registry` is reached over plain HTTP."""
+        target = self.targets.for_registry(registry)
+        return self.settings.is_insecure(registry) or (target is not None and target.insecure)
