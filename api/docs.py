@@ -40,7 +40,9 @@ def _document() -> dict[str, Any]:
     """This service's document, built once per process."""
     cached: dict[str, Any] | None = current_app.config.get("PUSHGATE_OPENAPI")
     if cached is None:
-        cached = document(current_app.extensions[OPENAPI_EXTENSION], state().settings)
+        cached = document(
+            current_app.extensions[OPENAPI_EXTENSION], state().settings, state().targets.names
+        )
         current_app.config["PUSHGATE_OPENAPI"] = cached
     return cached
 

@@ -40,6 +40,13 @@ STATUS_HEADERS: dict[str, dict[str, Any]] = {
             "schema": {"type": "string"},
         }
     },
+    "429": {
+        "Retry-After": {
+            "description": "Seconds until the key is under its limits again.",
+            "required": True,
+            "schema": {"type": "integer"},
+        }
+    },
     "503": {
         "Retry-After": {
             "description": "Seconds to wait before retrying.",
@@ -47,6 +54,15 @@ STATUS_HEADERS: dict[str, dict[str, Any]] = {
             "schema": {"type": "integer"},
         }
     },
+}
+# Every answer carries one (api/observe.py), whatever its status.
+REQUEST_ID_HEADER = {
+    "X-Request-ID": {
+        "description": "The request's id, in the service's log lines: the caller's own "
+        "X-Request-ID when it is 1 to 128 of `A-Za-z0-9._:/+=-`, else a new one.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
 }
 
 
@@ -88,8 +104,11 @@ def problems(blp: Blueprint, **descriptions: str) -> Callable[[Any], Any]:
     return decorate
 
 
-def document(api: Api, settings: Settings | None = None) -> dict[str, Any]:
-    """The OpenAPI document as a dict; with `settings`, narrowed to that service's rules."""
+def document(
+    api: Api, settings: Settings | None = None, target_names: list[str] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI document as a dict; with `settings` (and the names of its targets),
+    narrowed to that service's rules."""
     doc: dict[str, Any] = copy.deepcopy(api.spec.to_dict())
     default_security = doc.get("security", [])
     by_job = _operations_taking_job_id(doc)
@@ -104,15 +123,14 @@ def document(api: Api, settings: Settings | None = None) -> dict[str, Any]:
                     responses.setdefault(status, _problem(description))
             for status, response in responses.items():
                 _errors_as_problems(status, response)
-                response.setdefault("headers", {}).update(
-                    copy.deepcopy(STATUS_HEADERS.get(status, {}))
-                )
-                if not response["headers"]:
-                    del response["headers"]
+                if "$ref" not in response:  # a shared response gets its headers below
+                    _add_headers(status, response)
                 if status.startswith("2") and _creates_job(path, response):
                     _link(response, by_job)
             operation["responses"] = dict(sorted(responses.items()))
-    _narrow(doc, settings)
+    for response in doc["components"].get("responses", {}).values():
+        response.setdefault("headers", {}).update(copy.deepcopy(REQUEST_ID_HEADER))
+    _narrow(doc, settings, target_names)
     _drop_unused_schemas(doc)
     return doc
 
@@ -130,6 +148,12 @@ def _drop_unused_schemas(doc: dict[str, Any]) -> None:
             return
         for name in unused:
             del schemas[name]
+
+
+def _add_headers(status: str, response: dict[str, Any]) -> None:
+    headers = response.setdefault("headers", {})
+    headers.update(copy.deepcopy(STATUS_HEADERS.get(status, {})))
+    headers.update(copy.deepcopy(REQUEST_ID_HEADER))
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -177,7 +201,7 @@ def _link(response: dict[str, Any], targets: list[tuple[str, str]]) -> None:
         }
 
 
-def _narrow(doc: dict[str, Any], settings: Settings | None) -> None:
+def _narrow(doc: dict[str, Any], settings: Settings | None, target_names: list[str] | None) -> None:
     """Put the rules that depend on the settings into the request schema; without settings,
     say which rules a running service narrows."""
     props = doc["components"]["schemas"]["PushCreate"]["properties"]
@@ -188,6 +212,7 @@ def _narrow(doc: dict[str, Any], settings: Settings | None) -> None:
             " only with PUSHGATE_DAEMON_SOURCES; its own /openapi.json has the exact pattern."
         )
         deadline["description"] += " At most PUSHGATE_MAX_DEADLINE (here its default)."
+        props["targets"]["description"] += " A service's own /openapi.json lists its names."
         deadline["maximum"] = int(Settings().max_deadline)
         props["callback_url"]["description"] += (
             " A service's own /openapi.json names its hosts in the pattern (and has no"
@@ -196,6 +221,9 @@ def _narrow(doc: dict[str, Any], settings: Settings | None) -> None:
         return
     source["pattern"] = source_pattern(settings.source_registries, settings.daemon_sources)
     deadline["maximum"] = int(settings.max_deadline)
+    if target_names is not None:  # an unknown name is a 422 naming `targets`
+        props["targets"]["items"]["enum"] = list(target_names)
+        props["targets"]["example"] = list(target_names)[:1]
     if settings.webhook_hosts:
         props["callback_url"]["pattern"] = callback_url_pattern(settings.webhook_hosts)
         del props["callback_url"]["example"]  # its host is not this service's

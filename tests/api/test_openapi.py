@@ -78,6 +78,23 @@ def test_every_operation_needing_a_key_documents_401_and_503() -> None:
             assert "401" not in operation["responses"], (path, method)
 
 
+def test_every_answer_documents_its_request_id() -> None:
+    doc = committed()
+    for path, method, operation in operations(doc):
+        for status, response in operation["responses"].items():
+            headers = resolve(doc, response).get("headers", {})
+            assert "X-Request-ID" in headers, (path, method, status)
+
+
+def test_limits_audit_and_targets_refusals_are_documented() -> None:
+    doc = committed()
+    push = doc["paths"]["/v1/pushes"]["post"]["responses"]
+    assert "Retry-After" in push["429"]["headers"]
+    assert "target" in push["403"]["description"]
+    audit = doc["paths"]["/v1/audit"]["get"]["responses"]
+    assert {"200", "401", "403", "422", "503"} <= set(audit)
+
+
 def test_a_new_job_links_to_every_operation_on_a_job() -> None:
     doc = committed()
     on_job = {
@@ -103,11 +120,14 @@ def test_the_service_serves_its_document_without_a_key(client: FlaskClient) -> N
     callback = served["components"]["schemas"]["PushCreate"]["properties"]["callback_url"]
     assert re.fullmatch(callback["pattern"], "http://localhost:8080/hook")
     assert not re.fullmatch(callback["pattern"], "https://bot.example.com/hooks/pushgate")
+    targets = served["components"]["schemas"]["PushCreate"]["properties"]["targets"]
+    names = client.application.extensions["pushgate"].targets.names
+    assert targets["items"]["enum"] == names and set(targets["example"]) <= set(names)
     # Only the rules that depend on the settings differ from the file.
     generic = committed()
     for doc in (served, generic):
         props = doc["components"]["schemas"]["PushCreate"]["properties"]
-        for name in ("source", "deadline_seconds", "callback_url"):
+        for name in ("source", "deadline_seconds", "callback_url", "targets"):
             props[name] = {k: v for k, v in props[name].items() if k == "type"}
     assert served == generic
 
