@@ -1,5 +1,6 @@
 """A live pushgate for contract tests: gunicorn + one Celery worker on real Redis, with a key
-allowed every app slug and holding a webhook secret, so generated requests reach the handlers."""
+allowed every app slug, the audit trail and limits no run reaches, and holding a webhook secret,
+so generated requests reach the handlers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 import redis
 
 from tests.support.accounts import SA_TOKEN
-from tests.support.contract import API_KEY, REDIS_DB, WEBHOOK_HOST, WEBHOOK_SECRET, LiveApi
+from tests.support.contract import (
+    API_KEY,
+    CONTRACT_LIMIT,
+    REDIS_DB,
+    WEBHOOK_HOST,
+    WEBHOOK_SECRET,
+    LiveApi,
+)
 from tests.support.services import RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
 
@@ -35,6 +43,10 @@ def live_api(
         "app_slugs": ["*"],
         "key_sha256": digest,
         "webhook_secret_file": str(secret),
+        # Generated requests come fast and leave jobs queued: no 429 may refuse a valid one.
+        "rate": CONTRACT_LIMIT,
+        "max_active": CONTRACT_LIMIT,
+        "audit": True,  # so GET /v1/audit answers 200 and its schema is checked
     }
     keys.write_text(json.dumps([entry]))
     redis_url = redis_server.url.rsplit("/", 1)[0] + f"/{REDIS_DB}"

@@ -9,6 +9,8 @@ from tests.support.services import Process, Registry
 
 API_KEY = "contract-key-7d1c9a"
 REDIS_DB = 9
+# The contract key's rate (pushes a minute) and active jobs: far above what one run sends.
+CONTRACT_LIMIT = 1_000_000
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"contract-webhook-secret-0123").decode()
 # The one callback host: it resolves without DNS, so the served pattern says all there is to
 # say about which callback_url is accepted.
