@@ -13,7 +13,7 @@ DOCKER_HUB_API = "registry-1.docker.io"
 DAEMON_TRANSPORT = "docker-daemon:"
 
 # The grammar as regular expressions that mean the same in Python and in an OpenAPI document
-# (ECMA-262): api/schemas.py publishes them; the validators below match them whole (fullmatch).
+# (ECMA-262): api/schemas/ publishes them; the validators below match them whole (fullmatch).
 COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _DOTLESS_COMPONENT = r"[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
