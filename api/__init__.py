@@ -22,7 +22,7 @@ from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
-from worker.targets import load_targets
+from worker.targets_file import load_targets
 from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024

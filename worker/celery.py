@@ -13,7 +13,7 @@ from worker.logcontext import install_job_log_context
 from worker.multiprocess import prepare_multiprocess_dir
 from worker.redisconn import broker_config
 from worker.settings import Settings
-from worker.targets import load_targets
+from worker.targets_file import load_targets
 
 QUEUE = "pushgate"
 PUSH_TASK = "pushgate.push"

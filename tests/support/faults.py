@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -92,3 +93,37 @@ class ProxyStats:
         """Forwarded exchanges of `method` whose path contains `fragment`."""
         with self.lock:
             return [e for e in self.forwarded if e.method == method and fragment in e.path]
+
+
+def draw_fault(
+    f: Faults, stats: ProxyStats, rng: random.Random, method: str, path: str
+) -> str | None:
+    """Draw the fault for one request, if any, and count it in `stats`."""
+    with stats.lock:
+        stats.requests += 1
+        count = stats.requests
+        kind = (method, path.split("?")[0].rsplit("/", 1)[0])
+        stats.seen[kind] += 1
+        nth = stats.seen[kind]
+    planned = f.plan(method, path, nth) if f.plan is not None else None
+    planned = planned or next((name for name, n in f.every if count % n == 0), None)
+    if planned:
+        with stats.lock:
+            stats.injected[planned] += 1
+        return planned
+    if f.only_methods and method not in f.only_methods:
+        return None
+    with stats.lock:
+        roll = rng.random()
+    for name, rate in (
+        ("503", f.error_503),
+        ("429", f.error_429),
+        ("drop", f.drop),
+        ("stall", f.stall),
+    ):
+        if roll < rate:
+            with stats.lock:
+                stats.injected[name] += 1
+            return name
+        roll -= rate
+    return None

@@ -272,3 +272,25 @@ def multi_platform(
     if not docker:
         body["annotations"] = {"org.opencontainers.image.created": "2026-11-27T00:00:00Z"}
     return builder.push_manifest(repository, tag, body, media_type), images
+
+
+def carries_attestation(body: bytes) -> bool:
+    """True when a manifest or index body is, or lists, a BuildKit attestation."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    if doc.get("artifactType") == ATTESTATION_ARTIFACT:
+        return True
+    if any(
+        layer.get("mediaType") == "application/vnd.in-toto+json"
+        for layer in doc.get("layers") or []
+    ):
+        return True
+    for entry in doc.get("manifests") or []:
+        annotations = entry.get("annotations") or {}
+        if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+            return True
+        if entry.get("artifactType") == ATTESTATION_ARTIFACT:
+            return True
+    return False

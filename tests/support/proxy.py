@@ -17,8 +17,10 @@ from tests.support.faults import (
     Faults,
     ProxyStats,
     Reply,
+    draw_fault,
     one_in_four,
 )
+from tests.support.images import carries_attestation
 
 __all__ = [
     "FORTY_TWO_PERCENT",
@@ -29,7 +31,6 @@ __all__ = [
     "one_in_four",
 ]
 
-ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
 HOP_HEADERS = {
     "connection",
     "keep-alive",
@@ -40,28 +41,6 @@ HOP_HEADERS = {
     "proxy-authenticate",
     "trailer",
 }
-
-
-def carries_attestation(body: bytes) -> bool:
-    """True when a manifest or index body is, or lists, a BuildKit attestation."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return False
-    if doc.get("artifactType") == ATTESTATION_ARTIFACT:
-        return True
-    if any(
-        layer.get("mediaType") == "application/vnd.in-toto+json"
-        for layer in doc.get("layers") or []
-    ):
-        return True
-    for entry in doc.get("manifests") or []:
-        annotations = entry.get("annotations") or {}
-        if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
-            return True
-        if entry.get("artifactType") == ATTESTATION_ARTIFACT:
-            return True
-    return False
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -97,35 +76,7 @@ class RegistryProxy:
 
     def pick_fault(self, method: str, path: str) -> str | None:
         """Draw the fault for one request, if any."""
-        f = self.faults
-        with self.stats.lock:
-            self.stats.requests += 1
-            count = self.stats.requests
-            kind = (method, path.split("?")[0].rsplit("/", 1)[0])
-            self.stats.seen[kind] += 1
-            nth = self.stats.seen[kind]
-        planned = f.plan(method, path, nth) if f.plan is not None else None
-        planned = planned or next((name for name, n in f.every if count % n == 0), None)
-        if planned:
-            with self.stats.lock:
-                self.stats.injected[planned] += 1
-            return planned
-        if f.only_methods and method not in f.only_methods:
-            return None
-        with self.stats.lock:
-            roll = self.random.random()
-        for name, rate in (
-            ("503", f.error_503),
-            ("429", f.error_429),
-            ("drop", f.drop),
-            ("stall", f.stall),
-        ):
-            if roll < rate:
-                with self.stats.lock:
-                    self.stats.injected[name] += 1
-                return name
-            roll -= rate
-        return None
+        return draw_fault(self.faults, self.stats, self.random, method, path)
 
 
 # Like Go's net/http: an early answer reads at most this much of a body it does not want.

@@ -14,7 +14,8 @@ from worker.jobs.submit import PushRequest, plan_job
 from worker.reference import destination
 from worker.registry.credentials import HelperCredentials, StaticCredentials
 from worker.settings import Secret, Settings
-from worker.targets import BUILTIN, load_targets
+from worker.targets import BUILTIN
+from worker.targets_file import load_targets
 
 FULL = """
 - name: ecr-prod

@@ -31,7 +31,8 @@ from worker.reference import (
     validate_tag,
 )
 from worker.settings import Settings
-from worker.targets import Target, TargetSet, load_targets
+from worker.targets import Target, TargetSet
+from worker.targets_file import load_targets
 
 MAX_EXTRA_TAGS = 20
 Enqueue = Callable[[str], None]

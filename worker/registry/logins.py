@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from worker.registry.credentials import CredentialSource, docker_config_source
 from worker.settings import Settings
-from worker.targets import TargetSet, load_targets
+from worker.targets import TargetSet
+from worker.targets_file import load_targets
 
 
 class Logins:

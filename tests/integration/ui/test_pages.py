@@ -129,13 +129,15 @@ def test_running_push_bar_advances_then_succeeded(
     source_registry: Registry,
     unique: str,
 ) -> None:
-    image = source_images.image(f"acme/{unique}", "1.0.1", [6 * MiB] * 4)
-    sign_in(page)  # before the push starts: a slow browser start must not miss the running bar
+    # 48 MiB through the 4 MiB/s proxy runs for about 12 s: longer than the list's 5 s re-read,
+    # so the row shows up while the push is still running, however slowly the browser starts.
+    image = source_images.image(f"acme/{unique}", "1.0.1", [6 * MiB] * 8)
+    sign_in(page)
     job_id = ui_service.submit(
         source=f"{source_registry.host}/acme/{unique}:1.0.1", app_slug="myapp"
     )
     row = page.locator(f"tr[data-job-id='{job_id}']")
-    expect(row).to_be_visible()
+    expect(row).to_be_visible(timeout=WAIT_MS)
     page.wait_for_function(
         "(id) => (window.__seen[id] || []).some((r) => r.value > 0 && r.value < r.max)",
         arg=job_id,
