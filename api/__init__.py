@@ -6,13 +6,15 @@ import logging
 from typing import Any
 
 from flask import Flask, Response
-from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from api import audit, observe
+from api.docs import docs
 from api.keys import KeyRing
+from api.parameters import JobIdConverter
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
 from api.resources import audit_trail, health, pushes
+from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
 from worker.celery import create_celery, enqueue_push
@@ -24,16 +26,7 @@ from worker.targets_file import load_targets
 from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
-OPENAPI_EXTENSION = "pushgate-openapi"
 log = logging.getLogger(__name__)
-
-
-class ProblemApi(Api):  # type: ignore[misc]
-    """flask-smorest's Api, answering HTTP errors as problem+json."""
-
-    def handle_http_exception(self, error: HTTPException) -> Response:
-        """Render any werkzeug HTTP error as problem+json."""
-        return problem_response(from_http_exception(error))
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -60,7 +53,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         feed=store.change_feed(),
         targets=load_targets(settings),
     )
-    api = ProblemApi(
+    app.url_map.converters["job_id"] = JobIdConverter
+    api = DocumentedApi(
         app,
         spec_kwargs={
             "info": {"description": "Push container images into the vendor registry as jobs."},
@@ -68,10 +62,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
+    api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
     api.register_blueprint(audit_trail)
     api.register_blueprint(health)
+    app.register_blueprint(docs)
     observe.install(app, store)
     audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI

@@ -5,15 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from api import OPENAPI_EXTENSION, create_app
+from apispec.yaml_utils import dict_to_yaml
+
+from api import create_app
+from api.spec import OPENAPI_EXTENSION, document
 from worker.settings import Settings
 
 
 def render() -> str:
-    """The OpenAPI document as YAML, built from the schemas and resources."""
+    """The OpenAPI document of any service as YAML, built from the schemas and resources."""
     app = create_app(Settings())
     with app.app_context():
-        return str(app.extensions[OPENAPI_EXTENSION].spec.to_yaml())
+        return dict_to_yaml(document(app.extensions[OPENAPI_EXTENSION]))
 
 
 def main() -> None:

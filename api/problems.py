@@ -111,4 +111,6 @@ def from_http_exception(error: HTTPException) -> ApiProblem:
     detail = error.description or error.name
     if status == 400 and "JSON" not in detail and "json" not in detail:
         detail = f"malformed request: {detail}"
-    return ApiProblem(status, error.name.lower().replace(" ", "-"), error.name, detail)
+    # A 405 names the methods the resource has (RFC 9110).
+    headers = {k: v for k, v in error.get_headers() if k == "Allow"}
+    return ApiProblem(status, error.name.lower().replace(" ", "-"), error.name, detail, headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Response, g, request, url_for
@@ -14,6 +15,14 @@ from api import audit
 from api.limits import admit
 from api.longpoll import job_etag, wait_for_change
 from api.observe import request_id
+from api.parameters import (
+    ETAG_HEADER,
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PARAMETER,
+    IDEMPOTENCY_KEY_PATTERN,
+    IF_NONE_MATCH_PARAMETER,
+    NEW_JOB_HEADERS,
+)
 from api.problems import ApiProblem
 from api.schemas import (
     AuditArgsSchema,
@@ -24,9 +33,9 @@ from api.schemas import (
     JobPageSchema,
     JobSchema,
     JobWaitArgsSchema,
-    ProblemSchema,
     PushCreateSchema,
 )
+from api.spec import problems
 from api.state import state
 from worker.errors import InvalidRequest
 from worker.jobs.audit import AuditPage
@@ -48,16 +57,7 @@ audit_trail = Blueprint(
 )
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
 
-_IDEMPOTENCY_KEY_MAX = 255
 log = logging.getLogger("pushgate.api")
-_IF_NONE_MATCH = {
-    "in": "header",
-    "name": "If-None-Match",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "The job's ETag from an earlier answer: 304 (or, with `wait`, a wait for a "
-    "change) while the job is unchanged.",
-}
 
 
 @audit_trail.before_request
@@ -108,17 +108,23 @@ class Pushes(MethodView):
     """The collection of push jobs."""
 
     @pushes.arguments(PushCreateSchema)
-    @pushes.response(202, JobSchema, description="The job was queued.")
+    @pushes.response(202, JobSchema, description="The job was queued.", headers=NEW_JOB_HEADERS)
     @pushes.alt_response(
-        200, schema=JobSchema, description="Replay of an Idempotency-Key: the earlier job."
+        200,
+        schema=JobSchema,
+        description="Replay of an Idempotency-Key: the earlier job.",
+        headers=NEW_JOB_HEADERS,
     )
-    @pushes.alt_response(401, schema=ProblemSchema, description="No valid API key.")
-    @pushes.alt_response(
-        403, schema=ProblemSchema, description="Slug or target not allowed for the key."
+    @problems(
+        pushes,
+        _400="Malformed JSON, or a bad Idempotency-Key.",
+        _403="Slug or target not allowed for the key.",
+        _413="The body is larger than 64 KiB.",
+        _422="Invalid request (e.g. a `callback_url` the key or the service does not allow, or an "
+        "unknown target), or an Idempotency-Key reused with another body.",
+        _429="Over the key's limits (requests per minute or active jobs); retry after Retry-After.",
     )
-    @pushes.alt_response(422, schema=ProblemSchema, description="Invalid request.")
-    @pushes.alt_response(429, schema=ProblemSchema, description="Over the key's limits.")
-    @pushes.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
+    @pushes.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
         """Queue a push of `source` to the app's default target, or to the named `targets`."""
         _forbid_unless_allowed(push.app_slug)
@@ -148,12 +154,15 @@ class Pushes(MethodView):
         idempotency_key = request.headers.get("Idempotency-Key")
         created = True
         if idempotency_key is not None:
-            if not 1 <= len(idempotency_key) <= _IDEMPOTENCY_KEY_MAX:
+            if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or not re.fullmatch(
+                IDEMPOTENCY_KEY_PATTERN, idempotency_key
+            ):
                 raise ApiProblem(
                     400,
                     "bad-idempotency-key",
                     "Bad Idempotency-Key",
-                    f"Idempotency-Key must be 1 to {_IDEMPOTENCY_KEY_MAX} characters",
+                    f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII "
+                    "characters (spaces only inside)",
                 )
             job, created = submit_idempotent(
                 st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key
@@ -167,8 +176,7 @@ class Pushes(MethodView):
 
     @pushes.arguments(JobListArgsSchema, location="query")
     @pushes.response(200, JobPageSchema)
-    @pushes.alt_response(401, schema=ProblemSchema, description="No valid API key.")
-    @pushes.alt_response(403, schema=ProblemSchema, description="Slug not allowed for the key.")
+    @problems(pushes, _403="Slug not allowed for the key.")
     def get(self, args: dict[str, Any]) -> JobPage:
         """List push jobs newest first, only those of the key's app slugs."""
         key = g.api_key
@@ -181,20 +189,22 @@ class Pushes(MethodView):
         return state().store.list_jobs(slugs, args.get("status"), args["limit"], args.get("cursor"))
 
 
-@pushes.route("/<string:job_id>")
+# A path-level parameter: an operation's own `parameters` doc would replace the query's.
+@pushes.route("/<job_id:job_id>", parameters=[IF_NONE_MATCH_PARAMETER])
 class PushById(MethodView):
     """One push job."""
 
     @pushes.arguments(JobWaitArgsSchema, location="query")
-    @pushes.response(200, JobSchema, headers={"ETag": {"schema": {"type": "string"}}})
-    @pushes.alt_response(304, description="Unchanged from the version in `If-None-Match`.")
-    @pushes.doc(parameters=[_IF_NONE_MATCH])
-    @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
+    @pushes.response(200, JobSchema, headers=ETAG_HEADER)
+    @pushes.alt_response(
+        304, description="Unchanged from the version in `If-None-Match`.", headers=ETAG_HEADER
+    )
+    @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
     def get(self, args: dict[str, Any], job_id: str) -> tuple[Job, int, dict[str, str]] | Response:
         """The job, with its status, progress, digests and error.
 
-        With `wait`, answered as soon as the job changes (or has finished), or when the wait
-        is up; with `If-None-Match`, 304 while the job is still that version.
+        With `wait`, answered as soon as the job changes (or has finished), or when the wait is
+        up. With `If-None-Match`, 304 while the job is still that version.
         """
         job = _visible_job(job_id)
         known = request.if_none_match
@@ -213,13 +223,19 @@ class PushById(MethodView):
         return job, 200, {"ETag": quote_etag(etag)}
 
 
-@pushes.route("/<string:job_id>/cancel")
+@pushes.route("/<job_id:job_id>/cancel")
 class PushCancel(MethodView):
     """Cancelling a push job."""
 
-    @pushes.response(202, JobSchema, description="Cancelled, or being stopped.")
-    @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
-    @pushes.alt_response(409, schema=ProblemSchema, description="The job already finished.")
+    @pushes.response(
+        202, JobSchema, description="Cancelled, or being stopped.", headers=ETAG_HEADER
+    )
+    @problems(
+        pushes,
+        _403="The job's app is not allowed for the key.",
+        _404="No such job.",
+        _409="The job already finished.",
+    )
     def post(self, job_id: str) -> tuple[Job, int, dict[str, str]]:
         """Cancel: a queued job never starts; a running one stops within seconds."""
         audit.mark("cancel", _visible_job(job_id))
@@ -235,11 +251,10 @@ class AuditEvents(MethodView):
 
     @audit_trail.arguments(AuditArgsSchema, location="query")
     @audit_trail.response(200, AuditPageSchema)
-    @audit_trail.alt_response(401, schema=ProblemSchema, description="No valid API key.")
-    @audit_trail.alt_response(
-        403, schema=ProblemSchema, description="The key may not read the audit."
+    @problems(
+        audit_trail,
+        _403="The key may not read the audit (no `audit: true`), or not that app's.",
     )
-    @audit_trail.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
     def get(self, args: dict[str, Any]) -> AuditPage:
         """Events from `since` or after `cursor`, of one app or (for keys of every app) all."""
         key = g.api_key
@@ -255,15 +270,14 @@ class AuditEvents(MethodView):
         return state().audit.page(slug, args.get("since"), args.get("cursor"), args["limit"])
 
 
-@pushes.route("/<string:job_id>/deliveries")
+@pushes.route("/<job_id:job_id>/deliveries")
 class PushDeliveries(MethodView):
     """The webhook deliveries of a push job."""
 
     @pushes.response(200, DeliveryListSchema)
-    @pushes.alt_response(404, schema=ProblemSchema, description="No such job.")
+    @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
     def get(self, job_id: str) -> dict[str, Any]:
-        """Each delivery of the job's events: URL (no query), event, attempts, last status
-        code, next attempt."""
+        """Each delivery of the job's webhook events: URL (no query), state, attempts."""
         _visible_job(job_id)
         st = state()
         records = DeliveryRecords(st.store.connection, st.settings.job_retention)
@@ -286,7 +300,7 @@ class Readyz(MethodView):
     """Readiness."""
 
     @health.response(200, HealthSchema)
-    @health.alt_response(503, schema=ProblemSchema, description="Redis unreachable.")
+    @problems(health, _503="Redis unreachable.")
     @health.doc(security=[])
     def get(self) -> dict[str, str] | Response:
         """Ready when Redis answers."""

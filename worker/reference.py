@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from worker.errors import InvalidReference
@@ -11,16 +12,29 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 DAEMON_TRANSPORT = "docker-daemon:"
 
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-_HOST_RE = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"
-)
-_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+# The grammar as regular expressions that mean the same in Python and in an OpenAPI document
+# (ECMA-262): api/schemas/ publishes them; the validators below match them whole (fullmatch).
+COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_DOTLESS_COMPONENT = r"[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PORT = r"(?::[0-9]{1,5})"
+_IPV6 = r"\[[0-9A-Fa-f:.]+\]"
+REPOSITORY_PATTERN = rf"^{COMPONENT}(?:/{COMPONENT})*$"
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
+HOST_PATTERN = rf"^(?:{_LABEL}(?:\.{_LABEL})*|{_IPV6}){_PORT}?$"
+# A first component that docker reads as a registry host: it has a dot or a port, or is
+# `localhost`, or is a bracketed IPv6 address.
+_REGISTRY_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})+{_PORT}?|{_LABEL}{_PORT}|localhost|{_IPV6}{_PORT}?)"
 MAX_NAME_LENGTH = 255
+MAX_SLUG_LENGTH = 63
+MAX_REFERENCE_LENGTH = MAX_NAME_LENGTH
+_PATH_RE = re.compile(REPOSITORY_PATTERN)
+_TAG_RE = re.compile(TAG_PATTERN)
+_DIGEST_RE = re.compile(DIGEST_PATTERN)
+_HOST_RE = re.compile(HOST_PATTERN)
+_SLUG_RE = re.compile(SLUG_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class Reference:
 
 def validate_tag(tag: str) -> str:
     """Return `tag` if it follows the tag grammar, else raise InvalidReference."""
-    if not _TAG_RE.match(tag):
+    if not _TAG_RE.fullmatch(tag):
         raise InvalidReference(
             f"invalid tag {tag!r}: use up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'"
         )
@@ -57,14 +71,14 @@ def validate_tag(tag: str) -> str:
 
 def validate_digest(digest: str) -> str:
     """Return `digest` if it is a sha256 digest in canonical form, else raise InvalidReference."""
-    if not _DIGEST_RE.match(digest):
+    if not _DIGEST_RE.fullmatch(digest):
         raise InvalidReference(f"invalid digest {digest!r}: expected sha256:<64 lowercase hex>")
     return digest
 
 
 def validate_repository(path: str) -> str:
     """Return `path` if it is a valid repository path, else raise InvalidReference."""
-    if len(path) > MAX_NAME_LENGTH or not _PATH_RE.match(path):
+    if len(path) > MAX_NAME_LENGTH or not _PATH_RE.fullmatch(path):
         raise InvalidReference(
             f"invalid repository name {path!r}: use lowercase components of [a-z0-9] "
             "joined by '.', '_', '__' or '-', separated by '/'"
@@ -74,7 +88,7 @@ def validate_repository(path: str) -> str:
 
 def validate_slug(slug: str) -> str:
     """Return `slug` if it is a valid app slug, else raise InvalidReference."""
-    if len(slug) > 63 or not _SLUG_RE.match(slug):
+    if len(slug) > MAX_SLUG_LENGTH or not _SLUG_RE.fullmatch(slug):
         raise InvalidReference(
             f"invalid app slug {slug!r}: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -86,7 +100,7 @@ def _split_host(name: str) -> tuple[str, str]:
     """Split `name` into (registry host, repository path) the way docker does."""
     first, sep, rest = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
-        if not _HOST_RE.match(first):
+        if not _HOST_RE.fullmatch(first):
             raise InvalidReference(f"invalid registry host {first!r}")
         host = first.lower()
         if host in ("index.docker.io", DOCKER_HUB_API):
@@ -94,8 +108,6 @@ def _split_host(name: str) -> tuple[str, str]:
         path = rest
     else:
         host, path = DOCKER_HUB, name
-    if host == DOCKER_HUB and "/" not in path:
-        path = f"library/{path}"
     return host, path
 
 
@@ -118,6 +130,8 @@ def parse_reference(text: str) -> Reference:
         validate_tag(tag)
     host, path = _split_host(name)
     validate_repository(path)
+    if host == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"  # validated before: docker's length rule counts the name as given
     if tag is None and digest is None:
         tag = "latest"
     return Reference(registry=host, repository=path, tag=tag, digest=digest)
@@ -161,3 +175,43 @@ def destination(registry: str, app_slug: str, target: str, tag: str) -> Referenc
     validate_slug(app_slug)
     validate_tag(tag)
     return Reference(registry, validate_repository(f"{app_slug}/{target}"), tag=tag)
+
+
+_HUB_ALIASES = (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API)
+_PATH = rf"{COMPONENT}(?:/{COMPONENT})*"
+# Without a host: one component (Docker Hub's library/), or a first component docker does not
+# take for a host, then more.
+_HUB_NAME = rf"(?:{COMPONENT}|{_DOTLESS_COMPONENT}(?:/{COMPONENT})+)"
+_SUFFIX = rf"(?::{TAG_PATTERN[1:-1]})?(?:@{DIGEST_PATTERN[1:-1]})?"
+
+
+def _literal_host(host: str) -> str:
+    """`host` as a pattern that, like parse_reference, ignores the case of its letters."""
+    if host == "localhost":  # only the lowercase word is read as a host
+        return host
+    return "".join(
+        f"[{c}{c.upper()}]" if c.isalpha() else f"\\{c}" if c in ".[]" else c for c in host
+    )
+
+
+def source_pattern(registries: Collection[str] | None, daemon: bool) -> str:
+    """The pattern of the sources parse_reference accepts from `registries` (None or "*": any),
+    plus `docker-daemon:` names when `daemon`: the same rule, to publish in the API document."""
+    if registries is None or "*" in registries:
+        names = [rf"{_REGISTRY_HOST}/{_PATH}", _HUB_NAME]
+    else:
+        allowed = {r.lower() for r in registries}
+        hosts = sorted(
+            h
+            for h in allowed | (set(_HUB_ALIASES) if DOCKER_HUB in allowed else set())
+            if re.fullmatch(_REGISTRY_HOST, h) and (h not in _HUB_ALIASES or DOCKER_HUB in allowed)
+        )
+        names = [f"(?:{'|'.join(_literal_host(h) for h in hosts)})/{_PATH}"] if hosts else []
+        if DOCKER_HUB in allowed:
+            names.append(_HUB_NAME)
+    alternatives = [f"(?:{'|'.join(names)}){_SUFFIX}"] if names else []
+    if daemon:
+        any_name = f"(?:{_REGISTRY_HOST}/{_PATH}|{_HUB_NAME})"
+        alternatives.append(f"{DAEMON_TRANSPORT}{any_name}{_SUFFIX}")
+    # With nothing allowed, a pattern no string matches.
+    return f"^(?:{'|'.join(alternatives)})$" if alternatives else "^[^\\s\\S]$"

@@ -53,7 +53,7 @@ class AuditLog:
         if cursor:
             start = f"({cursor}"
         elif since is not None:
-            start = f"{int(since.timestamp() * 1000)}-0"
+            start = f"{max(0, int(since.timestamp() * 1000))}-0"  # stream ids start at 0
         else:
             start = "-"
         with guard():

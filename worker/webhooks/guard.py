@@ -4,6 +4,7 @@ actually connected to (so a DNS answer cannot slip past what the submit check sa
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,6 +16,14 @@ import httpcore
 Resolve = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_URL_LENGTH = 2048
+# The grammar a callback URL must follow, published in the OpenAPI document: visible ASCII,
+# http(s), optional RFC 3986 user info, a host, a port urlsplit takes (0-65535), then anything.
+_USERINFO = r"(?:[A-Za-z0-9._~!$&'()*+,;=:%-]*@)?"
+_ANY_HOST = r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+_PORT = (
+    r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])?)?"
+)
+_REST = r"(?:[/?#][!-~]*)?"
 
 
 class CallbackRefused(Exception):
@@ -25,6 +34,30 @@ def resolve_host(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to (every family), in resolver order."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _any_case(text: str) -> str:
+    """`text` as a regex matching it in any letter case (JSON Schema patterns take no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+def _host_pattern(entry: str) -> str:
+    # No trailing dot: whether `name.` resolves is up to DNS, so the pattern does not promise it.
+    if entry.startswith("*."):
+        return r"[A-Za-z0-9.-]*" + _any_case(entry[1:])
+    if ":" in entry:  # an IPv6 address, bracketed in a URL
+        return r"\[" + _any_case(entry) + r"\]"
+    return _any_case(entry)
+
+
+def callback_url_pattern(hosts: frozenset[str] | None = None) -> str:
+    """The callback URLs accepted: any host, or only those PUSHGATE_WEBHOOK_HOSTS allows
+    (`hosts`; whether the host then resolves to an allowed address is not a pattern)."""
+    if hosts is None:
+        host = _ANY_HOST
+    else:
+        host = "(?:" + "|".join(_host_pattern(entry) for entry in sorted(hosts)) + ")"
+    return f"^{_any_case('http')}[sS]?://{_USERINFO}{host}{_PORT}{_REST}$"
 
 
 def display_url(url: str) -> str:
@@ -71,7 +104,7 @@ class HostPolicy:
             raise CallbackRefused(f"host {host} is not in PUSHGATE_WEBHOOK_HOSTS")
         try:
             found = self.resolve(host.strip("[]"), port)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # the idna codec refuses an empty label
             raise CallbackRefused(f"host {host} does not resolve: {exc}") from None
         allowed = [a for a in found if self.address_allowed(host, a)]
         if not allowed:
@@ -93,6 +126,8 @@ class HostPolicy:
             raise CallbackRefused(f"not a valid URL: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise CallbackRefused("must be an http:// or https:// URL with a host")
+        if re.fullmatch(callback_url_pattern(), url) is None:
+            raise CallbackRefused(f"does not match the pattern {callback_url_pattern()}")
         self.addresses(parts.hostname, port)
 
 

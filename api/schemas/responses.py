@@ -1,136 +1,21 @@
-"""Marshmallow schemas of the HTTP API: requests in, jobs out; OpenAPI is generated from them."""
+"""Response schemas: jobs, pages, audit events, deliveries, problems and health."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import INCLUDE, Schema, fields
 
-from worker.errors import InvalidReference
 from worker.jobs.model import JobStatus, format_time
-from worker.jobs.submit import MAX_EXTRA_TAGS, PushRequest
-from worker.reference import (
-    is_daemon_source,
-    parse_reference,
-    validate_repository,
-    validate_slug,
-    validate_tag,
-)
-from worker.webhooks.guard import MAX_URL_LENGTH, display_url
+from worker.webhooks.guard import display_url
 from worker.webhooks.subscriptions import EVENTS
 
-MAX_TARGETS = 10
-PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_.]+)?$"
 
+class Timestamp(fields.String):
+    """A job timestamp: RFC 3339 UTC with milliseconds and a Z, as the job store writes it."""
 
-def _grammar(check: Callable[[str], object]) -> Callable[[str], None]:
-    """A marshmallow validator from one of worker.reference's validators."""
-
-    def run(value: str) -> None:
-        try:
-            check(value)
-        except InvalidReference as exc:
-            raise ValidationError(str(exc)) from None
-
-    return run
-
-
-def _check_source(value: str) -> None:
-    if not is_daemon_source(value):
-        _grammar(parse_reference)(value)
-
-
-class StrictSchema(Schema):
-    """A schema that rejects unknown fields."""
-
-    class Meta:
-        unknown = RAISE
-
-
-class PushCreateSchema(StrictSchema):
-    """Body of POST /v1/pushes."""
-
-    source = fields.String(
-        required=True,
-        validate=[validate.Length(1, 512), _check_source],
-        metadata={
-            "description": "Image to push: host[:port]/path:tag or "
-            "host[:port]/path@sha256:<hex>; Docker Hub short names "
-            "are normalised.",
-            "example": "ghcr.io/acme/worker:1.0.1",
-        },
-    )
-    app_slug = fields.String(
-        required=True,
-        validate=_grammar(validate_slug),
-        metadata={"description": "The vendor app to push into.", "example": "myapp"},
-    )
-    target = fields.String(
-        validate=_grammar(validate_repository),
-        metadata={
-            "description": "Image name under the app; default: the last "
-            "path component of the source.",
-            "example": "worker",
-        },
-    )
-    tag = fields.String(
-        validate=_grammar(validate_tag),
-        metadata={
-            "description": "Target tag; default: the source tag. Required "
-            "when the source is by digest.",
-            "example": "1.0.1",
-        },
-    )
-    extra_tags = fields.List(
-        fields.String(validate=_grammar(validate_tag)),
-        validate=validate.Length(max=MAX_EXTRA_TAGS),
-        metadata={"description": "More tags for the same digest."},
-    )
-    attestations = fields.String(
-        validate=validate.OneOf(["strip", "keep", "fail"]),
-        metadata={"description": "What to do with BuildKit attestation manifests (default strip)."},
-    )
-    platforms = fields.List(
-        fields.String(validate=validate.Regexp(PLATFORM_PATTERN)),
-        validate=validate.Length(max=32),
-        metadata={"description": "Copy only these platforms of an index, e.g. linux/amd64."},
-    )
-    deadline_seconds = fields.Integer(
-        validate=validate.Range(min=1),
-        metadata={"description": "Fail the job as `timeout` after this long running."},
-    )
-    targets = fields.List(
-        fields.String(validate=_grammar(validate_slug)),
-        validate=validate.Length(1, MAX_TARGETS),
-        metadata={
-            "description": "Named targets to push to, all in one job (default: the app's "
-            "default target). The operator names them in PUSHGATE_TARGETS_FILE; `replicated` "
-            "is the vendor registry.",
-            "example": ["replicated", "ecr-prod"],
-        },
-    )
-    callback_url = fields.String(
-        validate=validate.Length(1, MAX_URL_LENGTH),
-        metadata={
-            "description": "POST the job's events here, signed (Standard Webhooks) with the "
-            "API key's webhook secret. The host must be allowed by PUSHGATE_WEBHOOK_HOSTS.",
-            "example": "https://bot.example.com/hooks/pushgate",
-        },
-    )
-    callback_events = fields.List(
-        fields.String(validate=validate.OneOf(EVENTS)),
-        validate=validate.Length(1, len(EVENTS)),
-        metadata={
-            "description": "Events for callback_url (default: push.succeeded, push.failed, "
-            "push.cancelled; add push.started to hear when it starts)."
-        },
-    )
-
-    @post_load
-    def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
-        """Build the worker's PushRequest."""
-        return PushRequest(**data)
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_time(value)
 
 
 class ProgressSchema(Schema):
@@ -184,13 +69,6 @@ class RemovedSchema(Schema):
 
     digest = fields.String()
     reason = fields.String()
-
-
-class Timestamp(fields.String):
-    """A job timestamp: RFC 3339 UTC with milliseconds and a Z, as the job store writes it."""
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else format_time(value)
 
 
 class JobSchema(Schema):
@@ -264,29 +142,6 @@ class JobPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class JobListArgsSchema(StrictSchema):
-    """Query of GET /v1/pushes."""
-
-    app_slug = fields.String(validate=_grammar(validate_slug))
-    status = fields.String(validate=validate.OneOf([s.value for s in JobStatus]))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(validate=validate.Regexp(r"^\d{13}:[0-9a-f]{32}$"))
-
-
-class AuditArgsSchema(StrictSchema):
-    """Query of GET /v1/audit."""
-
-    app_slug = fields.String(validate=_grammar(validate_slug))
-    since = fields.AwareDateTime(
-        metadata={"description": "Events from this time on (RFC 3339 with a zone)."}
-    )
-    cursor = fields.String(
-        validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$"),
-        metadata={"description": "The `next_cursor` of the previous page."},
-    )
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-
-
 class AuditEventSchema(Schema):
     """One audit event."""
 
@@ -354,34 +209,16 @@ class DeliveryListSchema(Schema):
     items = fields.List(fields.Nested(DeliverySchema))
 
 
-class JobWaitArgsSchema(StrictSchema):
-    """Query of GET /v1/pushes/{id}: the long-poll."""
-
-    wait = fields.Float(
-        load_default=0.0,
-        validate=validate.Range(0, 30),
-        metadata={
-            "description": "Hold the answer up to this many seconds (at most 30) until the job "
-            "changes from the version in `If-None-Match` (or from now without it)."
-        },
-    )
-    wake_on = fields.String(
-        load_default="change",
-        validate=validate.OneOf(["change", "status"]),
-        metadata={
-            "description": "`change`: any change of status or progress ends the wait; "
-            "`status`: only a change of status does."
-        },
-    )
-
-
 class ProblemSchema(Schema):
-    """An application/problem+json error document (RFC 9457)."""
+    """An application/problem+json error document (RFC 9457); members may be added."""
 
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    detail = fields.String()
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
