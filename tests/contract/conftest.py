@@ -16,11 +16,11 @@ from tests.support.accounts import SA_TOKEN
 from tests.support.contract import (
     API_KEY,
     CONTRACT_LIMIT,
-    REDIS_DB,
     WEBHOOK_HOST,
     WEBHOOK_SECRET,
     LiveApi,
 )
+from tests.support.pushgate import redis_db
 from tests.support.services import RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
 
@@ -49,7 +49,7 @@ def live_api(
         "audit": True,  # so GET /v1/audit answers 200 and its schema is checked
     }
     keys.write_text(json.dumps([entry]))
-    redis_url = redis_server.url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    redis_url = redis_db(redis_server)
     redis.Redis.from_url(redis_url).flushdb()
     env = service_env(
         redis_url,

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from tests.support.services import Process, Registry
 
 API_KEY = "contract-key-7d1c9a"
-REDIS_DB = 9
 # The contract key's rate (pushes a minute) and active jobs: far above what one run sends.
 CONTRACT_LIMIT = 1_000_000
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"contract-webhook-secret-0123").decode()
