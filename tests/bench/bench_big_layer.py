@@ -33,8 +33,8 @@ from tests.bench.common import (
 )
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry
+from worker.engines import build_engine
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -165,7 +165,7 @@ def main() -> None:
         for run in range(RUNS):
             for name, chosen in contenders.items():
                 vendor.reset()
-                engine = CopyEngine.from_settings(chosen)
+                engine = build_engine(chosen)
                 dest = destination(vendor.host, "bench", "big-layer", "e")
                 wall, used = measured(partial(engine.copy, src, [dest]), True, vendor, source)
                 series[name].seconds.append(wall)

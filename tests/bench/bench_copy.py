@@ -30,8 +30,8 @@ from tests.bench.common import (
 from tests.support.images import ImageBuilder
 from tests.support.services import RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
+from worker.engines import build_engine
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -68,7 +68,7 @@ def main() -> None:
     try:
         for run in range(RUNS):
             vendor.reset()
-            engine = CopyEngine.from_settings(settings)
+            engine = build_engine(settings)
             dest = destination(vendor.host, "bench", "big", "e")
             engine_s.seconds.append(timed(partial(engine.copy, parse_reference(src), [dest])))
             engine.close()

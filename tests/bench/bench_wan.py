@@ -34,8 +34,8 @@ from tests.support.images import ImageBuilder
 from tests.support.services import Process, RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
 from tests.support.wan import WanProcess
+from worker.engines import build_engine
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -76,7 +76,7 @@ def main() -> None:
         repush_s, skopeo_repush_s = Series("service re-push"), Series("skopeo re-push")
         for run in range(RUNS):
             vendor.reset()
-            engine = CopyEngine.from_settings(settings)
+            engine = build_engine(settings)
             dest = destination(wan.host, "bench", "wan", "e")
             engine_s.seconds.append(timed(partial(engine.copy, parse_reference(src), [dest])))
             engine.close()

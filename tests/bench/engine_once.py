@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
+from worker.engines import build_engine
 from worker.reference import parse_reference
-from worker.registry.copier import CopyEngine
 from worker.settings import Settings
 
 
 def main() -> None:
     """Copy argv[1] to argv[2] with settings from the environment."""
-    engine = CopyEngine.from_settings(Settings.from_env())
+    engine = build_engine(Settings.from_env())
     engine.copy(parse_reference(sys.argv[1]), [parse_reference(sys.argv[2])])
     engine.close()
 
