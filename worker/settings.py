@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from worker.chatops.settings import ChatSettings
 from worker.errors import ConfigurationError, CredentialsUnreadable
 from worker.policies import DaemonPushMode, LogFormat
 
@@ -232,6 +233,7 @@ class Settings:
     webhook_hosts: frozenset[str] = frozenset()
     webhook_timeout: float = 15.0
     webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
+    chat: ChatSettings = field(default_factory=ChatSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -284,6 +286,7 @@ class Settings:
             webhook_hosts=env.names("WEBHOOK_HOSTS"),
             webhook_timeout=env.duration("WEBHOOK_TIMEOUT", d.webhook_timeout),
             webhook_retry_schedule=env.schedule("WEBHOOK_RETRY_SCHEDULE", d.webhook_retry_schedule),
+            chat=ChatSettings.read(env),
         )
 
     def source_allowed(self, registry: str) -> bool:
