@@ -17,15 +17,24 @@ from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
+from worker.apps_file import check_policies
 from worker.celery import create_celery, enqueue_push
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
-from worker.targets_file import load_targets
 from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
+DESCRIPTION = (
+    "Push container images into the vendor registry (or the operator's named targets) as jobs."
+    "\n\nPolicies: an API key may use its `app_slugs` (and its `targets`, when listed). With "
+    "an apps file (PUSHGATE_APPS_FILE), each app may also read only the sources matching its "
+    "`sources` patterns (`host[:port]/repository`; `*` within one path segment, `**` across "
+    "segments), push only the daemon images matching its `daemon_images`, and write only to "
+    "its `targets`; a request naming no targets goes to the app's `default_targets`. Anything "
+    "else is a 403 problem whose `rule` and `file` name the refusing rule, and nothing is read."
+)
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     load_subscriptions(settings.webhooks_file)  # a bad file stops the start, naming the field
+    targets, apps = check_policies(settings)  # so does a bad targets or apps file
     celery = create_celery(settings)
     store = JobStore.from_settings(settings)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -51,13 +61,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         limits=store.caller_limits(),
         audit=store.audit_log(),
         feed=store.change_feed(),
-        targets=load_targets(settings),
+        targets=targets,
+        apps=apps,
     )
     app.url_map.converters["job_id"] = JobIdConverter
     api = DocumentedApi(
         app,
         spec_kwargs={
-            "info": {"description": "Push container images into the vendor registry as jobs."},
+            "info": {"description": DESCRIPTION},
             "security": [{"apiKey": []}],  # every /v1 call; the probes opt out
         },
     )

@@ -23,6 +23,7 @@ from api.parameters import (
     IF_NONE_MATCH_PARAMETER,
     NEW_JOB_HEADERS,
 )
+from api.policy import RULE_KEY_APPS, enforce
 from api.problems import ApiProblem
 from api.schemas import (
     AuditArgsSchema,
@@ -88,8 +89,14 @@ _AUDITED = {"pushes.Pushes": "push", "pushes.PushCancel": "cancel"}
 
 def _forbid_unless_allowed(app_slug: str) -> None:
     if not g.api_key.allows(app_slug):
+        keys_file = state().settings.api_keys_file
         raise ApiProblem(
-            403, "forbidden", "Forbidden", f"this API key may not push to or read app {app_slug!r}"
+            403,
+            "forbidden",
+            "Forbidden",
+            f"this API key may not push to or read app {app_slug!r}",
+            rule=RULE_KEY_APPS,
+            file=str(keys_file) if keys_file else None,
         )
 
 
@@ -118,7 +125,8 @@ class Pushes(MethodView):
     @problems(
         pushes,
         _400="Malformed JSON, or a bad Idempotency-Key.",
-        _403="Slug or target not allowed for the key.",
+        _403="The key, or the app's policy in the apps file, does not allow the slug, the "
+        "source, the daemon image or a target; `rule` and `file` name the refusing rule.",
         _413="The body is larger than 64 KiB.",
         _422="Invalid request (e.g. a `callback_url` the key or the service does not allow, or an "
         "unknown target), or an Idempotency-Key reused with another body.",
@@ -130,16 +138,14 @@ class Pushes(MethodView):
         _forbid_unless_allowed(push.app_slug)
         st = state()
         job = plan_job(
-            push, st.settings, owner=g.api_key.name, targets=st.targets, request_id=request_id()
+            push,
+            st.settings,
+            owner=g.api_key.name,
+            targets=st.targets,
+            request_id=request_id(),
+            apps=st.apps,
         )
-        forbidden = g.api_key.forbidden_targets(job.targets)
-        if forbidden:
-            raise ApiProblem(
-                403,
-                "forbidden",
-                "Forbidden",
-                f"this API key may not push to target(s) {', '.join(forbidden)}",
-            )
+        enforce(g.api_key, st.apps, job, st.settings.api_keys_file)
         if push.callback_url is not None:
             job.callback = job_callback(
                 push.callback_url,

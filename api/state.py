@@ -10,6 +10,7 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
+from worker.apps import AppPolicies
 from worker.jobs.audit import AuditLog
 from worker.jobs.limits import CallerLimits
 from worker.jobs.notify import ChangeFeed
@@ -32,6 +33,7 @@ class ApiState:
     audit: AuditLog
     feed: ChangeFeed
     targets: TargetSet
+    apps: AppPolicies
 
 
 def state() -> ApiState:

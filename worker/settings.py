@@ -197,6 +197,7 @@ class Settings:
     source_registries: frozenset[str] = frozenset()
     api_keys_file: Path | None = None
     targets_file: Path | None = None
+    apps_file: Path | None = None  # per-app policies (worker/apps_file.py)
     credential_helper_ttl: float = 1800.0
     docker_config: Path | None = None
     job_retention: float = 7 * 86400.0
@@ -251,6 +252,7 @@ class Settings:
             source_registries=env.names("SOURCE_REGISTRIES"),
             api_keys_file=env.path("API_KEYS_FILE"),
             targets_file=env.path("TARGETS_FILE"),
+            apps_file=env.path("APPS_FILE"),
             credential_helper_ttl=env.duration("CREDENTIAL_HELPER_TTL", d.credential_helper_ttl),
             docker_config=env.path("DOCKER_CONFIG", docker_first=True),
             job_retention=env.duration("JOB_RETENTION", d.job_retention),
