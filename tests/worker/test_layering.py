@@ -19,6 +19,7 @@ RULES = [
     ("worker.daemon", ("celery", "flask", "marshmallow", "api")),
     ("worker.jobs", ("celery", "flask", "marshmallow", "api")),
     ("worker.webhooks", ("celery", "flask", "marshmallow", "api")),
+    ("worker.chatops", ("celery", "flask", "marshmallow", "api")),
     ("worker", ("celery", "redis", "docker", "flask", "marshmallow", "api")),  # the bare package
     ("worker.tasks", ("flask", "marshmallow", "api")),
 ]
