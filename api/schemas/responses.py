@@ -185,8 +185,8 @@ class DeliverySchema(Schema):
     event = fields.String(metadata={"enum": list(CHAT_EVENTS)})
     subscription = fields.String(
         metadata={
-            "description": "`callback` (the job's callback_url), `chat` (a chat command's "
-            "response_url) or a subscription's name."
+            "description": "`callback` (the job's callback_url), `chat:response_url` (a chat "
+            "command's) or a standing subscription's name."
         }
     )
     url = fields.Method(
