@@ -35,7 +35,7 @@ from worker.webhooks.subscriptions import END_EVENTS, EVENTS, Subscription, read
 
 log = logging.getLogger(__name__)
 CALLBACK = "callback"  # the subscription name of a job's own callback_url
-CHAT = "chat"  # the subscription name of a chat command's response_url
+CHAT = "chat:response_url"  # the subscription name of a chat command's response_url
 CHAT_EVENTS = (QUEUED, *EVENTS)
 CHAT_FORMAT = "chat-"  # + the platform: Block Kit for Slack, Markdown text for Mattermost
 SEND_GRACE = 5.0  # a new delivery whose task could not be sent is resent after this
@@ -54,11 +54,17 @@ def message_id(job_id: str, event: str, subscription: str) -> str:
     return f"msg_{digest[:32]}"
 
 
+def is_chat(delivery: Delivery) -> bool:
+    """True for an update to a chat command's response_url (no standing subscription has a
+    chat format)."""
+    return delivery.format.startswith(CHAT_FORMAT)
+
+
 def shown_url(delivery: Delivery) -> str:
     """Where a delivery goes, as logs and the API show it: no query or user info, and for a
     chat's response_url (a capability in its path) only the scheme and host."""
     url = display_url(delivery.url)
-    if delivery.subscription == CHAT:
+    if is_chat(delivery):
         return url.split("/", 3)[0] + "//" + url.split("/", 3)[2] + "/…"
     return url
 
@@ -147,9 +153,8 @@ class Dispatcher:
         if delivery is None:
             return None
         where = shown_url(delivery)
-        if delivery.subscription not in (CALLBACK, CHAT) and self.records.disabled(
-            delivery.subscription, delivery.url
-        ):
+        standing = delivery.subscription != CALLBACK and not is_chat(delivery)
+        if standing and self.records.disabled(delivery.subscription, delivery.url):
             self.records.finish(
                 delivery_id, token, DISABLED, last_error="subscription disabled (410 Gone)"
             )
@@ -177,7 +182,7 @@ class Dispatcher:
                 return Attempt(None, str(exc))
             headers = signed_headers(secret, delivery.id, delivery.body, time.time())
         policy = self.policy if delivery.guarded else None
-        if delivery.subscription == CHAT:
+        if is_chat(delivery):
             policy = self.chat_policy
         return post(delivery.url, delivery.body, headers, self.timeout, policy)
 
@@ -193,7 +198,7 @@ class Dispatcher:
                 delivery.id, token, DELIVERED, delivered_at=format_time(utcnow()), **fields
             )
         elif attempt.status == 410:
-            if delivery.subscription not in (CALLBACK, CHAT):
+            if delivery.subscription != CALLBACK and not is_chat(delivery):
                 self.records.disable(delivery.subscription, delivery.url)
                 log.warning(
                     "webhook subscription %s answered 410 Gone: disabled", delivery.subscription
