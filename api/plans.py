@@ -10,6 +10,7 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.policy import verdicts
 from api.problems import ApiProblem
 from api.resources import authenticate
 from api.schemas import PushCreateSchema
@@ -29,26 +30,11 @@ plans = Blueprint(
 plans.before_request(authenticate)
 
 
-def key_verdicts(job: Job) -> list[dict[str, Any]]:
-    """The caller's key's verdicts on the push: its app, and its targets."""
-    key = g.api_key
-    slug_ok = key.allows(job.app_slug)
-    forbidden = key.forbidden_targets(job.targets)
+def policy_verdicts(job: Job) -> list[dict[str, Any]]:
+    """Every policy's verdict on the push: the caller's key's, then the apps file's."""
     return [
-        verdict(
-            "key",
-            "app_slugs",
-            slug_ok,
-            f"key {key.name} {'may' if slug_ok else 'may not'} push to app {job.app_slug}",
-        ),
-        verdict(
-            "key",
-            "targets",
-            not forbidden,
-            f"key {key.name} may not push to target(s) {', '.join(forbidden)}"
-            if forbidden
-            else f"key {key.name} may push to {', '.join(job.targets)}",
-        ),
+        verdict("key" if v.rule.startswith("key.") else "app", v.rule, v.allowed, v.reason)
+        for v in verdicts(g.api_key, state().apps, job)
     ]
 
 
@@ -69,12 +55,12 @@ class Plans(MethodView):
     def post(self, push: PushRequest, args: dict[str, Any]) -> dict[str, Any]:
         """What POST /v1/pushes with this body would do, writing nothing anywhere."""
         st = state()
-        job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets)
+        job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
         if is_daemon_source(job.source):
             raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
-        verdicts = key_verdicts(job)
-        if not all(v["allowed"] for v in verdicts):  # nothing read for a key without the rights
-            return {**plan_document(job, None), "allowed": False, "verdicts": verdicts}
+        found = policy_verdicts(job)
+        if not all(v["allowed"] for v in found):  # nothing is read for a refused push
+            return {**plan_document(job, None), "allowed": False, "verdicts": found}
         wait = float(args["wait"])
         exchange = PlanExchange(st.store.connection)
         plan_id = exchange.offer(job, time.time() + wait)
@@ -89,6 +75,5 @@ class Plans(MethodView):
                 "found so far",
                 learned=exchange.so_far(plan_id) or plan_document(job, None),
             )
-        document["verdicts"] = verdicts + document["verdicts"]
-        document["allowed"] = document["allowed"] and all(v["allowed"] for v in verdicts)
+        document["verdicts"] = found + document["verdicts"]
         return document

@@ -95,7 +95,8 @@ class Pushes(MethodView):
     @problems(
         pushes,
         _400="Malformed JSON, or a bad Idempotency-Key.",
-        _403="Slug or target not allowed for the key.",
+        _403="The key, or the app's policy in the apps file, does not allow the slug, the "
+        "source, the daemon image or a target; `rule` and `file` name the refusing rule.",
         _413="The body is larger than 64 KiB.",
         _422="Invalid request (e.g. a `callback_url` the key or the service does not allow, or an "
         "unknown target), or an Idempotency-Key reused with another body.",

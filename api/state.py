@@ -10,6 +10,7 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
+from worker.apps import AppPolicies
 from worker.chatops.grants import Grant
 from worker.chatops.replays import ReplayGuard
 from worker.jobs.audit import AuditLog
@@ -36,6 +37,7 @@ class ApiState:
     audit: AuditLog
     feed: ChangeFeed
     targets: TargetSet
+    apps: AppPolicies
     grants: list[Grant]  # PUSHGATE_CHATOPS_FILE
     replays: ReplayGuard  # signed chat requests already seen
     emit: Callable[[str, Job], object]  # an event to a job's subscribers (its chat's "queued")

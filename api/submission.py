@@ -11,6 +11,7 @@ from api import audit
 from api.limits import admit
 from api.observe import request_id
 from api.parameters import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
+from api.policy import RULE_KEY_APPS, enforce
 from api.problems import ApiProblem
 from api.state import state
 from worker.errors import InvalidRequest
@@ -26,27 +27,32 @@ log = logging.getLogger("pushgate.api")
 def forbid_unless_allowed(app_slug: str) -> None:
     """403 unless the caller's key may push to and read `app_slug`."""
     if not g.api_key.allows(app_slug):
-        raise ApiProblem(
-            403, "forbidden", "Forbidden", f"this API key may not push to or read app {app_slug!r}"
-        )
-
-
-def checked_job(push: PushRequest) -> Job:
-    """The queued Job of `push` for the caller's key (not stored): 403 for a slug or target
-    the key may not use, 422 for an invalid request."""
-    forbid_unless_allowed(push.app_slug)
-    st = state()
-    job = plan_job(
-        push, st.settings, owner=g.api_key.name, targets=st.targets, request_id=request_id()
-    )
-    forbidden = g.api_key.forbidden_targets(job.targets)
-    if forbidden:
+        keys_file = state().settings.api_keys_file
         raise ApiProblem(
             403,
             "forbidden",
             "Forbidden",
-            f"this API key may not push to target(s) {', '.join(forbidden)}",
+            f"this API key may not push to or read app {app_slug!r}",
+            rule=RULE_KEY_APPS,
+            file=str(keys_file) if keys_file else None,
         )
+
+
+def checked_job(push: PushRequest) -> Job:
+    """The queued Job of `push` for the caller's key (not stored): 403 for a slug, source,
+    daemon image or target the key or the app's policy does not allow (`api.policy`), 422 for
+    an invalid request."""
+    forbid_unless_allowed(push.app_slug)
+    st = state()
+    job = plan_job(
+        push,
+        st.settings,
+        owner=g.api_key.name,
+        targets=st.targets,
+        request_id=request_id(),
+        apps=st.apps,
+    )
+    enforce(g.api_key, st.apps, job, st.settings.api_keys_file)
     return job
 
 

@@ -236,6 +236,16 @@ class ProblemSchema(Schema):
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    rule = fields.String(
+        metadata={
+            "description": "A 403's refusing rule: `key.app_slugs` or `key.targets` (the API "
+            "keys file), or the app's `sources`, `daemon_images`, `targets` or `app` (an entry "
+            "in the apps file)"
+        }
+    )
+    file = fields.String(
+        allow_none=True, metadata={"description": "A 403's file holding the refusing rule"}
+    )
 
 
 class HealthSchema(Schema):

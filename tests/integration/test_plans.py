@@ -99,8 +99,8 @@ def test_cold_then_warm_plans_match_what_the_push_does(
     assert dest["blobs"]["to_send"] == 3 and dest["blobs"]["present"] == 0
     assert dest["blobs"]["bytes_to_send"] > sum(sizes)  # the layers and the config
     assert {v["rule"]: v["allowed"] for v in cold["verdicts"]} == {
-        "app_slugs": True,
-        "targets": True,
+        "key.app_slugs": True,
+        "key.targets": True,
     }
     job = planner.push(**body, extra_tags=["latest"])
     assert job["status"] == "succeeded", job
@@ -174,7 +174,7 @@ def test_a_key_refusal_reads_nothing_and_bad_requests_are_422(
     refused = plan(planner, NARROW, source=source, app_slug="myapp")
     assert refused["allowed"] is False and refused["destinations"] == []
     [rule] = [v for v in refused["verdicts"] if not v["allowed"]]
-    assert rule == {**rule, "policy": "key", "rule": "app_slugs"}
+    assert rule == {**rule, "policy": "key", "rule": "key.app_slugs"}
     assert (
         front.stats.exchanges("HEAD", unique) == [] and front.stats.exchanges("GET", unique) == []
     )
