@@ -101,6 +101,7 @@ def test_cold_then_warm_plans_match_what_the_push_does(
     assert {v["rule"]: v["allowed"] for v in cold["verdicts"]} == {
         "key.app_slugs": True,
         "key.targets": True,
+        "app": True,  # no apps file: every app may do what its key allows
     }
     job = planner.push(**body, extra_tags=["latest"])
     assert job["status"] == "succeeded", job
