@@ -32,6 +32,7 @@ class ApiState:
     store: JobStore
     keys: KeyRing
     enqueue: Callable[[str], None]
+    enqueue_plan: Callable[[str, float], None]  # a plan's id, and how long its caller waits
     limits: CallerLimits
     audit: AuditLog
     feed: ChangeFeed

@@ -25,6 +25,10 @@ PUSH_TASK = "pushgate.push"
 # receiver never delays a push (`celery -A worker worker -Q pushgate.webhooks`).
 WEBHOOK_QUEUE = "pushgate.webhooks"
 DELIVER_TASK = "pushgate.webhook.deliver"
+# Plans are answered while a caller waits: their own queue keeps them from waiting behind pushes.
+PLAN_QUEUE = "pushgate.plans"
+PLAN_TASK = "pushgate.plan"
+QUEUES = (QUEUE, WEBHOOK_QUEUE, PLAN_QUEUE)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -41,9 +45,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_max": 0.5,
         },
         "task_default_queue": QUEUE,
-        # A worker started without -Q consumes both queues.
-        "task_queues": [Queue(QUEUE), Queue(WEBHOOK_QUEUE)],  # type: ignore[no-untyped-call]
-        "task_routes": {DELIVER_TASK: {"queue": WEBHOOK_QUEUE}},
+        # A worker started without -Q consumes every queue.
+        "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
+        "task_routes": {
+            DELIVER_TASK: {"queue": WEBHOOK_QUEUE},
+            PLAN_TASK: {"queue": PLAN_QUEUE},
+        },
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
@@ -128,6 +135,11 @@ def push_message(app: Celery, job_id: str) -> tuple[str, str]:
         },
     }
     return QUEUE, json.dumps(message)
+
+
+def enqueue_plan(app: Celery, plan_id: str, wait: float) -> None:
+    """Send a plan's task: the message carries the plan id, and expires with the caller's wait."""
+    app.send_task(PLAN_TASK, args=[plan_id], queue=PLAN_QUEUE, expires=wait)
 
 
 def enqueue_delivery(app: Celery, delivery_id: str) -> None:
