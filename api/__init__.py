@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response
@@ -20,7 +21,13 @@ from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
 from worker.apps_file import check_policies
-from worker.celery import create_celery, enqueue_delivery, enqueue_plan, enqueue_push
+from worker.celery import (
+    create_celery,
+    enqueue_delivery,
+    enqueue_plan,
+    enqueue_push,
+    push_message,
+)
 from worker.chatops.grants import load_grants
 from worker.chatops.replays import ReplayGuard
 from worker.errors import PushgateError
@@ -72,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
+        push_message=partial(push_message, celery),
         enqueue_plan=lambda plan_id, wait: enqueue_plan(celery, plan_id, wait),
         limits=store.caller_limits(),
         audit=store.audit_log(),

@@ -3,11 +3,15 @@ messages that carry only job ids. The only module besides `worker.tasks` that im
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery, signals
 from kombu.entity import Queue
+from kombu.serialization import dumps
 
 from worker.apps_file import check_policies
 from worker.logcontext import install_job_log_context
@@ -106,6 +110,31 @@ def create_celery(settings: Settings | None = None) -> Celery:
 def enqueue_push(app: Celery, job_id: str) -> None:
     """Send the push task for `job_id`: the message carries the id and nothing else."""
     app.send_task(PUSH_TASK, args=[job_id], queue=QUEUE)
+
+
+def push_message(app: Celery, job_id: str) -> tuple[str, str]:
+    """The Redis list and the message that sending the push task for `job_id` puts there,
+    built as Celery and kombu's Redis transport build them, so the job store can write a job
+    and its message in one transaction (no separate publish, no half-written job)."""
+    task_id = str(uuid.uuid4())
+    # Celery's own task message (protocol 2), with no result to reply to (none is kept).
+    headers, properties, body, _ = app.amqp.create_task_message(task_id, PUSH_TASK, [job_id], {})
+    content_type, encoding, data = dumps(body, serializer="json")  # type: ignore[no-untyped-call]
+    message = {
+        "body": base64.b64encode(data.encode() if isinstance(data, str) else data).decode(),
+        "content-encoding": encoding,
+        "content-type": content_type,
+        "headers": headers,
+        "properties": {
+            **properties,
+            "delivery_mode": 2,  # persistent, as kombu marks every message
+            "delivery_info": {"exchange": "", "routing_key": QUEUE},
+            "priority": 0,  # kombu's Redis transport keeps priority 0 in the queue's own list
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return QUEUE, json.dumps(message)
 
 
 def enqueue_plan(app: Celery, plan_id: str, wait: float) -> None:
