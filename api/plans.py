@@ -54,26 +54,31 @@ class Plans(MethodView):
     )
     def post(self, push: PushRequest, args: dict[str, Any]) -> dict[str, Any]:
         """What POST /v1/pushes with this body would do, writing nothing anywhere."""
-        st = state()
-        job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
-        if is_daemon_source(job.source):
-            raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
-        found = policy_verdicts(job)
-        if not all(v["allowed"] for v in found):  # nothing is read for a refused push
-            return {**plan_document(job, None), "allowed": False, "verdicts": found}
-        wait = float(args["wait"])
-        exchange = PlanExchange(st.store.connection)
-        plan_id = exchange.offer(job, time.time() + wait)
-        st.enqueue_plan(plan_id, wait)
-        document = exchange.wait(plan_id, wait)
-        if document is None:
-            raise ApiProblem(
-                504,
-                "plan-timeout",
-                "Plan not finished in time",
-                f"the registries did not answer within {wait:g} s; `learned` holds what was "
-                "found so far",
-                learned=exchange.so_far(plan_id) or plan_document(job, None),
-            )
-        document["verdicts"] = found + document["verdicts"]
-        return document
+        return plan_for(push, float(args["wait"]))
+
+
+def plan_for(push: PushRequest, wait: float) -> dict[str, Any]:
+    """The plan of `push` for the caller's key, from a worker within `wait` seconds; the 504
+    problem (with what was learned) after that."""
+    st = state()
+    job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
+    if is_daemon_source(job.source):
+        raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
+    found = policy_verdicts(job)
+    if not all(v["allowed"] for v in found):  # nothing is read for a refused push
+        return {**plan_document(job, None), "allowed": False, "verdicts": found}
+    exchange = PlanExchange(st.store.connection)
+    plan_id = exchange.offer(job, time.time() + wait)
+    st.enqueue_plan(plan_id, wait)
+    document = exchange.wait(plan_id, wait)
+    if document is None:
+        raise ApiProblem(
+            504,
+            "plan-timeout",
+            "Plan not finished in time",
+            f"the registries did not answer within {wait:g} s; `learned` holds what was "
+            "found so far",
+            learned=exchange.so_far(plan_id) or plan_document(job, None),
+        )
+    document["verdicts"] = found + document["verdicts"]
+    return document

@@ -5,16 +5,18 @@ said: the bytes sent, the blobs skipped and mounted."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.cli import cli_env, run_cli
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.layers import random_gzip_layer
 from tests.support.proxy import RegistryProxy
-from tests.support.pushgate import Service, launch, redis_db
+from tests.support.pushgate import API_KEY, Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 
 KiB = 1024
@@ -204,3 +206,31 @@ def test_a_plan_slower_than_its_wait_is_a_504_with_what_was_learned(
         assert problem["learned"]["destinations"] == [] and problem["learned"]["source"]
     finally:
         svc.stop()
+
+
+def test_the_cli_dry_run_prints_the_plan_and_exits_with_its_verdict(
+    planner: Service,
+    front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    source_images.image(f"acme/{unique}", "1", [KiB])
+    source = f"{source_registry.host}/acme/{unique}:1"
+    env = cli_env(planner.url, API_KEY)
+    table = run_cli(["push", source, "--app", "myapp", "--dry-run"], env)
+    assert table.returncode == 0, table.stderr
+    head, columns, row = table.stdout.splitlines()[:3]
+    assert head.startswith(f"plan of {source} (sha256:") and "allowed: " in head
+    assert columns.split() == ["TARGET", "REPOSITORY", "TAGS", "THERE", "MOUNT", "SEND", "BYTES"]
+    assert row.split()[:6] == ["replicated", f"{front.host}/myapp/{unique}", "1", "new", "0", "0"]
+    document = run_cli(["push", source, "--app", "myapp", "--dry-run", "--output", "json"], env)
+    assert document.returncode == 0 and json.loads(document.stdout)["allowed"] is True
+    refused = run_cli(
+        ["push", source, "--app", "myapp", "--dry-run"], cli_env(planner.url, NARROW_KEY)
+    )
+    assert refused.returncode == 4 and refused.stdout.startswith(f"plan of {source}")
+    assert "REFUSED: key.app_slugs" in refused.stdout
+    bad = run_cli(["push", "nope::", "--app", "myapp", "--dry-run"], env)
+    assert bad.returncode == 2, bad.stderr
+    assert writes(front, unique) == []

@@ -76,7 +76,7 @@ class PlanExchange:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             with guard():
-                found = self.redis.blpop([key], timeout=max(1, min(SLICE, int(left))))
+                found = self.redis.blpop([key], timeout=min(SLICE, left))
             if found is not None:
                 return dict(json.loads(found[1]))
         return None
