@@ -101,9 +101,10 @@ class Repository:
         return str(served) if served else None
 
     @timed_as(MANIFEST_WRITES)
-    def put_manifest(self, reference: str, manifest: Manifest) -> None:
-        """PUT the manifest's exact bytes under `reference` (a tag or its digest)."""
-        self.client.send(
+    def put_manifest(self, reference: str, manifest: Manifest) -> str | None:
+        """PUT the manifest's exact bytes under `reference` (a tag or its digest); returns the
+        digest the registry says it stored (Docker-Content-Digest), if it says."""
+        response = self.client.send(
             RegistryRequest(
                 "PUT",
                 self._manifest_url(reference),
@@ -114,6 +115,8 @@ class Repository:
                 ok=(201, 200),
             )
         )
+        answered = response.headers.get("Docker-Content-Digest")
+        return str(answered) if answered else None
 
     # -- blobs --------------------------------------------------------------
 

@@ -69,12 +69,14 @@ class ImageCopy:
     def run(self) -> None:
         """Copy: manifests and what the destinations serve, the blobs, then each destination's
         manifests and tags. Raises only what rule 1 of the module's docstring names."""
-        with ThreadPoolExecutor(1, thread_name_prefix="head") as side:
+        with ThreadPoolExecutor(2, thread_name_prefix="head") as side:
             asked = side.submit(contextvars.copy_context().run, self._ask_served)
             top = self.src.manifest(self.source.identifier)
+            held = side.submit(contextvars.copy_context().run, self._ask_held, top.digest)
             self.should_stop()
             selection = self._select(top)
             asked.result()
+            held.result()
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
         copied = CopyResult(
@@ -83,13 +85,20 @@ class ImageCopy:
             removed=selection.removed,
             blobs=[b.digest for b in blobs],
         )
+        if copied.digest != top.digest:  # a changed index (attestations left out): ask again
+            self._ask_held(copied.digest)
         for destination in self.destinations:
             self._skip_if_served(destination, copied, blobs)
-        pending = [d for d in self.destinations if d.pending]
+            destination.promoted = destination.pending and destination.held == copied.digest
+        pending = [d for d in self.destinations if d.pending and not d.promoted]
         for destination in pending:
             lookup = destination.mount_lookup or self.options.mount_lookup
             if lookup is not None:
                 destination.holders = lookup([b.digest for b in blobs])
+        for destination in self.destinations:
+            if destination.pending and destination.promoted:
+                for blob in blobs:  # the registry holds every blob: only tags are written
+                    self.progress.blob_skipped(blob, 0)
         if pending:
             ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
             tasks = [partial(self._blob, blob) for blob in ordered]
@@ -97,6 +106,19 @@ class ImageCopy:
         for destination in self.destinations:
             if destination.pending:
                 self._finish(destination, selection, copied)
+
+    def _ask_held(self, digest: str) -> None:
+        """Ask each destination whose tags do not all serve `digest` whether it holds the
+        manifest by digest (HEAD): a registry serves a manifest only once it holds its blobs
+        (an index, its children), so such a destination needs only its tags written."""
+        for destination in self.destinations:
+            if not destination.pending or set(destination.served.values()) == {digest}:
+                continue
+            try:
+                if self.repository(destination).served_digest(digest) == digest:
+                    destination.held = digest
+            except PushError as error:
+                self._fail(destination, error)
 
     def _fail(self, destination: Destination, error: PushError) -> None:
         """Record the destination's first error; a stop is raised (rule 1), and once no
@@ -151,7 +173,7 @@ class ImageCopy:
         """Copy one blob to every pending destination: tee one source read into their uploads,
         then copy it alone to each destination the tee could not serve."""
         self.should_stop()
-        pending = [d for d in self.destinations if d.pending]
+        pending = [d for d in self.destinations if d.pending and not d.promoted]
         alone: list[Destination] = []
         branches: list[tuple[Destination, TeeBranch]] = []
         teeable = len(pending) > 1 and blob.size <= self.transfer.chunk_threshold
@@ -218,11 +240,11 @@ class ImageCopy:
         repository = self.repository(destination)
         try:
             try:
-                for child in selection.children:
+                for child in [] if destination.promoted else selection.children:
                     self.should_stop()
                     if repository.served_digest(child.digest) != child.digest:
                         repository.put_manifest(child.digest, child)
-                push_tags(
+                answered = push_tags(
                     self.repository_of,
                     selection.manifest,
                     destination.references,
@@ -232,6 +254,7 @@ class ImageCopy:
             except RejectedError as refused:
                 raise explain_refusal(refused, selection) from None
             mine = replace(copied, served={}, blobs_mounted=destination.mounted)
-            destination.result = confirm_served(self.repository_of, mine, destination.references)
+            references = destination.references
+            destination.result = confirm_served(self.repository_of, mine, references, answered)
         except PushError as error:
             self._fail(destination, error)
