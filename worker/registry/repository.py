@@ -6,6 +6,8 @@ uploads and the daemon exporter only orchestrate these operations.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ import httpx
 
 from worker.errors import NotFoundError, PushError, RejectedError
 from worker.registry.client import RegistryClient, pull_scope, push_scope
-from worker.registry.manifests import ACCEPT, Manifest, parse_manifest
+from worker.registry.manifests import ACCEPT, OCI_INDEX, Descriptor, Manifest, parse_manifest
 from worker.registry.request import RegistryRequest
 from worker.registry.uploads import Upload, location_of
 
@@ -73,6 +75,39 @@ class Repository:
             )
         return manifest
 
+    def find_manifest(self, reference: str) -> Manifest | None:
+        """The manifest under a tag or digest as served, or None when there is none."""
+        try:
+            return self.manifest(reference)
+        except NotFoundError:
+            return None
+
+    def referrers(self, digest: str) -> list[Descriptor] | None:
+        """The descriptors the referrers API lists for `digest`, or None when the registry
+        does not serve that API (a 404, or an answer that is not an OCI index)."""
+        try:
+            response = self.client.send(
+                RegistryRequest(
+                    "GET",
+                    f"/v2/{self.name}/referrers/{digest}",
+                    self.pull_scopes,
+                    f"listing referrers of {digest[:19]} in {self.name}",
+                    headers={"Accept": OCI_INDEX},
+                    ok=(200,),
+                )
+            )
+        except NotFoundError:
+            return None
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return None
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        listed = body.get("manifests") if isinstance(body, dict) else None
+        if OCI_INDEX not in (media_type, body.get("mediaType")) or not isinstance(listed, list):
+            return None
+        return [Descriptor.from_json(entry) for entry in listed]
+
     def served_digest(self, reference: str) -> str | None:
         """The digest served under a tag or digest (HEAD), or None when there is none."""
         try:
@@ -91,9 +126,10 @@ class Repository:
         served = response.headers.get("Docker-Content-Digest")
         return str(served) if served else None
 
-    def put_manifest(self, reference: str, manifest: Manifest) -> None:
-        """PUT the manifest's exact bytes under `reference` (a tag or its digest)."""
-        self.client.send(
+    def put_manifest(self, reference: str, manifest: Manifest) -> str | None:
+        """PUT the manifest's exact bytes under `reference` (a tag or its digest); returns the
+        `OCI-Subject` the registry answered with (it keeps a referrers list then), if any."""
+        response = self.client.send(
             RegistryRequest(
                 "PUT",
                 self._manifest_url(reference),
@@ -104,6 +140,8 @@ class Repository:
                 ok=(201, 200),
             )
         )
+        subject = response.headers.get("OCI-Subject")
+        return str(subject) if subject else None
 
     # -- blobs --------------------------------------------------------------
 
@@ -122,6 +160,26 @@ class Repository:
         except NotFoundError:
             return False
         return True
+
+    def read_blob(self, digest: str, limit: int) -> bytes:
+        """A small blob's whole bytes (signature payloads, bundles), digest-checked; refused
+        when larger than `limit`."""
+        response = self.client.send(
+            RegistryRequest(
+                "GET",
+                self._blob_url(digest),
+                self.pull_scopes,
+                f"reading blob {digest[:19]} from {self.name}",
+                ok=(200,),
+                follow_redirects=True,
+            )
+        )
+        data = response.content
+        if len(data) > limit:
+            raise RejectedError(f"blob {digest[:19]} in {self} is over {limit} bytes")
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RejectedError(f"{self} served blob {digest[:19]} with other content")
+        return data
 
     @contextmanager
     def open_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:

@@ -1,0 +1,103 @@
+"""Writing what is attached to an image to a target, after the image: the blobs, the manifests
+byte for byte, and, where the target keeps no referrers list of its own (it answers a manifest
+PUT carrying `subject` without `OCI-Subject`), the fallback index `sha256-<hex>`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from worker.registry.blobs import BlobRoute, stream_blob
+from worker.registry.manifests import OCI_INDEX, Descriptor, Manifest, sha256_digest
+from worker.registry.referrers import Attachment, fallback_tag
+from worker.registry.repository import Mounted, Repository
+
+StopCheck = Callable[[], None]
+# A lock on one tag of one repository, across every worker that may write it: the engine asks
+# for it by "registry/repository:tag"; the job side hands out one that holds across processes.
+TagLocker = Callable[[str], AbstractContextManager[object]]
+
+
+class LocalTagLocks:
+    """Tag locks within one process: the default when nothing shares them across workers."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, key: str) -> AbstractContextManager[object]:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+def _copy_blob(route: BlobRoute, blob: Descriptor, should_stop: StopCheck) -> None:
+    target = route.target
+    if target.has_blob(blob.digest):
+        return
+    holders = [route.source.name] if route.same_host else []
+    opened = target.mount_or_start(blob.digest, holders)
+    if not isinstance(opened, Mounted):
+        stream_blob(route, blob, opened, lambda _: None, should_stop)
+
+
+def _write_manifest(
+    route: BlobRoute, manifest: Manifest, reference: str, should_stop: StopCheck
+) -> str | None:
+    """Copy the manifest's blobs (an index's children first), then PUT its exact bytes;
+    returns the OCI-Subject the target answered with."""
+    for child in manifest.children:
+        should_stop()
+        if route.target.served_digest(child.digest) != child.digest:
+            _write_manifest(route, route.source.manifest(child.digest), child.digest, should_stop)
+    for blob in manifest.blobs:
+        should_stop()
+        _copy_blob(route, blob, should_stop)
+    return route.target.put_manifest(reference, manifest)
+
+
+def add_to_fallback_index(
+    target: Repository, subject: str, entries: Sequence[dict[str, Any]], lock: TagLocker
+) -> bool:
+    """Add `entries` to the fallback index of `subject` at `target`, keeping what it lists
+    already, under the tag's lock so racing pushes keep each other's entries; True when the
+    index was written (False: it listed them all)."""
+    tag = fallback_tag(subject)
+    with lock(f"{target.client.registry}/{target.name}:{tag}"):
+        current = target.find_manifest(tag)
+        listed: list[dict[str, Any]] = []
+        if current is not None and current.is_index and current.digest != subject:
+            listed = list(current.body.get("manifests") or [])
+        known = {str(entry.get("digest")) for entry in listed}
+        added = [entry for entry in entries if entry["digest"] not in known]
+        if not added:
+            return False
+        body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed + added}
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        target.put_manifest(tag, Manifest(raw, OCI_INDEX, sha256_digest(raw), body))
+        return True
+
+
+def carry(
+    source: Repository,
+    target: Repository,
+    attachments: Sequence[Attachment],
+    lock: TagLocker,
+    should_stop: StopCheck = lambda: None,
+) -> list[Attachment]:
+    """Write `attachments` (in order: each after its subject) to `target`; returns them. A
+    referrer the target does not list by itself goes into the subject's fallback index."""
+    route = BlobRoute(source, target)
+    unlisted: dict[str, list[dict[str, Any]]] = {}
+    for attachment in attachments:
+        should_stop()
+        reference = attachment.tag or attachment.digest
+        answered = _write_manifest(route, attachment.manifest, reference, should_stop)
+        if attachment.tag is None and answered != attachment.subject:
+            unlisted.setdefault(attachment.subject, []).append(attachment.descriptor())
+    for subject, entries in unlisted.items():
+        should_stop()
+        add_to_fallback_index(target, subject, entries, lock)
+    return list(attachments)
