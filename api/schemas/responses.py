@@ -50,6 +50,24 @@ class JobErrorSchema(Schema):
     detail = fields.String()
 
 
+class AttachedSchema(Schema):
+    """A manifest attached to the image (a signature, an SBOM, an attestation)."""
+
+    digest = fields.String()
+    kind = fields.String(
+        metadata={"description": "Its artifactType, or the cosign tag kind (cosign sig)."}
+    )
+    subject = fields.String(metadata={"description": "The digest it is attached to."})
+
+
+class VerifiedSchema(Schema):
+    """A digest whose signature was checked with one of the app's keys."""
+
+    digest = fields.String()
+    key = fields.String(metadata={"description": "The key file that verified it."})
+    layout = fields.String(metadata={"enum": ["cosign .sig tag", "sigstore bundle"]})
+
+
 class DestinationResultSchema(Schema):
     """The outcome of one destination (target) of a job."""
 
@@ -62,6 +80,18 @@ class DestinationResultSchema(Schema):
         allow_none=True, metadata={"description": "The digest it serves after the push."}
     )
     error = fields.Nested(JobErrorSchema, allow_none=True)
+    referrers = fields.String(metadata={"enum": ["copy", "skip", "require"]})
+    carried = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={"description": "Signatures, SBOMs and attestations written with the image."},
+    )
+    left_behind = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={
+            "description": "Attached to the source index digest, which the push changed "
+            "(attestations stripped): they cannot follow it."
+        },
+    )
 
 
 class RemovedSchema(Schema):
@@ -98,6 +128,13 @@ class JobSchema(Schema):
         metadata={"description": "Digest each destination served after the push."},
     )
     removed = fields.List(fields.Nested(RemovedSchema))
+    referrers = fields.String(
+        allow_none=True, metadata={"description": "The request's referrers policy, if any."}
+    )
+    verified = fields.List(
+        fields.Nested(VerifiedSchema),
+        metadata={"description": "Signatures verified before anything was written."},
+    )
     progress = fields.Nested(ProgressSchema)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     attempts = fields.Integer(
