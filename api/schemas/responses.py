@@ -85,6 +85,10 @@ class DestinationResultSchema(Schema):
         fields.Nested(AttachedSchema),
         metadata={"description": "Signatures, SBOMs and attestations written with the image."},
     )
+    skipped = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={"description": "Attached to the image, not written (referrers: skip)."},
+    )
     left_behind = fields.List(
         fields.Nested(AttachedSchema),
         metadata={

@@ -9,13 +9,14 @@ import logging
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
 from worker.errors import PushError, StoreUnavailable
 from worker.jobs.ledger import BlobLedger, TagLock
 from worker.jobs.model import DestinationResult, Job, JobError
-from worker.policies import DaemonPushMode
+from worker.policies import DaemonPushMode, ReferrersPolicy
 from worker.redaction import redact
 from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
 from worker.registry.copier import CopyEngine, CopyOptions
@@ -25,7 +26,16 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 StopCheck = Callable[[], None]
-TagLocks = Callable[[str, float], TagLock]
+
+
+class TagLockSource(Protocol):
+    """Hands out locks across workers (the job store)."""
+
+    def tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one daemon tag."""
+
+    def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one registry tag (`registry/repository:tag`)."""
 
 
 @dataclass
@@ -37,6 +47,7 @@ class Outcome:
     digest: str | None = None
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
+    verified: list[dict[str, str]] = field(default_factory=list)
     results: list[DestinationResult] = field(default_factory=list)
     error: JobError | None = None
 
@@ -66,10 +77,10 @@ class DestinationPusher:
         ledger: BlobLedger,
         daemon: DaemonSource,
         layer_cache: MutableMapping[str, str],
-        tag_lock: TagLocks,
+        locks: TagLockSource,
     ) -> None:
         self.settings, self.ledger, self.daemon = settings, ledger, daemon
-        self.layer_cache, self.tag_lock = layer_cache, tag_lock
+        self.layer_cache, self.locks = layer_cache, locks
 
     def ledger_scope(self, job: Job, registry: str) -> str:
         """Where the blob ledger of the job's app on `registry` lives (the vendor's: the app)."""
@@ -86,6 +97,7 @@ class DestinationPusher:
                 r.target,
                 [parse_reference(ref) for ref in r.references],
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
+                ReferrersPolicy(r.referrers),
             )
             for r in results
         ]
@@ -95,6 +107,8 @@ class DestinationPusher:
         elif len(legs) == 1:
             leg = legs[0]
             options = self._options(job, leg)
+            if leg.referrers is not None:
+                options = dataclasses.replace(options, referrers=leg.referrers)
             leg.result = engine.copy(
                 parse_reference(job.source),
                 leg.references,
@@ -119,6 +133,7 @@ class DestinationPusher:
             attestations=job.attestations,
             platforms=tuple(job.platforms),
             mount_lookup=leg.mount_lookup if leg else None,
+            tag_lock=lambda tag: self.locks.registry_tag_lock(tag, job.deadline_seconds),
         )
 
     def _push_daemon(
@@ -143,7 +158,7 @@ class DestinationPusher:
                     login,
                     progress,
                     should_stop,
-                    lambda tag: self.tag_lock(tag, job.deadline_seconds),
+                    lambda tag: self.locks.tag_lock(tag, job.deadline_seconds),
                 )
             else:
                 leg.result = push_by_export(
@@ -162,8 +177,10 @@ class DestinationPusher:
                 copied = leg.result
                 outcome.source_digest, outcome.digest = copied.source_digest, copied.digest
                 outcome.served.update(copied.served)
-                outcome.removed = copied.removed
+                outcome.removed, outcome.verified = copied.removed, copied.verified
                 result.status, result.digest = "succeeded", copied.digest
+                result.carried, result.left_behind = copied.carried, copied.left_behind
+                result.skipped = copied.skipped
                 self._record_blobs(job, result, copied.blobs)
             elif leg.error is not None:
                 failed.append((result, leg.error))

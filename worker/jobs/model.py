@@ -57,8 +57,10 @@ class DestinationResult:
     digest: str | None = None
     error: JobError | None = None
     referrers: str = "copy"  # what it does with signatures and SBOMs: copy, skip or require
-    # What was attached to the image: carried here, or left behind (each digest, kind, subject)
+    # What was attached to the image: carried here, skipped (referrers: skip), or left behind
+    # with the source index digest the push changed (each: digest, kind, subject)
     carried: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
     left_behind: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod

@@ -44,15 +44,12 @@ def plan_attached(
     source: Repository,
     top: Manifest,
     selection: IndexSelection,
-    policies: Sequence[ReferrersPolicy],
     verify: VerifyPolicy | None,
     should_stop: StopCheck,
 ) -> AttachedPlan:
-    """Find the attachments of the source digest and of each pushed child (only when some
-    destination copies them or the app verifies), and verify; a missing signature is a
-    RejectedError naming the key and the digest, raised before any write."""
-    if verify is None and all(policy is ReferrersPolicy.SKIP for policy in policies):
-        return AttachedPlan()
+    """Find the attachments of the source digest and of each pushed child (also for `skip`,
+    so a job can say what it left out), and verify; a missing signature is a RejectedError
+    naming the key and the digest, raised before any write."""
     children = [image.digest for image in selection.images] if top.is_index else []
     found = discover(source, [top.digest, *children], should_stop)
     plan = AttachedPlan()
@@ -69,10 +66,12 @@ def plan_attached(
     return plan
 
 
-def refuse_unsigned(plan: AttachedPlan, digest: str, destination: str) -> RejectedError | None:
+def refuse_unsigned(
+    plan: AttachedPlan, policy: ReferrersPolicy, digest: str, destination: str
+) -> RejectedError | None:
     """The rejection for a destination whose policy is `require` when the source has no
-    signature for `digest`; None when it has one."""
-    if plan.signed:
+    signature for `digest`; None when it has one, or does not require one."""
+    if plan.signed or policy is not ReferrersPolicy.REQUIRE:
         return None
     return RejectedError(
         f"{destination} requires a signature (referrers: require) and the source has none "
@@ -84,9 +83,13 @@ def carry_attached(
     plan: AttachedPlan,
     source: Repository,
     target: Repository,
+    policy: ReferrersPolicy,
     lock: TagLocker | None,
     should_stop: StopCheck,
-) -> list[dict[str, str]]:
-    """Write the plan's attachments to `target`, which serves the image; what was carried."""
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Write the plan's attachments to `target`, which serves the image (none under the
+    `skip` policy); what was carried, and what was skipped."""
+    if policy is ReferrersPolicy.SKIP:
+        return [], [attachment.as_record() for attachment in plan.following]
     carried = carry(source, target, plan.following, lock or _LOCAL_LOCKS, should_stop)
-    return [attachment.as_record() for attachment in carried]
+    return [attachment.as_record() for attachment in carried], []

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from worker.errors import RejectedError
-from worker.policies import AttestationPolicy
+from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import Reference
+from worker.registry.attached import AttachedPlan, carry_attached, plan_attached, refuse_unsigned
 from worker.registry.blobs import BlobRoute
+from worker.registry.carry import TagLocker
 from worker.registry.client import RegistryClient
+from worker.registry.cosign import VerifyPolicy
 from worker.registry.credentials import Credentials, CredentialSource, target_credentials
 from worker.registry.logins import Logins
 from worker.registry.manifests import Descriptor, Manifest
@@ -38,11 +41,15 @@ def _never_stop() -> None:
 
 @dataclass(frozen=True)
 class CopyOptions:
-    """How to copy: attestation policy, platform selection, repositories to mount from."""
+    """How to copy: attestation policy, platforms, repositories to mount from, attached
+    signatures and SBOMs (`referrers`), keys that must have signed, fallback-index tag locks."""
 
     attestations: AttestationPolicy = AttestationPolicy.STRIP
     platforms: tuple[str, ...] = ()
     mount_lookup: MountLookup | None = None
+    referrers: ReferrersPolicy = ReferrersPolicy.COPY
+    verify: VerifyPolicy | None = None
+    tag_lock: TagLocker | None = None
 
 
 @dataclass
@@ -55,6 +62,15 @@ class CopyResult:
     removed: list[dict[str, str]] = field(default_factory=list)
     blobs_mounted: int = 0
     blobs: list[str] = field(default_factory=list)
+    carried: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    left_behind: list[dict[str, str]] = field(default_factory=list)
+    verified: list[dict[str, str]] = field(default_factory=list)
+
+    def attached(self, plan: AttachedPlan) -> None:
+        """Record what was verified and what could not follow the image."""
+        self.verified = [v.as_record() for v in plan.verified]
+        self.left_behind = [a.as_record() for a in plan.left_behind]
 
 
 class CopyEngine:
@@ -174,11 +190,18 @@ class CopyEngine:
             should_stop()
             selection = self._select(src, top, options, should_stop)
             served = served_now.result()
+        policy = options.referrers
+        plan = plan_attached(src, top, selection, options.verify, should_stop)
+        unsigned = refuse_unsigned(plan, policy, top.digest, str(destinations[0]))
+        if unsigned is not None:
+            raise unsigned
+        carry = partial(carry_attached, plan, src, dst, policy, options.tag_lock, should_stop)
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         pushed = selection.manifest
         result = CopyResult(
             top.digest, pushed.digest, removed=selection.removed, blobs=[b.digest for b in blobs]
         )
+        result.attached(plan)
         progress.start(blobs)
         if all(digest == pushed.digest for digest in served.values()):
             # A re-push: every tag serves the image already, and a registry serves a manifest
@@ -186,6 +209,7 @@ class CopyEngine:
             for blob in blobs:
                 progress.blob_skipped(blob, 0)
             result.served = {dest: pushed.digest for dest in served}
+            result.carried, result.skipped = carry()
             return result
         route = BlobRoute(src, dst)
         # Repositories that hold a blob already; the target itself is skipped when mounting.
@@ -199,7 +223,9 @@ class CopyEngine:
             self.push_tags(pushed, destinations, should_stop, served)
         except RejectedError as refused:
             raise explain_refusal(refused, selection) from None
-        return self.confirm_served(result, destinations)
+        self.confirm_served(result, destinations)
+        result.carried, result.skipped = carry()
+        return result
 
     def push_tags(
         self,

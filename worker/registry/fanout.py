@@ -8,10 +8,12 @@ import contextvars
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from worker.errors import PushCancelled, PushError, RejectedError
+from worker.policies import ReferrersPolicy
 from worker.reference import Reference
+from worker.registry.attached import AttachedPlan, carry_attached, plan_attached, refuse_unsigned
 from worker.registry.blobs import BlobRoute, StopCheck
 from worker.registry.copier import CopyEngine, CopyOptions, CopyResult, MountLookup
 from worker.registry.manifests import Descriptor, Manifest
@@ -32,6 +34,7 @@ class Leg:
     name: str
     references: Sequence[Reference]
     mount_lookup: MountLookup | None = None
+    referrers: ReferrersPolicy | None = None  # None: the copy options'
     holders: Mapping[str, str] = field(default_factory=dict)
     result: CopyResult | None = None
     error: PushError | None = None
@@ -58,6 +61,7 @@ class Fanout:
         self.progress, self.should_stop = progress, should_stop
         self.src = engine.repository(source.registry, source.repository)
         self.source = source
+        self.plan = AttachedPlan()
         self._lock = threading.Lock()
 
     def repository(self, leg: Leg) -> Repository:
@@ -78,14 +82,29 @@ class Fanout:
         top = self.src.manifest(self.source.identifier)
         self.should_stop()
         selection = self._select(top)
+        self.plan = plan_attached(
+            self.src,
+            top,
+            selection,
+            self.options.verify,
+            self.should_stop,
+        )
+        for leg in self.legs:
+            unsigned = refuse_unsigned(
+                self.plan, self.policy(leg), top.digest, f"target {leg.name}"
+            )
+            if unsigned is not None:
+                self.fail(leg, unsigned)
         pushed = selection.manifest
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.legs))
         result = CopyResult(
             top.digest, pushed.digest, removed=selection.removed, blobs=[b.digest for b in blobs]
         )
+        result.attached(self.plan)
         for leg in self.legs:
-            self._skip_if_served(leg, pushed, blobs, result)
+            if leg.pending:
+                self._skip_if_served(leg, pushed, blobs, result)
             if leg.pending and leg.mount_lookup is not None:
                 leg.holders = leg.mount_lookup([b.digest for b in blobs])
         ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
@@ -101,6 +120,21 @@ class Fanout:
         for leg in self.legs:
             if leg.pending:
                 self._finish_leg(leg, selection, result)
+
+    def policy(self, leg: Leg) -> ReferrersPolicy:
+        """What the leg does with attached signatures and SBOMs."""
+        return leg.referrers or self.options.referrers
+
+    def _carry(self, leg: Leg, result: CopyResult) -> None:
+        """Write the attachments to the leg, which serves the image now."""
+        result.carried, result.skipped = carry_attached(
+            self.plan,
+            self.src,
+            self.repository(leg),
+            self.policy(leg),
+            self.options.tag_lock,
+            self.should_stop,
+        )
 
     def _select(self, top: Manifest) -> IndexSelection:
         options = self.options
@@ -124,10 +158,13 @@ class Fanout:
             return
         for blob in blobs:
             self.progress.blob_skipped(blob, 0)
-        leg.result = CopyResult(
-            result.source_digest, result.digest, served={k: pushed.digest for k in served}
-        )
-        leg.result.removed, leg.result.blobs = result.removed, result.blobs
+        done = replace(result, served={k: pushed.digest for k in served}, blobs_mounted=0)
+        try:
+            self._carry(leg, done)
+        except PushError as error:
+            self.fail(leg, error)
+            return
+        leg.result = done
 
     def _blob(self, blob: Descriptor) -> None:
         """Copy one blob to every pending leg: tee one source read into their uploads, then
@@ -203,10 +240,9 @@ class Fanout:
                 self.engine.push_tags(selection.manifest, leg.references, self.should_stop)
             except RejectedError as refused:
                 raise explain_refusal(refused, selection) from None
-            mine = CopyResult(
-                result.source_digest, result.digest, removed=result.removed, blobs=result.blobs
-            )
-            leg.result = self.engine.confirm_served(mine, leg.references)
+            mine = replace(result, served={})
+            self._carry(leg, self.engine.confirm_served(mine, leg.references))
+            leg.result = mine
         except PushError as error:
             self.fail(leg, error)
 
