@@ -39,6 +39,8 @@ def _event(response: Response) -> dict[str, Any]:
         result = "replayed" if (g.audit_action == "push" and status == 200) else "accepted"
     else:
         result = "refused"
+    result = g.get("audit_result") or result  # a chat command answers 200 whatever it came to
+    reason = g.get("audit_reason") or reason
     return {
         "time": format_time(utcnow()),
         "action": g.audit_action,
@@ -52,6 +54,7 @@ def _event(response: Response) -> dict[str, Any]:
         "targets": job.destinations if job else [],
         "job_id": job.id if job else None,
         "request_id": g.get("request_id"),
+        "chat_user": g.get("chat_user"),  # platform:team/user (name) of a chat command
     }
 
 

@@ -1,5 +1,5 @@
 """What the API keeps per app: settings, the job store, the key ring, the queue sender, the
-caller limits and the audit log."""
+caller limits, the audit log, and the chat grants, replay guard and event sender."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
+from worker.apps import AppPolicies
+from worker.chatops.grants import Grant
+from worker.chatops.replays import ReplayGuard
 from worker.jobs.audit import AuditLog
 from worker.jobs.limits import CallerLimits
+from worker.jobs.model import Job
 from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
 from worker.settings import Settings
@@ -32,6 +36,10 @@ class ApiState:
     audit: AuditLog
     feed: ChangeFeed
     targets: TargetSet
+    apps: AppPolicies
+    grants: list[Grant]  # PUSHGATE_CHATOPS_FILE
+    replays: ReplayGuard  # signed chat requests already seen
+    emit: Callable[[str, Job], object]  # an event to a job's subscribers (its chat's "queued")
 
 
 def state() -> ApiState:

@@ -9,11 +9,11 @@ from typing import Any
 from celery import Celery, signals
 from kombu.entity import Queue
 
+from worker.apps_file import check_policies
 from worker.logcontext import install_job_log_context
 from worker.multiprocess import prepare_multiprocess_dir
 from worker.redisconn import broker_config
 from worker.settings import Settings
-from worker.targets_file import load_targets
 
 QUEUE = "pushgate"
 PUSH_TASK = "pushgate.push"
@@ -72,7 +72,7 @@ class _EnvConfig(Mapping[str, Any]):
     def _load(self) -> dict[str, Any]:
         if self._data is None:
             settings = Settings.from_env()
-            load_targets(settings)  # a bad targets file stops the worker as it starts
+            check_policies(settings)  # a bad targets or apps file stops the worker at start
             self._data = celery_config(settings)
         return self._data
 

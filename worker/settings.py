@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from worker.chatops.settings import ChatSettings
 from worker.errors import ConfigurationError, CredentialsUnreadable
 from worker.policies import DaemonPushMode, LogFormat
 
@@ -197,6 +198,7 @@ class Settings:
     source_registries: frozenset[str] = frozenset()
     api_keys_file: Path | None = None
     targets_file: Path | None = None
+    apps_file: Path | None = None  # per-app policies (worker/apps_file.py)
     credential_helper_ttl: float = 1800.0
     docker_config: Path | None = None
     job_retention: float = 7 * 86400.0
@@ -208,8 +210,7 @@ class Settings:
     retry_attempts: int = 100  # a hot-loop guard per request; retry_max_wait is the budget
     retry_max_wait: float = 120.0
     stall_timeout: float = 30.0
-    # Requests in flight per registry host, per process: with many jobs per process over a
-    # slow link, each request waits a round trip, so the limit must be well above the jobs.
+    # Per host and process; well above the jobs, since on a slow link each request waits.
     registry_concurrency: int = 64
     worker_concurrency: int = 32  # pushes at once per worker process (threads)
     blob_streams: int = 32  # blob transfers at once in a process, shared fairly by its jobs
@@ -232,6 +233,7 @@ class Settings:
     webhook_hosts: frozenset[str] = frozenset()
     webhook_timeout: float = 15.0
     webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
+    chat: ChatSettings = field(default_factory=ChatSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -251,6 +253,7 @@ class Settings:
             source_registries=env.names("SOURCE_REGISTRIES"),
             api_keys_file=env.path("API_KEYS_FILE"),
             targets_file=env.path("TARGETS_FILE"),
+            apps_file=env.path("APPS_FILE"),
             credential_helper_ttl=env.duration("CREDENTIAL_HELPER_TTL", d.credential_helper_ttl),
             docker_config=env.path("DOCKER_CONFIG", docker_first=True),
             job_retention=env.duration("JOB_RETENTION", d.job_retention),
@@ -284,6 +287,7 @@ class Settings:
             webhook_hosts=env.names("WEBHOOK_HOSTS"),
             webhook_timeout=env.duration("WEBHOOK_TIMEOUT", d.webhook_timeout),
             webhook_retry_schedule=env.schedule("WEBHOOK_RETRY_SCHEDULE", d.webhook_retry_schedule),
+            chat=ChatSettings.read(env),
         )
 
     def source_allowed(self, registry: str) -> bool:

@@ -7,8 +7,8 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, fields
 
 from worker.jobs.model import JobStatus, format_time
+from worker.webhooks.dispatch import CHAT_EVENTS, shown_url
 from worker.webhooks.guard import display_url
-from worker.webhooks.subscriptions import EVENTS
 
 
 class Timestamp(fields.String):
@@ -188,7 +188,12 @@ class AuditEventSchema(Schema):
 
     id = fields.String(metadata={"description": "The event's position (a cursor)."})
     time = fields.String(metadata={"format": "date-time"})
-    action = fields.String(metadata={"enum": ["push", "cancel", "authenticate"]})
+    action = fields.String(
+        metadata={
+            "enum": ["push", "cancel", "authenticate", "command"],
+            "description": "`command`: a chat command that neither pushed nor cancelled.",
+        }
+    )
     result = fields.String(metadata={"enum": ["accepted", "replayed", "refused"]})
     reason = fields.String(
         allow_none=True, metadata={"description": "The problem type of a refusal."}
@@ -201,6 +206,10 @@ class AuditEventSchema(Schema):
     targets = fields.List(fields.String())
     job_id = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
+    chat_user = fields.String(
+        allow_none=True,
+        metadata={"description": "`platform:team/user (name)` of a chat command; else null."},
+    )
 
 
 class AuditPageSchema(Schema):
@@ -214,12 +223,19 @@ class DeliverySchema(Schema):
     """One webhook delivery of a job's event to one subscriber."""
 
     id = fields.String(metadata={"description": "The webhook-id, the same on every attempt."})
-    event = fields.String(metadata={"enum": list(EVENTS)})
+    event = fields.String(metadata={"enum": list(CHAT_EVENTS)})
     subscription = fields.String(
-        metadata={"description": "`callback` (the job's callback_url) or a subscription's name."}
+        metadata={
+            "description": "`callback` (the job's callback_url), `chat:response_url` (a chat "
+            "command's) or a standing subscription's name."
+        }
     )
     url = fields.Method(
-        "_url", metadata={"type": "string", "description": "Where it goes, without the query."}
+        "_url",
+        metadata={
+            "type": "string",
+            "description": "Where it goes, without the query (a chat's: only the host).",
+        },
     )
     state = fields.String(
         metadata={
@@ -238,7 +254,7 @@ class DeliverySchema(Schema):
     )
 
     def _url(self, delivery: Any) -> str:
-        return display_url(delivery.url)
+        return shown_url(delivery)
 
     def _delivered_at(self, delivery: Any) -> str | None:
         return delivery.delivered_at or None
@@ -261,6 +277,16 @@ class ProblemSchema(Schema):
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    rule = fields.String(
+        metadata={
+            "description": "A 403's refusing rule: `key.app_slugs` or `key.targets` (the API "
+            "keys file), or the app's `sources`, `daemon_images`, `targets` or `app` (an entry "
+            "in the apps file)"
+        }
+    )
+    file = fields.String(
+        allow_none=True, metadata={"description": "A 403's file holding the refusing rule"}
+    )
 
 
 class HealthSchema(Schema):

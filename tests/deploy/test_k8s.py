@@ -19,7 +19,10 @@ import yaml
 
 from api.keys import parse_keys
 from tests.support.services import require_binary
+from worker.apps_file import load_apps
 from worker.celery import QUEUE
+from worker.settings import Settings
+from worker.targets_file import load_targets
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.27.0"  # the oldest we support: autoscaling/v2, policy/v1
@@ -222,3 +225,10 @@ def test_example_files_are_what_pushgate_reads() -> None:
     files = K8S / "overlays" / "example" / "files"
     keys = parse_keys(yaml.safe_load((files / "api-keys.yaml").read_text()), "api-keys.yaml")
     assert [k.name for k in keys] == ["ci-pipeline"]
+    settings = Settings(targets_file=files / "targets.yaml", apps_file=files / "apps.yaml")
+    policies = load_apps(settings, load_targets(settings))
+    assert policies.default_targets("myapp") == ["replicated"]
+    base = yaml.safe_load((K8S / "base" / "config.yaml").read_text().split("---")[1])
+    assert yaml.safe_load(base["data"]["apps.yaml"]) == []  # deny until the overlay says
+    compose = Settings(apps_file=K8S.parent / "apps.yaml")  # docker-compose.yml's
+    assert load_apps(compose, load_targets(compose)).default_targets("any") == ["replicated"]

@@ -129,7 +129,7 @@ def test_a_key_that_cosign_does_not_use_is_a_configuration_error() -> None:
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    with pytest.raises(ConfigurationError, match="rsa.pub: only ECDSA P-256 and Ed25519"):
+    with pytest.raises(ConfigurationError, match=r"rsa\.pub: only ECDSA P-256 and Ed25519"):
         PublicKey.from_pem("rsa.pub", pem)
-    with pytest.raises(ConfigurationError, match="junk.pub is not a PEM public key"):
+    with pytest.raises(ConfigurationError, match=r"junk\.pub is not a PEM public key"):
         PublicKey.from_pem("junk.pub", b"not a key")

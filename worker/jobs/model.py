@@ -134,6 +134,8 @@ class Job:
     request_id: str = ""  # the API request that created it (X-Request-ID), for the logs
     # {"url", "events", "secret_file"} when the caller asked for a callback; never shown whole.
     callback: dict[str, Any] | None = None
+    # {"url", "platform"} of a chat command's response_url: a capability, never shown.
+    chat: dict[str, str] | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None

@@ -7,9 +7,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 
+from worker.apps import AppPolicies
 from worker.errors import (
     IdempotencyConflict,
     InvalidReference,
@@ -96,9 +97,11 @@ def plan_job(
     owner: str,
     targets: TargetSet | None = None,
     request_id: str = "",
+    apps: AppPolicies | None = None,
 ) -> Job:
     """Validate `request` against the settings and targets (default: loaded from the
-    settings) and build its queued Job (not yet stored)."""
+    settings) and build its queued Job (not yet stored). `apps` gives the app's default
+    targets and its own repositories; whether it may push is `worker.jobs.policy`'s question."""
     daemon = is_daemon_source(request.source)
     if daemon and not settings.daemon_sources:
         raise InvalidRequest(
@@ -129,7 +132,7 @@ def plan_job(
     for extra in request.extra_tags:
         _field("extra_tags", partial(validate_tag, extra))
     tags = list(dict.fromkeys([tag, *request.extra_tags]))
-    chosen = (targets or load_targets(settings)).resolve(request.targets, request.app_slug)
+    chosen = _chosen_targets(request, targets or load_targets(settings), apps or AppPolicies())
     referrers = _referrers(request.referrers)
     results = [_planned(each, request.app_slug, target, tags, referrers) for each in chosen]
     dests = [ref for result in results for ref in result.references]
@@ -156,6 +159,16 @@ def plan_job(
         request_hash=request.fingerprint(),
         request_id=request_id,
     )
+
+
+def _chosen_targets(request: PushRequest, targets: TargetSet, apps: AppPolicies) -> list[Target]:
+    """The targets named (else the app's defaults), each with the app's own repository."""
+    names = request.targets or apps.default_targets(request.app_slug)
+    chosen = []
+    for each in targets.resolve(names, request.app_slug):
+        own = apps.repository_for(request.app_slug, each.name)
+        chosen.append(replace(each, repository=own) if own else each)
+    return chosen
 
 
 def _planned(
