@@ -5,21 +5,17 @@ source, and the `require` policy refusing before anything is written."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.accounts import BASIC_PASSWORD, BASIC_USER
-from tests.support.images import OCI_INDEX, ImageBuilder, multi_platform
-from tests.support.referrers_api import ReferrersApi
-from tests.support.registry_rules import Gate, GateProxy
+from tests.support.images import ImageBuilder, multi_platform
 from tests.support.services import Registry
+from tests.support.signed_stack import Targets, push
 from tests.support.signing import (
     SPDX,
     SigningKey,
@@ -31,79 +27,11 @@ from tests.support.signing import (
 from tests.support.vendor import vendor_read
 from worker.jobs.model import Job, JobStatus
 from worker.jobs.runner import JobRunner
-from worker.jobs.submit import PushRequest, plan_job, submit
 from worker.settings import Settings
-
-ACCEPT = f"{OCI_INDEX}, application/vnd.oci.image.manifest.v1+json"
-
-
-@dataclass
-class Targets:
-    """The registries behind the test's targets: `basic` (Basic only, access log on) and
-    `refapi` (a proxy serving the referrers API in front of another Basic registry)."""
-
-    basic: Registry
-    refapi: GateProxy
-    api: ReferrersApi
-    settings: Settings
-
-    def get(self, repository: str, reference: str, registry: Registry | None = None) -> bytes:
-        """A manifest's bytes as the basic registry (or `registry`) serves them."""
-        response = httpx.get(
-            f"{(registry or self.basic).url}/v2/{repository}/manifests/{reference}",
-            auth=(BASIC_USER, BASIC_PASSWORD),
-            headers={"Accept": ACCEPT},
-        )
-        return response.content if response.status_code == 200 else b""
-
-
-@pytest.fixture(scope="module")
-def logged_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """A Basic-only registry of this module, logging every request."""
-    registry = Registry(
-        tmp_path_factory.mktemp("logged-basic"),
-        basic=(BASIC_USER, BASIC_PASSWORD),
-        access_log=True,
-    )
-    yield registry
-    registry.stop()
-
-
-@pytest.fixture
-def targets(
-    settings: Settings, tmp_path: Path, logged_basic: Registry, basic_registry: Registry
-) -> Iterator[Targets]:
-    """Settings with a targets file naming both."""
-    api = ReferrersApi()
-    proxy = GateProxy(basic_registry.port, Gate(referrers=api))
-    (tmp_path / "pw").write_text(BASIC_PASSWORD)
-    (tmp_path / "targets.yaml").write_text(
-        f"- {{name: basic, registry: '{logged_basic.host}', username: {BASIC_USER}, "
-        "password_file: pw, insecure: true}\n"
-        f"- {{name: refapi, registry: '{proxy.host}', username: {BASIC_USER}, "
-        "password_file: pw, insecure: true}\n"
-    )
-    changed = dataclasses.replace(
-        settings,
-        targets_file=tmp_path / "targets.yaml",
-        insecure_registries=settings.insecure_registries | {logged_basic.host, proxy.host},
-    )
-    yield Targets(logged_basic, proxy, api, changed)
-    proxy.stop()
-
-
-def push(runner: JobRunner, source: str, targets: list[str], **asked: object) -> Job:
-    """Queue a push of `source` for myapp and run it in this process."""
-    request = PushRequest(source=source, app_slug="myapp", targets=targets, **asked)  # type: ignore[arg-type]
-    job = plan_job(request, runner.settings, owner="test")
-    submit(runner.store, job, lambda _: None)
-    done = runner.run(job.id)
-    assert done is not None
-    return done
 
 
 def test_basic_target_gets_everything_byte_for_byte_and_a_fallback_index(
-    targets: Targets,
+    signed_targets: Targets,
     make_runner: Callable[[Settings], JobRunner],
     source_images: ImageBuilder,
     source_registry: Registry,
@@ -112,31 +40,31 @@ def test_basic_target_gets_everything_byte_for_byte_and_a_fallback_index(
 ) -> None:
     key = SigningKey.make(tmp_path, "release.pub")
     signed = signed_image(source_images, f"acme/{unique}", "1", key)
-    runner = make_runner(targets.settings)
+    runner = make_runner(signed_targets.settings)
     job = push(runner, f"{source_registry.host}/acme/{unique}:1", ["basic"])
     assert job.status is JobStatus.SUCCEEDED, job.error
     repository = f"myapp/{unique}"
     for pushed in (signed.signature, signed.sbom, signed.sbom_signature):
-        assert targets.get(repository, pushed.digest) == pushed.raw
+        assert signed_targets.get(repository, pushed.digest) == pushed.raw
     assert [(c["digest"], c["kind"], c["subject"]) for c in job.results[0].carried] == [
         (signed.sbom.digest, SPDX, signed.image.digest),
         (signed.signature.digest, "cosign sig", signed.image.digest),
         (signed.sbom_signature.digest, "cosign sig", signed.sbom.digest),
     ]
-    index = json.loads(targets.get(repository, fallback_tag(signed.image.digest)))
+    index = json.loads(signed_targets.get(repository, fallback_tag(signed.image.digest)))
     assert [(e["digest"], e["artifactType"]) for e in index["manifests"]] == [
         (signed.sbom.digest, SPDX)
     ]
     again = push(runner, f"{source_registry.host}/acme/{unique}:1", ["basic"], tag="2")
     assert again.status is JobStatus.SUCCEEDED, again.error
-    index = json.loads(targets.get(repository, fallback_tag(signed.image.digest)))
+    index = json.loads(signed_targets.get(repository, fallback_tag(signed.image.digest)))
     assert [e["digest"] for e in index["manifests"]] == [signed.sbom.digest]  # once
-    written = targets.basic.logged_requests(f"/v2/{repository}/manifests/")
+    written = signed_targets.basic.logged_requests(f"/v2/{repository}/manifests/")
     assert f"PUT /v2/{repository}/manifests/{fallback_tag(signed.image.digest)}" in written
 
 
 def test_referrers_api_target_lists_the_sbom_without_a_fallback_tag(
-    targets: Targets,
+    signed_targets: Targets,
     make_runner: Callable[[Settings], JobRunner],
     source_images: ImageBuilder,
     source_registry: Registry,
@@ -145,16 +73,18 @@ def test_referrers_api_target_lists_the_sbom_without_a_fallback_tag(
 ) -> None:
     key = SigningKey.make(tmp_path, "release.pub", "ed25519")
     signed = signed_image(source_images, f"acme/{unique}", "1", key)
-    job = push(make_runner(targets.settings), f"{source_registry.host}/acme/{unique}:1", ["refapi"])
+    job = push(
+        make_runner(signed_targets.settings), f"{source_registry.host}/acme/{unique}:1", ["refapi"]
+    )
     assert job.status is JobStatus.SUCCEEDED, job.error
     listed = httpx.get(
-        f"http://{targets.refapi.host}/v2/myapp/{unique}/referrers/{signed.image.digest}",
+        f"http://{signed_targets.refapi.host}/v2/myapp/{unique}/referrers/{signed.image.digest}",
         auth=(BASIC_USER, BASIC_PASSWORD),
     ).json()
     assert [(e["digest"], e["artifactType"]) for e in listed["manifests"]] == [
         (signed.sbom.digest, SPDX)
     ]
-    written = [p for m, p, _ in targets.refapi.gate.seen if m == "PUT"]
+    written = [p for m, p, _ in signed_targets.refapi.gate.seen if m == "PUT"]
     assert not any(p.endswith(fallback_tag(signed.image.digest)) for p in written)
     assert len(job.results[0].carried) == 3
 
@@ -187,7 +117,7 @@ def test_vendor_default_writes_nothing_attached_and_says_what_it_skipped(
 
 
 def test_stripped_index_leaves_its_own_signature_behind_and_carries_the_childrens(
-    targets: Targets,
+    signed_targets: Targets,
     make_runner: Callable[[Settings], JobRunner],
     source_images: ImageBuilder,
     source_registry: Registry,
@@ -199,17 +129,19 @@ def test_stripped_index_leaves_its_own_signature_behind_and_carries_the_children
     index, children = multi_platform(source_images, repository, "1", [512], attestations="classic")
     on_index = sign_with_tag(source_images, repository, index.digest, key)
     on_children = [sign_with_tag(source_images, repository, c.digest, key) for c in children]
-    job = push(make_runner(targets.settings), f"{source_registry.host}/{repository}:1", ["basic"])
+    job = push(
+        make_runner(signed_targets.settings), f"{source_registry.host}/{repository}:1", ["basic"]
+    )
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.digest != index.digest  # the attestations were stripped
     result = job.results[0]
     assert [b["digest"] for b in result.left_behind] == [on_index.digest]
     assert {c["digest"] for c in result.carried} == {s.digest for s in on_children}
-    assert targets.get(f"myapp/{unique}", on_index.digest) == b""
+    assert signed_targets.get(f"myapp/{unique}", on_index.digest) == b""
 
 
 def test_racing_pushes_keep_both_entries_in_the_fallback_index(
-    targets: Targets,
+    signed_targets: Targets,
     make_runner: Callable[[Settings], JobRunner],
     source_images: ImageBuilder,
     source_registry: Registry,
@@ -224,7 +156,7 @@ def test_racing_pushes_keep_both_entries_in_the_fallback_index(
         source_images.push_blob(f"acme2/{unique}", data)
     source_images.push_manifest(f"acme2/{unique}", "1", layers, image.media_type)
     sboms = [attach_sbom(source_images, f"{org}/{unique}", image) for org in ("acme", "acme2")]
-    runners = [make_runner(targets.settings) for _ in range(2)]
+    runners = [make_runner(signed_targets.settings) for _ in range(2)]
     barrier = threading.Barrier(2)
     jobs: list[Job] = []
 
@@ -239,12 +171,12 @@ def test_racing_pushes_keep_both_entries_in_the_fallback_index(
     for thread in threads:
         thread.join()
     assert [j.status for j in jobs] == [JobStatus.SUCCEEDED] * 2, [j.error for j in jobs]
-    index = json.loads(targets.get(f"myapp/{unique}", fallback_tag(image.digest)))
+    index = json.loads(signed_targets.get(f"myapp/{unique}", fallback_tag(image.digest)))
     assert sorted(e["digest"] for e in index["manifests"]) == sorted(s.digest for s in sboms)
 
 
 def test_gitlab_like_source_gives_no_bogus_referrers(
-    targets: Targets,
+    signed_targets: Targets,
     make_runner: Callable[[Settings], JobRunner],
     source_images: ImageBuilder,
     source_registry: Registry,
@@ -254,14 +186,16 @@ def test_gitlab_like_source_gives_no_bogus_referrers(
     source_images.push_manifest(
         f"acme/{unique}", fallback_tag(image.digest), json.loads(image.raw), image.media_type
     )
-    job = push(make_runner(targets.settings), f"{source_registry.host}/acme/{unique}:1", ["basic"])
+    job = push(
+        make_runner(signed_targets.settings), f"{source_registry.host}/acme/{unique}:1", ["basic"]
+    )
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.results[0].carried == []
-    assert targets.get(f"myapp/{unique}", fallback_tag(image.digest)) == b""
+    assert signed_targets.get(f"myapp/{unique}", fallback_tag(image.digest)) == b""
 
 
 def test_require_refuses_an_unsigned_image_before_any_write(
-    targets: Targets,
+    signed_targets: Targets,
     make_runner: Callable[[Settings], JobRunner],
     source_images: ImageBuilder,
     source_registry: Registry,
@@ -270,10 +204,10 @@ def test_require_refuses_an_unsigned_image_before_any_write(
     image = source_images.image(f"acme/{unique}", "1", [512])
     attach_sbom(source_images, f"acme/{unique}", image)  # attached, but no signature
     source = f"{source_registry.host}/acme/{unique}:1"
-    job = push(make_runner(targets.settings), source, ["basic"], referrers="require")
+    job = push(make_runner(signed_targets.settings), source, ["basic"], referrers="require")
     assert job.status is JobStatus.FAILED and job.error is not None
     assert job.error.type == "rejected"
     assert f"the source has none for {image.digest}" in job.error.detail
-    logged = targets.basic.logged_requests(f"/myapp/{unique}/")
+    logged = signed_targets.basic.logged_requests(f"/myapp/{unique}/")
     assert any(r.startswith("HEAD ") for r in logged)  # it was asked what the tag serves
-    assert [r for r in logged if r.split()[0] in ("PUT", "PATCH", "POST")] == []
+    assert signed_targets.writes(f"myapp/{unique}") == []

@@ -13,13 +13,16 @@ from typing import Protocol
 
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
-from worker.errors import PushError, StoreUnavailable
+from worker.errors import PushError, StoreUnavailable, UnsignedImage
+from worker.jobs.audit import AuditLog
 from worker.jobs.ledger import BlobLedger, TagLock
 from worker.jobs.model import DestinationResult, Job, JobError
+from worker.jobs.signatures import SignatureChecks
 from worker.policies import DaemonPushMode, ReferrersPolicy
 from worker.redaction import redact
 from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
 from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.cosign import VerifyPolicy
 from worker.registry.fanout import Leg, copy_to_legs
 from worker.registry.progress import Progress
 from worker.settings import Settings
@@ -29,13 +32,16 @@ StopCheck = Callable[[], None]
 
 
 class TagLockSource(Protocol):
-    """Hands out locks across workers (the job store)."""
+    """Hands out locks across workers and the audit trail (the job store)."""
 
     def tag_lock(self, tag: str, timeout: float) -> TagLock:
         """A lock on one daemon tag."""
 
     def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
         """A lock on one registry tag (`registry/repository:tag`)."""
+
+    def audit_log(self) -> AuditLog:
+        """The audit trail."""
 
 
 @dataclass
@@ -81,6 +87,7 @@ class DestinationPusher:
     ) -> None:
         self.settings, self.ledger, self.daemon = settings, ledger, daemon
         self.layer_cache, self.locks = layer_cache, locks
+        self.signatures = SignatureChecks(settings, locks.audit_log())
 
     def ledger_scope(self, job: Job, registry: str) -> str:
         """Where the blob ledger of the job's app on `registry` lives (the vendor's: the app)."""
@@ -90,7 +97,26 @@ class DestinationPusher:
         self, engine: CopyEngine, job: Job, progress: Progress, should_stop: StopCheck
     ) -> Outcome:
         """Push to every destination; errors of the source (or of the only destination) and
-        cancellation are raised, a failure of one of several destinations is in the Outcome."""
+        cancellation are raised, a failure of one of several destinations is in the Outcome.
+        An app whose images must be signed has the signatures checked first (audited)."""
+        verify = self.signatures.policy(job)
+        try:
+            outcome = self._push(engine, job, progress, should_stop, verify)
+        except UnsignedImage as refused:
+            self.signatures.record(job, [], refused.detail)
+            raise
+        if verify is not None and outcome.verified:
+            self.signatures.record(job, outcome.verified, None)
+        return outcome
+
+    def _push(
+        self,
+        engine: CopyEngine,
+        job: Job,
+        progress: Progress,
+        should_stop: StopCheck,
+        verify: VerifyPolicy | None,
+    ) -> Outcome:
         results = planned_results(job)
         legs = [
             Leg(
@@ -102,11 +128,13 @@ class DestinationPusher:
             for r in results
         ]
         if is_daemon_source(job.source):
+            if verify is not None:
+                raise self.signatures.refuse_daemon(job, verify)
             for leg in legs:
                 self._push_daemon(engine, job, leg, progress, should_stop, alone=len(legs) == 1)
         elif len(legs) == 1:
             leg = legs[0]
-            options = self._options(job, leg)
+            options = self._options(job, leg, verify)
             if leg.referrers is not None:
                 options = dataclasses.replace(options, referrers=leg.referrers)
             leg.result = engine.copy(
@@ -117,7 +145,7 @@ class DestinationPusher:
                 should_stop=should_stop,
             )
         else:
-            options = self._options(job, None)
+            options = self._options(job, None, verify)
             copy_to_legs(
                 engine,
                 parse_reference(job.source),
@@ -128,8 +156,9 @@ class DestinationPusher:
             )
         return self._outcome(job, results, legs)
 
-    def _options(self, job: Job, leg: Leg | None) -> CopyOptions:
+    def _options(self, job: Job, leg: Leg | None, verify: VerifyPolicy | None) -> CopyOptions:
         return CopyOptions(
+            verify=verify,
             attestations=job.attestations,
             platforms=tuple(job.platforms),
             mount_lookup=leg.mount_lookup if leg else None,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from worker.errors import ConfigurationError, RejectedError
+from worker.errors import ConfigurationError, UnsignedImage
 from worker.registry.manifests import Descriptor
 from worker.registry.referrers import Attachment
 from worker.registry.repository import Repository
@@ -243,5 +243,5 @@ def check_signed(
     missing = unsigned(index, children, {v.digest for v in found}, policy.cover)
     if missing:
         names = " or ".join(key.name for key in policy.keys)
-        raise RejectedError(f"no signature by {names} on {missing[0]}")
+        raise UnsignedImage(f"no signature by {names} on {missing[0]}")
     return found
