@@ -4,9 +4,11 @@ PUT carrying `subject` without `OCI-Subject`), the fallback index `sha256-<hex>`
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -16,6 +18,7 @@ from worker.registry.referrers import Attachment, fallback_tag
 from worker.registry.repository import Mounted, Repository
 
 StopCheck = Callable[[], None]
+BLOBS_AT_ONCE = 8
 # A lock on one tag of one repository, across every worker that may write it: the engine asks
 # for it by "registry/repository:tag"; the job side hands out one that holds across processes.
 TagLocker = Callable[[str], AbstractContextManager[object]]
@@ -51,11 +54,24 @@ def _write_manifest(
     for child in manifest.children:
         should_stop()
         if route.target.served_digest(child.digest) != child.digest:
-            _write_manifest(route, route.source.manifest(child.digest), child.digest, should_stop)
-    for blob in manifest.blobs:
-        should_stop()
-        _copy_blob(route, blob, should_stop)
+            child_manifest = route.source.manifest(child.digest)
+            _copy_blobs(route, child_manifest.blobs, should_stop)
+            _write_manifest(route, child_manifest, child.digest, should_stop)
     return route.target.put_manifest(reference, manifest)
+
+
+def _copy_blobs(route: BlobRoute, blobs: Sequence[Descriptor], should_stop: StopCheck) -> None:
+    """Copy small blobs (signatures, SBOMs, empty configs) several at once."""
+    unique = list({blob.digest: blob for blob in blobs}.values())
+    if not unique:
+        return
+    with ThreadPoolExecutor(min(BLOBS_AT_ONCE, len(unique)), "attached") as pool:
+        copies = [
+            pool.submit(contextvars.copy_context().run, _copy_blob, route, blob, should_stop)
+            for blob in unique
+        ]
+        for copy in copies:
+            copy.result()
 
 
 def add_to_fallback_index(
@@ -90,6 +106,7 @@ def carry(
     """Write `attachments` (in order: each after its subject) to `target`; returns them. A
     referrer the target does not list by itself goes into the subject's fallback index."""
     route = BlobRoute(source, target)
+    _copy_blobs(route, [b for a in attachments for b in a.manifest.blobs], should_stop)
     unlisted: dict[str, list[dict[str, Any]]] = {}
     for attachment in attachments:
         should_stop()

@@ -4,14 +4,18 @@ tags, followed to a depth of three (a signature on an SBOM on an image)."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.repository import Repository
 
 MAX_DEPTH = 3
+LOOKUPS = 8  # registry questions asked at once while discovering
 COSIGN_KINDS = ("sig", "att", "sbom")
 StopCheck = Callable[[], None]
 
@@ -96,14 +100,19 @@ def _referrers(repository: Repository, digest: str) -> list[Attachment]:
     return found
 
 
-def _cosign_tags(repository: Repository, digest: str) -> list[Attachment]:
-    found = []
-    for kind in COSIGN_KINDS:
-        tag = f"{fallback_tag(digest)}.{kind}"
-        manifest = repository.find_manifest(tag)
-        if manifest is not None and manifest.digest != digest:
-            found.append(Attachment(manifest, digest, f"cosign {kind}", tag=tag))
-    return found
+def _cosign_tag(repository: Repository, digest: str, kind: str) -> list[Attachment]:
+    tag = f"{fallback_tag(digest)}.{kind}"
+    manifest = repository.find_manifest(tag)
+    if manifest is None or manifest.digest == digest:
+        return []
+    return [Attachment(manifest, digest, f"cosign {kind}", tag=tag)]
+
+
+def _lookups(repository: Repository, digest: str) -> Sequence[Callable[[], list[Attachment]]]:
+    """The independent questions about one digest: its referrers, and each cosign tag."""
+    return [partial(_referrers, repository, digest)] + [
+        partial(_cosign_tag, repository, digest, kind) for kind in COSIGN_KINDS
+    ]
 
 
 def discover(
@@ -117,15 +126,20 @@ def discover(
     found: list[Attachment] = []
     seen = set(digests)
     level = list(dict.fromkeys(digests))
-    for _ in range(depth):
-        following: list[str] = []
-        for digest in level:
+    # Mostly 404s: asked all at once, a level costs about one round trip, not one per question.
+    with ThreadPoolExecutor(LOOKUPS, thread_name_prefix="referrers") as pool:
+        for _ in range(depth):
             should_stop()
-            for attachment in _referrers(repository, digest) + _cosign_tags(repository, digest):
-                if attachment.digest in seen:
-                    continue
-                seen.add(attachment.digest)
-                found.append(attachment)
-                following.append(attachment.digest)
-        level = following
+            asked = [
+                pool.submit(contextvars.copy_context().run, lookup)
+                for digest in level
+                for lookup in _lookups(repository, digest)
+            ]
+            level = []
+            for answer in asked:
+                for attachment in answer.result():
+                    if attachment.digest not in seen:
+                        seen.add(attachment.digest)
+                        found.append(attachment)
+                        level.append(attachment.digest)
     return found
