@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, fields
 
 from worker.jobs.model import JobStatus, format_time
+from worker.jobs.timing import PHASES
 from worker.webhooks.dispatch import CHAT_EVENTS, shown_url
 from worker.webhooks.guard import display_url
 
@@ -98,6 +99,15 @@ class DestinationResultSchema(Schema):
     )
 
 
+class PhaseSchema(Schema):
+    """Where part of a job's last attempt went; phases overlap (checks run beside uploads)."""
+
+    name = fields.String(metadata={"enum": list(PHASES)})
+    start = Timestamp(metadata={"format": "date-time", "description": "Its first step began."})
+    seconds = fields.Float(metadata={"description": "From its first start to its last end."})
+    busy = fields.Float(metadata={"description": "Its steps' seconds added up over threads."})
+
+
 class RemovedSchema(Schema):
     """A child manifest left out of the pushed index."""
 
@@ -138,6 +148,10 @@ class JobSchema(Schema):
     verified = fields.List(
         fields.Nested(VerifiedSchema),
         metadata={"description": "Signatures verified before anything was written."},
+    )
+    phases = fields.List(
+        fields.Nested(PhaseSchema),
+        metadata={"description": "Where the time of the job's last attempt went, once it ends."},
     )
     progress = fields.Nested(ProgressSchema)
     error = fields.Nested(JobErrorSchema, allow_none=True)

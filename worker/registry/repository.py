@@ -17,6 +17,13 @@ import httpx
 from worker.errors import NotFoundError, PushError, RejectedError
 from worker.registry.client import RegistryClient, pull_scope, push_scope
 from worker.registry.manifests import ACCEPT, OCI_INDEX, Descriptor, Manifest, parse_manifest
+from worker.registry.phases import (
+    BLOB_CHECKS,
+    BLOB_TRANSFER,
+    MANIFEST_WRITES,
+    SOURCE_MANIFESTS,
+    timed_as,
+)
 from worker.registry.request import RegistryRequest
 from worker.registry.uploads import Upload, location_of
 
@@ -56,6 +63,7 @@ class Repository:
 
     # -- manifests ----------------------------------------------------------
 
+    @timed_as(SOURCE_MANIFESTS)
     def manifest(self, reference: str) -> Manifest:
         """The manifest under a tag or digest exactly as served (digest-checked by digest)."""
         response = self.client.send(
@@ -108,6 +116,7 @@ class Repository:
             return None
         return [Descriptor.from_json(entry) for entry in listed]
 
+    @timed_as(BLOB_CHECKS)
     def served_digest(self, reference: str) -> str | None:
         """The digest served under a tag or digest (HEAD), or None when there is none."""
         try:
@@ -126,6 +135,7 @@ class Repository:
         served = response.headers.get("Docker-Content-Digest")
         return str(served) if served else None
 
+    @timed_as(MANIFEST_WRITES)
     def put_manifest(self, reference: str, manifest: Manifest) -> str | None:
         """PUT the manifest's exact bytes under `reference` (a tag or its digest); returns the
         `OCI-Subject` the registry answered with (it keeps a referrers list then), if any."""
@@ -145,6 +155,7 @@ class Repository:
 
     # -- blobs --------------------------------------------------------------
 
+    @timed_as(BLOB_CHECKS)
     def has_blob(self, digest: str) -> bool:
         """True when this repository already holds the blob."""
         try:
@@ -203,6 +214,7 @@ class Repository:
 
     # -- uploads ------------------------------------------------------------
 
+    @timed_as(BLOB_TRANSFER)
     def start_upload(self) -> Upload:
         """Open an upload session."""
         response = self.client.send(
@@ -216,6 +228,7 @@ class Repository:
         )
         return self._upload(response)
 
+    @timed_as(BLOB_TRANSFER)
     def mount_blob(self, digest: str, source_repository: str) -> Upload | Mounted:
         """Ask to mount a blob from another repository; a registry that will not, opens an
         upload instead."""
