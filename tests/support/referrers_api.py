@@ -22,6 +22,7 @@ class ReferrersApi:
     """The referrers lists the proxy keeps, per (repository, subject digest)."""
 
     listed: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    bogus: bool = False  # answer the referrers route with a web page, as some front ends do
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, method: str, path: str) -> Answer | None:
@@ -29,6 +30,8 @@ class ReferrersApi:
         match = _REFERRERS_RE.match(path.split("?", 1)[0])
         if method != "GET" or match is None:
             return None
+        if self.bogus:
+            return 200, {"Content-Type": "text/html"}, b"<html><body>Not here</body></html>"
         with self.lock:
             entries = list(self.listed.get((match["name"], match["digest"]), []))
         body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})

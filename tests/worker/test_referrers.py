@@ -88,6 +88,23 @@ def test_gitlab_fallback_tag_that_is_the_image_lists_nothing(
     assert discover(src, [image.digest]) == []
 
 
+def test_a_referrers_route_that_is_no_index_falls_back_to_the_tag(
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    clients: dict[str, RegistryClient],
+    unique: str,
+) -> None:
+    image = source_images.image(f"acme/{unique}", "1", [256])
+    sbom = attach_sbom(source_images, f"acme/{unique}", image)
+    proxy = GateProxy(source_registry.port, Gate(referrers=ReferrersApi(bogus=True)))
+    try:
+        src = _repository(clients, proxy.host, f"acme/{unique}")
+        assert src.referrers(image.digest) is None
+        assert [a.digest for a in discover(src, [image.digest])] == [sbom.digest]
+    finally:
+        proxy.stop()
+
+
 def test_depth_stops_at_three(
     source_images: ImageBuilder,
     source_registry: Registry,

@@ -92,7 +92,8 @@ class Repository:
 
     def referrers(self, digest: str) -> list[Descriptor] | None:
         """The descriptors the referrers API lists for `digest`, or None when the registry
-        does not serve that API (a 404, or an answer that is not an OCI index)."""
+        does not serve that API (a 404 or another refusal, or an answer that is not an OCI
+        index); a refused login is still an AuthError."""
         try:
             response = self.client.send(
                 RegistryRequest(
@@ -104,16 +105,18 @@ class Repository:
                     ok=(200,),
                 )
             )
-        except NotFoundError:
+        except (NotFoundError, RejectedError):  # some answer 400 or 405 to an unknown route
             return None
         try:
             body = json.loads(response.content)
         except ValueError:
             return None
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        listed = body.get("manifests") if isinstance(body, dict) else None
-        if OCI_INDEX not in (media_type, body.get("mediaType")) or not isinstance(listed, list):
+        if not isinstance(body, dict) or not isinstance(body.get("manifests"), list):
             return None
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if OCI_INDEX not in (media_type, body.get("mediaType")):
+            return None
+        listed = body["manifests"]
         return [Descriptor.from_json(entry) for entry in listed]
 
     @timed_as(BLOB_CHECKS)
