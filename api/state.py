@@ -32,6 +32,7 @@ class ApiState:
     store: JobStore
     keys: KeyRing
     enqueue: Callable[[str], None]
+    enqueue_plan: Callable[[str, float], None]  # a plan's id, and how long its caller waits
     limits: CallerLimits
     audit: AuditLog
     feed: ChangeFeed
@@ -40,6 +41,8 @@ class ApiState:
     grants: list[Grant]  # PUSHGATE_CHATOPS_FILE
     replays: ReplayGuard  # signed chat requests already seen
     emit: Callable[[str, Job], object]  # an event to a job's subscribers (its chat's "queued")
+    # job id -> (queue list, push task message): written with the job record in one step
+    push_message: Callable[[str], tuple[str, str]] | None = None
 
 
 def state() -> ApiState:

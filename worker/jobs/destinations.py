@@ -1,6 +1,6 @@
-"""A job's push to its destinations: one target through the copy engine, several at once
-through the fan-out (one source read per blob), daemon sources one target after another; and
-the result of each destination."""
+"""A job's push to its destinations: registry sources through the one copy path (one source
+read per blob, however many targets), daemon sources one target after another; and the result
+of each destination."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from worker.jobs.signatures import SignatureChecks
 from worker.policies import DaemonPushMode, ReferrersPolicy
 from worker.redaction import redact
 from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
-from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.copier import CopyEngine
 from worker.registry.cosign import VerifyPolicy
-from worker.registry.fanout import Leg, copy_to_legs
+from worker.registry.destination import CopyOptions, Destination
 from worker.registry.progress import Progress
 from worker.settings import Settings
 
@@ -119,11 +119,11 @@ class DestinationPusher:
     ) -> Outcome:
         results = planned_results(job)
         legs = [
-            Leg(
+            Destination(
                 r.target,
                 [parse_reference(ref) for ref in r.references],
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
-                ReferrersPolicy(r.referrers),
+                referrers=ReferrersPolicy(r.referrers),
             )
             for r in results
         ]
@@ -132,36 +132,23 @@ class DestinationPusher:
                 raise self.signatures.refuse_daemon(job, verify)
             for leg in legs:
                 self._push_daemon(engine, job, leg, progress, should_stop, alone=len(legs) == 1)
-        elif len(legs) == 1:
-            leg = legs[0]
-            options = self._options(job, leg, verify)
-            if leg.referrers is not None:
-                options = dataclasses.replace(options, referrers=leg.referrers)
-            leg.result = engine.copy(
-                parse_reference(job.source),
-                leg.references,
-                options=options,
-                progress=progress,
-                should_stop=should_stop,
-            )
         else:
-            options = self._options(job, None, verify)
-            copy_to_legs(
-                engine,
+            engine.copy_to(
                 parse_reference(job.source),
                 legs,
-                options=options,
+                options=self._options(job, verify),
                 progress=progress,
                 should_stop=should_stop,
             )
+            if len(legs) == 1 and legs[0].error is not None:
+                raise legs[0].error  # the only destination's error is the job's
         return self._outcome(job, results, legs)
 
-    def _options(self, job: Job, leg: Leg | None, verify: VerifyPolicy | None) -> CopyOptions:
+    def _options(self, job: Job, verify: VerifyPolicy | None) -> CopyOptions:
         return CopyOptions(
-            verify=verify,
             attestations=job.attestations,
             platforms=tuple(job.platforms),
-            mount_lookup=leg.mount_lookup if leg else None,
+            verify=verify,
             tag_lock=lambda tag: self.locks.registry_tag_lock(tag, job.deadline_seconds),
         )
 
@@ -169,7 +156,7 @@ class DestinationPusher:
         self,
         engine: CopyEngine,
         job: Job,
-        leg: Leg,
+        leg: Destination,
         progress: Progress,
         should_stop: StopCheck,
         alone: bool,
@@ -198,7 +185,9 @@ class DestinationPusher:
                 raise
             leg.error = error
 
-    def _outcome(self, job: Job, results: list[DestinationResult], legs: list[Leg]) -> Outcome:
+    def _outcome(
+        self, job: Job, results: list[DestinationResult], legs: list[Destination]
+    ) -> Outcome:
         outcome = Outcome()
         failed: list[tuple[DestinationResult, PushError]] = []
         for result, leg in zip(results, legs, strict=True):
@@ -216,7 +205,7 @@ class DestinationPusher:
                 result.status, result.error = "failed", JobError.of(leg.error)
             outcome.results.append(result)
         if failed:
-            outcome.error = _combined_error(failed, len(results))
+            outcome.error = combined_error(failed, len(results))
         return outcome
 
     def _record_blobs(self, job: Job, result: DestinationResult, blobs: list[str]) -> None:
@@ -226,8 +215,10 @@ class DestinationPusher:
             log.warning("push job %s: blob ledger not updated: %s", job.id, exc)
 
 
-def _combined_error(failed: list[tuple[DestinationResult, PushError]], total: int) -> JobError:
-    """The job's error: the first failed destination's type, every failure named."""
+def combined_error(failed: list[tuple[DestinationResult, PushError]], total: int) -> JobError:
+    """The job's error when some of several destinations failed: the type and title of the
+    first failed one in the job's order, every failure named (the rule:
+    worker/registry/transfer.py)."""
     first = failed[0][1]
     parts = [
         f"target {result.target} ({result.registry}/{result.repository}): {error.detail}"

@@ -11,6 +11,7 @@ from functools import partial
 from typing import TypeVar
 
 from worker.daemon.source import DaemonSource
+from worker.engines import build_engine
 from worker.errors import (
     ConfigurationError,
     InternalError,
@@ -56,7 +57,7 @@ class JobRunner:
         self.events = events
         self.requeue = requeue  # re-sends a job's message when it is handed back
         self._engine_factory = engine_factory or partial(
-            CopyEngine.from_settings, settings, observer=RegistryMetrics()
+            build_engine, settings, observer=RegistryMetrics()
         )
         self._engine: CopyEngine | None = None
         self._engine_lock = threading.Lock()

@@ -82,14 +82,14 @@ def refuse_unsigned(
 def carry_attached(
     plan: AttachedPlan,
     source: Repository,
-    target: Repository,
+    destination: Repository,
     policy: ReferrersPolicy,
     lock: TagLocker | None,
     should_stop: StopCheck,
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """Write the plan's attachments to `target`, which serves the image (none under the
+    """Write the plan's attachments to `destination`, which serves the image (none under the
     `skip` policy); what was carried, and what was skipped."""
     if policy is ReferrersPolicy.SKIP:
         return [], [attachment.as_record() for attachment in plan.following]
-    carried = carry(source, target, plan.following, lock or _LOCAL_LOCKS, should_stop)
+    carried = carry(source, destination, plan.following, lock or _LOCAL_LOCKS, should_stop)
     return [attachment.as_record() for attachment in carried], []

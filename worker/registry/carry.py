@@ -1,5 +1,5 @@
-"""Writing what is attached to an image to a target, after the image: the blobs, the manifests
-byte for byte, and, where the target keeps no referrers list of its own (it answers a manifest
+"""Writing what is attached to an image to a destination, after the image: the blobs, the manifests
+byte for byte, and, where the destination keeps no referrers list of its own (it answers a manifest
 PUT carrying `subject` without `OCI-Subject`), the fallback index `sha256-<hex>`."""
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ class LocalTagLocks:
 
 
 def _copy_blob(route: BlobRoute, blob: Descriptor, should_stop: StopCheck) -> None:
-    target = route.target
-    if target.has_blob(blob.digest):
+    destination = route.destination
+    if destination.has_blob(blob.digest):
         return
     holders = [route.source.name] if route.same_host else []
-    opened = target.mount_or_start(blob.digest, holders)
+    opened = destination.mount_or_start(blob.digest, holders)
     if not isinstance(opened, Mounted):
         stream_blob(route, blob, opened, lambda _: None, should_stop)
 
@@ -50,14 +50,14 @@ def _write_manifest(
     route: BlobRoute, manifest: Manifest, reference: str, should_stop: StopCheck
 ) -> str | None:
     """Copy the manifest's blobs (an index's children first), then PUT its exact bytes;
-    returns the OCI-Subject the target answered with."""
+    returns the OCI-Subject the destination answered with."""
     for child in manifest.children:
         should_stop()
-        if route.target.served_digest(child.digest) != child.digest:
+        if route.destination.served_digest(child.digest) != child.digest:
             child_manifest = route.source.manifest(child.digest)
             _copy_blobs(route, child_manifest.blobs, should_stop)
             _write_manifest(route, child_manifest, child.digest, should_stop)
-    return route.target.put_manifest(reference, manifest)
+    return route.destination.put_manifest(reference, manifest)
 
 
 def _copy_blobs(route: BlobRoute, blobs: Sequence[Descriptor], should_stop: StopCheck) -> None:
@@ -75,14 +75,14 @@ def _copy_blobs(route: BlobRoute, blobs: Sequence[Descriptor], should_stop: Stop
 
 
 def add_to_fallback_index(
-    target: Repository, subject: str, entries: Sequence[dict[str, Any]], lock: TagLocker
+    destination: Repository, subject: str, entries: Sequence[dict[str, Any]], lock: TagLocker
 ) -> bool:
-    """Add `entries` to the fallback index of `subject` at `target`, keeping what it lists
+    """Add `entries` to the fallback index of `subject` at `destination`, keeping what it lists
     already, under the tag's lock so racing pushes keep each other's entries; True when the
     index was written (False: it listed them all)."""
     tag = fallback_tag(subject)
-    with lock(f"{target.client.registry}/{target.name}:{tag}"):
-        current = target.find_manifest(tag)
+    with lock(f"{destination.client.registry}/{destination.name}:{tag}"):
+        current = destination.find_manifest(tag)
         listed: list[dict[str, Any]] = []
         if current is not None and current.is_index and current.digest != subject:
             listed = list(current.body.get("manifests") or [])
@@ -92,20 +92,20 @@ def add_to_fallback_index(
             return False
         body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed + added}
         raw = json.dumps(body, separators=(",", ":")).encode()
-        target.put_manifest(tag, Manifest(raw, OCI_INDEX, sha256_digest(raw), body))
+        destination.put_manifest(tag, Manifest(raw, OCI_INDEX, sha256_digest(raw), body))
         return True
 
 
 def carry(
     source: Repository,
-    target: Repository,
+    destination: Repository,
     attachments: Sequence[Attachment],
     lock: TagLocker,
     should_stop: StopCheck = lambda: None,
 ) -> list[Attachment]:
-    """Write `attachments` (in order: each after its subject) to `target`; returns them. A
-    referrer the target does not list by itself goes into the subject's fallback index."""
-    route = BlobRoute(source, target)
+    """Write `attachments` (in order: each after its subject) to `destination`; returns them. A
+    referrer the destination does not list by itself goes into the subject's fallback index."""
+    route = BlobRoute(source, destination)
     _copy_blobs(route, [b for a in attachments for b in a.manifest.blobs], should_stop)
     unlisted: dict[str, list[dict[str, Any]]] = {}
     for attachment in attachments:
@@ -116,5 +116,5 @@ def carry(
             unlisted.setdefault(attachment.subject, []).append(attachment.descriptor())
     for subject, entries in unlisted.items():
         should_stop()
-        add_to_fallback_index(target, subject, entries, lock)
+        add_to_fallback_index(destination, subject, entries, lock)
     return list(attachments)
