@@ -26,8 +26,9 @@ from tests.bench.measure import load_average
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry
 from tests.support.signing import SigningKey, signed_image
+from worker.engines import build_engine
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.destination import CopyOptions
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -53,7 +54,7 @@ class Requests:
 def _push(settings: Settings, source: str, name: str) -> tuple[float, float, Counter[str], int]:
     """One cold push: wall seconds, CPU seconds, requests by method, attachments carried."""
     requests = Requests()
-    engine = CopyEngine.from_settings(settings, observer=requests)
+    engine = build_engine(settings, observer=requests)
     dest = destination(settings.registry, "bench", name, "1")
     cpu, wall = time.process_time(), time.perf_counter()
     result = engine.copy(parse_reference(source), [dest], options=CopyOptions())
