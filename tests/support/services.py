@@ -140,7 +140,7 @@ class RedisServer(Process):
     def _ping(self) -> bool:
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # up, with a password
 
 
 _REGISTRY_CONFIG = """version: 0.1
