@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response
@@ -14,13 +15,20 @@ from api.chatops import chatops
 from api.docs import docs
 from api.keys import KeyRing
 from api.parameters import JobIdConverter
+from api.plans import plans
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
 from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
 from worker.apps_file import check_policies
-from worker.celery import create_celery, enqueue_delivery, enqueue_push
+from worker.celery import (
+    create_celery,
+    enqueue_delivery,
+    enqueue_plan,
+    enqueue_push,
+    push_message,
+)
 from worker.chatops.grants import load_grants
 from worker.chatops.replays import ReplayGuard
 from worker.errors import PushgateError
@@ -72,6 +80,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
+        push_message=partial(push_message, celery),
+        enqueue_plan=lambda plan_id, wait: enqueue_plan(celery, plan_id, wait),
         limits=store.caller_limits(),
         audit=store.audit_log(),
         feed=store.change_feed(),
@@ -95,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
+    api.register_blueprint(plans)
     api.register_blueprint(audit_trail)
     api.register_blueprint(health)
     app.register_blueprint(docs)

@@ -10,17 +10,20 @@ from typing import Any
 from flask import g
 
 from api import audit
+from api.plans import plan_for
 from api.problems import ApiProblem, from_domain
 from api.state import state
 from api.submission import cancel_push, queue_push, visible_job
 from worker.chatops.commands import HELP, Command, CommandError, parse_command
 from worker.chatops.grants import first_grant
-from worker.chatops.messages import QUEUED, job_lines, message
+from worker.chatops.messages import QUEUED, job_lines, message, plan_lines
 from worker.errors import PushgateError
 from worker.logs import bind
 from worker.webhooks.guard import CallbackRefused, HostPolicy
 
 log = logging.getLogger("pushgate.chatops")
+# Chat platforms want an answer within 3 s: a plan gets this long, a push's count less.
+PLAN_WAIT, PUSH_PLAN_WAIT = 2.0, 1.2
 
 
 def _chat_user(platform: str, form: dict[str, str]) -> str:
@@ -79,7 +82,33 @@ def _run(platform: str, command: Command, form: dict[str, str]) -> dict[str, Any
         return message(platform, "Cancelling push", job_lines(job))
     if command.verb == "push" and command.push is not None:
         return _push(platform, command, form)
+    if command.verb == "plan" and command.push is not None:
+        return _plan(platform, command)
     return message(platform, "pushgate commands", [HELP], ephemeral=True)
+
+
+def _plan(platform: str, command: Command) -> dict[str, Any]:
+    assert command.push is not None
+    try:
+        plan = plan_for(command.push, PLAN_WAIT)
+    except ApiProblem as problem:
+        if problem.status != 504:
+            raise
+        lines = ["the registries are slow; what was learned so far:"]
+        learned = plan_lines(problem.extra["learned"])
+        return message(platform, "Plan unfinished", lines + learned, ephemeral=True)
+    headline = "Plan: allowed" if plan["allowed"] else "Plan: refused"
+    return message(platform, headline, plan_lines(plan), ephemeral=True)
+
+
+def _planned_bytes(command: Command) -> dict[str, str]:
+    """The bytes the push would send, when a plan is found in time (else nothing)."""
+    assert command.push is not None
+    try:
+        plan = plan_for(command.push, PUSH_PLAN_WAIT)
+    except (ApiProblem, PushgateError):
+        return {}  # the push itself says what is wrong
+    return {"planned_bytes": str(plan.get("bytes_to_send", 0))} if plan["allowed"] else {}
 
 
 def _idempotency_key(platform: str, trigger_id: str) -> str | None:
@@ -106,7 +135,7 @@ def _push(platform: str, command: Command, form: dict[str, str]) -> dict[str, An
     job, created = queue_push(
         command.push,
         _idempotency_key(platform, form.get("trigger_id", "")),
-        chat={"url": response_url, "platform": platform},
+        chat={"url": response_url, "platform": platform, **_planned_bytes(command)},
     )
     g.audit_result = "accepted" if created else "replayed"
     if created:

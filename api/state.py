@@ -34,6 +34,7 @@ class ApiState:
     store: JobStore
     keys: KeyRing
     enqueue: Callable[[str], None]
+    enqueue_plan: Callable[[str, float], None]  # a plan's id, and how long its caller waits
     limits: CallerLimits
     audit: AuditLog
     feed: ChangeFeed
@@ -44,6 +45,8 @@ class ApiState:
     emit: Callable[[str, Job], object]  # an event to a job's subscribers (its chat's "queued")
     waits: WaitSlots  # long-polls per API key, across processes
     wait_threads: threading.BoundedSemaphore  # long-polls in this process
+    # job id -> (queue list, push task message): written with the job record in one step
+    push_message: Callable[[str], tuple[str, str]] | None = None
 
 
 def state() -> ApiState:

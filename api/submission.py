@@ -90,10 +90,10 @@ def queue_push(
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
         job, created = submit_idempotent(
-            st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key
+            st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key, st.push_message
         )
     else:
-        submit(st.store, job, st.enqueue)
+        submit(st.store, job, st.enqueue, st.push_message)
     audit.mark("push", job)
     log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
     return job, created

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, fields
 
 from worker.jobs.model import JobStatus, format_time
+from worker.jobs.timing import PHASES
 from worker.webhooks.dispatch import CHAT_EVENTS, shown_url
 from worker.webhooks.guard import display_url
 
@@ -64,6 +65,15 @@ class DestinationResultSchema(Schema):
     error = fields.Nested(JobErrorSchema, allow_none=True)
 
 
+class PhaseSchema(Schema):
+    """Where part of a job's last attempt went; phases overlap (checks run beside uploads)."""
+
+    name = fields.String(metadata={"enum": list(PHASES)})
+    start = Timestamp(metadata={"format": "date-time", "description": "Its first step began."})
+    seconds = fields.Float(metadata={"description": "From its first start to its last end."})
+    busy = fields.Float(metadata={"description": "Its steps' seconds added up over threads."})
+
+
 class RemovedSchema(Schema):
     """A child manifest left out of the pushed index."""
 
@@ -98,6 +108,10 @@ class JobSchema(Schema):
         metadata={"description": "Digest each destination served after the push."},
     )
     removed = fields.List(fields.Nested(RemovedSchema))
+    phases = fields.List(
+        fields.Nested(PhaseSchema),
+        metadata={"description": "Where the time of the job's last attempt went, once it ends."},
+    )
     progress = fields.Nested(ProgressSchema)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     attempts = fields.Integer(

@@ -24,8 +24,10 @@ from tests.bench.common import (
 from tests.bench.measure import bench_main, checked_skopeo, header
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.services import Registry
+from worker.engines import build_engine
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.copier import CopyEngine
+from worker.registry.destination import CopyOptions
 from worker.settings import Secret, Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -36,7 +38,7 @@ OWN_LAYER = [8 * MiB]
 
 def engine_for(vendor: FreshVendor, source: Registry) -> CopyEngine:
     """A fresh engine for the bench vendor (no pooled connections from an earlier run)."""
-    return CopyEngine.from_settings(
+    return build_engine(
         Settings(
             registry=vendor.host,
             registry_username="bench",

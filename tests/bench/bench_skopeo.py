@@ -24,9 +24,9 @@ from tests.bench.measure import bench_main, check_served
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.proxy import RegistryProxy, one_in_four
 from tests.support.services import Registry
+from worker.engines import build_engine
 from worker.errors import PushError
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine
 from worker.settings import Secret, Settings
 
 KiB = 1024
@@ -51,7 +51,7 @@ def skopeo_outcome(argv: list[str], check: tuple[str, str, str, str]) -> str:
 
 def engine_outcome(settings: Settings, source: str, front: RegistryProxy, repo: str) -> str:
     """Copy with the engine through `front`; 'succeeded (digest)' or the typed error."""
-    engine = CopyEngine.from_settings(replace(settings, registry=front.host))
+    engine = build_engine(replace(settings, registry=front.host))
     try:
         result = engine.copy(parse_reference(source), [destination(front.host, "bench", repo, "1")])
     except PushError as exc:

@@ -148,6 +148,8 @@ def test_slack_push_answers_at_once_then_reports_queued_running_and_the_end(
     receiver.wait_for(lambda got: len(got) >= 3, timeout=60)
     time.sleep(0.5)  # nothing more may come
     assert sorted(headlines(receiver)) == ["Push queued", "Push running", "Push succeeded"]
+    [queued] = [r for r in receiver.requests if chat_text(r).startswith("Push queued")]
+    assert "to send (the plan's count)" in chat_text(queued)
     [end] = [r for r in receiver.requests if chat_text(r).startswith("Push succeeded")]
     assert job["digest"] in chat_text(end)
     assert blocks(end)[0]["text"]["type"] == "mrkdwn"
@@ -233,6 +235,11 @@ def test_the_key_rights_and_the_response_url_hosts_hold_for_commands(
     status = slack_form(f"status {foreign}", "http://127.0.0.1:9/r", "1.status")
     answer = send(chat.url, SLACK_PATH, sign(SIGNING_SECRET, status)).json()
     assert answer["text"].startswith("Refused: Forbidden")
+    plan_form = slack_form(f"plan {source} --app myapp", "http://127.0.0.1:9/r", "1.plan")
+    started = time.monotonic()
+    answer = send(chat.url, SLACK_PATH, sign(SIGNING_SECRET, plan_form)).json()
+    assert time.monotonic() - started < 3.0
+    assert answer["text"].startswith("Plan: allowed") and "2 to send" in answer["text"]
     help_form = slack_form("help", "http://127.0.0.1:9/r", "1.help")
     answer = send(chat.url, SLACK_PATH, sign(SIGNING_SECRET, help_form)).json()
     assert "push SOURCE --app APP" in answer["text"]

@@ -147,7 +147,7 @@ _REGISTRY_CONFIG = """version: 0.1
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: {quiet}
 storage:
   filesystem:
     rootdirectory: {root}
@@ -195,7 +195,9 @@ class Registry(Process):
         cert_pem: bytes | None = None,
         port: int | None = None,
         basic: tuple[str, str] | None = None,
+        access_log: bool = False,
     ) -> None:
+        """`access_log`: log every request (method, path, status) to `log`."""
         from tests.support.token_server import ISSUER, SERVICE
 
         self.port = port or free_port()
@@ -211,7 +213,11 @@ class Registry(Process):
             users.write_text(htpasswd_line(*basic))
             auth = _HTPASSWD_AUTH.format(path=users)
         config = workdir / "config.yml"
-        config.write_text(_REGISTRY_CONFIG.format(root=workdir / "data", port=self.port, auth=auth))
+        quiet = "false" if access_log else "true"
+        settings = _REGISTRY_CONFIG.format(
+            root=workdir / "data", port=self.port, auth=auth, quiet=quiet
+        )
+        config.write_text(settings)
         super().__init__(
             [require_binary("docker-registry"), "serve", str(config)], workdir / "registry.log"
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.services import Process, free_port, wait_until
-from worker.celery import QUEUE, WEBHOOK_QUEUE
+from worker.celery import QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,7 @@ def start_worker(
             f"--loglevel={loglevel}",
             f"--concurrency={concurrency}",
             "-Q",
-            f"{QUEUE},{WEBHOOK_QUEUE}",
+            ",".join(QUEUES),
             "-n",
             f"{name}@%h",
             "--without-gossip",

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.proxy import RegistryProxy
+from tests.support.registry_rules import Gate, GateProxy
 from tests.support.services import RedisServer, Registry
+from worker.engines import build_engine
 from worker.jobs.runner import JobRunner, build_runner
 from worker.registry.copier import CopyEngine
 from worker.settings import Settings
@@ -20,7 +22,7 @@ def make_engine(settings: Settings) -> Iterator[Callable[..., CopyEngine]]:
     engines: list[CopyEngine] = []
 
     def make(**overrides: object) -> CopyEngine:
-        engine = CopyEngine.from_settings(Settings(**{**settings.__dict__, **overrides}))
+        engine = build_engine(Settings(**{**settings.__dict__, **overrides}))
         engines.append(engine)
         return engine
 
@@ -83,3 +85,18 @@ def make_runner() -> Iterator[Callable[[Settings], JobRunner]]:
     yield make
     for runner in runners:
         runner.close()
+
+
+@pytest.fixture
+def gates() -> Iterator[Callable[..., GateProxy]]:
+    """Gate proxies in front of registries; stopped afterwards."""
+    started: list[GateProxy] = []
+
+    def make(registry: Registry, **behaviour: object) -> GateProxy:
+        proxy = GateProxy(registry.port, Gate(**behaviour))  # type: ignore[arg-type]
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()

@@ -67,12 +67,43 @@ def job_lines(job: Job) -> list[str]:
     return lines
 
 
-def event_message(platform: str, event: str, job: Job, planned_bytes: int | None = None) -> str:
+def size(count: int) -> str:
+    """Bytes for people: 176.0 MiB."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"  # pragma: no cover - the loop always returns
+
+
+def plan_lines(plan: dict[str, Any]) -> list[str]:
+    """A plan (POST /v1/plans' document) in a few lines for people."""
+    lines = [f"{plan['source']} → {plan.get('digest') or 'not read yet'}"]
+    lines += [
+        f"refused by {v['rule']}: {v['detail']}" for v in plan["verdicts"] if not v["allowed"]
+    ]
+    if plan.get("error"):
+        lines.append(f"would fail: {plan['error']['type']}: {plan['error']['detail']}")
+    for dest in plan.get("destinations", []):
+        blobs = dest["blobs"]
+        lines.append(
+            f"{dest['target']} ({dest['repository']}): {blobs['present']} blobs there, "
+            f"{blobs['mountable']} to mount, {blobs['to_send']} to send "
+            f"({size(blobs['bytes_to_send'])})"
+        )
+    if plan.get("removed"):
+        lines.append(f"{len(plan['removed'])} manifest(s) left out (attestations, platforms)")
+    return lines
+
+
+def event_message(platform: str, event: str, job: Job) -> str:
     """The JSON body of an update about `job` posted to the command's response_url."""
     if event == QUEUED:
         lines = job_lines(job)
-        if planned_bytes is not None:
-            lines.append(f"{planned_bytes} bytes to send")
+        planned = (job.chat or {}).get("planned_bytes")
+        if planned is not None:
+            lines.append(f"{size(int(planned))} to send (the plan's count)")
     else:
         lines = [summary(event, job), f"job {job.id}"]
         if event == "push.succeeded" and job.digest:

@@ -27,7 +27,8 @@ except ImportError:  # pragma: no cover - the pure zlib fallback is slower, not 
 from worker.daemon.source import DaemonSource
 from worker.errors import RejectedError
 from worker.reference import Reference
-from worker.registry.copier import CopyEngine, CopyResult
+from worker.registry.copier import CopyEngine
+from worker.registry.destination import CopyResult
 from worker.registry.manifests import DOCKER_MANIFEST, Descriptor, parse_manifest
 from worker.registry.progress import Progress
 from worker.registry.repository import Repository

@@ -1,6 +1,6 @@
-"""A job's push to its destinations: one target through the copy engine, several at once
-through the fan-out (one source read per blob), daemon sources one target after another; and
-the result of each destination."""
+"""A job's push to its destinations: registry sources through the one copy path (one source
+read per blob, however many targets), daemon sources one target after another; and the result
+of each destination."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from worker.jobs.model import DestinationResult, Job, JobError
 from worker.policies import DaemonPushMode
 from worker.redaction import redact
 from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
-from worker.registry.copier import CopyEngine, CopyOptions
-from worker.registry.fanout import Leg, copy_to_legs
+from worker.registry.copier import CopyEngine
+from worker.registry.destination import CopyOptions, Destination
 from worker.registry.progress import Progress
 from worker.settings import Settings
 
@@ -82,7 +82,7 @@ class DestinationPusher:
         cancellation are raised, a failure of one of several destinations is in the Outcome."""
         results = planned_results(job)
         legs = [
-            Leg(
+            Destination(
                 r.target,
                 [parse_reference(ref) for ref in r.references],
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
@@ -92,40 +92,23 @@ class DestinationPusher:
         if is_daemon_source(job.source):
             for leg in legs:
                 self._push_daemon(engine, job, leg, progress, should_stop, alone=len(legs) == 1)
-        elif len(legs) == 1:
-            leg = legs[0]
-            options = self._options(job, leg)
-            leg.result = engine.copy(
-                parse_reference(job.source),
-                leg.references,
-                options=options,
-                progress=progress,
-                should_stop=should_stop,
-            )
         else:
-            options = self._options(job, None)
-            copy_to_legs(
-                engine,
+            engine.copy_to(
                 parse_reference(job.source),
                 legs,
-                options=options,
+                options=CopyOptions(job.attestations, tuple(job.platforms)),
                 progress=progress,
                 should_stop=should_stop,
             )
+            if len(legs) == 1 and legs[0].error is not None:
+                raise legs[0].error  # the only destination's error is the job's
         return self._outcome(job, results, legs)
-
-    def _options(self, job: Job, leg: Leg | None) -> CopyOptions:
-        return CopyOptions(
-            attestations=job.attestations,
-            platforms=tuple(job.platforms),
-            mount_lookup=leg.mount_lookup if leg else None,
-        )
 
     def _push_daemon(
         self,
         engine: CopyEngine,
         job: Job,
-        leg: Leg,
+        leg: Destination,
         progress: Progress,
         should_stop: StopCheck,
         alone: bool,
@@ -154,7 +137,9 @@ class DestinationPusher:
                 raise
             leg.error = error
 
-    def _outcome(self, job: Job, results: list[DestinationResult], legs: list[Leg]) -> Outcome:
+    def _outcome(
+        self, job: Job, results: list[DestinationResult], legs: list[Destination]
+    ) -> Outcome:
         outcome = Outcome()
         failed: list[tuple[DestinationResult, PushError]] = []
         for result, leg in zip(results, legs, strict=True):
@@ -170,7 +155,7 @@ class DestinationPusher:
                 result.status, result.error = "failed", JobError.of(leg.error)
             outcome.results.append(result)
         if failed:
-            outcome.error = _combined_error(failed, len(results))
+            outcome.error = combined_error(failed, len(results))
         return outcome
 
     def _record_blobs(self, job: Job, result: DestinationResult, blobs: list[str]) -> None:
@@ -180,8 +165,10 @@ class DestinationPusher:
             log.warning("push job %s: blob ledger not updated: %s", job.id, exc)
 
 
-def _combined_error(failed: list[tuple[DestinationResult, PushError]], total: int) -> JobError:
-    """The job's error: the first failed destination's type, every failure named."""
+def combined_error(failed: list[tuple[DestinationResult, PushError]], total: int) -> JobError:
+    """The job's error when some of several destinations failed: the type and title of the
+    first failed one in the job's order, every failure named (the rule:
+    worker/registry/transfer.py)."""
     first = failed[0][1]
     parts = [
         f"target {result.target} ({result.registry}/{result.repository}): {error.detail}"

@@ -66,6 +66,27 @@ class DestinationResult:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class JobPhase:
+    """Where part of a job's time went (worker/registry/phases.py names them): its first
+    start, the seconds from there to its last end, and its steps' seconds added up."""
+
+    name: str
+    start: dt.datetime
+    seconds: float
+    busy: float
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> JobPhase:
+        """The phase of its stored form."""
+        return cls(
+            str(record["name"]),
+            parse_time(str(record["start"])),
+            float(record["seconds"]),
+            float(record["busy"]),
+        )
+
+
 def utcnow() -> dt.datetime:
     """The current time in UTC, to the millisecond (as stored)."""
     now = dt.datetime.now(dt.UTC)
@@ -90,7 +111,7 @@ def encode_field(value: object) -> str:
 def _plain(value: object) -> object:
     if isinstance(value, dt.datetime):
         return format_time(value)
-    if isinstance(value, JobError | Progress | DestinationResult):
+    if isinstance(value, JobError | Progress | DestinationResult | JobPhase):
         return asdict(value)
     raise TypeError(f"cannot store a {type(value).__name__} in a job record")
 
@@ -116,6 +137,7 @@ class Job:
     digest: str | None = None
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
+    phases: list[JobPhase] = field(default_factory=list)  # of the last attempt
     progress: Progress = field(default_factory=Progress)
     error: JobError | None = None
     attempts: int = 0
@@ -149,6 +171,7 @@ class Job:
         if data.get("error") is not None:
             data["error"] = JobError(**data["error"])
         data["results"] = [DestinationResult.of(r) for r in data.get("results") or []]
+        data["phases"] = [JobPhase.of(p) for p in data.get("phases") or []]
         for name in ("created_at", "started_at", "finished_at"):
             if data.get(name) is not None:
                 data[name] = parse_time(data[name])

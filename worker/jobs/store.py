@@ -106,13 +106,17 @@ class JobStore:
 
     # -- submission --
 
-    def create(self, job: Job) -> Job:
-        """Store a new job and index it, all in one transaction."""
+    def create(self, job: Job, message: tuple[str, str] | None = None) -> Job:
+        """Store a new job and index it, all in one transaction; with its queue `message`
+        (list, body) in the same transaction, else marked as submitting until confirm()."""
         with guard(), self._redis.pipeline(transaction=True) as pipe:
             record: dict[Any, Any] = job.to_record()
             pipe.hset(self.key(job.id), mapping=record)
             pipe.expire(self.key(job.id), self.retention)
-            pipe.zadd(SUBMITTING_KEY, {job.id: time.time()})
+            if message is None:
+                pipe.zadd(SUBMITTING_KEY, {job.id: time.time()})
+            else:
+                pipe.lpush(*message)
             pipe.zadd(ACTIVE_KEY, {job.id: time.time()})
             pipe.zremrangebyscore(ACTIVE_KEY, "-inf", time.time() - self.retention)
             self._listing.add(pipe, job, self.retention)

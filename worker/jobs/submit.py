@@ -37,6 +37,7 @@ from worker.targets_file import load_targets
 
 MAX_EXTRA_TAGS = 20
 Enqueue = Callable[[str], None]
+QueueMessage = Callable[[str], tuple[str, str]]  # job id -> (queue list, task message)
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,13 @@ def _planned(target: Target, app_slug: str, image: str, tags: list[str]) -> Dest
     )
 
 
-def submit(store: JobStore, job: Job, enqueue: Enqueue) -> Job:
-    """Write the job record, then enqueue its id; undo the record if enqueueing fails."""
+def submit(store: JobStore, job: Job, enqueue: Enqueue, message: QueueMessage | None = None) -> Job:
+    """Write the job record, then enqueue its id; undo the record if enqueueing fails. With
+    `message` (the queue list and body of the job's task), the record and the message are
+    written in one transaction instead."""
+    if message is not None:
+        store.create(job, message(job.id))
+        return job
     store.create(job)
     try:
         enqueue(job.id)
@@ -187,14 +193,19 @@ IDEMPOTENCY_TTL = 24 * 3600
 
 
 def submit_idempotent(
-    store: JobStore, job: Job, enqueue: Enqueue, scope: str, key: str
+    store: JobStore,
+    job: Job,
+    enqueue: Enqueue,
+    scope: str,
+    key: str,
+    message: QueueMessage | None = None,
 ) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
     existing = store.remember_submission(digest, job, IDEMPOTENCY_TTL)
     if existing is None:
         try:
-            return submit(store, job, enqueue), True
+            return submit(store, job, enqueue, message), True
         except Exception:
             store.forget_submission(digest)
             raise

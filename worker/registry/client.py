@@ -17,6 +17,7 @@ from worker.redaction import register_secret
 from worker.reference import api_host
 from worker.registry.credentials import Credentials, CredentialSource, as_source
 from worker.registry.observer import NullObserver, RegistryObserver, retry_reason
+from worker.registry.phases import CREDENTIALS, timed_as
 from worker.registry.request import RegistryRequest
 from worker.registry.retry import RetryPolicy, RetryState
 from worker.registry.status import map_transport_error, raise_for_status, unexpected_answer
@@ -92,6 +93,7 @@ class RegistryClient:
         self._fetching: dict[str, threading.Lock] = {}  # scopes whose token is being fetched
         self._lock = threading.Lock()
 
+    @timed_as(CREDENTIALS)
     def login(self) -> Credentials | None:
         """The credentials this client logs in with now (for a daemon pushing for us)."""
         return self._credentials.current()
@@ -148,6 +150,7 @@ class RegistryClient:
             return cached[0]
         return None
 
+    @timed_as(CREDENTIALS)
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         assert self._challenge is not None
         realm = self._challenge.realm

@@ -1,20 +1,20 @@
-"""Which credentials and scheme each registry host gets: a target's, else DOCKER_CONFIG's."""
+"""Which credentials and scheme each registry host gets: a target's, else DOCKER_CONFIG's.
+The targets are given (read by the caller): the engine reads no files of its own."""
 
 from __future__ import annotations
 
 from worker.registry.credentials import CredentialSource, docker_config_source
 from worker.settings import Settings
 from worker.targets import TargetSet
-from worker.targets_file import load_targets
 
 
 class Logins:
     """Per registry host: the credential source (targets first, then the Docker config of
     the sources) and whether it is plain HTTP."""
 
-    def __init__(self, settings: Settings, targets: TargetSet | None = None) -> None:
+    def __init__(self, settings: Settings, targets: TargetSet) -> None:
         self.settings = settings
-        self.targets = targets if targets is not None else load_targets(settings)
+        self.targets = targets
 
     def credentials(self, registry: str) -> CredentialSource | None:
         """Where the credentials for `registry` come from (None: anonymous)."""

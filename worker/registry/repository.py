@@ -15,6 +15,13 @@ import httpx
 from worker.errors import NotFoundError, PushError, RejectedError
 from worker.registry.client import RegistryClient, pull_scope, push_scope
 from worker.registry.manifests import ACCEPT, Manifest, parse_manifest
+from worker.registry.phases import (
+    BLOB_CHECKS,
+    BLOB_TRANSFER,
+    MANIFEST_WRITES,
+    SOURCE_MANIFESTS,
+    timed_as,
+)
 from worker.registry.request import RegistryRequest
 from worker.registry.uploads import Upload, location_of
 
@@ -54,6 +61,7 @@ class Repository:
 
     # -- manifests ----------------------------------------------------------
 
+    @timed_as(SOURCE_MANIFESTS)
     def manifest(self, reference: str) -> Manifest:
         """The manifest under a tag or digest exactly as served (digest-checked by digest)."""
         response = self.client.send(
@@ -73,6 +81,7 @@ class Repository:
             )
         return manifest
 
+    @timed_as(BLOB_CHECKS)
     def served_digest(self, reference: str) -> str | None:
         """The digest served under a tag or digest (HEAD), or None when there is none."""
         try:
@@ -91,6 +100,7 @@ class Repository:
         served = response.headers.get("Docker-Content-Digest")
         return str(served) if served else None
 
+    @timed_as(MANIFEST_WRITES)
     def put_manifest(self, reference: str, manifest: Manifest) -> None:
         """PUT the manifest's exact bytes under `reference` (a tag or its digest)."""
         self.client.send(
@@ -107,6 +117,7 @@ class Repository:
 
     # -- blobs --------------------------------------------------------------
 
+    @timed_as(BLOB_CHECKS)
     def has_blob(self, digest: str) -> bool:
         """True when this repository already holds the blob."""
         try:
@@ -145,6 +156,7 @@ class Repository:
 
     # -- uploads ------------------------------------------------------------
 
+    @timed_as(BLOB_TRANSFER)
     def start_upload(self) -> Upload:
         """Open an upload session."""
         response = self.client.send(
@@ -158,6 +170,7 @@ class Repository:
         )
         return self._upload(response)
 
+    @timed_as(BLOB_TRANSFER)
     def mount_blob(self, digest: str, source_repository: str) -> Upload | Mounted:
         """Ask to mount a blob from another repository; a registry that will not, opens an
         upload instead."""

@@ -1,10 +1,19 @@
-"""Putting a manifest under a tag, with the refusal of an immutable tag explained."""
+"""Tags: putting a manifest under them (the refusal of an immutable tag explained), and
+confirming what they serve after a push."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+
 from worker.errors import AuthError, RejectedError
+from worker.reference import Reference
+from worker.registry.destination import CopyResult
 from worker.registry.manifests import Manifest
 from worker.registry.repository import Repository
+
+StopCheck = Callable[[], None]
+# The repository `name` on `registry`, through the engine's shared client.
+RepositoryOf = Callable[[str, str], Repository]
 
 
 def put_tag(repository: Repository, tag: str, manifest: Manifest, served: str | None) -> None:
@@ -20,3 +29,38 @@ def put_tag(repository: Repository, tag: str, manifest: Manifest, served: str | 
             f"to {manifest.digest}: the repository's tags are probably immutable; push under a "
             f"new tag, or delete {tag} there first ({refused.detail})"
         ) from None
+
+
+def push_tags(
+    repository_of: RepositoryOf,
+    manifest: Manifest,
+    references: Sequence[Reference],
+    should_stop: StopCheck,
+    served: Mapping[str, str | None] | None = None,
+) -> None:
+    """PUT the manifest under every tag that does not already serve it (`served`: what each
+    tag served when the copy began, so it need not be asked again)."""
+    for reference in references:
+        should_stop()
+        repository = repository_of(reference.registry, reference.repository)
+        if served is not None and str(reference) in served:
+            now = served[str(reference)]
+        else:
+            now = repository.served_digest(reference.identifier)
+        if now != manifest.digest:
+            put_tag(repository, reference.identifier, manifest, now)
+
+
+def confirm_served(
+    repository_of: RepositoryOf, result: CopyResult, references: Sequence[Reference]
+) -> CopyResult:
+    """HEAD every tag, check it serves result.digest, and record what it serves."""
+    for reference in references:
+        repository = repository_of(reference.registry, reference.repository)
+        served = repository.served_digest(reference.identifier)
+        if served != result.digest:
+            raise RejectedError(
+                f"{reference} serves {served or 'nothing'} after the push, not {result.digest}"
+            )
+        result.served[str(reference)] = served
+    return result
