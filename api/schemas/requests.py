@@ -215,3 +215,10 @@ class AuditArgsSchema(StrictSchema):
         metadata={"description": "The `next_cursor` of the previous page."},
     )
     limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
+    failed_authentications = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Read the requests refused for want of a valid key instead (keys "
+            "of every app only): the last 500 or so, each field cut to 128 characters."
+        },
+    )

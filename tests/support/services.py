@@ -141,7 +141,7 @@ class RedisServer(Process):
     def _ping(self) -> bool:
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # up, with a password
 
 
 _REGISTRY_CONFIG = """version: 0.1
@@ -198,6 +198,7 @@ class Registry(Process):
         basic: tuple[str, str] | None = None,
         access_log: bool = False,
     ) -> None:
+        """`access_log`: log every request (method, path, status) to `log`."""
         from tests.support.token_server import ISSUER, SERVICE
 
         self.port = port or free_port()
@@ -213,11 +214,11 @@ class Registry(Process):
             users.write_text(htpasswd_line(*basic))
             auth = _HTPASSWD_AUTH.format(path=users)
         config = workdir / "config.yml"
-        config.write_text(
-            _REGISTRY_CONFIG.format(
-                root=workdir / "data", port=self.port, auth=auth, quiet=str(not access_log).lower()
-            )
+        quiet = "false" if access_log else "true"
+        settings = _REGISTRY_CONFIG.format(
+            root=workdir / "data", port=self.port, auth=auth, quiet=quiet
         )
+        config.write_text(settings)
         super().__init__(
             [require_binary("docker-registry"), "serve", str(config)], workdir / "registry.log"
         )
