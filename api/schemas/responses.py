@@ -204,13 +204,15 @@ class AuditEventSchema(Schema):
     time = fields.String(metadata={"format": "date-time"})
     action = fields.String(
         metadata={
-            "enum": ["push", "cancel", "authenticate", "command"],
-            "description": "`command`: a chat command that neither pushed nor cancelled.",
+            "enum": ["push", "cancel", "authenticate", "command", "verify"],
+            "description": "`command`: a chat command that neither pushed nor cancelled. "
+            "`verify`: a worker checked an image's signatures before writing anything.",
         }
     )
-    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused"]})
+    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused", "verified"]})
     reason = fields.String(
-        allow_none=True, metadata={"description": "The problem type of a refusal."}
+        allow_none=True,
+        metadata={"description": "The problem type of a refusal (of a `verify`: its detail)."},
     )
     status = fields.Integer(metadata={"description": "The HTTP status answered."})
     key_name = fields.String(allow_none=True, metadata={"description": "Never the key itself."})
@@ -220,6 +222,10 @@ class AuditEventSchema(Schema):
     targets = fields.List(fields.String())
     job_id = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
+    verified = fields.List(
+        fields.Nested(VerifiedSchema),
+        metadata={"description": "Of a `verify`: which key verified which digest."},
+    )
     chat_user = fields.String(
         allow_none=True,
         metadata={"description": "`platform:team/user (name)` of a chat command; else null."},
