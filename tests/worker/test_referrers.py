@@ -73,6 +73,25 @@ def test_finds_signature_sbom_and_signature_on_sbom_in_order(
     assert found[0].manifest.raw == signed.sbom.raw
 
 
+def test_cosign_att_and_sbom_tags_are_found_by_kind(
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    clients: dict[str, RegistryClient],
+    unique: str,
+) -> None:
+    image = source_images.image(f"acme/{unique}", "1", [256])
+    tagged = {}
+    for kind in ("att", "sbom"):
+        body = json.loads(source_images.image(f"acme/{unique}", "", [64 + len(kind)]).raw)
+        tag = f"{fallback_tag(image.digest)}.{kind}"
+        tagged[kind] = source_images.push_manifest(f"acme/{unique}", tag, body, image.media_type)
+    src = _repository(clients, source_registry.host, f"acme/{unique}")
+    found = discover(src, [image.digest])
+    assert [(a.digest, a.kind, a.tag) for a in found] == [
+        (tagged[k].digest, f"cosign {k}", f"{fallback_tag(image.digest)}.{k}") for k in tagged
+    ]
+
+
 def test_gitlab_fallback_tag_that_is_the_image_lists_nothing(
     source_images: ImageBuilder,
     source_registry: Registry,
