@@ -22,7 +22,7 @@ def put_tag(repository: Repository, tag: str, manifest: Manifest, served: str | 
     answered. A registry that refuses to move a tag that points elsewhere (immutable tags)
     gets a rejection naming both digests."""
     try:
-        return repository.put_manifest(tag, manifest)
+        return repository.put_manifest(tag, manifest).digest
     except (RejectedError, AuthError) as refused:
         if served is None:
             raise

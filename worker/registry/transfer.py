@@ -29,6 +29,7 @@ from functools import partial
 
 from worker.errors import PushCancelled, PushError, RejectedError
 from worker.reference import Reference
+from worker.registry.attached import AttachedPlan, carry_attached, plan_attached, refuse_unsigned
 from worker.registry.blobs import BlobRoute, StopCheck
 from worker.registry.destination import CopyOptions, CopyResult, Destination
 from worker.registry.manifests import Descriptor, Manifest
@@ -60,6 +61,7 @@ class ImageCopy:
         self.src = repository_of(source.registry, source.repository)
         self._lock = threading.Lock()
         self._given_up = False  # no destination left pending: running blobs were stopped
+        self.attached = AttachedPlan()  # what is attached to the image in the source
 
     def repository(self, destination: Destination) -> Repository:
         """The destination's repository."""
@@ -77,6 +79,7 @@ class ImageCopy:
             selection = self._select(top)
             asked.result()
             held.result()
+        self._check_attached(top, selection)
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
         copied = CopyResult(
@@ -84,6 +87,8 @@ class ImageCopy:
             selection.manifest.digest,
             removed=selection.removed,
             blobs=[b.digest for b in blobs],
+            left_behind=[a.as_record() for a in self.attached.left_behind],
+            verified=[v.as_record() for v in self.attached.verified],
         )
         if copied.digest != top.digest:  # a changed index (attestations left out): ask again
             self._ask_held(copied.digest)
@@ -119,6 +124,30 @@ class ImageCopy:
                     destination.held = digest
             except PushError as error:
                 self._fail(destination, error)
+
+    def _check_attached(self, top: Manifest, selection: IndexSelection) -> None:
+        """Before any write: find what is attached to the image in the source and verify the
+        signatures the options ask for (a missing one is raised: rule 1); a destination that
+        requires a signature the source lacks fails (rule 2)."""
+        self.attached = plan_attached(
+            self.src, top, selection, self.options.verify, self.should_stop
+        )
+        for destination in self.destinations:
+            policy = destination.referrers or self.options.referrers
+            unsigned = refuse_unsigned(self.attached, policy, top.digest, destination.name)
+            if unsigned is not None:
+                self._fail(destination, unsigned)
+
+    def _carry(self, destination: Destination, result: CopyResult) -> None:
+        """Write the attachments to the destination, which serves the image now."""
+        result.carried, result.skipped = carry_attached(
+            self.attached,
+            self.src,
+            self.repository(destination),
+            destination.referrers or self.options.referrers,
+            self.options.tag_lock,
+            self.should_stop,
+        )
 
     def _fail(self, destination: Destination, error: PushError) -> None:
         """Record the destination's first error; a stop is raised (rule 1), and once no
@@ -158,9 +187,13 @@ class ImageCopy:
             return
         for blob in blobs:
             self.progress.blob_skipped(blob, 0)
-        destination.result = replace(
-            copied, served={ref: copied.digest for ref in destination.served}
-        )
+        done = replace(copied, served={ref: copied.digest for ref in destination.served})
+        try:
+            self._carry(destination, done)  # what was attached since may be missing
+        except PushError as error:
+            self._fail(destination, error)
+            return
+        destination.result = done
 
     def _blob(self, blob: Descriptor) -> None:
         try:
@@ -255,6 +288,8 @@ class ImageCopy:
                 raise explain_refusal(refused, selection) from None
             mine = replace(copied, served={}, blobs_mounted=destination.mounted)
             references = destination.references
-            destination.result = confirm_served(self.repository_of, mine, references, answered)
+            done = confirm_served(self.repository_of, mine, references, answered)
+            self._carry(destination, done)
+            destination.result = done
         except PushError as error:
             self._fail(destination, error)
