@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from functools import partial
 from typing import Any
 
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         grants=files.grants,
         replays=ReplayGuard(store.connection, CHAT_REPLAY_WINDOW),
         emit=dispatcher.emit,
+        waits=store.wait_slots(),
+        wait_threads=threading.BoundedSemaphore(settings.waits.per_process),
     )
     app.url_map.converters["job_id"] = JobIdConverter
     api = DocumentedApi(

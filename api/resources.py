@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from werkzeug.http import quote_etag
 
 from api import audit
-from api.longpoll import job_etag, wait_for_change
+from api.longpoll import MAX_WAIT, job_etag, wait_for_change
 from api.parameters import (
     ETAG_HEADER,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -32,6 +32,7 @@ from api.schemas import (
 from api.spec import problems
 from api.state import state
 from api.submission import cancel_push, forbid_unless_allowed, queue_push, visible_job
+from api.waits import wait_slot
 from worker.jobs.audit import AuditPage
 from worker.jobs.model import Job, JobPage
 from worker.jobs.submit import PushRequest
@@ -134,7 +135,13 @@ class PushById(MethodView):
     @pushes.alt_response(
         304, description="Unchanged from the version in `If-None-Match`.", headers=ETAG_HEADER
     )
-    @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
+    @problems(
+        pushes,
+        _403="The job's app is not allowed for the key.",
+        _404="No such job.",
+        _429="With `wait`: the key (PUSHGATE_MAX_WAITS_PER_KEY) or this API process already "
+        "holds all the waits it may; retry after Retry-After, or without `wait`.",
+    )
     def get(self, args: dict[str, Any], job_id: str) -> tuple[Job, int, dict[str, str]] | Response:
         """The job, with its status, progress, digests and error.
 
@@ -144,14 +151,15 @@ class PushById(MethodView):
         job = visible_job(job_id)
         known = request.if_none_match
         if args["wait"] > 0:
-            job = wait_for_change(
-                state().feed,
-                job_id,
-                lambda: visible_job(job_id),
-                args["wait"],
-                known,
-                status_only=args["wake_on"] == "status",
-            )
+            with wait_slot(min(args["wait"], MAX_WAIT)):
+                job = wait_for_change(
+                    state().feed,
+                    job_id,
+                    lambda: visible_job(job_id),
+                    args["wait"],
+                    known,
+                    status_only=args["wake_on"] == "status",
+                )
         etag = job_etag(job)
         if known.contains(etag):
             return Response(status=304, headers={"ETag": quote_etag(etag)})
@@ -193,13 +201,19 @@ class AuditEvents(MethodView):
         slug = args.get("app_slug")
         if not key.audit:
             raise ApiProblem(403, "forbidden", "Forbidden", "this API key may not read the audit")
-        if slug is None and not key.all_slugs:
+        if (slug is None or args["failed_authentications"]) and not key.all_slugs:
             raise ApiProblem(
                 403, "forbidden", "Forbidden", "pass app_slug: this key reads only its own apps"
             )
         if slug is not None and not key.allows(slug):
             raise ApiProblem(403, "forbidden", "Forbidden", f"this API key may not read {slug!r}")
-        return state().audit.page(slug, args.get("since"), args.get("cursor"), args["limit"])
+        return state().audit.page(
+            slug,
+            args.get("since"),
+            args.get("cursor"),
+            args["limit"],
+            failed_authentications=args["failed_authentications"],
+        )
 
 
 @pushes.route("/<job_id:job_id>/deliveries")

@@ -3,6 +3,7 @@ caller limits, the audit log, and the chat grants, replay guard and event sender
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -18,6 +19,7 @@ from worker.jobs.limits import CallerLimits
 from worker.jobs.model import Job
 from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
+from worker.jobs.waits import WaitSlots
 from worker.settings import Settings
 from worker.targets import TargetSet
 
@@ -41,6 +43,8 @@ class ApiState:
     grants: list[Grant]  # PUSHGATE_CHATOPS_FILE
     replays: ReplayGuard  # signed chat requests already seen
     emit: Callable[[str, Job], object]  # an event to a job's subscribers (its chat's "queued")
+    waits: WaitSlots  # long-polls per API key, across processes
+    wait_threads: threading.BoundedSemaphore  # long-polls in this process
     # job id -> (queue list, push task message): written with the job record in one step
     push_message: Callable[[str], tuple[str, str]] | None = None
 

@@ -75,6 +75,22 @@ HTTP_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=HTTP_BUCKETS,
 )
+AUTH_FAILURES = Counter(
+    "pushgate_authentication_failures_total",
+    "API requests refused for want of a valid API key (401).",
+)
+LONG_POLLS_REFUSED = Counter(
+    "pushgate_long_polls_refused_total",
+    "Long-polls refused (429) because their key already held PUSHGATE_MAX_WAITS_PER_KEY.",
+)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
+def http_labels(method: str, route: str | None) -> tuple[str, str]:
+    """The method and route labels of a request, from closed sets: a method or a path the API
+    does not know is `other`, so callers cannot add series."""
+    return (method if method in HTTP_METHODS else OTHER, route if route is not None else OTHER)
 
 
 class RegistryMetrics:
@@ -163,6 +179,8 @@ def scrape_registry(*extra: Collector) -> CollectorRegistry:
         for metric in (PUSHES, PUSH_DURATION, PUSH_PHASES, PUSH_BYTES, BLOBS, REGISTRY_REQUESTS):
             registry.register(metric)
         for metric in (REGISTRY_RETRIES, WEBHOOK_DELIVERIES, HTTP_REQUESTS, HTTP_DURATION):
+            registry.register(metric)
+        for metric in (AUTH_FAILURES, LONG_POLLS_REFUSED):
             registry.register(metric)
     for collector in extra:
         registry.register(collector)

@@ -11,6 +11,7 @@ BENCH_CLIENTS (16).
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -86,6 +87,7 @@ def main() -> None:
         for process in reversed(started):
             process.stop()
         vendor.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

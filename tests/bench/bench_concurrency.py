@@ -13,6 +13,7 @@ Environment: BENCH_RUNS (3), WAN_DELAY_MS (20), WAN_RATE_MB_S (25), BENCH_PUSHES
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def main() -> None:
         for process in reversed(started):
             process.stop()
         vendor.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def growth(fleet: Fleet, source: str) -> None:

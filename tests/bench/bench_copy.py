@@ -8,6 +8,7 @@ blobs into the target.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def main() -> None:
         for process in reversed(started):
             process.stop()
         vendor.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ for the new tag.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def main() -> None:
         for process in reversed(started):
             process.stop()
         vendor.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

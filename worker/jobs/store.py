@@ -20,6 +20,7 @@ from worker.jobs.limits import ACTIVE_KEY, CallerLimits
 from worker.jobs.listing import JobListing
 from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field, utcnow
 from worker.jobs.notify import ChangeFeed, publish_change
+from worker.jobs.waits import WaitSlots
 from worker.redisconn import redis_client
 from worker.settings import Settings
 
@@ -82,6 +83,11 @@ class JobStore:
         """A lock on one daemon tag for up to `timeout` seconds."""
         return TagLock(self.connection, tag, timeout)
 
+    def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one registry tag (`registry/repository:tag`) for up to `timeout` seconds,
+        held while its content is read, changed and written back (a fallback index)."""
+        return TagLock(self.connection, tag, timeout, kind="registry-tag")
+
     def audit_log(self) -> AuditLog:
         """The audit trail, kept as long as jobs are."""
         return AuditLog(self.connection, self.retention)
@@ -94,6 +100,10 @@ class JobStore:
         """Messages waiting in the broker list `queue` (same Redis as the jobs)."""
         with guard():
             return int(self._redis.llen(queue))
+
+    def wait_slots(self) -> WaitSlots:
+        """Leases on the long-polls each API key holds."""
+        return WaitSlots(self.connection)
 
     def change_feed(self) -> ChangeFeed:
         """Wakes threads waiting for a job to change (the API's long-poll)."""
