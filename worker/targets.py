@@ -41,6 +41,7 @@ class Target:
     docker_config: bool = False
     insecure: bool = False
     apps: frozenset[str] = frozenset()
+    token_realm_hosts: frozenset[str] = frozenset()  # besides `registry`, for its tokens
 
     def reference(self, app_slug: str, image: str, tag: str) -> Reference:
         """REGISTRY/<repository template filled in>:TAG, validated."""
@@ -119,4 +120,5 @@ def builtin_target(settings: Settings) -> Target:
         registry=settings.registry,
         username=settings.registry_username,
         password=settings.registry_token,
+        token_realm_hosts=settings.registry_token_realm_hosts,
     )
