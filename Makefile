@@ -68,6 +68,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_concurrency
 	$(PY) -m tests.bench.bench_big_layer
 	$(PY) -m tests.bench.bench_targets
+	$(PY) -m tests.bench.bench_signed
 	$(PY) -m tests.bench.bench_api
 
 openapi: venv

@@ -166,6 +166,11 @@ def _wait_for(
 @click.option("--platform", "platforms", multiple=True, help="e.g. linux/amd64; repeatable.")
 @click.option("--attestations", type=click.Choice(["strip", "keep", "fail"]))
 @click.option(
+    "--referrers",
+    type=click.Choice(["copy", "skip", "require"]),
+    help="Signatures and SBOMs: copy, skip, or require a signature (default: each target's).",
+)
+@click.option(
     "--to", "targets", multiple=True, metavar="TARGET", help="A named push target; repeatable."
 )
 @click.option("--deadline", type=DURATION, help="Fail the job as `timeout` after this long.")

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from worker.reference import DOCKER_HUB, Reference
+from worker.registry.cosign import VerifyPolicy
 
 ALL_APPS = "*"
 RULE_APP = "app"
@@ -52,6 +53,7 @@ class AppPolicy:
     daemon_images: tuple[str, ...] = ()
     targets: Mapping[str, str | None] = field(default_factory=dict)
     default_targets: tuple[str, ...] = ()
+    verify: VerifyPolicy | None = None  # the keys of which one must have signed what ships
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,11 @@ class AppPolicies:
         file decides, as before)."""
         policy = self.policy_for(app_slug)
         return list(policy.default_targets) if policy else []
+
+    def verify_for(self, app_slug: str) -> VerifyPolicy | None:
+        """The signatures the app's images need before they ship (None: none)."""
+        policy = self.policy_for(app_slug)
+        return policy.verify if policy else None
 
     def repository_for(self, app_slug: str, target: str) -> str | None:
         """The repository template the app uses on `target` (None: the target's own)."""

@@ -14,12 +14,13 @@ import yaml
 from worker.apps import ALL_APPS, NO_APPS_FILE_WARNING, AppPolicies, AppPolicy
 from worker.errors import ConfigurationError, InvalidReference
 from worker.reference import validate_repository, validate_slug
+from worker.registry.cosign import Cover, PublicKey, VerifyPolicy
 from worker.settings import Settings
 from worker.targets import TargetSet
 from worker.targets_file import load_targets
 
 log = logging.getLogger("pushgate.apps")
-_FIELDS = frozenset({"app", "sources", "daemon_images", "targets", "default_targets"})
+_FIELDS = frozenset({"app", "sources", "daemon_images", "targets", "default_targets", "verify"})
 _TEMPLATE_FIELDS = frozenset({"app_slug", "target"})
 
 
@@ -114,7 +115,35 @@ def _parse_entry(data: Any, index: int, path: Path, targets: TargetSet) -> AppPo
         daemon_images=entry.names("daemon_images"),
         targets=allowed,
         default_targets=defaults,
+        verify=_verify(entry),
     )
+
+
+def _verify(entry: _Entry) -> VerifyPolicy | None:
+    """`verify: {keys: [PEM files], cover: index | children | either}`: the keys are read now
+    (relative to the apps file), so a missing or foreign key stops the process at start."""
+    value = entry.data.get("verify")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not set(value) <= {"keys", "cover"}:
+        raise entry.error("verify", "must be {keys: [PEM files], cover: index|children|either}")
+    names = value.get("keys")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise entry.error("verify", "`keys` must be a non-empty list of PEM public key files")
+    keys = []
+    for name in names:
+        file = Path(name) if Path(name).is_absolute() else entry.path.parent / name
+        try:
+            keys.append(PublicKey.from_pem(name, file.read_bytes()))
+        except OSError as exc:
+            raise entry.error("verify", f"cannot read key file {file}: {exc.strerror}") from None
+        except ConfigurationError as exc:
+            raise entry.error("verify", str(exc)) from None
+    try:
+        cover = Cover(value.get("cover", Cover.EITHER.value))
+    except ValueError:
+        raise entry.error("verify", "`cover` must be index, children or either") from None
+    return VerifyPolicy(tuple(keys), cover)
 
 
 def _targets(entry: _Entry, targets: TargetSet) -> dict[str, str | None]:

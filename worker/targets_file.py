@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from worker.errors import ConfigurationError, InvalidReference
+from worker.policies import ReferrersPolicy
 from worker.reference import (
     parse_reference,
     validate_repository,
@@ -41,6 +42,7 @@ _FIELDS = frozenset(
         "insecure",
         "apps",
         "token_realm_hosts",
+        "referrers",
     }
 )
 
@@ -136,6 +138,7 @@ def _parse_entry(data: Any, index: int, path: Path) -> Target:
         insecure=entry.flag("insecure"),
         apps=_apps(entry),
         token_realm_hosts=_realm_hosts(entry),
+        referrers=_referrers(entry, name),
         **_credentials(entry, name),
     )
     return target
@@ -168,6 +171,19 @@ def _check_template(entry: _Entry, template: str) -> None:
         validate_repository(template.format(app_slug="app", target="image"))
     except InvalidReference as exc:
         raise entry.error("repository", f"{template!r} does not give an OCI name: {exc}") from None
+
+
+def _referrers(entry: _Entry, name: str) -> ReferrersPolicy:
+    """The target's `referrers` policy; by default copy, but skip for `replicated` (the vendor
+    registry serves no referrers)."""
+    value = entry.text("referrers")
+    if value is None:
+        return ReferrersPolicy.SKIP if name == BUILTIN else ReferrersPolicy.COPY
+    try:
+        return ReferrersPolicy(value)
+    except ValueError:
+        allowed = ", ".join(policy.value for policy in ReferrersPolicy)
+        raise entry.error("referrers", f"must be one of {allowed}") from None
 
 
 def _apps(entry: _Entry) -> frozenset[str]:

@@ -93,6 +93,14 @@ class PushCreateSchema(StrictSchema):
         validate=validate.OneOf(["strip", "keep", "fail"]),
         metadata={"description": "What to do with BuildKit attestation manifests (default strip)."},
     )
+    referrers = fields.String(
+        validate=validate.OneOf(["copy", "skip", "require"]),
+        metadata={
+            "description": "Signatures, SBOMs and attestations attached to the image: copy "
+            "them, skip them, or require a signature (the push is rejected without one). "
+            "Default: each target's `referrers` (copy; skip for `replicated`)."
+        },
+    )
     platforms = fields.List(
         fields.String(validate=Grammar(PLATFORM_PATTERN)),
         validate=validate.Length(max=32),

@@ -51,6 +51,24 @@ class JobErrorSchema(Schema):
     detail = fields.String()
 
 
+class AttachedSchema(Schema):
+    """A manifest attached to the image (a signature, an SBOM, an attestation)."""
+
+    digest = fields.String()
+    kind = fields.String(
+        metadata={"description": "Its artifactType, or the cosign tag kind (cosign sig)."}
+    )
+    subject = fields.String(metadata={"description": "The digest it is attached to."})
+
+
+class VerifiedSchema(Schema):
+    """A digest whose signature was checked with one of the app's keys."""
+
+    digest = fields.String()
+    key = fields.String(metadata={"description": "The key file that verified it."})
+    layout = fields.String(metadata={"enum": ["cosign .sig tag", "sigstore bundle"]})
+
+
 class DestinationResultSchema(Schema):
     """The outcome of one destination (target) of a job."""
 
@@ -63,6 +81,22 @@ class DestinationResultSchema(Schema):
         allow_none=True, metadata={"description": "The digest it serves after the push."}
     )
     error = fields.Nested(JobErrorSchema, allow_none=True)
+    referrers = fields.String(metadata={"enum": ["copy", "skip", "require"]})
+    carried = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={"description": "Signatures, SBOMs and attestations written with the image."},
+    )
+    skipped = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={"description": "Attached to the image, not written (referrers: skip)."},
+    )
+    left_behind = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={
+            "description": "Attached to the source index digest, which the push changed "
+            "(attestations stripped): they cannot follow it."
+        },
+    )
 
 
 class PhaseSchema(Schema):
@@ -108,6 +142,13 @@ class JobSchema(Schema):
         metadata={"description": "Digest each destination served after the push."},
     )
     removed = fields.List(fields.Nested(RemovedSchema))
+    referrers = fields.String(
+        allow_none=True, metadata={"description": "The request's referrers policy, if any."}
+    )
+    verified = fields.List(
+        fields.Nested(VerifiedSchema),
+        metadata={"description": "Signatures verified before anything was written."},
+    )
     phases = fields.List(
         fields.Nested(PhaseSchema),
         metadata={"description": "Where the time of the job's last attempt went, once it ends."},
@@ -163,13 +204,15 @@ class AuditEventSchema(Schema):
     time = fields.String(metadata={"format": "date-time"})
     action = fields.String(
         metadata={
-            "enum": ["push", "cancel", "authenticate", "command"],
-            "description": "`command`: a chat command that neither pushed nor cancelled.",
+            "enum": ["push", "cancel", "authenticate", "command", "verify"],
+            "description": "`command`: a chat command that neither pushed nor cancelled. "
+            "`verify`: a worker checked an image's signatures before writing anything.",
         }
     )
-    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused"]})
+    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused", "verified"]})
     reason = fields.String(
-        allow_none=True, metadata={"description": "The problem type of a refusal."}
+        allow_none=True,
+        metadata={"description": "The problem type of a refusal (of a `verify`: its detail)."},
     )
     status = fields.Integer(metadata={"description": "The HTTP status answered."})
     key_name = fields.String(allow_none=True, metadata={"description": "Never the key itself."})
@@ -179,6 +222,10 @@ class AuditEventSchema(Schema):
     targets = fields.List(fields.String())
     job_id = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
+    verified = fields.List(
+        fields.Nested(VerifiedSchema),
+        metadata={"description": "Of a `verify`: which key verified which digest."},
+    )
     chat_user = fields.String(
         allow_none=True,
         metadata={"description": "`platform:team/user (name)` of a chat command; else null."},

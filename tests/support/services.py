@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -235,6 +236,16 @@ class Registry(Process):
 
     def _ready(self) -> bool:
         return httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401)
+
+    def logged_requests(self, fragment: str) -> list[str]:
+        """`METHOD path` of every request in the access log (`access_log=True`) whose path
+        holds `fragment`."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        found = [m.groups() for line in lines if (m := _ACCESS_RE.search(line))]
+        return [f"{method} {path}" for method, path in found if fragment in path]
+
+
+_ACCESS_RE = re.compile(r'"(GET|HEAD|PUT|PATCH|POST|DELETE) (\S+) HTTP/[0-9.]+"')
 
 
 class DockerDaemon(Process):

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.accounts import BASIC_PASSWORD, BASIC_USER
 from tests.support.proxy import RegistryProxy
 from tests.support.registry_rules import Gate, GateProxy
 from tests.support.services import RedisServer, Registry
+from tests.support.signed_stack import Targets
 from worker.engines import build_engine
 from worker.jobs.runner import JobRunner, build_runner
 from worker.registry.copier import CopyEngine
@@ -85,6 +87,26 @@ def make_runner() -> Iterator[Callable[[Settings], JobRunner]]:
     yield make
     for runner in runners:
         runner.close()
+
+
+@pytest.fixture(scope="module")
+def logged_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A Basic-only registry of the test module that logs every request."""
+    registry = Registry(
+        tmp_path_factory.mktemp("logged-basic"), basic=(BASIC_USER, BASIC_PASSWORD), access_log=True
+    )
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
+def signed_targets(
+    settings: Settings, tmp_path: Path, logged_basic: Registry, basic_registry: Registry
+) -> Iterator[Targets]:
+    """Targets `basic` (logged) and `refapi` (the referrers API in front of another)."""
+    targets = Targets.start(settings, tmp_path, logged_basic, basic_registry)
+    yield targets
+    targets.refapi.stop()
 
 
 @pytest.fixture

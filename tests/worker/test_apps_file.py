@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.signing import SigningKey
 from worker.apps_file import check_policies, load_apps
 from worker.errors import ConfigurationError
 from worker.jobs.submit import PushRequest, plan_job
+from worker.registry.cosign import Cover
 from worker.settings import Secret, Settings
 from worker.targets_file import load_targets
 
@@ -111,14 +113,30 @@ def test_default_targets_are_used_when_a_request_names_none(tmp_path: Path) -> N
         ("- {app: a, sources: 'ghcr.io/**'}\n", "field `sources`: must be a list"),
         ("- {app: a, targets: [{name: ecr, repository: 'X/{bad}'}]}\n", "field `targets`"),
         ("app: a\n", "expected a list of apps"),
+        ("- {app: a, verify: {keys: []}}\n", "field `verify`: `keys` must be a non-empty"),
+        ("- {app: a, verify: {keys: [none.pub]}}\n", "cannot read key file"),
+        ("- {app: a, verify: {keys: [apps.yaml]}}\n", "apps.yaml is not a PEM public key"),
+        ("- {app: a, verify: {keys: [k.pub], cover: all}}\n", "`cover` must be index, children"),
+        ("- {app: a, verify: {key: k.pub}}\n", "field `verify`: must be {keys"),
     ],
 )
 def test_a_bad_file_is_a_start_up_error(tmp_path: Path, apps: str, message: str) -> None:
+    SigningKey.make(tmp_path, "k.pub")
     settings = _settings(tmp_path, apps)
     with pytest.raises(ConfigurationError) as caught:
         load_apps(settings, load_targets(settings))
     assert message in str(caught.value)
     assert str(tmp_path / "apps.yaml") in str(caught.value)
+
+
+def test_verify_keys_are_read_relative_to_the_file(tmp_path: Path) -> None:
+    SigningKey.make(tmp_path / "keys", "release.pub", "ed25519")
+    apps = "- {app: a, targets: [ghcr], verify: {keys: [keys/release.pub], cover: index}}\n"
+    settings = _settings(tmp_path, apps)
+    policy = load_apps(settings, load_targets(settings)).verify_for("a")
+    assert policy is not None and policy.cover is Cover.INDEX
+    assert [key.name for key in policy.keys] == ["keys/release.pub"]
+    assert load_apps(settings, load_targets(settings)).verify_for("b") is None
 
 
 def test_start_up_warns_once_without_an_apps_file(

@@ -9,23 +9,39 @@ import logging
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
-from worker.errors import PushError, StoreUnavailable
+from worker.errors import PushError, StoreUnavailable, UnsignedImage
+from worker.jobs.audit import AuditLog
 from worker.jobs.ledger import BlobLedger, TagLock
 from worker.jobs.model import DestinationResult, Job, JobError
-from worker.policies import DaemonPushMode
+from worker.jobs.signatures import SignatureChecks
+from worker.policies import DaemonPushMode, ReferrersPolicy
 from worker.redaction import redact
 from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
 from worker.registry.copier import CopyEngine
+from worker.registry.cosign import VerifyPolicy
 from worker.registry.destination import CopyOptions, Destination
 from worker.registry.progress import Progress
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 StopCheck = Callable[[], None]
-TagLocks = Callable[[str, float], TagLock]
+
+
+class TagLockSource(Protocol):
+    """Hands out locks across workers and the audit trail (the job store)."""
+
+    def tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one daemon tag."""
+
+    def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one registry tag (`registry/repository:tag`)."""
+
+    def audit_log(self) -> AuditLog:
+        """The audit trail."""
 
 
 @dataclass
@@ -37,6 +53,7 @@ class Outcome:
     digest: str | None = None
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
+    verified: list[dict[str, str]] = field(default_factory=list)
     results: list[DestinationResult] = field(default_factory=list)
     error: JobError | None = None
 
@@ -66,10 +83,11 @@ class DestinationPusher:
         ledger: BlobLedger,
         daemon: DaemonSource,
         layer_cache: MutableMapping[str, str],
-        tag_lock: TagLocks,
+        locks: TagLockSource,
     ) -> None:
         self.settings, self.ledger, self.daemon = settings, ledger, daemon
-        self.layer_cache, self.tag_lock = layer_cache, tag_lock
+        self.layer_cache, self.locks = layer_cache, locks
+        self.signatures = SignatureChecks(settings, locks.audit_log())
 
     def ledger_scope(self, job: Job, registry: str) -> str:
         """Where the blob ledger of the job's app on `registry` lives (the vendor's: the app)."""
@@ -79,30 +97,60 @@ class DestinationPusher:
         self, engine: CopyEngine, job: Job, progress: Progress, should_stop: StopCheck
     ) -> Outcome:
         """Push to every destination; errors of the source (or of the only destination) and
-        cancellation are raised, a failure of one of several destinations is in the Outcome."""
+        cancellation are raised, a failure of one of several destinations is in the Outcome.
+        An app whose images must be signed has the signatures checked first (audited)."""
+        verify = self.signatures.policy(job)
+        try:
+            outcome = self._push(engine, job, progress, should_stop, verify)
+        except UnsignedImage as refused:
+            self.signatures.record(job, [], refused.detail)
+            raise
+        if verify is not None and outcome.verified:
+            self.signatures.record(job, outcome.verified, None)
+        return outcome
+
+    def _push(
+        self,
+        engine: CopyEngine,
+        job: Job,
+        progress: Progress,
+        should_stop: StopCheck,
+        verify: VerifyPolicy | None,
+    ) -> Outcome:
         results = planned_results(job)
         legs = [
             Destination(
                 r.target,
                 [parse_reference(ref) for ref in r.references],
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
+                referrers=ReferrersPolicy(r.referrers),
             )
             for r in results
         ]
         if is_daemon_source(job.source):
+            if verify is not None:
+                raise self.signatures.refuse_daemon(job, verify)
             for leg in legs:
                 self._push_daemon(engine, job, leg, progress, should_stop, alone=len(legs) == 1)
         else:
             engine.copy_to(
                 parse_reference(job.source),
                 legs,
-                options=CopyOptions(job.attestations, tuple(job.platforms)),
+                options=self._options(job, verify),
                 progress=progress,
                 should_stop=should_stop,
             )
             if len(legs) == 1 and legs[0].error is not None:
                 raise legs[0].error  # the only destination's error is the job's
         return self._outcome(job, results, legs)
+
+    def _options(self, job: Job, verify: VerifyPolicy | None) -> CopyOptions:
+        return CopyOptions(
+            attestations=job.attestations,
+            platforms=tuple(job.platforms),
+            verify=verify,
+            tag_lock=lambda tag: self.locks.registry_tag_lock(tag, job.deadline_seconds),
+        )
 
     def _push_daemon(
         self,
@@ -126,7 +174,7 @@ class DestinationPusher:
                     login,
                     progress,
                     should_stop,
-                    lambda tag: self.tag_lock(tag, job.deadline_seconds),
+                    lambda tag: self.locks.tag_lock(tag, job.deadline_seconds),
                 )
             else:
                 leg.result = push_by_export(
@@ -147,8 +195,10 @@ class DestinationPusher:
                 copied = leg.result
                 outcome.source_digest, outcome.digest = copied.source_digest, copied.digest
                 outcome.served.update(copied.served)
-                outcome.removed = copied.removed
+                outcome.removed, outcome.verified = copied.removed, copied.verified
                 result.status, result.digest = "succeeded", copied.digest
+                result.carried, result.left_behind = copied.carried, copied.left_behind
+                result.skipped = copied.skipped
                 self._record_blobs(job, result, copied.blobs)
             elif leg.error is not None:
                 failed.append((result, leg.error))

@@ -56,6 +56,12 @@ class DestinationResult:
     status: str = "pending"  # pending, succeeded or failed
     digest: str | None = None
     error: JobError | None = None
+    referrers: str = "copy"  # what it does with signatures and SBOMs: copy, skip or require
+    # What was attached to the image: carried here, skipped (referrers: skip), or left behind
+    # with the source index digest the push changed (each: digest, kind, subject)
+    carried: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    left_behind: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> DestinationResult:
@@ -137,6 +143,8 @@ class Job:
     digest: str | None = None
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
+    referrers: str | None = None  # the request's policy for every target (None: each target's)
+    verified: list[dict[str, str]] = field(default_factory=list)  # digest, key, layout
     phases: list[JobPhase] = field(default_factory=list)  # of the last attempt
     progress: Progress = field(default_factory=Progress)
     error: JobError | None = None

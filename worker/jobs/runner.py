@@ -64,9 +64,7 @@ class JobRunner:
         self.ledger = store.blob_ledger()
         self.daemon = DaemonSource(settings.docker_host)
         self.layer_cache = store.layer_cache()
-        self.pusher = DestinationPusher(
-            settings, self.ledger, self.daemon, self.layer_cache, store.tag_lock
-        )
+        self.pusher = DestinationPusher(settings, self.ledger, self.daemon, self.layer_cache, store)
 
     def engine(self) -> CopyEngine:
         """The copy engine, built by the first job that needs it (which reads the registry
@@ -213,6 +211,7 @@ class JobRunner:
             digest=outcome.digest,
             served=outcome.served,
             removed=outcome.removed,
+            verified=outcome.verified,
             results=outcome.results,
             error=outcome.error,
         )

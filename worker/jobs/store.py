@@ -83,6 +83,11 @@ class JobStore:
         """A lock on one daemon tag for up to `timeout` seconds."""
         return TagLock(self.connection, tag, timeout)
 
+    def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one registry tag (`registry/repository:tag`) for up to `timeout` seconds,
+        held while its content is read, changed and written back (a fallback index)."""
+        return TagLock(self.connection, tag, timeout, kind="registry-tag")
+
     def audit_log(self) -> AuditLog:
         """The audit trail, kept as long as jobs are."""
         return AuditLog(self.connection, self.retention)

@@ -20,7 +20,7 @@ from worker.errors import (
 )
 from worker.jobs.model import DestinationResult, Job, JobStatus, new_job_id
 from worker.jobs.store import JobStore
-from worker.policies import AttestationPolicy
+from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     default_target,
@@ -55,12 +55,15 @@ class PushRequest:
     targets: list[str] = field(default_factory=list)
     callback_url: str | None = None
     callback_events: list[str] | None = None
+    referrers: str | None = None
 
     def fingerprint(self) -> str:
         """A stable hash of the request body, to compare idempotent retries."""
         body = asdict(self)
         if not body["targets"]:  # as before targets existed: replays across an upgrade match
             del body["targets"]
+        if body["referrers"] is None:  # likewise before the referrers field
+            del body["referrers"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -77,6 +80,16 @@ def _attestations(value: str) -> AttestationPolicy:
     except ValueError:
         allowed = ", ".join(policy.value for policy in AttestationPolicy)
         raise InvalidRequest("attestations", f"must be one of {allowed}") from None
+
+
+def _referrers(value: str | None) -> ReferrersPolicy | None:
+    if value is None:
+        return None
+    try:
+        return ReferrersPolicy(value)
+    except ValueError:
+        allowed = ", ".join(policy.value for policy in ReferrersPolicy)
+        raise InvalidRequest("referrers", f"must be one of {allowed}") from None
 
 
 def plan_job(
@@ -121,7 +134,8 @@ def plan_job(
         _field("extra_tags", partial(validate_tag, extra))
     tags = list(dict.fromkeys([tag, *request.extra_tags]))
     chosen = _chosen_targets(request, targets or load_targets(settings), apps or AppPolicies())
-    results = [_planned(each, request.app_slug, target, tags) for each in chosen]
+    referrers = _referrers(request.referrers)
+    results = [_planned(each, request.app_slug, target, tags, referrers) for each in chosen]
     dests = [ref for result in results for ref in result.references]
     deadline = request.deadline_seconds or settings.default_deadline
     if deadline > settings.max_deadline:
@@ -140,6 +154,7 @@ def plan_job(
         targets=[each.name for each in chosen],
         results=results,
         attestations=_attestations(request.attestations),
+        referrers=referrers.value if referrers else None,
         platforms=list(request.platforms),
         deadline_seconds=deadline,
         request_hash=request.fingerprint(),
@@ -157,14 +172,25 @@ def _chosen_targets(request: PushRequest, targets: TargetSet, apps: AppPolicies)
     return chosen
 
 
-def _planned(target: Target, app_slug: str, image: str, tags: list[str]) -> DestinationResult:
-    """The pending result of one target: its repository and references."""
+def _planned(
+    target: Target,
+    app_slug: str,
+    image: str,
+    tags: list[str],
+    referrers: ReferrersPolicy | None,
+) -> DestinationResult:
+    """The pending result of one target: its repository, references and referrers policy
+    (the request's, else the target's)."""
     try:
         refs = [target.reference(app_slug, image, tag) for tag in tags]
     except InvalidReference as exc:
         raise InvalidRequest("target", f"{exc} (target {target.name})") from None
     return DestinationResult(
-        target.name, target.registry, refs[0].repository, [str(ref) for ref in refs]
+        target.name,
+        target.registry,
+        refs[0].repository,
+        [str(ref) for ref in refs],
+        referrers=(referrers or target.referrers).value,
     )
 
 

@@ -6,8 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from worker.errors import PushError
-from worker.policies import AttestationPolicy
+from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import Reference
+from worker.registry.carry import TagLocker
+from worker.registry.cosign import VerifyPolicy
 
 # Given blob digests, the repository of the same app that already holds each (if known).
 MountLookup = Callable[[list[str]], Mapping[str, str]]
@@ -16,11 +18,17 @@ MountLookup = Callable[[list[str]], Mapping[str, str]]
 @dataclass(frozen=True)
 class CopyOptions:
     """How to copy: attestation policy, platform selection, and where to mount blobs from
-    for a destination that brings no `mount_lookup` of its own."""
+    for a destination that brings no `mount_lookup` of its own; what to do with attached
+    signatures and SBOMs (`referrers`, for a destination without a policy of its own), the
+    keys of which one must have signed (`verify`), and the tag locks that keep racing pushes
+    from losing fallback-index entries (default: this process's)."""
 
     attestations: AttestationPolicy = AttestationPolicy.STRIP
     platforms: tuple[str, ...] = ()
     mount_lookup: MountLookup | None = None
+    referrers: ReferrersPolicy = ReferrersPolicy.COPY
+    verify: VerifyPolicy | None = None
+    tag_lock: TagLocker | None = None
 
 
 @dataclass
@@ -33,19 +41,29 @@ class CopyResult:
     removed: list[dict[str, str]] = field(default_factory=list)
     blobs_mounted: int = 0
     blobs: list[str] = field(default_factory=list)
+    # Attached to the image (each: digest, kind, subject): written, skipped (referrers: skip),
+    # or left behind with a source index digest the push changed; and the signatures verified.
+    carried: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    left_behind: list[dict[str, str]] = field(default_factory=list)
+    verified: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
 class Destination:
     """One destination of a copy: a repository on one registry and its tags (every reference
     names the same repository). It ends with a `result` or an `error` of its own;
-    `mount_lookup` finds repositories it may mount blobs from."""
+    `mount_lookup` finds repositories it may mount blobs from; `referrers` is what it does
+    with attached signatures and SBOMs (None: the copy options')."""
 
     name: str
     references: Sequence[Reference]
     mount_lookup: MountLookup | None = None
+    referrers: ReferrersPolicy | None = None
     holders: Mapping[str, str] = field(default_factory=dict)
     served: dict[str, str | None] = field(default_factory=dict)
+    held: str | None = None  # a manifest digest it serves (HEAD by digest) when asked
+    promoted: bool = False  # it holds the pushed manifest: only its tags are written
     mounted: int = 0
     result: CopyResult | None = None
     error: PushError | None = None

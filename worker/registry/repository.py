@@ -6,6 +6,8 @@ uploads and the daemon exporter only orchestrate these operations.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ import httpx
 from worker.errors import NotFoundError, PushError, RejectedError
 from worker.registry.bodies import MAX_MANIFEST_BYTES
 from worker.registry.client import RegistryClient, pull_scope, push_scope
-from worker.registry.manifests import ACCEPT, Manifest, parse_manifest
+from worker.registry.manifests import ACCEPT, OCI_INDEX, Descriptor, Manifest, parse_manifest
 from worker.registry.phases import (
     BLOB_CHECKS,
     BLOB_TRANSFER,
@@ -40,6 +42,15 @@ class Mounted:
     """The registry mounted a blob from another repository: nothing to upload."""
 
     source_repository: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A registry's answer to a manifest PUT: the digest it stored, and the subject whose
+    referrers list it now keeps (None where it did not say)."""
+
+    digest: str | None
+    subject: str | None
 
 
 class Repository:
@@ -83,6 +94,42 @@ class Repository:
             )
         return manifest
 
+    def find_manifest(self, reference: str) -> Manifest | None:
+        """The manifest under a tag or digest as served, or None when there is none."""
+        try:
+            return self.manifest(reference)
+        except NotFoundError:
+            return None
+
+    def referrers(self, digest: str) -> list[Descriptor] | None:
+        """The descriptors the referrers API lists for `digest`, or None when the registry
+        does not serve that API (a 404 or another refusal, or an answer that is not an OCI
+        index); a refused login is still an AuthError."""
+        try:
+            response = self.client.send(
+                RegistryRequest(
+                    "GET",
+                    f"/v2/{self.name}/referrers/{digest}",
+                    self.pull_scopes,
+                    f"listing referrers of {digest[:19]} in {self.name}",
+                    headers={"Accept": OCI_INDEX},
+                    ok=(200,),
+                )
+            )
+        except (NotFoundError, RejectedError):  # some answer 400 or 405 to an unknown route
+            return None
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("manifests"), list):
+            return None
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if OCI_INDEX not in (media_type, body.get("mediaType")):
+            return None
+        listed = body["manifests"]
+        return [Descriptor.from_json(entry) for entry in listed]
+
     @timed_as(BLOB_CHECKS)
     def served_digest(self, reference: str) -> str | None:
         """The digest served under a tag or digest (HEAD), or None when there is none."""
@@ -103,9 +150,11 @@ class Repository:
         return str(served) if served else None
 
     @timed_as(MANIFEST_WRITES)
-    def put_manifest(self, reference: str, manifest: Manifest) -> None:
-        """PUT the manifest's exact bytes under `reference` (a tag or its digest)."""
-        self.client.send(
+    def put_manifest(self, reference: str, manifest: Manifest) -> Stored:
+        """PUT the manifest's exact bytes under `reference` (a tag or its digest); returns the
+        registry's answer: the digest it stored (Docker-Content-Digest) and the `OCI-Subject`
+        it answered with (it keeps a referrers list then), where it says them."""
+        response = self.client.send(
             RegistryRequest(
                 "PUT",
                 self._manifest_url(reference),
@@ -116,6 +165,9 @@ class Repository:
                 ok=(201, 200),
             )
         )
+        digest = response.headers.get("Docker-Content-Digest")
+        subject = response.headers.get("OCI-Subject")
+        return Stored(str(digest) if digest else None, str(subject) if subject else None)
 
     # -- blobs --------------------------------------------------------------
 
@@ -135,6 +187,26 @@ class Repository:
         except NotFoundError:
             return False
         return True
+
+    def read_blob(self, digest: str, limit: int) -> bytes:
+        """A small blob's whole bytes (signature payloads, bundles), digest-checked; refused
+        when larger than `limit`."""
+        response = self.client.send(
+            RegistryRequest(
+                "GET",
+                self._blob_url(digest),
+                self.pull_scopes,
+                f"reading blob {digest[:19]} from {self.name}",
+                ok=(200,),
+                follow_redirects=True,
+            )
+        )
+        data = response.content
+        if len(data) > limit:
+            raise RejectedError(f"blob {digest[:19]} in {self} is over {limit} bytes")
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RejectedError(f"{self} served blob {digest[:19]} with other content")
+        return data
 
     @contextmanager
     def open_blob(self, digest: str, offset: int = 0) -> Iterator[Iterator[bytes]]:

@@ -29,6 +29,7 @@ from functools import partial
 
 from worker.errors import PushCancelled, PushError, RejectedError
 from worker.reference import Reference
+from worker.registry.attached import AttachedPlan, carry_attached, plan_attached, refuse_unsigned
 from worker.registry.blobs import BlobRoute, StopCheck
 from worker.registry.destination import CopyOptions, CopyResult, Destination
 from worker.registry.manifests import Descriptor, Manifest
@@ -60,6 +61,7 @@ class ImageCopy:
         self.src = repository_of(source.registry, source.repository)
         self._lock = threading.Lock()
         self._given_up = False  # no destination left pending: running blobs were stopped
+        self.attached = AttachedPlan()  # what is attached to the image in the source
 
     def repository(self, destination: Destination) -> Repository:
         """The destination's repository."""
@@ -69,12 +71,15 @@ class ImageCopy:
     def run(self) -> None:
         """Copy: manifests and what the destinations serve, the blobs, then each destination's
         manifests and tags. Raises only what rule 1 of the module's docstring names."""
-        with ThreadPoolExecutor(1, thread_name_prefix="head") as side:
+        with ThreadPoolExecutor(2, thread_name_prefix="head") as side:
             asked = side.submit(contextvars.copy_context().run, self._ask_served)
             top = self.src.manifest(self.source.identifier)
+            held = side.submit(contextvars.copy_context().run, self._ask_held, top.digest)
             self.should_stop()
             selection = self._select(top)
             asked.result()
+            held.result()
+        self._check_attached(top, selection)
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
         copied = CopyResult(
@@ -82,14 +87,23 @@ class ImageCopy:
             selection.manifest.digest,
             removed=selection.removed,
             blobs=[b.digest for b in blobs],
+            left_behind=[a.as_record() for a in self.attached.left_behind],
+            verified=[v.as_record() for v in self.attached.verified],
         )
+        if copied.digest != top.digest:  # a changed index (attestations left out): ask again
+            self._ask_held(copied.digest)
         for destination in self.destinations:
             self._skip_if_served(destination, copied, blobs)
-        pending = [d for d in self.destinations if d.pending]
+            destination.promoted = destination.pending and destination.held == copied.digest
+        pending = [d for d in self.destinations if d.pending and not d.promoted]
         for destination in pending:
             lookup = destination.mount_lookup or self.options.mount_lookup
             if lookup is not None:
                 destination.holders = lookup([b.digest for b in blobs])
+        for destination in self.destinations:
+            if destination.pending and destination.promoted:
+                for blob in blobs:  # the registry holds every blob: only tags are written
+                    self.progress.blob_skipped(blob, 0)
         if pending:
             ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
             tasks = [partial(self._blob, blob) for blob in ordered]
@@ -97,6 +111,43 @@ class ImageCopy:
         for destination in self.destinations:
             if destination.pending:
                 self._finish(destination, selection, copied)
+
+    def _ask_held(self, digest: str) -> None:
+        """Ask each destination whose tags do not all serve `digest` whether it holds the
+        manifest by digest (HEAD): a registry serves a manifest only once it holds its blobs
+        (an index, its children), so such a destination needs only its tags written."""
+        for destination in self.destinations:
+            if not destination.pending or set(destination.served.values()) == {digest}:
+                continue
+            try:
+                if self.repository(destination).served_digest(digest) == digest:
+                    destination.held = digest
+            except PushError as error:
+                self._fail(destination, error)
+
+    def _check_attached(self, top: Manifest, selection: IndexSelection) -> None:
+        """Before any write: find what is attached to the image in the source and verify the
+        signatures the options ask for (a missing one is raised: rule 1); a destination that
+        requires a signature the source lacks fails (rule 2)."""
+        self.attached = plan_attached(
+            self.src, top, selection, self.options.verify, self.should_stop
+        )
+        for destination in self.destinations:
+            policy = destination.referrers or self.options.referrers
+            unsigned = refuse_unsigned(self.attached, policy, top.digest, destination.name)
+            if unsigned is not None:
+                self._fail(destination, unsigned)
+
+    def _carry(self, destination: Destination, result: CopyResult) -> None:
+        """Write the attachments to the destination, which serves the image now."""
+        result.carried, result.skipped = carry_attached(
+            self.attached,
+            self.src,
+            self.repository(destination),
+            destination.referrers or self.options.referrers,
+            self.options.tag_lock,
+            self.should_stop,
+        )
 
     def _fail(self, destination: Destination, error: PushError) -> None:
         """Record the destination's first error; a stop is raised (rule 1), and once no
@@ -136,9 +187,13 @@ class ImageCopy:
             return
         for blob in blobs:
             self.progress.blob_skipped(blob, 0)
-        destination.result = replace(
-            copied, served={ref: copied.digest for ref in destination.served}
-        )
+        done = replace(copied, served={ref: copied.digest for ref in destination.served})
+        try:
+            self._carry(destination, done)  # what was attached since may be missing
+        except PushError as error:
+            self._fail(destination, error)
+            return
+        destination.result = done
 
     def _blob(self, blob: Descriptor) -> None:
         try:
@@ -151,7 +206,7 @@ class ImageCopy:
         """Copy one blob to every pending destination: tee one source read into their uploads,
         then copy it alone to each destination the tee could not serve."""
         self.should_stop()
-        pending = [d for d in self.destinations if d.pending]
+        pending = [d for d in self.destinations if d.pending and not d.promoted]
         alone: list[Destination] = []
         branches: list[tuple[Destination, TeeBranch]] = []
         teeable = len(pending) > 1 and blob.size <= self.transfer.chunk_threshold
@@ -218,11 +273,11 @@ class ImageCopy:
         repository = self.repository(destination)
         try:
             try:
-                for child in selection.children:
+                for child in [] if destination.promoted else selection.children:
                     self.should_stop()
                     if repository.served_digest(child.digest) != child.digest:
                         repository.put_manifest(child.digest, child)
-                push_tags(
+                answered = push_tags(
                     self.repository_of,
                     selection.manifest,
                     destination.references,
@@ -232,6 +287,9 @@ class ImageCopy:
             except RejectedError as refused:
                 raise explain_refusal(refused, selection) from None
             mine = replace(copied, served={}, blobs_mounted=destination.mounted)
-            destination.result = confirm_served(self.repository_of, mine, destination.references)
+            references = destination.references
+            done = confirm_served(self.repository_of, mine, references, answered)
+            self._carry(destination, done)
+            destination.result = done
         except PushError as error:
             self._fail(destination, error)
