@@ -4,6 +4,8 @@ A layer of raw random bytes labelled `tar+gzip` is not a gzip stream, and a copi
 (skopeo) compresses it before pushing, changing its digest and spending CPU that pushgate does
 not: benchmarks on such layers flatter pushgate. Stored blocks make a valid gzip stream at the
 cost of a memory copy, and random contents keep it incompressible for anyone who recompresses.
+A layer of `size` bytes is exactly `size` bytes long (the gzip header's extra field takes up
+the difference), so tests can still reason about ranges and offsets in it.
 """
 
 from __future__ import annotations
@@ -22,10 +24,33 @@ _HEADER = (
 )
 
 
+SMALLEST = 64  # below this a layer is raw random bytes (too small to hold a gzip stream)
+
+
 def gzip_size(size: int) -> int:
-    """Length of the stored-block gzip stream of `size` uncompressed bytes."""
+    """Length of the stored-block gzip stream of `size` uncompressed bytes, with no extra."""
     blocks = max(1, -(-size // BLOCK))
     return len(_HEADER) + size + 5 * blocks + 8
+
+
+def plan(size: int) -> tuple[int, int]:
+    """(uncompressed bytes, extra field bytes) of a gzip stream exactly `size` bytes long:
+    the extra field is empty or holds one subfield (2 bytes of length, 4 of subfield head)."""
+    raw = size - gzip_size(size) + size
+    while True:
+        pad = size - gzip_size(raw)
+        if pad == 0 or pad >= 6:
+            return raw, pad
+        raw -= 1
+
+
+def _header(pad: int) -> bytes:
+    """The gzip header, with an extra field of `pad` bytes in all (FLG.FEXTRA) when pad > 0."""
+    if pad == 0:
+        return _HEADER
+    data = pad - 6  # XLEN (2), then one subfield: SI1 SI2 'p' 'g', LEN (2), data
+    extra = struct.pack("<H2sH", pad - 2, b"pg", data) + bytes(data)
+    return _HEADER[:3] + b"\x04" + _HEADER[4:] + extra
 
 
 def _blocks(data: bytes, final: bool) -> Iterator[bytes]:
@@ -42,14 +67,14 @@ def _blocks(data: bytes, final: bool) -> Iterator[bytes]:
 class GzipLayer:
     """A random layer generated piece by piece: its gzip stream, digest and diff id."""
 
-    size: int
+    size: int  # bytes of the gzip stream (random contents are a little shorter)
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     _diff: hashlib._Hash = field(default_factory=hashlib.sha256)
 
     @property
     def compressed_size(self) -> int:
-        """Bytes of the gzip stream."""
-        return gzip_size(self.size)
+        """Bytes of the gzip stream (`size`)."""
+        return self.size
 
     @property
     def digest(self) -> str:
@@ -63,8 +88,14 @@ class GzipLayer:
 
     def stream(self) -> Iterator[bytes]:
         """The gzip stream in pieces of about 1 MiB, never held whole in memory."""
-        crc, left = 0, self.size
-        yield self._out(_HEADER)
+        if self.size < SMALLEST:
+            data = os.urandom(self.size)
+            self._diff.update(data)
+            yield self._out(data)
+            return
+        raw, pad = plan(self.size)
+        crc, left = 0, raw
+        yield self._out(_header(pad))
         while True:
             data = os.urandom(min(left, PIECE))
             left -= len(data)
@@ -73,7 +104,7 @@ class GzipLayer:
             yield self._out(b"".join(_blocks(data, final=left == 0)))
             if left == 0:
                 break
-        yield self._out(struct.pack("<II", crc, self.size & 0xFFFFFFFF))
+        yield self._out(struct.pack("<II", crc, raw & 0xFFFFFFFF))
 
     def _out(self, data: bytes) -> bytes:
         self._digest.update(data)
@@ -81,7 +112,8 @@ class GzipLayer:
 
 
 def random_gzip_layer(size: int) -> tuple[bytes, str]:
-    """A gzip stream of `size` random bytes in memory, and its diff id."""
+    """A gzip stream of random contents, `size` bytes long, in memory, and its diff id
+    (raw random bytes below SMALLEST)."""
     layer = GzipLayer(size)
     data = b"".join(layer.stream())
     return data, layer.diff_id

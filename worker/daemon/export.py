@@ -230,10 +230,10 @@ def _push_manifest(
         "layers": [{"mediaType": DOCKER_LAYER, **export.layers[d]} for d in diff_ids],
     }
     manifest = parse_manifest(json.dumps(body, indent=3).encode(), DOCKER_MANIFEST)
-    engine.push_tags(manifest, destinations, should_stop)
+    answered = engine.push_tags(manifest, destinations, should_stop)
     result = CopyResult(
         source_digest=image_id,
         digest=manifest.digest,
         blobs=[export.layers[d]["digest"] for d in diff_ids],
     )
-    return engine.confirm_served(result, destinations)
+    return engine.confirm_served(result, destinations, answered)

@@ -58,7 +58,7 @@ def _write_manifest(
             child_manifest = route.source.manifest(child.digest)
             _copy_blobs(route, child_manifest.blobs, should_stop)
             _write_manifest(route, child_manifest, child.digest, should_stop)
-    return route.destination.put_manifest(reference, manifest)
+    return route.destination.put_manifest(reference, manifest).subject
 
 
 def _copy_blobs(route: BlobRoute, blobs: Sequence[Descriptor], should_stop: StopCheck) -> None:

@@ -169,11 +169,18 @@ class CopyEngine:
         destinations: Sequence[Reference],
         should_stop: StopCheck = _never_stop,
         served: Mapping[str, str | None] | None = None,
-    ) -> None:
+    ) -> dict[str, str | None]:
         """PUT the manifest under every destination tag that does not already serve it
-        (`served`: what each tag served when the copy began, so it need not be asked again)."""
-        push_tags(self.repository, manifest, destinations, should_stop, served)
+        (`served`: what each tag served when the copy began, so it need not be asked again);
+        what the registry answered to each PUT."""
+        return push_tags(self.repository, manifest, destinations, should_stop, served)
 
-    def confirm_served(self, result: CopyResult, destinations: Sequence[Reference]) -> CopyResult:
-        """HEAD every destination, check it serves result.digest, and record what it serves."""
-        return confirm_served(self.repository, result, destinations)
+    def confirm_served(
+        self,
+        result: CopyResult,
+        destinations: Sequence[Reference],
+        answered: Mapping[str, str | None] | None = None,
+    ) -> CopyResult:
+        """Check every destination serves result.digest (a PUT `answered` with it counts)
+        and record what it serves."""
+        return confirm_served(self.repository, result, destinations, answered)

@@ -62,6 +62,8 @@ class Destination:
     referrers: ReferrersPolicy | None = None
     holders: Mapping[str, str] = field(default_factory=dict)
     served: dict[str, str | None] = field(default_factory=dict)
+    held: str | None = None  # a manifest digest it serves (HEAD by digest) when asked
+    promoted: bool = False  # it holds the pushed manifest: only its tags are written
     mounted: int = 0
     result: CopyResult | None = None
     error: PushError | None = None

@@ -43,6 +43,15 @@ class Mounted:
     source_repository: str
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A registry's answer to a manifest PUT: the digest it stored, and the subject whose
+    referrers list it now keeps (None where it did not say)."""
+
+    digest: str | None
+    subject: str | None
+
+
 class Repository:
     """A repository on the registry `client` talks to."""
 
@@ -139,9 +148,10 @@ class Repository:
         return str(served) if served else None
 
     @timed_as(MANIFEST_WRITES)
-    def put_manifest(self, reference: str, manifest: Manifest) -> str | None:
+    def put_manifest(self, reference: str, manifest: Manifest) -> Stored:
         """PUT the manifest's exact bytes under `reference` (a tag or its digest); returns the
-        `OCI-Subject` the registry answered with (it keeps a referrers list then), if any."""
+        registry's answer: the digest it stored (Docker-Content-Digest) and the `OCI-Subject`
+        it answered with (it keeps a referrers list then), where it says them."""
         response = self.client.send(
             RegistryRequest(
                 "PUT",
@@ -153,8 +163,9 @@ class Repository:
                 ok=(201, 200),
             )
         )
+        digest = response.headers.get("Docker-Content-Digest")
         subject = response.headers.get("OCI-Subject")
-        return str(subject) if subject else None
+        return Stored(str(digest) if digest else None, str(subject) if subject else None)
 
     # -- blobs --------------------------------------------------------------
 

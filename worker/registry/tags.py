@@ -9,6 +9,7 @@ from worker.errors import AuthError, RejectedError
 from worker.reference import Reference
 from worker.registry.destination import CopyResult
 from worker.registry.manifests import Manifest
+from worker.registry.phases import VERIFICATION, timed_as
 from worker.registry.repository import Repository
 
 StopCheck = Callable[[], None]
@@ -16,11 +17,12 @@ StopCheck = Callable[[], None]
 RepositoryOf = Callable[[str, str], Repository]
 
 
-def put_tag(repository: Repository, tag: str, manifest: Manifest, served: str | None) -> None:
-    """PUT `manifest` under `tag`, which serves `served` now; a registry that refuses to move
-    a tag that points elsewhere (immutable tags) gets a rejection naming both digests."""
+def put_tag(repository: Repository, tag: str, manifest: Manifest, served: str | None) -> str | None:
+    """PUT `manifest` under `tag`, which serves `served` now; returns the digest the registry
+    answered. A registry that refuses to move a tag that points elsewhere (immutable tags)
+    gets a rejection naming both digests."""
     try:
-        repository.put_manifest(tag, manifest)
+        return repository.put_manifest(tag, manifest).digest
     except (RejectedError, AuthError) as refused:
         if served is None:
             raise
@@ -37,9 +39,11 @@ def push_tags(
     references: Sequence[Reference],
     should_stop: StopCheck,
     served: Mapping[str, str | None] | None = None,
-) -> None:
+) -> dict[str, str | None]:
     """PUT the manifest under every tag that does not already serve it (`served`: what each
-    tag served when the copy began, so it need not be asked again)."""
+    tag served when the copy began, so it need not be asked again); returns what the registry
+    answered to each PUT, by reference."""
+    answered: dict[str, str | None] = {}
     for reference in references:
         should_stop()
         repository = repository_of(reference.registry, reference.repository)
@@ -48,16 +52,24 @@ def push_tags(
         else:
             now = repository.served_digest(reference.identifier)
         if now != manifest.digest:
-            put_tag(repository, reference.identifier, manifest, now)
+            answered[str(reference)] = put_tag(repository, reference.identifier, manifest, now)
+    return answered
 
 
+@timed_as(VERIFICATION)
 def confirm_served(
-    repository_of: RepositoryOf, result: CopyResult, references: Sequence[Reference]
+    repository_of: RepositoryOf,
+    result: CopyResult,
+    references: Sequence[Reference],
+    answered: Mapping[str, str | None] | None = None,
 ) -> CopyResult:
-    """HEAD every tag, check it serves result.digest, and record what it serves."""
+    """Check every tag serves result.digest and record what it serves: a tag whose PUT the
+    registry answered with that digest is taken at its word, the others are asked (HEAD)."""
     for reference in references:
-        repository = repository_of(reference.registry, reference.repository)
-        served = repository.served_digest(reference.identifier)
+        served = (answered or {}).get(str(reference))
+        if served != result.digest:
+            repository = repository_of(reference.registry, reference.repository)
+            served = repository.served_digest(reference.identifier)
         if served != result.digest:
             raise RejectedError(
                 f"{reference} serves {served or 'nothing'} after the push, not {result.digest}"

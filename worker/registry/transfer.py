@@ -71,12 +71,14 @@ class ImageCopy:
     def run(self) -> None:
         """Copy: manifests and what the destinations serve, the blobs, then each destination's
         manifests and tags. Raises only what rule 1 of the module's docstring names."""
-        with ThreadPoolExecutor(1, thread_name_prefix="head") as side:
+        with ThreadPoolExecutor(2, thread_name_prefix="head") as side:
             asked = side.submit(contextvars.copy_context().run, self._ask_served)
             top = self.src.manifest(self.source.identifier)
+            held = side.submit(contextvars.copy_context().run, self._ask_held, top.digest)
             self.should_stop()
             selection = self._select(top)
             asked.result()
+            held.result()
         self._check_attached(top, selection)
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
@@ -88,13 +90,20 @@ class ImageCopy:
             left_behind=[a.as_record() for a in self.attached.left_behind],
             verified=[v.as_record() for v in self.attached.verified],
         )
+        if copied.digest != top.digest:  # a changed index (attestations left out): ask again
+            self._ask_held(copied.digest)
         for destination in self.destinations:
             self._skip_if_served(destination, copied, blobs)
-        pending = [d for d in self.destinations if d.pending]
+            destination.promoted = destination.pending and destination.held == copied.digest
+        pending = [d for d in self.destinations if d.pending and not d.promoted]
         for destination in pending:
             lookup = destination.mount_lookup or self.options.mount_lookup
             if lookup is not None:
                 destination.holders = lookup([b.digest for b in blobs])
+        for destination in self.destinations:
+            if destination.pending and destination.promoted:
+                for blob in blobs:  # the registry holds every blob: only tags are written
+                    self.progress.blob_skipped(blob, 0)
         if pending:
             ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
             tasks = [partial(self._blob, blob) for blob in ordered]
@@ -102,6 +111,19 @@ class ImageCopy:
         for destination in self.destinations:
             if destination.pending:
                 self._finish(destination, selection, copied)
+
+    def _ask_held(self, digest: str) -> None:
+        """Ask each destination whose tags do not all serve `digest` whether it holds the
+        manifest by digest (HEAD): a registry serves a manifest only once it holds its blobs
+        (an index, its children), so such a destination needs only its tags written."""
+        for destination in self.destinations:
+            if not destination.pending or set(destination.served.values()) == {digest}:
+                continue
+            try:
+                if self.repository(destination).served_digest(digest) == digest:
+                    destination.held = digest
+            except PushError as error:
+                self._fail(destination, error)
 
     def _check_attached(self, top: Manifest, selection: IndexSelection) -> None:
         """Before any write: find what is attached to the image in the source and verify the
@@ -184,7 +206,7 @@ class ImageCopy:
         """Copy one blob to every pending destination: tee one source read into their uploads,
         then copy it alone to each destination the tee could not serve."""
         self.should_stop()
-        pending = [d for d in self.destinations if d.pending]
+        pending = [d for d in self.destinations if d.pending and not d.promoted]
         alone: list[Destination] = []
         branches: list[tuple[Destination, TeeBranch]] = []
         teeable = len(pending) > 1 and blob.size <= self.transfer.chunk_threshold
@@ -251,11 +273,11 @@ class ImageCopy:
         repository = self.repository(destination)
         try:
             try:
-                for child in selection.children:
+                for child in [] if destination.promoted else selection.children:
                     self.should_stop()
                     if repository.served_digest(child.digest) != child.digest:
                         repository.put_manifest(child.digest, child)
-                push_tags(
+                answered = push_tags(
                     self.repository_of,
                     selection.manifest,
                     destination.references,
@@ -265,7 +287,8 @@ class ImageCopy:
             except RejectedError as refused:
                 raise explain_refusal(refused, selection) from None
             mine = replace(copied, served={}, blobs_mounted=destination.mounted)
-            done = confirm_served(self.repository_of, mine, destination.references)
+            references = destination.references
+            done = confirm_served(self.repository_of, mine, references, answered)
             self._carry(destination, done)
             destination.result = done
         except PushError as error:
