@@ -14,6 +14,7 @@ from typing import Any
 from tests.bench.common import FreshVendor, skopeo_copy
 from tests.bench.fleet import Fleet, Sampler
 from tests.bench.measure import Run, Side, check_served, measuring, skopeo_runs
+from worker.jobs.model import parse_time
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,16 @@ class Duel:
         for image in images:
             check_served(who, self.vendor.host, f"bench/{image.target}", tag, image.digest)
 
-    def phases(self) -> dict[str, float]:
-        """Median seconds per phase over pushgate's cold jobs (empty when jobs record none)."""
-        seen: dict[str, list[float]] = {}
+    def phases(self) -> dict[str, tuple[float, float, float]]:
+        """Per phase over pushgate's cold jobs, medians of (start after the job's creation,
+        seconds from first start to last end, busy seconds); empty when jobs record none."""
+        seen: dict[str, list[tuple[float, float, float]]] = {}
         for job in self.jobs:
+            created = parse_time(job["created_at"]).timestamp()
             for phase in job.get("phases") or []:
-                seen.setdefault(phase["name"], []).append(phase["seconds"])
-        return {name: statistics.median(values) for name, values in seen.items()}
+                start = parse_time(phase["start"]).timestamp() - created
+                seen.setdefault(phase["name"], []).append((start, phase["seconds"], phase["busy"]))
+        return {
+            name: tuple(statistics.median(v[i] for v in values) for i in range(3))  # type: ignore[misc]
+            for name, values in seen.items()
+        }

@@ -11,5 +11,6 @@ def print_phases(title: str, duel: Duel) -> None:
     if not phases:
         print(f"phases, {title}: the jobs record none")
         return
-    parts = ", ".join(f"{name} {seconds:.3f} s" for name, seconds in phases.items())
-    print(f"phases, {title} (median per job): {parts}")
+    print(f"phases, {title} (medians per job: start after the POST, span, busy):")
+    for name, (start, seconds, busy) in phases.items():
+        print(f"  {name:<17} +{start:6.3f} s  {seconds:6.3f} s  busy {busy:6.3f} s")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from worker.errors import NotFoundError, PushError, RejectedError
+from worker.registry.bodies import MAX_MANIFEST_BYTES
 from worker.registry.client import RegistryClient, pull_scope, push_scope
 from worker.registry.manifests import ACCEPT, OCI_INDEX, Descriptor, Manifest, parse_manifest
 from worker.registry.phases import (
@@ -83,6 +84,7 @@ class Repository:
                 f"reading manifest {_named(self.name, reference)}",
                 headers={"Accept": ACCEPT},
                 ok=(200,),
+                max_body=MAX_MANIFEST_BYTES,
             )
         )
         manifest = parse_manifest(response.content, response.headers.get("Content-Type", ""))
