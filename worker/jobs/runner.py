@@ -26,8 +26,7 @@ from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.jobs.timing import current_phases, job_clock, job_phases
-from worker.logcontext import job_log_context
-from worker.logs import bind, clear
+from worker.logs import bind, clear, job_log_context
 from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.redaction import redact
 from worker.registry.copier import CopyEngine

@@ -76,7 +76,9 @@ def _body(event: str, job: Job, fmt: str, timestamp: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Target:
+class _Receiver:
+    """Who hears of an event: a job's callback, its chat, or a standing subscription."""
+
     name: str
     url: str
     secret_file: str
@@ -103,36 +105,36 @@ class Dispatcher:
         self.schedule = settings.webhook_retry_schedule
         self.lease = lease_for(settings.webhook_timeout)
 
-    def _targets(self, event: str, job: Job) -> Iterator[_Target]:
+    def _receivers(self, event: str, job: Job) -> Iterator[_Receiver]:
         chat = job.chat or {}
         if chat.get("url") and event in CHAT_EVENTS:
-            yield _Target(CHAT, chat["url"], "", CHAT_FORMAT + chat["platform"], True)
+            yield _Receiver(CHAT, chat["url"], "", CHAT_FORMAT + chat["platform"], True)
         callback = job.callback or {}
         if callback.get("url") and event in callback.get("events", END_EVENTS):
-            yield _Target(
+            yield _Receiver(
                 CALLBACK, str(callback["url"]), str(callback["secret_file"]), "standard", True
             )
         for sub in self.subscriptions:
             if sub.wants(event, job.app_slug) and not self.records.disabled(sub.name, sub.url):
                 secret = str(sub.secret_file or "")
-                yield _Target(sub.name, sub.url, secret, sub.format, False)
+                yield _Receiver(sub.name, sub.url, secret, sub.format, False)
 
     def emit(self, event: str, job: Job) -> list[str]:
         """Create a delivery per subscriber of `event` (once: re-emitting is harmless) and
         send the new ones; returns their ids."""
         timestamp = format_time(utcnow())
         created = []
-        for target in self._targets(event, job):
+        for receiver in self._receivers(event, job):
             delivery = Delivery(
-                id=message_id(job.id, event, target.name),
+                id=message_id(job.id, event, receiver.name),
                 job_id=job.id,
                 event=event,
-                subscription=target.name,
-                url=target.url,
-                format=target.format,
-                secret_file=target.secret_file,
-                guarded=target.guarded,
-                body=_body(event, job, target.format, timestamp),
+                subscription=receiver.name,
+                url=receiver.url,
+                format=receiver.format,
+                secret_file=receiver.secret_file,
+                guarded=receiver.guarded,
+                body=_body(event, job, receiver.format, timestamp),
                 created_at=timestamp,
             )
             if self.records.create(delivery, due=time.time() + SEND_GRACE):
