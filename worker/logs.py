@@ -6,7 +6,6 @@ copy the context), so a line's job is the context it was made in, not a process 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 import threading
@@ -20,6 +19,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from worker.policies import LogFormat
 from worker.redaction import RedactingFilter, redact
+from worker.timestamps import format_time
 
 CONTEXT_FIELDS = ("job_id", "app_slug", "key_name", "request_id")
 _context: ContextVar[dict[str, str] | None] = ContextVar("pushgate_log_context", default=None)
@@ -98,8 +98,7 @@ class JsonLineFormatter(JsonFormatter):
     ) -> None:
         """The standard fields plus an RFC 3339 UTC `time`."""
         super().add_fields(log_data, record, message_dict)
-        when = dt.datetime.fromtimestamp(record.created, dt.UTC)
-        log_data["time"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        log_data["time"] = format_time(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         """The JSON line, with secrets redacted from all of it."""

@@ -16,9 +16,10 @@ from typing import Any
 
 from worker.chatops.messages import QUEUED, event_message
 from worker.errors import ConfigurationError, PushgateError
-from worker.jobs.model import Job, format_time, utcnow
+from worker.jobs.model import Job
 from worker.metrics import count_delivery
 from worker.settings import Settings
+from worker.timestamps import format_time, utcnow
 from worker.webhooks.guard import HostPolicy, display_url
 from worker.webhooks.payload import render
 from worker.webhooks.records import (
