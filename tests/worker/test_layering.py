@@ -123,6 +123,7 @@ API_MAY_IMPORT = {
     "worker.settings",
     "worker.startup",
     "worker.targets",
+    "worker.timestamps",
     "worker.webhooks",
     "worker.webhooks.dispatch",
     "worker.webhooks.guard",

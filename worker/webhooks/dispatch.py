@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import threading
 import time
 import uuid
@@ -15,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from worker.chatops.messages import QUEUED, event_message
-from worker.errors import ConfigurationError, PushgateError
+from worker.errors import ConfigurationError
 from worker.jobs.model import Job
+from worker.loops import Loop
 from worker.metrics import count_delivery
 from worker.settings import Settings
 from worker.timestamps import format_time, utcnow
@@ -222,7 +222,14 @@ class DeliveryScheduler:
 
     def __init__(self, records: DeliveryRecords, send: Send, lease: float, interval: float) -> None:
         self.records, self.send, self.lease, self.interval = records, send, lease, interval
-        self._stop = threading.Event()
+        self._loop = Loop(
+            "pushgate-webhooks",
+            interval,
+            self.run_once,
+            what="webhook scheduler",
+            log=log,
+            jitter=0.2,
+        )
 
     def run_once(self) -> list[str]:
         """One pass: the ids whose task was sent."""
@@ -237,19 +244,8 @@ class DeliveryScheduler:
 
     def start(self) -> threading.Thread:
         """Run passes in a daemon thread until stop()."""
-        thread = threading.Thread(target=self._loop, name="pushgate-webhooks", daemon=True)
-        thread.start()
-        return thread
+        return self._loop.start()
 
     def stop(self) -> None:
         """End the loop after the current pass."""
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval * random.uniform(0.8, 1.2)):
-            try:
-                self.run_once()
-            except PushgateError as exc:
-                log.warning("webhook scheduler pass skipped: %s", exc)
-            except Exception:
-                log.exception("webhook scheduler pass failed")
+        self._loop.stop()
