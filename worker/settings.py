@@ -182,6 +182,8 @@ class Settings:
     registry_username: str = "pushgate"
     registry_token: Secret | None = field(default=None, repr=False)
     insecure_registries: frozenset[str] = frozenset()
+    token_realm_hosts: frozenset[str] = frozenset()  # trusted for every registry's tokens
+    registry_token_realm_hosts: frozenset[str] = frozenset()  # for the vendor registry's
     source_registries: frozenset[str] = frozenset()
     api_keys_file: Path | None = None
     targets_file: Path | None = None
@@ -239,6 +241,8 @@ class Settings:
             registry_username=env.text("REGISTRY_USERNAME", d.registry_username),
             registry_token=env.secret("REGISTRY_TOKEN"),
             insecure_registries=env.names("INSECURE_REGISTRIES"),
+            token_realm_hosts=env.names("TOKEN_REALM_HOSTS"),
+            registry_token_realm_hosts=env.names("REGISTRY_TOKEN_REALM_HOSTS"),
             source_registries=env.names("SOURCE_REGISTRIES"),
             api_keys_file=env.path("API_KEYS_FILE"),
             targets_file=env.path("TARGETS_FILE"),

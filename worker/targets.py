@@ -42,6 +42,7 @@ class Target:
     docker_config: bool = False
     insecure: bool = False
     apps: frozenset[str] = frozenset()
+    token_realm_hosts: frozenset[str] = frozenset()  # besides `registry`, for its tokens
     referrers: ReferrersPolicy = ReferrersPolicy.COPY
 
     def reference(self, app_slug: str, image: str, tag: str) -> Reference:
@@ -121,5 +122,6 @@ def builtin_target(settings: Settings) -> Target:
         registry=settings.registry,
         username=settings.registry_username,
         password=settings.registry_token,
+        token_realm_hosts=settings.registry_token_realm_hosts,
         referrers=ReferrersPolicy.SKIP,  # the vendor registry does not serve referrers
     )

@@ -41,6 +41,7 @@ _FIELDS = frozenset(
         "docker_config",
         "insecure",
         "apps",
+        "token_realm_hosts",
         "referrers",
     }
 )
@@ -136,6 +137,7 @@ def _parse_entry(data: Any, index: int, path: Path) -> Target:
         repository=repository,
         insecure=entry.flag("insecure"),
         apps=_apps(entry),
+        token_realm_hosts=_realm_hosts(entry),
         referrers=_referrers(entry, name),
         **_credentials(entry, name),
     )
@@ -195,6 +197,15 @@ def _apps(entry: _Entry) -> frozenset[str]:
             except InvalidReference as exc:
                 raise entry.error("apps", str(exc)) from None
     return frozenset(apps)
+
+
+def _realm_hosts(entry: _Entry) -> frozenset[str]:
+    hosts = entry.data.get("token_realm_hosts", [])
+    if not isinstance(hosts, list) or not all(
+        isinstance(h, str) and h and "/" not in h and " " not in h for h in hosts
+    ):
+        raise entry.error("token_realm_hosts", "must be a list of host or host:port")
+    return frozenset(h.lower() for h in hosts)
 
 
 def _credentials(entry: _Entry, name: str) -> dict[str, Any]:

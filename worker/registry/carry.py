@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 from worker.registry.blobs import BlobRoute, stream_blob
@@ -96,6 +97,19 @@ def add_to_fallback_index(
         return True
 
 
+def _levels(attachments: Sequence[Attachment]) -> list[list[Attachment]]:
+    """The attachments by depth: the first level names the image, each next one the level
+    before (their order kept)."""
+    depth: dict[str, int] = {}
+    levels: list[list[Attachment]] = []
+    for attachment in attachments:
+        level = depth[attachment.digest] = depth.get(attachment.subject, -1) + 1
+        while len(levels) <= level:
+            levels.append([])
+        levels[level].append(attachment)
+    return levels
+
+
 def carry(
     source: Repository,
     destination: Repository,
@@ -104,17 +118,32 @@ def carry(
     should_stop: StopCheck = lambda: None,
 ) -> list[Attachment]:
     """Write `attachments` (in order: each after its subject) to `destination`; returns them. A
-    referrer the destination does not list by itself goes into the subject's fallback index."""
+    referrer the destination does not list by itself goes into the subject's fallback index.
+    One level's manifests go at once; a level waits for the one it is attached to."""
     route = BlobRoute(source, destination)
     _copy_blobs(route, [b for a in attachments for b in a.manifest.blobs], should_stop)
     unlisted: dict[str, list[dict[str, Any]]] = {}
-    for attachment in attachments:
-        should_stop()
-        reference = attachment.tag or attachment.digest
-        answered = _write_manifest(route, attachment.manifest, reference, should_stop)
-        if attachment.tag is None and answered != attachment.subject:
-            unlisted.setdefault(attachment.subject, []).append(attachment.descriptor())
-    for subject, entries in unlisted.items():
-        should_stop()
-        add_to_fallback_index(destination, subject, entries, lock)
+    with ThreadPoolExecutor(BLOBS_AT_ONCE, "attached") as pool:
+        for level in _levels(attachments):
+            should_stop()
+            answers = [
+                pool.submit(
+                    contextvars.copy_context().run,
+                    partial(_write_manifest, route, a.manifest, a.tag or a.digest, should_stop),
+                )
+                for a in level
+            ]
+            for attachment, answer in zip(level, answers, strict=True):
+                subject = answer.result()  # the OCI-Subject answered, if any
+                if attachment.tag is None and subject != attachment.subject:
+                    unlisted.setdefault(attachment.subject, []).append(attachment.descriptor())
+        updates = [
+            pool.submit(
+                contextvars.copy_context().run,
+                partial(add_to_fallback_index, destination, subject, entries, lock),
+            )
+            for subject, entries in unlisted.items()
+        ]
+        for update in updates:
+            update.result()
     return list(attachments)

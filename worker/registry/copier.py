@@ -40,12 +40,14 @@ class CopyEngine:
         source_credentials: CredentialLookup | None = None,
         observer: RegistryObserver | None = None,
         insecure: Callable[[str], bool] | None = None,
+        realm_hosts: Callable[[str], frozenset[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.observer = observer
         self._target_credentials = target
         self._source_credentials = source_credentials or (lambda registry: None)
         self._insecure = insecure or settings.is_insecure
+        self._realm_hosts = realm_hosts or (lambda registry: settings.token_realm_hosts)
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
         self.retry = RetryPolicy(
@@ -75,6 +77,7 @@ class CopyEngine:
             target=target_credentials(settings.registry_username, settings.registry_token),
             source_credentials=logins.credentials,
             insecure=logins.insecure,
+            realm_hosts=logins.realm_hosts,
             observer=observer,
         )
 
@@ -105,6 +108,7 @@ class CopyEngine:
                     retry=self.retry,
                     max_connections=self.settings.registry_concurrency,
                     observer=self.observer,
+                    token_realm_hosts=self._realm_hosts(registry),
                 )
                 self._clients[registry] = client
             return client

@@ -3,7 +3,11 @@ The targets are given (read by the caller): the engine reads no files of its own
 
 from __future__ import annotations
 
-from worker.registry.credentials import CredentialSource, docker_config_source
+from worker.registry.credentials import (
+    CredentialSource,
+    docker_config_realm_hosts,
+    docker_config_source,
+)
 from worker.settings import Settings
 from worker.targets import TargetSet
 
@@ -28,3 +32,14 @@ class Logins:
         """True when `registry` is reached over plain HTTP."""
         target = self.targets.for_registry(registry)
         return self.settings.is_insecure(registry) or (target is not None and target.insecure)
+
+    def realm_hosts(self, registry: str) -> frozenset[str]:
+        """The hosts besides `registry` whose token realm may get its credentials: the
+        target's `token_realm_hosts`, else its DOCKER_CONFIG entry's, and the service-wide
+        PUSHGATE_TOKEN_REALM_HOSTS."""
+        target = self.targets.for_registry(registry)
+        if target is not None:
+            own = target.token_realm_hosts
+        else:
+            own = docker_config_realm_hosts(self.settings.docker_config, registry)
+        return own | self.settings.token_realm_hosts

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.repository import Repository
@@ -18,6 +18,7 @@ MAX_DEPTH = 3
 LOOKUPS = 8  # registry questions asked at once while discovering
 COSIGN_KINDS = ("sig", "att", "sbom")
 StopCheck = Callable[[], None]
+T = TypeVar("T")
 
 
 def fallback_tag(digest: str) -> str:
@@ -77,21 +78,23 @@ class Attachment:
         return {"digest": self.digest, "kind": self.kind, "subject": self.subject}
 
 
-def listed_referrers(repository: Repository, digest: str) -> list[Descriptor]:
-    """The referrers of `digest`: the referrers API, else the fallback tag's index; a fallback
-    tag that is not an index, or that is the image itself (GitLab answers so), lists none."""
-    listed = repository.referrers(digest)
-    if listed is not None:
-        return listed
+def fallback_referrers(repository: Repository, digest: str) -> list[Descriptor]:
+    """What the fallback tag `sha256-<hex>` lists; a tag that is not an index, or that is the
+    image itself (GitLab answers so), lists none."""
     fallback = repository.find_manifest(fallback_tag(digest))
     if fallback is None or not fallback.is_index or fallback.digest == digest:
         return []
     return fallback.children
 
 
-def _referrers(repository: Repository, digest: str) -> list[Attachment]:
+def _referrers(
+    repository: Repository, digest: str, fallback: Future[list[Descriptor]]
+) -> list[Attachment]:
+    """The referrers of `digest`: the referrers API's list, else the fallback tag's (asked at
+    the same time, so a registry without the API costs no extra round trip)."""
+    listed = repository.referrers(digest)
     found = []
-    for entry in listed_referrers(repository, digest):
+    for entry in fallback.result() if listed is None else listed:
         manifest = repository.manifest(entry.digest)
         if subject_of(manifest) != digest:
             continue  # a stale or foreign entry in a fallback index
@@ -108,11 +111,24 @@ def _cosign_tag(repository: Repository, digest: str, kind: str) -> list[Attachme
     return [Attachment(manifest, digest, f"cosign {kind}", tag=tag)]
 
 
-def _lookups(repository: Repository, digest: str) -> Sequence[Callable[[], list[Attachment]]]:
-    """The independent questions about one digest: its referrers, and each cosign tag."""
-    return [partial(_referrers, repository, digest)] + [
-        partial(_cosign_tag, repository, digest, kind) for kind in COSIGN_KINDS
+def _submit(pool: ThreadPoolExecutor, call: Callable[[], T]) -> Future[T]:
+    """Run `call` in the pool, in a copy of this context (the job's stop check)."""
+    return pool.submit(contextvars.copy_context().run, call)
+
+
+def _ask(pool: ThreadPoolExecutor, repository: Repository, level: list[str]) -> list[Attachment]:
+    """Everything attached to the digests of one level. Fallback tags are asked first: a
+    referrers lookup waiting for one then never holds the pool's last thread."""
+    fallbacks = [_submit(pool, partial(fallback_referrers, repository, d)) for d in level]
+    asked = [
+        _submit(pool, partial(_referrers, repository, digest, fallback))
+        for digest, fallback in zip(level, fallbacks, strict=True)
+    ] + [
+        _submit(pool, partial(_cosign_tag, repository, digest, kind))
+        for digest in level
+        for kind in COSIGN_KINDS
     ]
+    return [attachment for answer in asked for attachment in answer.result()]
 
 
 def discover(
@@ -130,16 +146,10 @@ def discover(
     with ThreadPoolExecutor(LOOKUPS, thread_name_prefix="referrers") as pool:
         for _ in range(depth):
             should_stop()
-            asked = [
-                pool.submit(contextvars.copy_context().run, lookup)
-                for digest in level
-                for lookup in _lookups(repository, digest)
-            ]
-            level = []
-            for answer in asked:
-                for attachment in answer.result():
-                    if attachment.digest not in seen:
-                        seen.add(attachment.digest)
-                        found.append(attachment)
-                        level.append(attachment.digest)
+            level_found, level = _ask(pool, repository, level), []
+            for attachment in level_found:
+                if attachment.digest not in seen:
+                    seen.add(attachment.digest)
+                    found.append(attachment)
+                    level.append(attachment.digest)
     return found
