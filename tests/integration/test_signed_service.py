@@ -115,3 +115,29 @@ def test_an_image_the_apps_key_did_not_sign_is_refused_unwritten(
     logged = signed_service.basic.logged_requests(f"/v2/lockedapp/{unique}/")
     assert logged  # the target was asked what it serves, and only asked
     assert [r for r in logged if r.split()[0] in ("PUT", "PATCH", "POST")] == []
+
+
+def test_a_plan_names_the_missing_signature_and_writes_nothing(
+    signed_service: SignedService,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    signed = signed_image(source_images, f"acme/{unique}", "1", signed_service.key)
+    response = signed_service.service.call(
+        "POST",
+        "/v1/plans",
+        json={
+            "source": f"{source_registry.host}/acme/{unique}:1",
+            "app_slug": "lockedapp",
+            "targets": ["basic"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    assert plan["allowed"] is False
+    [refused] = [v for v in plan["verdicts"] if not v["allowed"]]
+    assert (refused["policy"], refused["rule"]) == ("signatures", "verify")
+    assert refused["detail"] == f"no signature by keys/release.pub on {signed.image.digest}"
+    logged = signed_service.basic.logged_requests(f"/v2/lockedapp/{unique}/")
+    assert [r for r in logged if r.split()[0] in ("PUT", "PATCH", "POST", "DELETE")] == []

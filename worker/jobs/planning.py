@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError
+from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError, UnsignedImage
 from worker.jobs.model import Job
 from worker.reference import parse_reference
 from worker.registry.blobs import StopCheck
 from worker.registry.copier import CopyEngine
+from worker.registry.cosign import VerifyPolicy
 from worker.registry.destination import BlobLimit
 from worker.registry.plan import (
     MOUNTABLE,
@@ -102,6 +103,7 @@ def plan_push(
     job: Job,
     should_stop: StopCheck,
     learned: Learned,
+    verify: VerifyPolicy | None = None,
 ) -> dict[str, Any]:
     """The plan of `job`'s push (a registry source), reading only; `learned` hears each step's
     document. A source the push would refuse or not find makes a refused plan naming why."""
@@ -123,16 +125,25 @@ def plan_push(
             job.platforms,
             should_stop,
             lambda so_far: learned(plan_document(job, so_far)),
+            verify,
         )
     except (PushCancelled, DeadlineExceeded):
         raise
+    except UnsignedImage as unsigned:
+        doc = plan_document(job, None)
+        doc["verdicts"].append(verdict("signatures", "verify", False, unsigned.detail))
+        return _settle(doc)
     except RejectedError as refused:
         doc = plan_document(job, None)
         doc["verdicts"].append(verdict("attestations", "source", False, refused.detail))
         return _settle(doc)
     except PushError as error:
         return _settle({**plan_document(job, None), "error": _error(error)})
-    return _settle(plan_document(job, image))
+    doc = plan_document(job, image)
+    if verify is not None:
+        signed = ", ".join(f"{v['digest'][:19]} by {v['key']}" for v in image.verified)
+        doc["verdicts"].append(verdict("signatures", "verify", True, f"signed: {signed}"))
+    return _settle(doc)
 
 
 def _error(error: PushError) -> dict[str, str]:
@@ -151,6 +162,9 @@ def runner_plan(runner: JobRunner) -> Callable[[Job, StopCheck, Learned], dict[s
 
     def plan(job: Job, should_stop: StopCheck, learned: Learned) -> dict[str, Any]:
         scope = partial(runner.pusher.ledger_scope, job)
-        return plan_push(runner.engine(), runner.ledger.holders, scope, job, should_stop, learned)
+        verify = runner.pusher.signatures.policy(job)
+        return plan_push(
+            runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
+        )
 
     return plan

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from worker.errors import DeadlineExceeded, PushCancelled, PushError
 from worker.reference import Reference
+from worker.registry.attached import plan_attached
 from worker.registry.blobs import StopCheck
+from worker.registry.cosign import VerifyPolicy
 from worker.registry.destination import BlobLimit
 from worker.registry.manifests import Descriptor
 from worker.registry.repository import Repository
@@ -74,6 +76,7 @@ class ImagePlan:
     source_digest: str
     selection: IndexSelection
     destinations: list[DestinationPlan]
+    verified: list[dict[str, str]] = field(default_factory=list)  # signatures checked
 
 
 def _tags(
@@ -139,15 +142,20 @@ def plan_copy(
     platforms: Sequence[str],
     should_stop: StopCheck,
     learned: Callable[[ImagePlan], None] = lambda plan: None,
+    verify: VerifyPolicy | None = None,
 ) -> ImagePlan:
     """Plan copying `source` to every destination, reading only; `learned` hears the plan so far
     after each step (what a caller that gives up early can still report). Errors of the source
-    itself are raised, as a copy raises them."""
+    itself are raised, as a copy raises them, and so is a missing signature `verify` requires
+    (UnsignedImage, as the copy checks before any write)."""
     src = repository_of(source.registry, source.repository)
     top = src.manifest(source.identifier)
     selection = read_selection(src, top, attestations, platforms, should_stop)
     blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
     plan = ImagePlan(top.digest, selection, [])
+    if verify is not None:
+        attached = plan_attached(src, top, selection, verify, should_stop)
+        plan.verified = [v.as_record() for v in attached.verified]
     learned(plan)
     for wanted in destinations:
         should_stop()
