@@ -23,6 +23,7 @@ class ReferrersApi:
 
     listed: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     bogus: bool = False  # answer the referrers route with a web page, as some front ends do
+    page_size: int = 0  # list this many per page, with a Link to the next (0: all at once)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, method: str, path: str) -> Answer | None:
@@ -34,8 +35,15 @@ class ReferrersApi:
             return 200, {"Content-Type": "text/html"}, b"<html><body>Not here</body></html>"
         with self.lock:
             entries = list(self.listed.get((match["name"], match["digest"]), []))
+        headers = {"Content-Type": OCI_INDEX}
+        if self.page_size:
+            start = int(path.partition("?page=")[2] or 0)
+            if start + self.page_size < len(entries):
+                following = f"{path.split('?', 1)[0]}?page={start + self.page_size}"
+                headers["Link"] = f'<{following}>; rel="next"'
+            entries = entries[start : start + self.page_size]
         body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
-        return 200, {"Content-Type": OCI_INDEX}, body.encode()
+        return 200, headers, body.encode()
 
     def written(self, method: str, path: str, status: int, body: bytes) -> dict[str, str]:
         """After a successful manifest PUT with a `subject`: list it, and the header to add."""

@@ -189,6 +189,28 @@ def test_referrers_api_target_gets_no_fallback_tag(
         proxy.stop()
 
 
+def test_a_paged_referrers_list_is_read_to_its_end(
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    basic_registry: Registry,
+    clients: dict[str, RegistryClient],
+    unique: str,
+) -> None:
+    image = source_images.image(f"acme/{unique}", "1", [256])
+    sboms = [attach_sbom(source_images, f"acme/{unique}", image) for _ in range(5)]
+    proxy = GateProxy(basic_registry.port, Gate(referrers=ReferrersApi(page_size=2)))
+    try:
+        src = _repository(clients, source_registry.host, f"acme/{unique}")
+        dst = _repository(clients, proxy.host, f"pushgate/{unique}")
+        carry(src, dst, discover(src, [image.digest]), LocalTagLocks())
+        listed = dst.referrers(image.digest)
+        assert sorted(d.digest for d in listed or []) == sorted(s.digest for s in sboms)
+        pages = [p for m, p, _ in proxy.gate.seen if m == "GET" and "/referrers/" in p]
+        assert len(pages) == 3
+    finally:
+        proxy.stop()
+
+
 def test_racing_carries_keep_both_entries(
     source_images: ImageBuilder,
     source_registry: Registry,

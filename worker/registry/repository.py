@@ -28,6 +28,7 @@ from worker.registry.phases import (
 from worker.registry.request import RegistryRequest
 from worker.registry.uploads import Upload, location_of
 
+MAX_REFERRER_PAGES = 100  # a referrers list longer than this many pages is cut there
 # Large reads matter: the registry ingests 1 MiB writes about twice as fast as 64 KiB ones.
 READ_SIZE = 1 << 20
 
@@ -102,14 +103,29 @@ class Repository:
             return None
 
     def referrers(self, digest: str) -> list[Descriptor] | None:
-        """The descriptors the referrers API lists for `digest`, or None when the registry
-        does not serve that API (a 404 or another refusal, or an answer that is not an OCI
-        index); a refused login is still an AuthError."""
+        """The descriptors the referrers API lists for `digest` (every page, following `Link`),
+        or None when the registry does not serve that API (a 404 or another refusal, or an
+        answer that is not an OCI index); a refused login is still an AuthError."""
+        listed: list[Descriptor] = []
+        url: str | httpx.URL | None = f"/v2/{self.name}/referrers/{digest}"
+        pages = 0
+        while url is not None and pages < MAX_REFERRER_PAGES:
+            page = self._referrers_page(url, digest)
+            if page is None:
+                return listed if pages else None
+            entries, url = page
+            listed, pages = listed + entries, pages + 1
+        return listed
+
+    def _referrers_page(
+        self, url: str | httpx.URL, digest: str
+    ) -> tuple[list[Descriptor], httpx.URL | None] | None:
+        """One page of the referrers API and the URL of the next (None: the last)."""
         try:
             response = self.client.send(
                 RegistryRequest(
                     "GET",
-                    f"/v2/{self.name}/referrers/{digest}",
+                    url,
                     self.pull_scopes,
                     f"listing referrers of {digest[:19]} in {self.name}",
                     headers={"Accept": OCI_INDEX},
@@ -127,8 +143,9 @@ class Repository:
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if OCI_INDEX not in (media_type, body.get("mediaType")):
             return None
-        listed = body["manifests"]
-        return [Descriptor.from_json(entry) for entry in listed]
+        following = response.links.get("next", {}).get("url")
+        after = response.url.join(following) if following else None
+        return [Descriptor.from_json(entry) for entry in body["manifests"]], after
 
     @timed_as(BLOB_CHECKS)
     def served_digest(self, reference: str) -> str | None:
