@@ -272,8 +272,9 @@ def test_callback_to_a_host_outside_the_list_is_refused_at_submit(
         "/v1/pushes",
         json={"source": source, "app_slug": "myapp", "callback_url": "http://127.0.0.1:9/x"},
     )
-    assert response.status_code == 422 and list(response.json()["errors"]) == ["callback_url"]
-    assert "webhook secret" in response.json()["errors"]["callback_url"][0]
+    assert response.status_code == 403  # a right the key lacks, not a bad field
+    assert response.json()["rule"] == "key.webhook_secret_file"
+    assert "webhook secret" in response.json()["detail"]
 
 
 def test_the_webhook_secrets_never_leak(
