@@ -43,22 +43,35 @@ def _any_case(text: str) -> str:
 
 def _host_pattern(entry: str) -> str:
     # No trailing dot: whether `name.` resolves is up to DNS, so the pattern does not promise it.
-    entry = _split_entry(entry)[0]  # the port is checked at submit, not by the pattern
-    if entry.startswith("*."):
-        return r"[A-Za-z0-9.-]*" + _any_case(entry[1:])
-    if ":" in entry:  # an IPv6 address, bracketed in a URL
-        return r"\[" + _any_case(entry) + r"\]"
-    return _any_case(entry)
+    host, port = _split_entry(entry)
+    if host.startswith("*."):
+        pattern = r"[A-Za-z0-9.-]*" + _any_case(host[1:])
+    elif ":" in host:  # an IPv6 address, bracketed in a URL
+        pattern = r"\[" + _any_case(host) + r"\]"
+    else:
+        pattern = _any_case(host)
+    return pattern + _port_pattern(port)
+
+
+def _port_pattern(port: str | None) -> str:
+    """The ports an entry allows, as urlsplit reads them (leading zeros, five digits at most;
+    no port or an empty one: the scheme's, which must be 80 or 443 then)."""
+    if port == "*":
+        return _PORT
+    if port is None:
+        return r"(?::(?:0{0,3}80|0{0,2}443)?)?"
+    return f"(?::0{{0,{5 - len(port)}}}{re.escape(port)})"
 
 
 def callback_url_pattern(hosts: frozenset[str] | None = None) -> str:
     """The callback URLs accepted: any host, or only those PUSHGATE_WEBHOOK_HOSTS allows
-    (`hosts`; whether the host then resolves to an allowed address is not a pattern)."""
+    (`hosts`, with their ports; whether the host then resolves to allowed addresses is not a
+    pattern)."""
     if hosts is None:
-        host = _ANY_HOST
+        where = _ANY_HOST + _PORT
     else:
-        host = "(?:" + "|".join(_host_pattern(entry) for entry in sorted(hosts)) + ")"
-    return f"^{_any_case('http')}[sS]?://{_USERINFO}{host}{_PORT}{_REST}$"
+        where = "(?:" + "|".join(_host_pattern(entry) for entry in sorted(hosts)) + ")"
+    return f"^{_any_case('http')}[sS]?://{_USERINFO}{where}{_REST}$"
 
 
 def display_url(url: str) -> str:
