@@ -70,6 +70,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_targets
 	$(PY) -m tests.bench.bench_signed
 	$(PY) -m tests.bench.bench_api
+	$(PY) -m tests.bench.bench_chat_plan
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml
