@@ -79,6 +79,8 @@ bench: deps
 	$(PY) -m tests.bench.bench_concurrency
 	$(PY) -m tests.bench.bench_big_layer
 	$(PY) -m tests.bench.bench_targets
+	$(PY) -m tests.bench.bench_signed
+	$(PY) -m tests.bench.bench_api
 
 # Wheels of both distributions and of every dependency, for `make image` (and offline installs).
 wheels:

@@ -3,29 +3,53 @@
 from __future__ import annotations
 
 import logging
+import threading
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from api import audit, observe
+from api.chatops import chatops
 from api.docs import docs
 from api.keys import KeyRing
 from api.parameters import JobIdConverter
+from api.plans import plans
 from api.problems import ApiProblem, from_domain, from_http_exception, problem_response
 from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
-from worker.celery import create_celery, enqueue_push
+from worker.apps_file import check_policies
+from worker.celery import (
+    create_celery,
+    enqueue_delivery,
+    enqueue_plan,
+    enqueue_push,
+    push_message,
+)
+from worker.chatops.grants import load_grants
+from worker.chatops.replays import ReplayGuard
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
-from worker.targets_file import load_targets
+from worker.webhooks.dispatch import Dispatcher
+from worker.webhooks.records import DeliveryRecords
 from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
+CHAT_REPLAY_WINDOW = 600  # longer than a signed chat request stays fresh (5 min either way)
+DESCRIPTION = (
+    "Push container images into the vendor registry (or the operator's named targets) as jobs."
+    "\n\nPolicies: an API key may use its `app_slugs` (and its `targets`, when listed). With "
+    "an apps file (PUSHGATE_APPS_FILE), each app may also read only the sources matching its "
+    "`sources` patterns (`host[:port]/repository`; `*` within one path segment, `**` across "
+    "segments), push only the daemon images matching its `daemon_images`, and write only to "
+    "its `targets`; a request naming no targets goes to the app's `default_targets`. Anything "
+    "else is a 403 problem whose `rule` and `file` name the refusing rule, and nothing is read."
+)
 log = logging.getLogger(__name__)
 
 
@@ -39,25 +63,41 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
-    load_subscriptions(settings.webhooks_file)  # a bad file stops the start, naming the field
+    # A bad file stops the start, naming the field.
+    subscriptions = load_subscriptions(settings.webhooks_file)
+    targets, apps = check_policies(settings)  # so does a bad targets or apps file
     celery = create_celery(settings)
     store = JobStore.from_settings(settings)
+    dispatcher = Dispatcher(
+        settings,
+        DeliveryRecords(store.connection, settings.job_retention),
+        subscriptions,
+        lambda delivery_id: enqueue_delivery(celery, delivery_id),
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = ApiState(
         settings=settings,
         store=store,
         keys=KeyRing(settings.api_keys_file),
         enqueue=lambda job_id: enqueue_push(celery, job_id),
+        push_message=partial(push_message, celery),
+        enqueue_plan=lambda plan_id, wait: enqueue_plan(celery, plan_id, wait),
         limits=store.caller_limits(),
         audit=store.audit_log(),
         feed=store.change_feed(),
-        targets=load_targets(settings),
+        targets=targets,
+        apps=apps,
+        grants=load_grants(settings.chat.grants_file),
+        replays=ReplayGuard(store.connection, CHAT_REPLAY_WINDOW),
+        emit=dispatcher.emit,
+        waits=store.wait_slots(),
+        wait_threads=threading.BoundedSemaphore(settings.waits.per_process),
     )
     app.url_map.converters["job_id"] = JobIdConverter
     api = DocumentedApi(
         app,
         spec_kwargs={
-            "info": {"description": "Push container images into the vendor registry as jobs."},
+            "info": {"description": DESCRIPTION},
             "security": [{"apiKey": []}],  # every /v1 call; the probes opt out
         },
     )
@@ -65,12 +105,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
     api.register_blueprint(pushes)
+    api.register_blueprint(plans)
     api.register_blueprint(audit_trail)
     api.register_blueprint(health)
     app.register_blueprint(docs)
     observe.install(app, store)
     audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
+    app.register_blueprint(chatops)  # chat platforms' callbacks, likewise
     _register_errors(app)
     install_log_redaction()
     return app

@@ -14,8 +14,10 @@ from werkzeug.exceptions import HTTPException
 
 from api.state import state
 from worker.errors import StoreUnavailable
+from worker.jobs.audit import cut_fields
 from worker.jobs.model import Job, format_time, utcnow
 from worker.logs import current_format
+from worker.metrics import AUTH_FAILURES
 from worker.policies import LogFormat
 
 log = logging.getLogger("pushgate.audit")
@@ -39,6 +41,8 @@ def _event(response: Response) -> dict[str, Any]:
         result = "replayed" if (g.audit_action == "push" and status == 200) else "accepted"
     else:
         result = "refused"
+    result = g.get("audit_result") or result  # a chat command answers 200 whatever it came to
+    reason = g.get("audit_reason") or reason
     return {
         "time": format_time(utcnow()),
         "action": g.audit_action,
@@ -52,6 +56,7 @@ def _event(response: Response) -> dict[str, Any]:
         "targets": job.destinations if job else [],
         "job_id": job.id if job else None,
         "request_id": g.get("request_id"),
+        "chat_user": g.get("chat_user"),  # platform:team/user (name) of a chat command
     }
 
 
@@ -73,13 +78,20 @@ def record(response: Response) -> Response:
     if g.get("audit_action") is None:
         return response
     event = _event(response)
+    anonymous = event["action"] == "authenticate" and response.status_code == 401
+    if anonymous:  # a caller without a key: nothing of theirs is kept whole
+        event = cut_fields(event)
+        AUTH_FAILURES.inc()
     summary = f"audit {event['action']} {event['result']}"
     if current_format() is LogFormat.JSON:
         log.info(summary, extra=event)
     else:
         log.info("%s %s", summary, json.dumps(event, separators=(",", ":")))
     try:
-        state().audit.append(event)
+        if anonymous:
+            state().audit.append_failed_authentication(event)
+        else:
+            state().audit.append(event)
     except StoreUnavailable as exc:  # the line above is the record of last resort
         with contextlib.suppress(Exception):
             log.warning("audit event not stored: %s", exc)

@@ -144,3 +144,9 @@ class KeyRing:
             if hmac.compare_digest(key.key_sha256, digest):
                 found = key
         return found
+
+    def named(self, name: str) -> ApiKey | None:
+        """The key called `name` (a chat grant's), or None."""
+        self._reload_if_changed()
+        with self._lock:
+            return next((key for key in self._keys if key.name == name), None)

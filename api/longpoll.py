@@ -46,7 +46,8 @@ def wait_for_change(
     deadline = time.monotonic() + min(wait, MAX_WAIT)
     with feed.watch(job_id) as changed:
         job = load()
-        tags = set(known.as_set()) if known and not known.star_tag else {job_etag(job)}
+        given = {tag for tag in known.as_set() if tag} if not known.star_tag else set()
+        tags = given or {job_etag(job)}  # an empty entry ("") names no version
         statuses = {_status_of(tag) for tag in tags}
 
         def differs(current: Job) -> bool:

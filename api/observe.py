@@ -15,7 +15,13 @@ from worker.celery import QUEUE
 from worker.jobs.model import JobStatus
 from worker.jobs.store import JobStore
 from worker.logs import bind, clear
-from worker.metrics import HTTP_DURATION, HTTP_REQUESTS, JobsCollector, scrape_registry
+from worker.metrics import (
+    HTTP_DURATION,
+    HTTP_REQUESTS,
+    JobsCollector,
+    http_labels,
+    scrape_registry,
+)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -48,11 +54,13 @@ def install(app: Flask, store: JobStore) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        method, route = http_labels(
+            request.method, request.url_rule.rule if request.url_rule is not None else None
+        )
         status = str(response.status_code)
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        HTTP_REQUESTS.labels(request.method, route, status).inc()
-        HTTP_DURATION.labels(request.method, route, status).observe(elapsed)
+        HTTP_REQUESTS.labels(method, route, status).inc()
+        HTTP_DURATION.labels(method, route, status).observe(elapsed)
         log.info(
             "%s %s %s",
             request.method,

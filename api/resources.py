@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any
 
 from flask import Response, g, request, url_for
@@ -12,14 +10,10 @@ from flask_smorest import Blueprint
 from werkzeug.http import quote_etag
 
 from api import audit
-from api.limits import admit
-from api.longpoll import job_etag, wait_for_change
-from api.observe import request_id
+from api.longpoll import MAX_WAIT, job_etag, wait_for_change
 from api.parameters import (
     ETAG_HEADER,
-    IDEMPOTENCY_KEY_MAX,
     IDEMPOTENCY_KEY_PARAMETER,
-    IDEMPOTENCY_KEY_PATTERN,
     IF_NONE_MATCH_PARAMETER,
     NEW_JOB_HEADERS,
 )
@@ -37,14 +31,13 @@ from api.schemas import (
 )
 from api.spec import problems
 from api.state import state
-from worker.errors import InvalidRequest
+from api.submission import cancel_push, forbid_unless_allowed, queue_push, visible_job
+from api.waits import wait_slot
 from worker.jobs.audit import AuditPage
-from worker.jobs.model import Job, JobPage, JobStatus
-from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
+from worker.jobs.model import Job, JobPage
+from worker.jobs.submit import PushRequest
 from worker.logs import bind
-from worker.metrics import count_finished
 from worker.webhooks.records import DeliveryRecords
-from worker.webhooks.subscriptions import job_callback
 
 pushes = Blueprint(
     "pushes",
@@ -56,8 +49,6 @@ audit_trail = Blueprint(
     "audit", __name__, url_prefix="/v1/audit", description="The audit trail (keys with audit)."
 )
 health = Blueprint("health", __name__, description="Liveness and readiness probes.")
-
-log = logging.getLogger("pushgate.api")
 
 
 @audit_trail.before_request
@@ -86,21 +77,8 @@ def authenticate() -> None:
 _AUDITED = {"pushes.Pushes": "push", "pushes.PushCancel": "cancel"}
 
 
-def _forbid_unless_allowed(app_slug: str) -> None:
-    if not g.api_key.allows(app_slug):
-        raise ApiProblem(
-            403, "forbidden", "Forbidden", f"this API key may not push to or read app {app_slug!r}"
-        )
-
-
 def _etag(job: Job) -> str:
     return quote_etag(job_etag(job))
-
-
-def _visible_job(job_id: str) -> Job:
-    job = state().store.get(job_id)
-    _forbid_unless_allowed(job.app_slug)
-    return job
 
 
 @pushes.route("")
@@ -118,7 +96,8 @@ class Pushes(MethodView):
     @problems(
         pushes,
         _400="Malformed JSON, or a bad Idempotency-Key.",
-        _403="Slug or target not allowed for the key.",
+        _403="The key, or the app's policy in the apps file, does not allow the slug, the "
+        "source, the daemon image or a target; `rule` and `file` name the refusing rule.",
         _413="The body is larger than 64 KiB.",
         _422="Invalid request (e.g. a `callback_url` the key or the service does not allow, or an "
         "unknown target), or an Idempotency-Key reused with another body.",
@@ -127,50 +106,7 @@ class Pushes(MethodView):
     @pushes.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
         """Queue a push of `source` to the app's default target, or to the named `targets`."""
-        _forbid_unless_allowed(push.app_slug)
-        st = state()
-        job = plan_job(
-            push, st.settings, owner=g.api_key.name, targets=st.targets, request_id=request_id()
-        )
-        forbidden = g.api_key.forbidden_targets(job.targets)
-        if forbidden:
-            raise ApiProblem(
-                403,
-                "forbidden",
-                "Forbidden",
-                f"this API key may not push to target(s) {', '.join(forbidden)}",
-            )
-        if push.callback_url is not None:
-            job.callback = job_callback(
-                push.callback_url,
-                push.callback_events,
-                g.api_key.webhook_secret_file,
-                st.settings.webhook_hosts,
-            )
-        elif push.callback_events is not None:
-            raise InvalidRequest("callback_events", "callback_events needs a callback_url")
-        bind(job_id=job.id, app_slug=job.app_slug)
-        admit(job)
-        idempotency_key = request.headers.get("Idempotency-Key")
-        created = True
-        if idempotency_key is not None:
-            if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or not re.fullmatch(
-                IDEMPOTENCY_KEY_PATTERN, idempotency_key
-            ):
-                raise ApiProblem(
-                    400,
-                    "bad-idempotency-key",
-                    "Bad Idempotency-Key",
-                    f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII "
-                    "characters (spaces only inside)",
-                )
-            job, created = submit_idempotent(
-                st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key
-            )
-        else:
-            submit(st.store, job, st.enqueue)
-        audit.mark("push", job)
-        log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
+        job, created = queue_push(push, request.headers.get("Idempotency-Key"))
         location = url_for("pushes.PushById", job_id=job.id)
         return job, 202 if created else 200, {"Location": location, "ETag": _etag(job)}
 
@@ -182,7 +118,7 @@ class Pushes(MethodView):
         key = g.api_key
         slug = args.get("app_slug")
         if slug is not None:
-            _forbid_unless_allowed(slug)
+            forbid_unless_allowed(slug)
             slugs: list[str] | None = [slug]
         else:
             slugs = None if key.all_slugs else sorted(key.app_slugs)
@@ -199,24 +135,31 @@ class PushById(MethodView):
     @pushes.alt_response(
         304, description="Unchanged from the version in `If-None-Match`.", headers=ETAG_HEADER
     )
-    @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
+    @problems(
+        pushes,
+        _403="The job's app is not allowed for the key.",
+        _404="No such job.",
+        _429="With `wait`: the key (PUSHGATE_MAX_WAITS_PER_KEY) or this API process already "
+        "holds all the waits it may; retry after Retry-After, or without `wait`.",
+    )
     def get(self, args: dict[str, Any], job_id: str) -> tuple[Job, int, dict[str, str]] | Response:
         """The job, with its status, progress, digests and error.
 
         With `wait`, answered as soon as the job changes (or has finished), or when the wait is
         up. With `If-None-Match`, 304 while the job is still that version.
         """
-        job = _visible_job(job_id)
+        job = visible_job(job_id)
         known = request.if_none_match
         if args["wait"] > 0:
-            job = wait_for_change(
-                state().feed,
-                job_id,
-                lambda: _visible_job(job_id),
-                args["wait"],
-                known,
-                status_only=args["wake_on"] == "status",
-            )
+            with wait_slot(min(args["wait"], MAX_WAIT)):
+                job = wait_for_change(
+                    state().feed,
+                    job_id,
+                    lambda: visible_job(job_id),
+                    args["wait"],
+                    known,
+                    status_only=args["wake_on"] == "status",
+                )
         etag = job_etag(job)
         if known.contains(etag):
             return Response(status=304, headers={"ETag": quote_etag(etag)})
@@ -238,10 +181,7 @@ class PushCancel(MethodView):
     )
     def post(self, job_id: str) -> tuple[Job, int, dict[str, str]]:
         """Cancel: a queued job never starts; a running one stops within seconds."""
-        audit.mark("cancel", _visible_job(job_id))
-        job = state().store.request_cancel(job_id)
-        if job.status is JobStatus.CANCELLED:  # it was queued: it ends here, not in a worker
-            count_finished(job.status, "cancelled")
+        job = cancel_push(job_id)
         return job, 202, {"ETag": _etag(job)}
 
 
@@ -261,13 +201,19 @@ class AuditEvents(MethodView):
         slug = args.get("app_slug")
         if not key.audit:
             raise ApiProblem(403, "forbidden", "Forbidden", "this API key may not read the audit")
-        if slug is None and not key.all_slugs:
+        if (slug is None or args["failed_authentications"]) and not key.all_slugs:
             raise ApiProblem(
                 403, "forbidden", "Forbidden", "pass app_slug: this key reads only its own apps"
             )
         if slug is not None and not key.allows(slug):
             raise ApiProblem(403, "forbidden", "Forbidden", f"this API key may not read {slug!r}")
-        return state().audit.page(slug, args.get("since"), args.get("cursor"), args["limit"])
+        return state().audit.page(
+            slug,
+            args.get("since"),
+            args.get("cursor"),
+            args["limit"],
+            failed_authentications=args["failed_authentications"],
+        )
 
 
 @pushes.route("/<job_id:job_id>/deliveries")
@@ -278,7 +224,7 @@ class PushDeliveries(MethodView):
     @problems(pushes, _403="The job's app is not allowed for the key.", _404="No such job.")
     def get(self, job_id: str) -> dict[str, Any]:
         """Each delivery of the job's webhook events: URL (no query), state, attempts."""
-        _visible_job(job_id)
+        visible_job(job_id)
         st = state()
         records = DeliveryRecords(st.store.connection, st.settings.job_retention)
         return {"items": records.for_job(job_id)}

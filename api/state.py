@@ -1,8 +1,9 @@
 """What the API keeps per app: settings, the job store, the key ring, the queue sender, the
-caller limits and the audit log."""
+caller limits, the audit log, and the chat grants, replay guard and event sender."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -10,10 +11,15 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
+from worker.apps import AppPolicies
+from worker.chatops.grants import Grant
+from worker.chatops.replays import ReplayGuard
 from worker.jobs.audit import AuditLog
 from worker.jobs.limits import CallerLimits
+from worker.jobs.model import Job
 from worker.jobs.notify import ChangeFeed
 from worker.jobs.store import JobStore
+from worker.jobs.waits import WaitSlots
 from worker.settings import Settings
 from worker.targets import TargetSet
 
@@ -28,10 +34,19 @@ class ApiState:
     store: JobStore
     keys: KeyRing
     enqueue: Callable[[str], None]
+    enqueue_plan: Callable[[str, float], None]  # a plan's id, and how long its caller waits
     limits: CallerLimits
     audit: AuditLog
     feed: ChangeFeed
     targets: TargetSet
+    apps: AppPolicies
+    grants: list[Grant]  # PUSHGATE_CHATOPS_FILE
+    replays: ReplayGuard  # signed chat requests already seen
+    emit: Callable[[str, Job], object]  # an event to a job's subscribers (its chat's "queued")
+    waits: WaitSlots  # long-polls per API key, across processes
+    wait_threads: threading.BoundedSemaphore  # long-polls in this process
+    # job id -> (queue list, push task message): written with the job record in one step
+    push_message: Callable[[str], tuple[str, str]] | None = None
 
 
 def state() -> ApiState:

@@ -101,7 +101,12 @@ def main(argv: list[str]) -> int:
                 ]
             )
         )
-        env = service_env(redis.url, source.host, vendor.host, keys)
+        apps = WORKDIR / "apps.yaml"  # the demo app reads only acme/* on the source
+        apps.write_text(
+            f"- app: {APP_SLUG}\n  sources: ['{source.host}/acme/*']\n"
+            "  targets: [replicated]\n  default_targets: [replicated]\n"
+        )
+        env = service_env(redis.url, source.host, vendor.host, keys, PUSHGATE_APPS_FILE=str(apps))
         step("starting the API (gunicorn) and one Celery worker")
         api, url = start_api(env, WORKDIR)
         track(started, api)
@@ -127,6 +132,9 @@ def main(argv: list[str]) -> int:
         }
         step(f"POST {url}/v1/pushes {json.dumps(request)}")
         headers = {"Authorization": f"Bearer {api_key}"}
+        outside = {**request, "source": f"{source.host}/other-team/worker:1.0.1"}
+        refused = httpx.post(f"{url}/v1/pushes", json=outside, headers=headers)
+        step(f"outside the app's policy: {refused.status_code} {refused.json()['detail']}")
         created = httpx.post(f"{url}/v1/pushes", json=request, headers=headers)
         created.raise_for_status()
         location = created.headers["Location"]

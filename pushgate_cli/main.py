@@ -14,7 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from pushgate_cli import __version__
+from pushgate_cli import __version__, plan
 from pushgate_cli.client import ApiClient
 from pushgate_cli.completion import completion
 from pushgate_cli.config import DURATION, Output
@@ -181,11 +181,17 @@ def _wait_for(
 @click.option("--platform", "platforms", multiple=True, help="e.g. linux/amd64; repeatable.")
 @click.option("--attestations", type=click.Choice(["strip", "keep", "fail"]))
 @click.option(
+    "--referrers",
+    type=click.Choice(["copy", "skip", "require"]),
+    help="Signatures and SBOMs: copy, skip, or require a signature (default: each target's).",
+)
+@click.option(
     "--to", "targets", multiple=True, metavar="TARGET", help="A named push target; repeatable."
 )
 @click.option("--deadline", type=DURATION, help="Fail the job as `timeout` after this long.")
 @click.option("--idempotency-key", help="Default: derived from the CI run and the request.")
 @click.option("--wait/--no-wait", default=True, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print the plan, push nothing (exit 4: refused).")
 @_wait_options
 @_common
 def push(
@@ -198,6 +204,7 @@ def push(
     timeout: float | None,
     progress_interval: float,
     cancel_on_interrupt: bool,
+    dry_run: bool,
     **fields: Any,
 ) -> int:
     """Push SOURCE (an image reference) into the app's namespace; wait for the end."""
@@ -207,6 +214,8 @@ def push(
             body[name] = list(value) if isinstance(value, tuple) else value
     if deadline is not None:
         body["deadline_seconds"] = max(1, math.ceil(deadline))
+    if dry_run:
+        return plan.dry_run(client, out, body)
     key = idempotency_key or derive_key(os.environ, body)
     response = client.request(
         "POST", "/v1/pushes", ok=(200, 202), json=body, headers={"Idempotency-Key": key}

@@ -40,10 +40,22 @@ def status_line(job: dict[str, Any]) -> str:
     return plain("  ".join(parts))
 
 
+def attached_note(job: dict[str, Any]) -> str:
+    """`, with 3 signatures/SBOMs` (summed over the targets), and what was left behind."""
+    results = job.get("results") or []
+    carried = sum(len(result.get("carried") or []) for result in results)
+    behind = max((len(result.get("left_behind") or []) for result in results), default=0)
+    note = f", with {carried} signatures/SBOMs" if carried else ""
+    if behind:
+        note += f" ({behind} left behind: made for the source index digest)"
+    return note
+
+
 def final_line(job: dict[str, Any]) -> str:
     """The last line: destinations and digest, or the error type and detail."""
     if job.get("status") == "succeeded":
-        return plain(f"pushed {job.get('digest')} to {', '.join(job.get('destinations', []))}")
+        pushed = f"pushed {job.get('digest')} to {', '.join(job.get('destinations', []))}"
+        return plain(pushed + attached_note(job))
     error = job.get("error") or {}
     kind = error.get("type", job.get("status"))
     return plain(f"{job.get('status')}: {kind}: {error.get('detail', '')}".rstrip(": "))

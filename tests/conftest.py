@@ -162,6 +162,7 @@ def settings(
         registry_token=Secret(SA_TOKEN),
         insecure_registries=frozenset({source_registry.host, vendor_registry.host}),
         source_registries=frozenset({source_registry.host}),
+        token_realm_hosts=frozenset(TokenServer.started),
         retry_max_wait=5.0,
         progress_interval=0.05,
     )

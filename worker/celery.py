@@ -3,17 +3,21 @@ messages that carry only job ids. The only module besides `worker.tasks` that im
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery, signals
 from kombu.entity import Queue
+from kombu.serialization import dumps
 
+from worker.apps_file import check_policies
 from worker.logcontext import install_job_log_context
 from worker.multiprocess import prepare_multiprocess_dir
 from worker.redisconn import broker_config
 from worker.settings import Settings
-from worker.targets_file import load_targets
 
 QUEUE = "pushgate"
 PUSH_TASK = "pushgate.push"
@@ -21,6 +25,10 @@ PUSH_TASK = "pushgate.push"
 # receiver never delays a push (`celery -A worker worker -Q pushgate.webhooks`).
 WEBHOOK_QUEUE = "pushgate.webhooks"
 DELIVER_TASK = "pushgate.webhook.deliver"
+# Plans are answered while a caller waits: their own queue keeps them from waiting behind pushes.
+PLAN_QUEUE = "pushgate.plans"
+PLAN_TASK = "pushgate.plan"
+QUEUES = (QUEUE, WEBHOOK_QUEUE, PLAN_QUEUE)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -37,9 +45,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_max": 0.5,
         },
         "task_default_queue": QUEUE,
-        # A worker started without -Q consumes both queues.
-        "task_queues": [Queue(QUEUE), Queue(WEBHOOK_QUEUE)],  # type: ignore[no-untyped-call]
-        "task_routes": {DELIVER_TASK: {"queue": WEBHOOK_QUEUE}},
+        # A worker started without -Q consumes every queue.
+        "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
+        "task_routes": {
+            DELIVER_TASK: {"queue": WEBHOOK_QUEUE},
+            PLAN_TASK: {"queue": PLAN_QUEUE},
+        },
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
@@ -72,7 +83,7 @@ class _EnvConfig(Mapping[str, Any]):
     def _load(self) -> dict[str, Any]:
         if self._data is None:
             settings = Settings.from_env()
-            load_targets(settings)  # a bad targets file stops the worker as it starts
+            check_policies(settings)  # a bad targets or apps file stops the worker at start
             self._data = celery_config(settings)
         return self._data
 
@@ -99,6 +110,36 @@ def create_celery(settings: Settings | None = None) -> Celery:
 def enqueue_push(app: Celery, job_id: str) -> None:
     """Send the push task for `job_id`: the message carries the id and nothing else."""
     app.send_task(PUSH_TASK, args=[job_id], queue=QUEUE)
+
+
+def push_message(app: Celery, job_id: str) -> tuple[str, str]:
+    """The Redis list and the message that sending the push task for `job_id` puts there,
+    built as Celery and kombu's Redis transport build them, so the job store can write a job
+    and its message in one transaction (no separate publish, no half-written job)."""
+    task_id = str(uuid.uuid4())
+    # Celery's own task message (protocol 2), with no result to reply to (none is kept).
+    headers, properties, body, _ = app.amqp.create_task_message(task_id, PUSH_TASK, [job_id], {})
+    content_type, encoding, data = dumps(body, serializer="json")  # type: ignore[no-untyped-call]
+    message = {
+        "body": base64.b64encode(data.encode() if isinstance(data, str) else data).decode(),
+        "content-encoding": encoding,
+        "content-type": content_type,
+        "headers": headers,
+        "properties": {
+            **properties,
+            "delivery_mode": 2,  # persistent, as kombu marks every message
+            "delivery_info": {"exchange": "", "routing_key": QUEUE},
+            "priority": 0,  # kombu's Redis transport keeps priority 0 in the queue's own list
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return QUEUE, json.dumps(message)
+
+
+def enqueue_plan(app: Celery, plan_id: str, wait: float) -> None:
+    """Send a plan's task: the message carries the plan id, and expires with the caller's wait."""
+    app.send_task(PLAN_TASK, args=[plan_id], queue=PLAN_QUEUE, expires=wait)
 
 
 def enqueue_delivery(app: Celery, delivery_id: str) -> None:

@@ -14,6 +14,7 @@ PushgateError
       │                                 ConfigurationError); the detail names the file
       ├── NotFoundError      not_found: the source image, tag or platform does not exist
       ├── RejectedError      rejected:  the target registry refused what we sent
+      │    └── UnsignedImage            the app requires a signature the image lacks
       ├── NetworkError       network:   a registry or daemon could not be reached
       │    ├── TransientRegistryError   408, 429 or 5xx: worth a retry
       │    └── PlainHttpError           TLS spoken to a plain-HTTP port: not worth one
@@ -101,6 +102,13 @@ class RejectedError(PushError):
 
     type = "rejected"
     title = "Rejected by the registry"
+
+
+class UnsignedImage(RejectedError):
+    """The app's policy requires a valid signature by its keys, and the image has none for
+    the digest named: refused before anything is written."""
+
+    title = "Rejected: no valid signature"
 
 
 class NetworkError(PushError):

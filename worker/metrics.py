@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from worker.jobs.model import JobStatus
+from worker.jobs.model import JobPhase, JobStatus
 from worker.multiprocess import MULTIPROC_ENV
 from worker.registry.manifests import Descriptor
 from worker.registry.progress import Progress
@@ -30,6 +30,14 @@ PUSH_DURATION = Histogram(
     "pushgate_push_duration_seconds",
     "Time from a job's start to its end, for jobs that ran.",
     buckets=DURATION_BUCKETS,
+)
+PHASE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1200, 3600)
+PUSH_PHASES = Histogram(
+    "pushgate_push_phase_seconds",
+    "Seconds of each phase of a job (worker/registry/phases.py), from its first start to its "
+    "last end; phases overlap.",
+    ["phase"],
+    buckets=PHASE_BUCKETS,
 )
 PUSH_BYTES = Counter(
     "pushgate_push_bytes_total",
@@ -67,6 +75,22 @@ HTTP_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=HTTP_BUCKETS,
 )
+AUTH_FAILURES = Counter(
+    "pushgate_authentication_failures_total",
+    "API requests refused for want of a valid API key (401).",
+)
+LONG_POLLS_REFUSED = Counter(
+    "pushgate_long_polls_refused_total",
+    "Long-polls refused (429) because their key already held PUSHGATE_MAX_WAITS_PER_KEY.",
+)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
+def http_labels(method: str, route: str | None) -> tuple[str, str]:
+    """The method and route labels of a request, from closed sets: a method or a path the API
+    does not know is `other`, so callers cannot add series."""
+    return (method if method in HTTP_METHODS else OTHER, route if route is not None else OTHER)
 
 
 class RegistryMetrics:
@@ -98,9 +122,13 @@ def count_finished(
     error_type: str | None,
     started_at: dt.datetime | None = None,
     finished_at: dt.datetime | None = None,
+    phases: object = None,
 ) -> None:
-    """Count a job that reached an end state (and its duration, when it ran)."""
+    """Count a job that reached an end state (and its duration and phases, when it ran)."""
     PUSHES.labels(str(status), error_type or "").inc()
+    for phase in phases if isinstance(phases, list) else []:
+        if isinstance(phase, JobPhase):
+            PUSH_PHASES.labels(phase.name).observe(phase.seconds)
     if started_at is not None and finished_at is not None:
         PUSH_DURATION.observe(max(0.0, (finished_at - started_at).total_seconds()))
 
@@ -148,9 +176,11 @@ def scrape_registry(*extra: Collector) -> CollectorRegistry:
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        for metric in (PUSHES, PUSH_DURATION, PUSH_BYTES, BLOBS, REGISTRY_REQUESTS):
+        for metric in (PUSHES, PUSH_DURATION, PUSH_PHASES, PUSH_BYTES, BLOBS, REGISTRY_REQUESTS):
             registry.register(metric)
         for metric in (REGISTRY_RETRIES, WEBHOOK_DELIVERIES, HTTP_REQUESTS, HTTP_DURATION):
+            registry.register(metric)
+        for metric in (AUTH_FAILURES, LONG_POLLS_REFUSED):
             registry.register(metric)
     for collector in extra:
         registry.register(collector)

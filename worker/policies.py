@@ -25,3 +25,11 @@ class LogFormat(StrEnum):
 
     TEXT = "text"  # for people at a terminal
     JSON = "json"  # one JSON object per line, for log pipelines
+
+
+class ReferrersPolicy(StrEnum):
+    """What a push does with the signatures, SBOMs and attestations attached to the image."""
+
+    COPY = "copy"  # carry what the source has
+    SKIP = "skip"  # carry nothing
+    REQUIRE = "require"  # carry it, and refuse an image the source has no signature for

@@ -9,14 +9,16 @@ tokens are kept until a while after they expire, and only the most recent MAX_EX
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[REDACTED]"
 # A token is still redacted this long after it expired (clock skew, slow log shipping).
 EXPIRED_GRACE = 600.0
-MAX_EXPIRING = 512  # the oldest short-lived tokens go first past this many
+MAX_EXPIRING = 2048  # forms of short-lived tokens (a few each); the oldest go first
 _lock = threading.Lock()
 _lasting: set[str] = set()
 _expiring: dict[str, float] = {}  # token -> when it may be forgotten (monotonic), oldest first
@@ -29,7 +31,7 @@ def register_secret(value: str, username: str | None = None, ttl: float | None =
     global _ordered
     if len(value) < 4:
         return
-    forms = {value}
+    forms = encoded_forms(value)
     if username is not None:
         forms.add(base64.b64encode(f"{username}:{value}".encode()).decode())
     with _lock:
@@ -46,6 +48,27 @@ def register_secret(value: str, username: str | None = None, ttl: float | None =
             while len(_expiring) > MAX_EXPIRING:
                 del _expiring[next(iter(_expiring))]
         _ordered = None
+
+
+def encoded_forms(value: str) -> set[str]:
+    """`value` as it may appear in a text: itself, JSON-escaped, URL-encoded (both ways) and
+    base64 (standard and URL-safe, with and without padding)."""
+    raw = value.encode()
+    forms = {
+        value,
+        json.dumps(value)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+    }
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        forms.update({encoded, encoded.rstrip("=")})
+    return {form for form in forms if len(form) >= 4}
+
+
+def redact_cut(text: str, limit: int) -> str:
+    """`text` redacted, then cut to `limit` characters: cutting first could leave the start
+    of a secret that no longer matches."""
+    return redact(text)[:limit]
 
 
 def _forget_expired(now: float) -> None:

@@ -14,6 +14,7 @@ import redis
 from redis.sentinel import Sentinel
 
 from worker.errors import ConfigurationError
+from worker.redaction import register_secret
 from worker.settings import Settings
 
 SENTINEL_PORT = 26379
@@ -88,9 +89,35 @@ def tls_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def redis_url(settings: Settings) -> str:
+    """PUSHGATE_REDIS_URL with PUSHGATE_REDIS_PASSWORD(_FILE) in it when it has none of its
+    own; either password is registered for redaction."""
+    url = settings.redis_url
+    password = settings.redis_password.reveal() if settings.redis_password else None
+    if scheme_of(url) == "sentinel":
+        given = parse_sentinel_url(url).password
+        if given is None and password is not None:
+            parts = url.split(";")
+            for i, part in enumerate(parts):
+                rest = part.split("://", 1)[-1]
+                scheme = "sentinel://" if "://" in part else ""
+                if "@" not in rest:
+                    parts[i] = f"{scheme}:{quote(password, safe='')}@{rest}"
+            url = ";".join(parts)
+    else:
+        split = urlsplit(url)
+        given = unquote(split.password) if split.password is not None else None
+        if given is None and password is not None and split.hostname is not None:
+            url = split._replace(netloc=f":{quote(password, safe='')}@{split.netloc}").geturl()
+    for secret in (given, password):
+        if secret:
+            register_secret(secret)
+    return url
+
+
 def redis_client(settings: Settings) -> redis.Redis:
     """A client of the Redis that `settings` names (through Sentinel: of the current master)."""
-    url = settings.redis_url
+    url = redis_url(settings)
     scheme = scheme_of(url)
     common: dict[str, Any] = {"decode_responses": True, "health_check_interval": 10}
     if scheme == "sentinel":
@@ -118,7 +145,7 @@ def redis_client(settings: Settings) -> redis.Redis:
 
 def broker_config(settings: Settings) -> dict[str, Any]:
     """Celery's broker_* settings for the same Redis the job store uses."""
-    url = settings.redis_url
+    url = redis_url(settings)
     scheme = scheme_of(url)
     transport: dict[str, Any] = {
         # A message is redelivered after this if unacked; a job's heartbeat (not this) is

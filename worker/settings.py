@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from worker.chatops.settings import ChatSettings
+from worker.durations import parse_duration, parse_schedule
 from worker.errors import ConfigurationError, CredentialsUnreadable
 from worker.policies import DaemonPushMode, LogFormat
+from worker.waits import WaitSettings
 
 PREFIX = "PUSHGATE_"
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 E = TypeVar("E", bound=StrEnum)
 
@@ -69,19 +69,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash((self._value, self._path))
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in `text`, which is a number with an optional unit s, m, h or d."""
-    match = _DURATION_RE.match(text)
-    if not match:
-        raise ConfigurationError(f"invalid duration {text!r}: use e.g. 30s, 15m, 1h or 7d")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def parse_schedule(text: str) -> tuple[float, ...]:
-    """Comma-separated durations, e.g. `5s,5m,30m`, as seconds."""
-    return tuple(parse_duration(part) for part in text.split(",") if part.strip())
 
 
 # Standard Webhooks: after an immediate first attempt, retry after these delays.
@@ -190,13 +177,17 @@ class Settings:
     redis_cert_file: Path | None = None  # rediss://: client certificate, when Redis asks for one
     redis_key_file: Path | None = None
     redis_sentinel_master: str = "mymaster"  # sentinel://: the monitored master's name
+    redis_password: Secret | None = field(default=None, repr=False)  # unless the URL has one
     registry: str = "registry.replicated.com"
     registry_username: str = "pushgate"
     registry_token: Secret | None = field(default=None, repr=False)
     insecure_registries: frozenset[str] = frozenset()
+    token_realm_hosts: frozenset[str] = frozenset()  # trusted for every registry's tokens
+    registry_token_realm_hosts: frozenset[str] = frozenset()  # for the vendor registry's
     source_registries: frozenset[str] = frozenset()
     api_keys_file: Path | None = None
     targets_file: Path | None = None
+    apps_file: Path | None = None  # per-app policies (worker/apps_file.py)
     credential_helper_ttl: float = 1800.0
     docker_config: Path | None = None
     job_retention: float = 7 * 86400.0
@@ -208,8 +199,7 @@ class Settings:
     retry_attempts: int = 100  # a hot-loop guard per request; retry_max_wait is the budget
     retry_max_wait: float = 120.0
     stall_timeout: float = 30.0
-    # Requests in flight per registry host, per process: with many jobs per process over a
-    # slow link, each request waits a round trip, so the limit must be well above the jobs.
+    # Per host and process; well above the jobs, since on a slow link each request waits.
     registry_concurrency: int = 64
     worker_concurrency: int = 32  # pushes at once per worker process (threads)
     blob_streams: int = 32  # blob transfers at once in a process, shared fairly by its jobs
@@ -232,6 +222,8 @@ class Settings:
     webhook_hosts: frozenset[str] = frozenset()
     webhook_timeout: float = 15.0
     webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    waits: WaitSettings = field(default_factory=WaitSettings)  # long-polls
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -244,13 +236,17 @@ class Settings:
             redis_cert_file=env.path("REDIS_CERT_FILE"),
             redis_key_file=env.path("REDIS_KEY_FILE"),
             redis_sentinel_master=env.text("REDIS_SENTINEL_MASTER", d.redis_sentinel_master),
+            redis_password=env.secret("REDIS_PASSWORD"),
             registry=env.text("REGISTRY", d.registry),
             registry_username=env.text("REGISTRY_USERNAME", d.registry_username),
             registry_token=env.secret("REGISTRY_TOKEN"),
             insecure_registries=env.names("INSECURE_REGISTRIES"),
+            token_realm_hosts=env.names("TOKEN_REALM_HOSTS"),
+            registry_token_realm_hosts=env.names("REGISTRY_TOKEN_REALM_HOSTS"),
             source_registries=env.names("SOURCE_REGISTRIES"),
             api_keys_file=env.path("API_KEYS_FILE"),
             targets_file=env.path("TARGETS_FILE"),
+            apps_file=env.path("APPS_FILE"),
             credential_helper_ttl=env.duration("CREDENTIAL_HELPER_TTL", d.credential_helper_ttl),
             docker_config=env.path("DOCKER_CONFIG", docker_first=True),
             job_retention=env.duration("JOB_RETENTION", d.job_retention),
@@ -284,6 +280,8 @@ class Settings:
             webhook_hosts=env.names("WEBHOOK_HOSTS"),
             webhook_timeout=env.duration("WEBHOOK_TIMEOUT", d.webhook_timeout),
             webhook_retry_schedule=env.schedule("WEBHOOK_RETRY_SCHEDULE", d.webhook_retry_schedule),
+            chat=ChatSettings.read(env),
+            waits=WaitSettings.read(env),
         )
 
     def source_allowed(self, registry: str) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from worker.errors import InvalidRequest
+from worker.policies import ReferrersPolicy
 from worker.reference import (
     Reference,
     validate_repository,
@@ -41,6 +42,8 @@ class Target:
     docker_config: bool = False
     insecure: bool = False
     apps: frozenset[str] = frozenset()
+    token_realm_hosts: frozenset[str] = frozenset()  # besides `registry`, for its tokens
+    referrers: ReferrersPolicy = ReferrersPolicy.COPY
 
     def reference(self, app_slug: str, image: str, tag: str) -> Reference:
         """REGISTRY/<repository template filled in>:TAG, validated."""
@@ -119,4 +122,6 @@ def builtin_target(settings: Settings) -> Target:
         registry=settings.registry,
         username=settings.registry_username,
         password=settings.registry_token,
+        token_realm_hosts=settings.registry_token_realm_hosts,
+        referrers=ReferrersPolicy.SKIP,  # the vendor registry does not serve referrers
     )

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from worker.errors import ConfigurationError, InvalidReference
+from worker.policies import ReferrersPolicy
 from worker.reference import (
     parse_reference,
     validate_repository,
@@ -40,6 +41,8 @@ _FIELDS = frozenset(
         "docker_config",
         "insecure",
         "apps",
+        "token_realm_hosts",
+        "referrers",
     }
 )
 
@@ -134,6 +137,8 @@ def _parse_entry(data: Any, index: int, path: Path) -> Target:
         repository=repository,
         insecure=entry.flag("insecure"),
         apps=_apps(entry),
+        token_realm_hosts=_realm_hosts(entry),
+        referrers=_referrers(entry, name),
         **_credentials(entry, name),
     )
     return target
@@ -168,6 +173,19 @@ def _check_template(entry: _Entry, template: str) -> None:
         raise entry.error("repository", f"{template!r} does not give an OCI name: {exc}") from None
 
 
+def _referrers(entry: _Entry, name: str) -> ReferrersPolicy:
+    """The target's `referrers` policy; by default copy, but skip for `replicated` (the vendor
+    registry serves no referrers)."""
+    value = entry.text("referrers")
+    if value is None:
+        return ReferrersPolicy.SKIP if name == BUILTIN else ReferrersPolicy.COPY
+    try:
+        return ReferrersPolicy(value)
+    except ValueError:
+        allowed = ", ".join(policy.value for policy in ReferrersPolicy)
+        raise entry.error("referrers", f"must be one of {allowed}") from None
+
+
 def _apps(entry: _Entry) -> frozenset[str]:
     apps = entry.data.get("apps", [])
     if not isinstance(apps, list) or not all(isinstance(a, str) for a in apps):
@@ -179,6 +197,15 @@ def _apps(entry: _Entry) -> frozenset[str]:
             except InvalidReference as exc:
                 raise entry.error("apps", str(exc)) from None
     return frozenset(apps)
+
+
+def _realm_hosts(entry: _Entry) -> frozenset[str]:
+    hosts = entry.data.get("token_realm_hosts", [])
+    if not isinstance(hosts, list) or not all(
+        isinstance(h, str) and h and "/" not in h and " " not in h for h in hosts
+    ):
+        raise entry.error("token_realm_hosts", "must be a list of host or host:port")
+    return frozenset(h.lower() for h in hosts)
 
 
 def _credentials(entry: _Entry, name: str) -> dict[str, Any]:

@@ -22,9 +22,11 @@ from celery.signals import (
 )
 from prometheus_client import start_http_server
 
-from worker.celery import DELIVER_TASK, PUSH_TASK, app, enqueue_delivery, enqueue_push
+from worker.celery import DELIVER_TASK, PLAN_TASK, PUSH_TASK, app, enqueue_delivery, enqueue_push
 from worker.errors import ConfigurationError
 from worker.jobs.model import Job
+from worker.jobs.planning import runner_plan
+from worker.jobs.plans import PlanExchange, answer_plan
 from worker.jobs.reconciler import Reconciler
 from worker.jobs.runner import forget_process_runner, process_runner
 from worker.jobs.shutdown import SHUTDOWN
@@ -74,6 +76,13 @@ def push(job_id: str) -> None:
     if threading.current_thread() is threading.main_thread():  # a prefork child, not a thread
         _take_sigterm()
     process_runner(_emit, lambda handed_back: enqueue_push(app, handed_back)).run(job_id)
+
+
+@app.task(name=PLAN_TASK, acks_late=False)
+def plan(plan_id: str) -> None:
+    """Plan the push offered as `plan_id` (reading only) and answer the API waiting for it."""
+    runner = process_runner(_emit, lambda handed_back: enqueue_push(app, handed_back))
+    answer_plan(PlanExchange(runner.store.connection), plan_id, runner_plan(runner))
 
 
 @app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)

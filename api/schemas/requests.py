@@ -93,6 +93,14 @@ class PushCreateSchema(StrictSchema):
         validate=validate.OneOf(["strip", "keep", "fail"]),
         metadata={"description": "What to do with BuildKit attestation manifests (default strip)."},
     )
+    referrers = fields.String(
+        validate=validate.OneOf(["copy", "skip", "require"]),
+        metadata={
+            "description": "Signatures, SBOMs and attestations attached to the image: copy "
+            "them, skip them, or require a signature (the push is rejected without one). "
+            "Default: each target's `referrers` (copy; skip for `replicated`)."
+        },
+    )
     platforms = fields.List(
         fields.String(validate=Grammar(PLATFORM_PATTERN)),
         validate=validate.Length(max=32),
@@ -207,3 +215,10 @@ class AuditArgsSchema(StrictSchema):
         metadata={"description": "The `next_cursor` of the previous page."},
     )
     limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
+    failed_authentications = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Read the requests refused for want of a valid key instead (keys "
+            "of every app only): the last 500 or so, each field cut to 128 characters."
+        },
+    )

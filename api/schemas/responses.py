@@ -7,8 +7,9 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, fields
 
 from worker.jobs.model import JobStatus, format_time
+from worker.jobs.timing import PHASES
+from worker.webhooks.dispatch import CHAT_EVENTS, shown_url
 from worker.webhooks.guard import display_url
-from worker.webhooks.subscriptions import EVENTS
 
 
 class Timestamp(fields.String):
@@ -50,6 +51,24 @@ class JobErrorSchema(Schema):
     detail = fields.String()
 
 
+class AttachedSchema(Schema):
+    """A manifest attached to the image (a signature, an SBOM, an attestation)."""
+
+    digest = fields.String()
+    kind = fields.String(
+        metadata={"description": "Its artifactType, or the cosign tag kind (cosign sig)."}
+    )
+    subject = fields.String(metadata={"description": "The digest it is attached to."})
+
+
+class VerifiedSchema(Schema):
+    """A digest whose signature was checked with one of the app's keys."""
+
+    digest = fields.String()
+    key = fields.String(metadata={"description": "The key file that verified it."})
+    layout = fields.String(metadata={"enum": ["cosign .sig tag", "sigstore bundle"]})
+
+
 class DestinationResultSchema(Schema):
     """The outcome of one destination (target) of a job."""
 
@@ -62,6 +81,31 @@ class DestinationResultSchema(Schema):
         allow_none=True, metadata={"description": "The digest it serves after the push."}
     )
     error = fields.Nested(JobErrorSchema, allow_none=True)
+    referrers = fields.String(metadata={"enum": ["copy", "skip", "require"]})
+    carried = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={"description": "Signatures, SBOMs and attestations written with the image."},
+    )
+    skipped = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={"description": "Attached to the image, not written (referrers: skip)."},
+    )
+    left_behind = fields.List(
+        fields.Nested(AttachedSchema),
+        metadata={
+            "description": "Attached to the source index digest, which the push changed "
+            "(attestations stripped): they cannot follow it."
+        },
+    )
+
+
+class PhaseSchema(Schema):
+    """Where part of a job's last attempt went; phases overlap (checks run beside uploads)."""
+
+    name = fields.String(metadata={"enum": list(PHASES)})
+    start = Timestamp(metadata={"format": "date-time", "description": "Its first step began."})
+    seconds = fields.Float(metadata={"description": "From its first start to its last end."})
+    busy = fields.Float(metadata={"description": "Its steps' seconds added up over threads."})
 
 
 class RemovedSchema(Schema):
@@ -98,6 +142,17 @@ class JobSchema(Schema):
         metadata={"description": "Digest each destination served after the push."},
     )
     removed = fields.List(fields.Nested(RemovedSchema))
+    referrers = fields.String(
+        allow_none=True, metadata={"description": "The request's referrers policy, if any."}
+    )
+    verified = fields.List(
+        fields.Nested(VerifiedSchema),
+        metadata={"description": "Signatures verified before anything was written."},
+    )
+    phases = fields.List(
+        fields.Nested(PhaseSchema),
+        metadata={"description": "Where the time of the job's last attempt went, once it ends."},
+    )
     progress = fields.Nested(ProgressSchema)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     attempts = fields.Integer(
@@ -147,10 +202,17 @@ class AuditEventSchema(Schema):
 
     id = fields.String(metadata={"description": "The event's position (a cursor)."})
     time = fields.String(metadata={"format": "date-time"})
-    action = fields.String(metadata={"enum": ["push", "cancel", "authenticate"]})
-    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused"]})
+    action = fields.String(
+        metadata={
+            "enum": ["push", "cancel", "authenticate", "command", "verify"],
+            "description": "`command`: a chat command that neither pushed nor cancelled. "
+            "`verify`: a worker checked an image's signatures before writing anything.",
+        }
+    )
+    result = fields.String(metadata={"enum": ["accepted", "replayed", "refused", "verified"]})
     reason = fields.String(
-        allow_none=True, metadata={"description": "The problem type of a refusal."}
+        allow_none=True,
+        metadata={"description": "The problem type of a refusal (of a `verify`: its detail)."},
     )
     status = fields.Integer(metadata={"description": "The HTTP status answered."})
     key_name = fields.String(allow_none=True, metadata={"description": "Never the key itself."})
@@ -160,6 +222,14 @@ class AuditEventSchema(Schema):
     targets = fields.List(fields.String())
     job_id = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
+    verified = fields.List(
+        fields.Nested(VerifiedSchema),
+        metadata={"description": "Of a `verify`: which key verified which digest."},
+    )
+    chat_user = fields.String(
+        allow_none=True,
+        metadata={"description": "`platform:team/user (name)` of a chat command; else null."},
+    )
 
 
 class AuditPageSchema(Schema):
@@ -173,12 +243,19 @@ class DeliverySchema(Schema):
     """One webhook delivery of a job's event to one subscriber."""
 
     id = fields.String(metadata={"description": "The webhook-id, the same on every attempt."})
-    event = fields.String(metadata={"enum": list(EVENTS)})
+    event = fields.String(metadata={"enum": list(CHAT_EVENTS)})
     subscription = fields.String(
-        metadata={"description": "`callback` (the job's callback_url) or a subscription's name."}
+        metadata={
+            "description": "`callback` (the job's callback_url), `chat:response_url` (a chat "
+            "command's) or a standing subscription's name."
+        }
     )
     url = fields.Method(
-        "_url", metadata={"type": "string", "description": "Where it goes, without the query."}
+        "_url",
+        metadata={
+            "type": "string",
+            "description": "Where it goes, without the query (a chat's: only the host).",
+        },
     )
     state = fields.String(
         metadata={
@@ -197,7 +274,7 @@ class DeliverySchema(Schema):
     )
 
     def _url(self, delivery: Any) -> str:
-        return display_url(delivery.url)
+        return shown_url(delivery)
 
     def _delivered_at(self, delivery: Any) -> str | None:
         return delivery.delivered_at or None
@@ -220,6 +297,16 @@ class ProblemSchema(Schema):
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    rule = fields.String(
+        metadata={
+            "description": "A 403's refusing rule: `key.app_slugs` or `key.targets` (the API "
+            "keys file), or the app's `sources`, `daemon_images`, `targets` or `app` (an entry "
+            "in the apps file)"
+        }
+    )
+    file = fields.String(
+        allow_none=True, metadata={"description": "A 403's file holding the refusing rule"}
+    )
 
 
 class HealthSchema(Schema):

@@ -20,8 +20,8 @@ from tests.support.services import DockerDaemon
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
 from worker.daemon.stream import read_push_stream
+from worker.engines import build_engine
 from worker.reference import destination
-from worker.registry.copier import CopyEngine
 from worker.registry.progress import Progress
 from worker.settings import Secret, Settings
 
@@ -70,7 +70,7 @@ def main() -> None:
         )
         for run in range(RUNS):
             vendor.reset()
-            engine = CopyEngine.from_settings(settings)
+            engine = build_engine(settings)
             dests = [destination(vendor.host, "bench", "daemon", "e")]
             exported.seconds.append(
                 timed(
@@ -81,7 +81,7 @@ def main() -> None:
             )
             engine.close()
             vendor.reset()
-            engine = CopyEngine.from_settings(settings)
+            engine = build_engine(settings)
             dests = [destination(vendor.host, "bench", "daemon", "s")]
             sdk.seconds.append(
                 timed(

@@ -18,17 +18,19 @@ from tests.bench.common import (
     MiB,
     Series,
     ratio_line,
-    run_skopeo,
     skopeo_copy,
     timed,
 )
+from tests.bench.measure import bench_main, checked_skopeo, header
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.services import Registry
+from worker.engines import build_engine
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.copier import CopyEngine
+from worker.registry.destination import CopyOptions
 from worker.settings import Secret, Settings
 
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 PLATFORM_LAYERS = [60 * MiB, 25 * MiB, 15 * MiB]  # ~100 MiB per platform
 SHARED_BASE = [90 * MiB, 30 * MiB]  # what two images of one app have in common
 OWN_LAYER = [8 * MiB]
@@ -36,7 +38,7 @@ OWN_LAYER = [8 * MiB]
 
 def engine_for(vendor: FreshVendor, source: Registry) -> CopyEngine:
     """A fresh engine for the bench vendor (no pooled connections from an earlier run)."""
-    return CopyEngine.from_settings(
+    return build_engine(
         Settings(
             registry=vendor.host,
             registry_username="bench",
@@ -59,6 +61,7 @@ def main() -> None:
     src = f"{source.host}/acme/multi:1"
     ours, skopeo = Series("engine"), Series("skopeo")
     mounted, uploaded = Series("with mounts"), Series("without mounts")
+    header("two-platform index, loopback, engine in this process (time only)", RUNS)
     try:
         for run in range(RUNS):
             vendor.reset()
@@ -76,7 +79,8 @@ def main() -> None:
             engine.close()
             vendor.reset()
             skopeo_argv = skopeo_copy(src, f"{vendor.host}/bench/multi:1", ["--all"])
-            skopeo.seconds.append(run_skopeo(skopeo_argv)[0])
+            run_ = checked_skopeo(skopeo_argv, vendor.host, "bench/multi", "1", top.digest)
+            skopeo.seconds.append(run_.wall)
             for series, lookup in ((mounted, True), (uploaded, False)):
                 vendor.reset()
                 engine = engine_for(vendor, source)
@@ -122,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

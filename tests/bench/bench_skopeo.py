@@ -20,23 +20,29 @@ from tests.bench.common import (
     forget_skopeo_cache,
     skopeo_copy,
 )
+from tests.bench.measure import bench_main, check_served
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.proxy import RegistryProxy, one_in_four
 from tests.support.services import Registry
+from worker.engines import build_engine
 from worker.errors import PushError
 from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine
 from worker.settings import Secret, Settings
 
 KiB = 1024
 
 
-def skopeo_outcome(argv: list[str]) -> str:
-    """Run skopeo from a removed cache; 'succeeded' or 'failed (exit N): last error line'."""
+def skopeo_outcome(argv: list[str], check: tuple[str, str, str, str]) -> str:
+    """Run skopeo from a removed cache; 'succeeded' or 'failed (exit N): last error line'.
+
+    A success is checked: the registry `check` names (host, repository, tag, digest) must
+    serve the source's digest, else the run is void.
+    """
     forget_skopeo_cache()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     if result.returncode == 0:
-        return "succeeded"
+        check_served("skopeo", *check)
+        return "succeeded (the target serves the source's digest)"
     text = result.stderr.strip()
     names_400 = "400" in text or "manifest invalid" in text.lower()
     last = (text.splitlines() or ["(no output)"])[-1]
@@ -45,7 +51,7 @@ def skopeo_outcome(argv: list[str]) -> str:
 
 def engine_outcome(settings: Settings, source: str, front: RegistryProxy, repo: str) -> str:
     """Copy with the engine through `front`; 'succeeded (digest)' or the typed error."""
-    engine = CopyEngine.from_settings(replace(settings, registry=front.host))
+    engine = build_engine(replace(settings, registry=front.host))
     try:
         result = engine.copy(parse_reference(source), [destination(front.host, "bench", repo, "1")])
     except PushError as exc:
@@ -68,8 +74,8 @@ def main() -> None:
     ]
     attesting, skopeo_faulty, engine_faulty = fronts
     try:
-        multi_platform(builder, "acme/attested", "1", [KiB], attestations="classic")
-        builder.image("acme/small", "1", [32 * KiB] * 10)
+        index, _ = multi_platform(builder, "acme/attested", "1", [KiB], attestations="classic")
+        small_image = builder.image("acme/small", "1", [32 * KiB] * 10)
         settings = Settings(
             registry=vendor.host,
             registry_username="bench",
@@ -84,12 +90,14 @@ def main() -> None:
         print(SKOPEO_CACHE_NOTE)
         print("\nvendor front answering 400 MANIFEST_INVALID to attestations, 2-platform index:")
         argv = skopeo_copy(attested, f"{attesting.host}/bench/attested:1", ["--all"])
-        print(f"  skopeo copy --all      {skopeo_outcome(argv)}")
+        outcome = skopeo_outcome(argv, (vendor.host, "bench/attested", "1", index.digest))
+        print(f"  skopeo copy --all      {outcome}")
         outcome = engine_outcome(settings, attested, attesting, "attested")
         print(f"  pushgate engine        {outcome}")
         print("\none request in four failing (503, 429, dropped, stalled), 10 layers of 32 KiB:")
         argv = skopeo_copy(small, f"{skopeo_faulty.host}/bench/small:1", ["--retry-times", "5"])
-        print(f"  skopeo --retry-times 5 {skopeo_outcome(argv)}")
+        outcome = skopeo_outcome(argv, (vendor.host, "bench/small", "1", small_image.digest))
+        print(f"  skopeo --retry-times 5 {outcome}")
         print(f"    the front injected {dict(skopeo_faulty.stats.injected)}")
         outcome = engine_outcome(settings, small, engine_faulty, "small")
         print(f"  pushgate engine        {outcome}")
@@ -102,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

@@ -24,14 +24,14 @@ from tests.bench.common import (
     MiB,
     Series,
     ratio_line,
-    run_skopeo,
     skopeo_copy,
 )
+from tests.bench.measure import bench_main, checked_skopeo, header
 from tests.support.images import ImageBuilder
 from tests.support.services import RedisServer, Registry
 from tests.support.stack import service_env, start_api, start_worker
 
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 LAYERS = [80 * MiB, 40 * MiB, 25 * MiB, 15 * MiB, 10 * MiB]  # ~170 MiB, incompressible
 API_KEY = "bench-targets-key-31"
 
@@ -81,7 +81,7 @@ def main() -> None:
     redis = RedisServer(work / "redis")
     builder = ImageBuilder(source.url)
     image = builder.image("acme/big", "1.0", LAYERS)
-    src = f"{source.host}/acme/big:1.0"
+    src, digest = f"{source.host}/acme/big:1.0", image.digest
     keys, targets = _files(work, second.host)
     env = service_env(redis.url, source.host, first.host, keys, PUSHGATE_TARGETS_FILE=str(targets))
     api, url = start_api(env, work)
@@ -92,6 +92,7 @@ def main() -> None:
     )
     http = httpx.Client(timeout=300)
     both, one, skopeo = Series("pushgate, 2 targets"), Series("1 target"), Series("skopeo x2")
+    header("one push to two targets against skopeo twice, loopback (time only)", RUNS)
     try:
         for run in range(RUNS):
             body = {"source": src, "app_slug": "bench", "target": "big", "tag": f"r{run}"}
@@ -105,8 +106,12 @@ def main() -> None:
             first.reset()
             second.reset()
             skopeo.seconds.append(
-                run_skopeo(skopeo_copy(src, f"{first.host}/bench/big:k"))[0]
-                + run_skopeo(skopeo_copy(src, f"{second.host}/bench/big:k"))[0]
+                sum(
+                    checked_skopeo(
+                        skopeo_copy(src, f"{v.host}/bench/big:k"), v.host, "bench/big", "k", digest
+                    ).wall
+                    for v in (first, second)
+                )
             )
             print(
                 f"run {run + 1}/{RUNS}: two targets {both.seconds[-1]:.3f}s  one target "
@@ -130,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

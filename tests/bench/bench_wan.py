@@ -1,115 +1,89 @@
-"""`make bench` (part 5): a single image over a slow link, pushgate against skopeo, same run.
+"""`make bench`: over a slow link, a cold copy and a new tag of an image the target holds.
 
-The WAN emulator (tests/support/wan.py, its own process) sits between the copier and the
-target registry: every connection to the target pays WAN_DELAY_MS each way and carries at most
-WAN_RATE_MB_S. The source registry and the token server stay on loopback, for both contenders.
-Cold copies go to a target whose storage is wiped before every measurement; re-pushes go to
-the target the cold copy just filled.
+The WAN emulator (tests/support/wan.py, its own process) sits between both copiers and the
+target registry: every connection pays WAN_DELAY_MS each way and carries at most WAN_RATE_MB_S.
+The source registry and the token server stay on loopback, for both sides. Each round wipes
+the target, copies the image cold, then pushes it again under a new tag (the target holds
+every blob and the manifest). The floors: the largest blob over one connection's rate plus
+three round trips (connect, upload, manifest) for the cold copy; two (connect, manifest PUT)
+for the new tag.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+import shutil
 import tempfile
-from functools import partial
 from pathlib import Path
 
-import httpx
-
-from tests.bench.common import (
-    BENCH_TOKEN,
-    SKOPEO_CACHE_NOTE,
-    FreshVendor,
-    MiB,
-    Series,
-    api_keys_file,
-    push_and_wait,
-    ratio_line,
-    run_skopeo,
-    skopeo_copy,
-    timed,
-)
+from tests.bench.common import FreshVendor, MiB
+from tests.bench.duel import Duel, Image
+from tests.bench.fleet import Fleet
+from tests.bench.floors import link_seconds, spread
+from tests.bench.measure import TABLE_HEAD, bench_main, header, progress, row
+from tests.bench.report import print_phases
 from tests.support.images import ImageBuilder
 from tests.support.services import Process, RedisServer, Registry
-from tests.support.stack import service_env, start_api, start_worker
 from tests.support.wan import WanProcess
-from worker.reference import destination, parse_reference
-from worker.registry.copier import CopyEngine
-from worker.settings import Secret, Settings
 
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 DELAY_MS = float(os.environ.get("WAN_DELAY_MS", "20"))
 RATE_MB_S = float(os.environ.get("WAN_RATE_MB_S", "25"))
-LAYERS = [8 * MiB, 8 * MiB, 8 * MiB]  # issue 11's image: three 8 MiB layers, incompressible
+LAYERS = [8 * MiB, 8 * MiB, 8 * MiB]  # issue 11's image: three 8 MiB layers, random gzip
 
 
 def main() -> None:
-    """Time cold copies and re-pushes over the emulated link; print medians and ratios."""
+    """Run the rounds over the emulated link; print the table rows and the phases."""
     work = Path(tempfile.mkdtemp(prefix="pushgate-bench-wan-"))
     started: list[Process] = []
-    source = Registry(work / "source")
-    started.append(source)
     vendor = FreshVendor(work / "vendor", ["bench"])
-    http = httpx.Client(timeout=300)
     try:
+        source = Registry(work / "source")
+        started.append(source)
         wan = WanProcess(vendor.port, work / "wan.log", delay_ms=DELAY_MS, rate_mb_s=RATE_MB_S)
         started.append(wan)
         redis = RedisServer(work / "redis")
         started.append(redis)
-        image = ImageBuilder(source.url).image("acme/wan", "1", LAYERS)
-        src = f"{source.host}/acme/wan:1"
-        settings = Settings(
-            registry=wan.host,
-            registry_username="bench",
-            registry_token=Secret(BENCH_TOKEN),
-            redis_url=redis.url,
-            insecure_registries=frozenset({source.host, wan.host}),
-            source_registries=frozenset({source.host}),
+        pushed = ImageBuilder(source.url).image("acme/wan", "1", LAYERS)
+        image = Image(f"{source.host}/acme/wan:1", pushed.digest, "wan")
+        fleet = Fleet(work, redis.url, source.host, [wan.host])
+        started.extend(fleet.start())
+        header(
+            f"slow link ({DELAY_MS:g} ms each way, {RATE_MB_S:g} MB/s per connection): cold "
+            "copy, then a new tag of the image the target holds",
+            RUNS,
         )
-        env = service_env(redis.url, source.host, wan.host, api_keys_file(work))
-        api, url = start_api(env, work)
-        started.append(api)
-        worker_env = {"PUSHGATE_REGISTRY_TOKEN": BENCH_TOKEN, "PUSHGATE_REGISTRY_USERNAME": "b"}
-        started.append(start_worker({**env, **worker_env}, work, "wan"))
-        engine_s, service_s, skopeo_s = Series("engine"), Series("service"), Series("skopeo")
-        repush_s, skopeo_repush_s = Series("service re-push"), Series("skopeo re-push")
-        for run in range(RUNS):
-            vendor.reset()
-            engine = CopyEngine.from_settings(settings)
-            dest = destination(wan.host, "bench", "wan", "e")
-            engine_s.seconds.append(timed(partial(engine.copy, parse_reference(src), [dest])))
-            engine.close()
-            vendor.reset()
-            body = {"source": src, "app_slug": "bench", "target": "wan", "tag": f"s{run}"}
-            service_s.seconds.append(timed(partial(push_and_wait, http, url, body)))
-            repush_s.seconds.append(timed(partial(push_and_wait, http, url, body)))
-            vendor.reset()
-            skopeo_argv = skopeo_copy(src, f"{wan.host}/bench/wan:k")
-            skopeo_s.seconds.append(run_skopeo(skopeo_argv)[0])
-            skopeo_repush_s.seconds.append(run_skopeo(skopeo_argv)[0])
-            print(
-                f"run {run + 1}/{RUNS}: engine {engine_s.seconds[-1]:.3f}s  service "
-                f"{service_s.seconds[-1]:.3f}s  re-push {repush_s.seconds[-1]:.3f}s  skopeo "
-                f"{skopeo_s.seconds[-1]:.3f}s  skopeo re-push {skopeo_repush_s.seconds[-1]:.3f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+        duel = Duel(fleet, vendor, wan.host, new_tag=True)
+        for number in range(RUNS):
+            progress(duel.round([image], number))
+        sizes = [layer["size"] for layer in pushed.layers]
+        cold_floor = link_seconds(spread(sizes, len(sizes)), DELAY_MS, RATE_MB_S, 3)
+        tag_floor = link_seconds([len(pushed.raw)], DELAY_MS, RATE_MB_S, 2)
         print(
-            f"\nslow link to the target: {DELAY_MS:g} ms each way, {RATE_MB_S:g} MB/s per "
-            f"connection (tests/support/wan.py); image: {len(LAYERS)} incompressible layers, "
-            f"{sum(LAYERS) / MiB:.0f} MiB, {image.digest[:19]}; {RUNS} runs, medians"
+            f"image: {len(LAYERS)} gzip layers of random bytes, {sum(sizes) / MiB:.0f} MiB, "
+            f"{pushed.digest[:19]}"
         )
-        print(SKOPEO_CACHE_NOTE)
-        print(ratio_line("slow link: cold copy, engine", engine_s, skopeo_s))
-        print(ratio_line("slow link: cold copy, whole service", service_s, skopeo_s))
-        print(ratio_line("slow link: re-push, whole service", repush_s, skopeo_repush_s))
+        print(TABLE_HEAD)
+        sides = duel.sides
+        print(
+            row("cold copy, slow link", sides["pushgate"], sides["skopeo"], cold_floor, "<= 0.95x")
+        )
+        print(
+            row(
+                "new tag of a held image, slow link",
+                sides["pushgate new tag"],
+                sides["skopeo new tag"],
+                tag_floor,
+                "<= 0.3x",
+            )
+        )
+        print_phases("cold copy, slow link", duel)
     finally:
-        http.close()
         for process in reversed(started):
             process.stop()
         vendor.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

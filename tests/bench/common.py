@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from tests.support.services import Registry, free_port
 from tests.support.token_server import Account, TokenIssuer, TokenServer
@@ -78,36 +73,6 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _peak_rss_kib(pid: int) -> int:
-    """VmHWM of a live process: the peak RSS of its current program (0 once it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run a command; returns (seconds, peak RSS in MiB of its own program).
-
-    The peak is read from /proc while it runs: getrusage would also count the memory of
-    this (large) parent process, which Linux carries over into the child's maxrss at exec.
-    """
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _peak_rss_kib(proc.pid))
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err[-2000:]}")
-    return elapsed, peak // 1024
-
-
 def skopeo_cache_files() -> list[Path]:
     """Where skopeo keeps its blob-info cache: the system one as root, else the user's."""
     if os.geteuid() == 0:
@@ -131,12 +96,6 @@ def forget_skopeo_cache() -> None:
         path.unlink(missing_ok=True)
 
 
-def run_skopeo(argv: list[str]) -> tuple[float, int]:
-    """run_measured for a skopeo command, after removing its blob-info cache."""
-    forget_skopeo_cache()
-    return run_measured(argv)
-
-
 def skopeo_copy(source: str, dest: str, extra: list[str] | None = None) -> list[str]:
     """The argv of a skopeo copy between two plain-HTTP registries with the bench token."""
     return [
@@ -158,23 +117,3 @@ def ratio_line(name: str, ours: Series, theirs: Series) -> str:
         f"{name:<40} {ours.median:7.3f}s vs {theirs.name} {theirs.median:7.3f}s "
         f"= {ours.median / theirs.median:5.2f}x"
     )
-
-
-def api_keys_file(folder: Path) -> Path:
-    """An API-keys file in `folder` holding the hash of API_KEY, for the app slug `bench`."""
-    digest = hashlib.sha256(API_KEY.encode()).hexdigest()
-    path = folder / "keys.json"
-    path.write_text(json.dumps([{"name": "bench", "app_slugs": ["bench"], "key_sha256": digest}]))
-    return path
-
-
-def push_and_wait(http: httpx.Client, url: str, body: dict[str, object]) -> dict[str, object]:
-    """POST a push and poll it to the end; returns the final job."""
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    job = http.post(f"{url}/v1/pushes", json=body, headers=headers).json()
-    while job["status"] in ("queued", "running"):
-        time.sleep(0.02)
-        job = http.get(f"{url}/v1/pushes/{job['id']}", headers=headers).json()
-    if job["status"] != "succeeded":
-        raise RuntimeError(f"bench push failed: {job}")
-    return job

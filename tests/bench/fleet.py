@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,15 +37,6 @@ def tree_rss_mib(pid: int) -> int:
     return total // 1024
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds a live process has used so far (0 once gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Fleet:
     """The API and one worker process (`--concurrency 32`, threads) for a target registry."""
 
@@ -55,7 +47,18 @@ class Fleet:
         self.keys = work / "keys.json"
         digest = hashlib.sha256(BENCH_KEY.encode()).hexdigest()
         self.keys.write_text(
-            json.dumps([{"name": "b", "app_slugs": ["bench"], "key_sha256": digest}])
+            json.dumps(
+                [
+                    # limits no bench reaches
+                    {
+                        "name": "b",
+                        "app_slugs": ["bench"],
+                        "key_sha256": digest,
+                        "rate": 1_000_000,
+                        "max_active": 1_000_000,
+                    }
+                ]
+            )
         )
         self.api: Process | None = None
         self._worker: Process | None = None
@@ -94,22 +97,23 @@ class Fleet:
 
     def push_all(
         self, bodies: list[dict[str, object]], tag: str, registry: str | None = None
-    ) -> float:
-        """POST every push at once and wait for all to succeed; seconds from first POST."""
+    ) -> list[dict[str, Any]]:
+        """POST every push at once and wait for all to succeed; returns the final jobs."""
         if registry is not None and registry != self.registry:
             self.registry = registry
             self.start()
-        start = time.perf_counter()
-        ids = [
-            self.http.post(f"{self.url}/v1/pushes", json={**body, "tag": tag}).json()["id"]
-            for body in bodies
-        ]
-        self.wait_all(ids)
-        return time.perf_counter() - start
+        ids = []
+        for body in bodies:
+            answer = self.http.post(f"{self.url}/v1/pushes", json={**body, "tag": tag})
+            answer.raise_for_status()
+            ids.append(answer.json()["id"])
+        return self.wait_all(ids)
 
-    def wait_all(self, ids: list[str], timeout: float = 600) -> None:
-        """Wait until every job succeeded (raise when one did not, or on timeout)."""
-        pending = list(ids)
+    def wait_all(
+        self, ids: list[str], timeout: float = 900, expect: str = "succeeded"
+    ) -> list[dict[str, Any]]:
+        """Wait until every job ended as `expect` (raise when one did not, or on timeout)."""
+        pending, done = list(ids), []
         give_up = time.monotonic() + timeout
         while pending:
             if time.monotonic() > give_up:
@@ -118,6 +122,29 @@ class Fleet:
             if job["status"] in ("queued", "running"):
                 time.sleep(0.01)
                 continue
-            if job["status"] != "succeeded":
+            if job["status"] != expect:
                 raise RuntimeError(f"bench push failed: {job}")
+            done.append(job)
             pending.pop(0)
+        return done
+
+
+class Sampler:
+    """Samples a process tree's resident memory every 20 ms while in use; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, tree_rss_mib(self.pid))
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

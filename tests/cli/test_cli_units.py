@@ -91,3 +91,17 @@ def test_plain_and_final_lines_carry_no_control_characters() -> None:
     assert final_line(failed) == "failed: auth: denied by registry"
     ok = {"status": "succeeded", "digest": "sha256:ab", "destinations": ["r/a/b:1", "r/a/b:2"]}
     assert final_line(ok) == "pushed sha256:ab to r/a/b:1, r/a/b:2"
+
+
+def test_final_line_counts_what_was_carried_and_left_behind() -> None:
+    sig = {"digest": "sha256:5", "kind": "cosign sig", "subject": "sha256:ab"}
+    ok = {
+        "status": "succeeded",
+        "digest": "sha256:ab",
+        "destinations": ["r/a/b:1"],
+        "results": [{"carried": [sig, sig]}, {"carried": [sig], "left_behind": [sig]}],
+    }
+    assert final_line(ok) == (
+        "pushed sha256:ab to r/a/b:1, with 3 signatures/SBOMs "
+        "(1 left behind: made for the source index digest)"
+    )

@@ -21,6 +21,7 @@ from tests.support.installs import push_and_wait
 from tests.support.pushgate import API_KEY, redis_db
 from tests.support.services import RedisServer, Registry, ServiceFailed, free_port, wait_until
 from tests.support.stack import service_env
+from worker.celery import QUEUES
 
 KiB = 1024
 KEYS_IN_CONTAINER = "/run/config/api-keys.yaml"
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.timeout(1800)
 API_COMMAND = ["gunicorn", "--config=python:worker.gunicorn_conf", "--workers=1", "--threads=8"]
 API_COMMAND += ["--worker-class=gthread", "api:create_app()"]
 WORKER_COMMAND = ["celery", "--app=worker", "worker", "--loglevel=INFO", "--pool=threads"]
-WORKER_COMMAND += ["--concurrency=2", "--queues=pushgate,pushgate.webhooks", "--without-gossip"]
+WORKER_COMMAND += ["--concurrency=2", f"--queues={','.join(QUEUES)}", "--without-gossip"]
 WORKER_COMMAND += ["--without-mingle", "--hostname=image@%h"]
 
 

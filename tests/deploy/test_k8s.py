@@ -19,7 +19,10 @@ import yaml
 
 from api.keys import parse_keys
 from tests.support.services import require_binary
+from worker.apps_file import load_apps
 from worker.celery import QUEUE
+from worker.settings import Settings
+from worker.targets_file import load_targets
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.27.0"  # the oldest we support: autoscaling/v2, policy/v1
@@ -61,6 +64,12 @@ KEDA_SCALED_OBJECT: dict[str, Any] = {
                         "properties": {
                             "type": {"type": "string"},
                             "name": {"type": "string"},
+                            "authenticationRef": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": {"type": "string"}},
+                                "additionalProperties": False,
+                            },
                             "metadata": {
                                 "type": "object",
                                 "additionalProperties": {"type": "string"},
@@ -69,6 +78,34 @@ KEDA_SCALED_OBJECT: dict[str, Any] = {
                         "additionalProperties": False,
                     },
                 },
+            },
+        },
+    },
+}
+
+# From KEDA's keda.sh_triggerauthentications.yaml (v2), cut to the fields pushgate sets.
+KEDA_TRIGGER_AUTHENTICATION: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "kind": {"const": "TriggerAuthentication"},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "secretTargetRef": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["parameter", "name", "key"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "parameter": {"type": "string"},
+                            "name": {"type": "string"},
+                            "key": {"type": "string"},
+                        },
+                    },
+                }
             },
         },
     },
@@ -109,7 +146,8 @@ def test_every_object_validates_offline(rendered: list[dict[str, Any]]) -> None:
     checked = set()
     for obj in rendered:
         if obj["apiVersion"].startswith("keda.sh/"):
-            jsonschema.validate(obj, KEDA_SCALED_OBJECT)
+            keda = {"ScaledObject": KEDA_SCALED_OBJECT}
+            jsonschema.validate(obj, keda.get(obj["kind"], KEDA_TRIGGER_AUTHENTICATION))
         else:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         checked.add(obj["kind"])
@@ -223,3 +261,28 @@ def test_example_files_are_what_pushgate_reads() -> None:
     files = K8S / "overlays" / "example" / "files"
     keys = parse_keys(yaml.safe_load((files / "api-keys.yaml").read_text()), "api-keys.yaml")
     assert [k.name for k in keys] == ["ci-pipeline"]
+    settings = Settings(targets_file=files / "targets.yaml", apps_file=files / "apps.yaml")
+    policies = load_apps(settings, load_targets(settings))
+    assert policies.default_targets("myapp") == ["replicated"]
+    base = yaml.safe_load((K8S / "base" / "config.yaml").read_text().split("---")[1])
+    assert yaml.safe_load(base["data"]["apps.yaml"]) == []  # deny until the overlay says
+    compose = Settings(apps_file=K8S.parent / "apps.yaml")  # docker-compose.yml's
+    assert load_apps(compose, load_targets(compose)).default_targets("any") == ["replicated"]
+
+
+def test_redis_takes_a_password_from_the_secret_pushgate_and_keda_read(
+    rendered: list[dict[str, Any]],
+) -> None:
+    specs = dict(pod_specs(rendered))
+    for name in ("pushgate-api", "pushgate-worker"):
+        env = {e["name"]: e for e in specs[name]["containers"][0]["env"]}
+        ref = env["PUSHGATE_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == "pushgate-redis" and ref["key"] == "password", name
+    auth = by_kind(rendered, "TriggerAuthentication")["pushgate-redis"]
+    assert auth["spec"]["secretTargetRef"][0]["name"] == "pushgate-redis"
+    trigger = by_kind(rendered, "ScaledObject")["pushgate-worker"]["spec"]["triggers"][0]
+    assert trigger["authenticationRef"]["name"] == "pushgate-redis"
+    if "pushgate-redis" in specs:  # the bundled Redis
+        redis_container = specs["pushgate-redis"]["containers"][0]
+        assert "--requirepass" in redis_container["command"]
+        assert "pushgate-redis" in by_kind(rendered, "Secret")

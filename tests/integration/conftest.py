@@ -13,7 +13,7 @@ import pytest
 from tests.support.accounts import SOURCE_TOKEN
 from tests.support.observed import OBSERVER_KEYS, Observed, docker_config
 from tests.support.proxy import Faults, RegistryProxy
-from tests.support.pushgate import Service, launch, redis_db
+from tests.support.pushgate import Service, launch, redis_db, wait_key_entries
 from tests.support.services import RedisServer, Registry, free_port
 
 
@@ -59,6 +59,7 @@ def idle_service(
         source_registry.host,
         vendor_registry.host,
         workers=0,
+        extra_keys=wait_key_entries(),
     )
     yield svc
     svc.stop()

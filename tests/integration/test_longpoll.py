@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.support.pushgate import API_KEY, Service
+from tests.support.pushgate import API_KEY, WAIT_KEYS, Service
 from tests.support.services import Registry
 
 WAITERS = 50
@@ -23,13 +23,13 @@ def _queued_job(service: Service, source_registry: Registry, name: str) -> str:
     return service.submit(source=f"{source_registry.host}/acme/{name}:1", app_slug="myapp")
 
 
-def _send_wait(url: str, job_id: str, wait: int) -> socket.socket:
+def _send_wait(url: str, job_id: str, wait: int, key: str = API_KEY) -> socket.socket:
     """Open a connection and send a long-poll GET in full; the answer is read later."""
     parts = urlsplit(url)
     sock = socket.create_connection((parts.hostname, parts.port))
     request = (
         f"GET /v1/pushes/{job_id}?wait={wait} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        f"Authorization: Bearer {API_KEY}\r\nConnection: close\r\n\r\n"
+        f"Authorization: Bearer {key}\r\nConnection: close\r\n\r\n"
     )
     sock.sendall(request.encode())
     return sock
@@ -113,7 +113,11 @@ def test_fifty_waits_do_not_block_other_requests(
     idle_service: Service, source_registry: Registry, unique: str
 ) -> None:
     job_id = _queued_job(idle_service, source_registry, unique)
-    sockets = [_send_wait(idle_service.url, job_id, 30) for _ in range(WAITERS)]
+    # Spread over keys: one key may hold PUSHGATE_MAX_WAITS_PER_KEY (16) waits at once.
+    sockets = [
+        _send_wait(idle_service.url, job_id, 30, WAIT_KEYS[n % len(WAIT_KEYS)])
+        for n in range(WAITERS)
+    ]
     try:
         # All 50 were sent before these two: a server that could not hold them open would
         # answer these only after them, when their wait ran out (and they saw no change).

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from tests.support.layers import GzipLayer, diff_id_of, random_gzip_layer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -64,31 +65,25 @@ class ImageBuilder:
         done.raise_for_status()
         return digest
 
-    def push_random_blob(self, repository: str, size: int) -> str:
-        """Upload `size` random bytes as one streamed PATCH, never held in memory; the digest."""
-        hasher = hashlib.sha256()
-
-        def pieces() -> Iterator[bytes]:
-            left = size
-            while left > 0:
-                piece = os.urandom(min(left, 1 << 20))
-                hasher.update(piece)
-                left -= len(piece)
-                yield piece
-
+    def push_random_blob(self, repository: str, size: int) -> GzipLayer:
+        """Upload a gzip layer of `size` random bytes as one streamed PATCH, never held in
+        memory; returns the layer (digest, diff id)."""
+        layer = GzipLayer(size)
         start = self.http.post(f"/v2/{repository}/blobs/uploads/")
         start.raise_for_status()
         location = httpx.URL(str(self.http.base_url)).join(start.headers["Location"])
         patched = self.http.patch(
             location,
-            content=pieces(),
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            content=layer.stream(),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(layer.compressed_size),
+            },
         )
         patched.raise_for_status()
-        digest = "sha256:" + hasher.hexdigest()
         location = httpx.URL(str(self.http.base_url)).join(patched.headers["Location"])
-        self.http.put(location.copy_merge_params({"digest": digest})).raise_for_status()
-        return digest
+        self.http.put(location.copy_merge_params({"digest": layer.digest})).raise_for_status()
+        return layer
 
     def push_manifest(
         self, repository: str, tag: str, body: dict[str, Any], media_type: str
@@ -115,26 +110,32 @@ class ImageBuilder:
         layers: list[bytes] | None = None,
         streamed: list[int] | None = None,
     ) -> Pushed:
-        """Push a single-platform image of random (incompressible) layers; returns it.
+        """Push a single-platform image of random (incompressible) gzip layers; returns it.
 
-        `streamed` sizes are generated while uploading, for layers too big to hold in memory.
+        Sizes are of the uncompressed contents; `layers` are pushed as given. `streamed`
+        sizes are generated while uploading, for layers too big to hold in memory.
         """
-        datas = list(layers or []) + [os.urandom(size) for size in layer_sizes]
+        made = [random_gzip_layer(size) for size in layer_sizes]
+        datas = list(layers or []) + [data for data, _ in made]
+        diff_ids = [diff_id_of(data) for data in layers or []] + [diff for _, diff in made]
         layer_type = DOCKER_LAYER if docker else OCI_LAYER
         descriptors = [
             {"mediaType": layer_type, "size": len(d), "digest": self.push_blob(repository, d)}
             for d in datas
-        ] + [
-            {"mediaType": layer_type, "size": n, "digest": self.push_random_blob(repository, n)}
-            for n in streamed or []
         ]
+        for size in streamed or []:
+            layer = self.push_random_blob(repository, size)
+            descriptors.append(
+                {"mediaType": layer_type, "size": layer.compressed_size, "digest": layer.digest}
+            )
+            diff_ids.append(layer.diff_id)
         config = json.dumps(
             {
                 "architecture": platform[1],
                 "os": platform[0],
-                "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in descriptors]},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
                 "config": {},
-                "history": [{"created_by": "pushgate test"}],
+                "history": [{"created_by": "pushgate test"}] * len(diff_ids),
             }
         ).encode()
         config_desc = {

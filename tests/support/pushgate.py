@@ -19,6 +19,20 @@ from tests.support.services import Process, RedisServer
 from tests.support.stack import service_env, start_api, start_worker
 
 API_KEY = "pipeline-key-5e1f0c2b"
+# More keys of the pipeline's apps, for tests holding more waits than one key may.
+WAIT_KEYS = [f"waiter-key-{n}-7d31a9" for n in range(4)]
+
+
+def wait_key_entries() -> list[dict[str, Any]]:
+    """The keys file entries of WAIT_KEYS (for `launch(extra_keys=...)`)."""
+    return [
+        {
+            "name": f"waiter-{n}",
+            "app_slugs": ["myapp"],
+            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+        }
+        for n, key in enumerate(WAIT_KEYS)
+    ]
 
 
 @dataclass

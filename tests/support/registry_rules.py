@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.support.proxy import HOP_HEADERS
+from tests.support.referrers_api import ReferrersApi
 
 _PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?P<kind>manifests|blobs|tags)/(?P<rest>.*)$")
 Answer = tuple[int, dict[str, str], bytes]
@@ -28,12 +29,14 @@ def _error(status: int, code: str, message: str, **headers: str) -> Answer:
 @dataclass
 class Gate:
     """What the proxy refuses: repositories off `known` (None: all known), tags moved under
-    `immutable`, and everything once `revoked` (set by `revoke_when` on a matching request)."""
+    `immutable`, and everything once `revoked` (set by `revoke_when` on a matching request).
+    With `referrers`, it serves the OCI 1.1 referrers API the registry behind it lacks."""
 
     known: set[str] | None = None
     immutable: bool = False
     revoked: bool = False
     revoke_when: Callable[[str, str], bool] | None = None
+    referrers: ReferrersApi | None = None
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
     seen: list[tuple[str, str, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -144,9 +147,16 @@ def _handler(proxy: GateProxy) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             body = self._body()
-            answer = proxy.gate.refuse(self.command, self.path, body) or self._forward(body)
+            gate, referrers = proxy.gate, proxy.gate.referrers
+            answer = (
+                gate.refuse(self.command, self.path, body)
+                or (referrers and referrers.answer(self.command, self.path))
+                or self._forward(body)
+            )
             status, headers, data = answer
-            proxy.gate.note(self.command, self.path, status, body)
+            gate.note(self.command, self.path, status, body)
+            if referrers is not None:
+                headers.update(referrers.written(self.command, self.path, status, body))
             self.send_response(status)
             headers.setdefault("Content-Length", str(len(data)))
             for name, value in headers.items():

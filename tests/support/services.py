@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -140,14 +141,14 @@ class RedisServer(Process):
     def _ping(self) -> bool:
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # up, with a password
 
 
 _REGISTRY_CONFIG = """version: 0.1
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: {quiet}
 storage:
   filesystem:
     rootdirectory: {root}
@@ -195,7 +196,9 @@ class Registry(Process):
         cert_pem: bytes | None = None,
         port: int | None = None,
         basic: tuple[str, str] | None = None,
+        access_log: bool = False,
     ) -> None:
+        """`access_log`: log every request (method, path, status) to `log`."""
         from tests.support.token_server import ISSUER, SERVICE
 
         self.port = port or free_port()
@@ -211,7 +214,11 @@ class Registry(Process):
             users.write_text(htpasswd_line(*basic))
             auth = _HTPASSWD_AUTH.format(path=users)
         config = workdir / "config.yml"
-        config.write_text(_REGISTRY_CONFIG.format(root=workdir / "data", port=self.port, auth=auth))
+        quiet = "false" if access_log else "true"
+        settings = _REGISTRY_CONFIG.format(
+            root=workdir / "data", port=self.port, auth=auth, quiet=quiet
+        )
+        config.write_text(settings)
         super().__init__(
             [require_binary("docker-registry"), "serve", str(config)], workdir / "registry.log"
         )
@@ -229,6 +236,16 @@ class Registry(Process):
 
     def _ready(self) -> bool:
         return httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401)
+
+    def logged_requests(self, fragment: str) -> list[str]:
+        """`METHOD path` of every request in the access log (`access_log=True`) whose path
+        holds `fragment`."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        found = [m.groups() for line in lines if (m := _ACCESS_RE.search(line))]
+        return [f"{method} {path}" for method, path in found if fragment in path]
+
+
+_ACCESS_RE = re.compile(r'"(GET|HEAD|PUT|PATCH|POST|DELETE) (\S+) HTTP/[0-9.]+"')
 
 
 class DockerDaemon(Process):

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 
 from tests.support.services import Process, free_port, wait_until
-from worker.celery import QUEUE, WEBHOOK_QUEUE
+from tests.support.token_server import TokenServer
+from worker.celery import QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +28,8 @@ def service_env(
             "PUSHGATE_INSECURE_REGISTRIES": f"{source},{vendor}",
             "PUSHGATE_SOURCE_REGISTRIES": source,
             "PUSHGATE_API_KEYS_FILE": str(keys_file),
+            # The test token servers answer on ports of their own (see TokenServer.started).
+            "PUSHGATE_TOKEN_REALM_HOSTS": ",".join(sorted(TokenServer.started)),
             **extra,
         }
     )
@@ -115,7 +118,7 @@ def start_worker(
             f"--loglevel={loglevel}",
             f"--concurrency={concurrency}",
             "-Q",
-            f"{QUEUE},{WEBHOOK_QUEUE}",
+            ",".join(QUEUES),
             "-n",
             f"{name}@%h",
             "--without-gossip",

@@ -18,7 +18,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 from cryptography import x509
@@ -178,7 +178,11 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
 
 
 class TokenServer:
-    """The token server on a loopback port, served from a background thread."""
+    """The token server on a loopback port, served from a background thread. Its registries
+    send their realm on another port than theirs, so pushgate must be told to trust it
+    (PUSHGATE_TOKEN_REALM_HOSTS): `started` holds every token server's host:port."""
+
+    started: ClassVar[set[str]] = set()
 
     def __init__(self, issuer: TokenIssuer, port: int = 0) -> None:
         self.issuer = issuer
@@ -194,7 +198,13 @@ class TokenServer:
     def start(self) -> TokenServer:
         """Start serving in the background."""
         self.thread.start()
+        TokenServer.started.add(self.host)
         return self
+
+    @property
+    def host(self) -> str:
+        """host:port of the server."""
+        return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         """Stop serving."""

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.accounts import BASIC_PASSWORD, BASIC_USER
 from tests.support.proxy import RegistryProxy
+from tests.support.registry_rules import Gate, GateProxy
 from tests.support.services import RedisServer, Registry
+from tests.support.signed_stack import Targets
+from worker.engines import build_engine
 from worker.jobs.runner import JobRunner, build_runner
 from worker.registry.copier import CopyEngine
 from worker.settings import Settings
@@ -20,7 +24,7 @@ def make_engine(settings: Settings) -> Iterator[Callable[..., CopyEngine]]:
     engines: list[CopyEngine] = []
 
     def make(**overrides: object) -> CopyEngine:
-        engine = CopyEngine.from_settings(Settings(**{**settings.__dict__, **overrides}))
+        engine = build_engine(Settings(**{**settings.__dict__, **overrides}))
         engines.append(engine)
         return engine
 
@@ -83,3 +87,38 @@ def make_runner() -> Iterator[Callable[[Settings], JobRunner]]:
     yield make
     for runner in runners:
         runner.close()
+
+
+@pytest.fixture(scope="module")
+def logged_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A Basic-only registry of the test module that logs every request."""
+    registry = Registry(
+        tmp_path_factory.mktemp("logged-basic"), basic=(BASIC_USER, BASIC_PASSWORD), access_log=True
+    )
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
+def signed_targets(
+    settings: Settings, tmp_path: Path, logged_basic: Registry, basic_registry: Registry
+) -> Iterator[Targets]:
+    """Targets `basic` (logged) and `refapi` (the referrers API in front of another)."""
+    targets = Targets.start(settings, tmp_path, logged_basic, basic_registry)
+    yield targets
+    targets.refapi.stop()
+
+
+@pytest.fixture
+def gates() -> Iterator[Callable[..., GateProxy]]:
+    """Gate proxies in front of registries; stopped afterwards."""
+    started: list[GateProxy] = []
+
+    def make(registry: Registry, **behaviour: object) -> GateProxy:
+        proxy = GateProxy(registry.port, Gate(**behaviour))  # type: ignore[arg-type]
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()

@@ -20,6 +20,7 @@ from tests.support.registry_rules import GateProxy
 from tests.support.services import Registry
 from tests.support.token_server import SERVICE, TokenIssuer, TokenServer
 from tests.support.vendor import served_digest
+from worker.engines import build_engine
 from worker.errors import AuthError
 from worker.redaction import REDACTED, redact
 from worker.reference import Reference, parse_reference
@@ -136,7 +137,7 @@ def target_engine(
     engines: list[CopyEngine] = []
 
     def make(text: str, hosts: set[str]) -> CopyEngine:
-        engine = CopyEngine.from_settings(
+        engine = build_engine(
             Settings(
                 **{
                     **settings.__dict__,

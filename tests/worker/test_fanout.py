@@ -13,32 +13,18 @@ import pytest
 
 from tests.conftest import BASIC_PASSWORD, BASIC_USER
 from tests.support.images import ImageBuilder
-from tests.support.registry_rules import Gate, GateProxy
+from tests.support.registry_rules import GateProxy
 from tests.support.services import Registry
 from tests.support.vendor import served_digest
+from worker.engines import build_engine
 from worker.errors import AuthError, RejectedError
 from worker.reference import Reference, parse_reference
 from worker.registry.copier import CopyEngine
-from worker.registry.fanout import Leg, copy_to_legs
+from worker.registry.destination import Destination
 from worker.registry.progress import Progress
 from worker.settings import Settings
 
 KiB = 1024
-
-
-@pytest.fixture
-def gates() -> Iterator[Callable[..., GateProxy]]:
-    """Gate proxies in front of registries; stopped afterwards."""
-    started: list[GateProxy] = []
-
-    def make(registry: Registry, **behaviour: object) -> GateProxy:
-        proxy = GateProxy(registry.port, Gate(**behaviour))  # type: ignore[arg-type]
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 @pytest.fixture
@@ -62,7 +48,7 @@ def fan_engine(
             "source_registries": settings.source_registries | set(hosts),
             **overrides,
         }
-        engine = CopyEngine.from_settings(Settings(**values))
+        engine = build_engine(Settings(**values))
         engines.append(engine)
         return engine
 
@@ -93,19 +79,19 @@ def test_each_blob_is_read_once_for_three_destinations(
     engine = fan_engine(basic_registry.host, source_gate.host)
     image = source_images.image(f"acme/{unique}", "1", [300 * KiB, 200 * KiB, 3 * KiB])
     legs = [
-        Leg("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
-        Leg(
+        Destination("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
+        Destination(
             "basic",
             [
                 Reference(basic_registry.host, f"pushgate/{unique}", tag="1"),
                 Reference(basic_registry.host, f"pushgate/{unique}", tag="latest"),
             ],
         ),
-        Leg("copy", [Reference(vendor_registry.host, f"shared/{unique}", tag="1")]),
+        Destination("copy", [Reference(vendor_registry.host, f"shared/{unique}", tag="1")]),
     ]
     progress = Progress()
     source = parse_reference(f"{source_gate.host}/acme/{unique}:1")
-    copy_to_legs(engine, source, legs, progress=progress)
+    engine.copy_to(source, legs, progress=progress)
     assert [leg.error for leg in legs] == [None, None, None]
     assert all(leg.result and leg.result.digest == image.digest for leg in legs)
     blobs = [layer["digest"] for layer in image.layers] + [
@@ -122,9 +108,9 @@ def test_each_blob_is_read_once_for_three_destinations(
 
     # Again (a retry, a redelivery): every destination serves it, nothing is sent again.
     uploads = source_gate.gate.count("GET", "/blobs/")
-    again = [Leg(leg.name, leg.references) for leg in legs]
+    again = [Destination(leg.name, leg.references) for leg in legs]
     progress = Progress()
-    copy_to_legs(engine, source, again, progress=progress)
+    engine.copy_to(source, again, progress=progress)
     assert all(leg.result and leg.result.digest == image.digest for leg in again)
     assert source_gate.gate.count("GET", "/blobs/") == uploads
     assert progress.snapshot().blobs_skipped == 3 * len(blobs)
@@ -143,10 +129,10 @@ def test_one_failing_destination_leaves_the_others(
     engine = fan_engine(revoking.host, revoking.host)
     image = source_images.image(f"acme/{unique}", "1", [100 * KiB, 2 * KiB])
     legs = [
-        Leg("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
-        Leg("basic", [Reference(revoking.host, f"pushgate/{unique}", tag="1")]),
+        Destination("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
+        Destination("basic", [Reference(revoking.host, f"pushgate/{unique}", tag="1")]),
     ]
-    copy_to_legs(engine, parse_reference(f"{source_registry.host}/acme/{unique}:1"), legs)
+    engine.copy_to(parse_reference(f"{source_registry.host}/acme/{unique}:1"), legs)
     assert legs[0].error is None and legs[0].result and legs[0].result.digest == image.digest
     assert isinstance(legs[1].error, AuthError) and legs[1].result is None
     assert served_digest(vendor_registry.url, f"myapp/{unique}", "1") == image.digest
@@ -211,10 +197,10 @@ def test_large_blobs_go_to_each_destination_on_their_own(
     big = os.urandom(200 * KiB)
     image = source_images.image(f"acme/{unique}", "1", [KiB], layers=[big])
     legs = [
-        Leg("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
-        Leg("basic", [Reference(basic_registry.host, f"pushgate/{unique}", tag="1")]),
+        Destination("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
+        Destination("basic", [Reference(basic_registry.host, f"pushgate/{unique}", tag="1")]),
     ]
-    copy_to_legs(engine, parse_reference(f"{source_gate.host}/acme/{unique}:1"), legs)
+    engine.copy_to(parse_reference(f"{source_gate.host}/acme/{unique}:1"), legs)
     assert all(leg.result and leg.result.digest == image.digest for leg in legs)
     large = next(layer["digest"] for layer in image.layers if layer["size"] == len(big))
     assert source_gate.gate.count("GET", f"/blobs/{large}") == 2  # chunked: one read each

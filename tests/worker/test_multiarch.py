@@ -14,7 +14,8 @@ from tests.support.services import Registry
 from tests.support.vendor import vendor_read
 from worker.errors import NotFoundError, RejectedError
 from worker.reference import Reference, destination, parse_reference
-from worker.registry.copier import CopyEngine, CopyOptions
+from worker.registry.copier import CopyEngine
+from worker.registry.destination import CopyOptions
 from worker.registry.progress import Progress
 
 KiB = 1024

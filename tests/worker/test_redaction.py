@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import urllib.parse
+import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from worker.errors import AuthError, RejectedError
-from worker.redaction import RedactingFilter, register_secret
-from worker.registry.status import raise_for_status
+from worker.redaction import REDACTED, RedactingFilter, redact, redact_cut, register_secret
+from worker.registry.status import raise_for_status, registry_error_summary
 
 SECRET = "s3cr3t-token-for-redaction-test"
 
@@ -80,3 +84,36 @@ def test_tokens_are_forgotten_after_expiry_and_past_the_cap(
     assert "short-lived-token-0000" in cleaned  # the oldest went past the cap
     assert "expired-token-0123456789" in cleaned
     assert SECRET not in redaction.redact(SECRET)  # long-lived secrets are kept
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda s: json.dumps({"password": s}),
+        lambda s: f"https://x.example/cb?token={urllib.parse.quote(s, safe='')}",
+        lambda s: f"q={urllib.parse.quote_plus(s)}",
+        lambda s: base64.b64encode(s.encode()).decode(),
+        lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("="),
+    ],
+    ids=["json", "url", "form", "base64", "base64url"],
+)
+def test_every_encoded_form_of_a_secret_is_redacted(form: Callable[[str], str]) -> None:
+    secret = 'enc-"sec/ret+ with\\odd=chars?' + uuid.uuid4().hex
+    register_secret(secret)
+    text = form(secret)
+    assert REDACTED in redact(text) and text not in redact(text)
+
+
+def test_a_secret_cut_by_the_length_limit_is_still_redacted() -> None:
+    secret = "cut-secret-" + uuid.uuid4().hex
+    register_secret(secret)
+    text = "x" * 180 + secret  # a cut at 200 would keep the secret's first 20 characters
+    assert redact_cut(text, 200) == "x" * 180 + REDACTED
+
+
+def test_registry_error_bodies_are_redacted_before_they_are_cut() -> None:
+    secret = "body-secret-" + uuid.uuid4().hex
+    register_secret(secret)
+    body = json.dumps({"errors": [{"code": "DENIED", "message": "m" * 290 + secret}]}).encode()
+    summary = registry_error_summary(body)
+    assert secret[:8] not in summary

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
+import redis
 
+from tests.support.services import RedisServer
 from worker.celery import celery_config
 from worker.errors import ConfigurationError
+from worker.redaction import redact
 from worker.redisconn import broker_config, parse_sentinel_url, redis_client
-from worker.settings import Settings
+from worker.settings import Secret, Settings
 
 
 def test_sentinel_url_in_both_forms_names_every_sentinel_and_the_database() -> None:
@@ -67,3 +71,22 @@ def test_unknown_schemes_are_refused_and_settings_read_the_new_variables() -> No
     )
     assert settings.redis_ca_file == Path("/ca.pem") and settings.redis_sentinel_master == "m"
     assert settings.shutdown_grace == 60.0 and settings.liveness_file == Path("/tmp/alive")
+
+
+def test_a_password_from_its_own_setting_reaches_a_redis_that_requires_it(
+    tmp_path: Path,
+) -> None:
+    password = "redis-pass/with@odd:chars-" + tmp_path.name
+    (tmp_path / "password").write_text(password + "\n")
+    server = RedisServer(tmp_path / "redis", extra=("--requirepass", password))
+    settings = Settings(
+        redis_url=server.url, redis_password=Secret.from_file(tmp_path / "password", "P")
+    )
+    try:
+        with pytest.raises(redis.exceptions.RedisError):  # NOAUTH without it
+            redis_client(Settings(redis_url=server.url)).ping()
+        assert redis_client(settings).ping()
+    finally:
+        server.stop()
+    assert unquote(broker_config(settings)["broker_url"]).startswith(f"redis://:{password}@")
+    assert password not in redact(f"cannot reach redis://:{password}@host")

@@ -108,11 +108,33 @@ def test_plan_job_has_one_result_per_target(tmp_path: Path) -> None:
         ("ghcr", "acme-corp/myapp-worker", "pending"),
     ]
     assert type(job).from_record(job.to_record()) == job
-    # Without targets, the fingerprint is the one from before targets existed (replays match).
+    # Without targets (or referrers), the fingerprint is the one from before they existed.
     without = PushRequest(source="ghcr.io/acme/worker:1.0", app_slug="myapp")
-    old_body = {k: v for k, v in dataclasses.asdict(without).items() if k != "targets"}
+    newer = ("targets", "referrers")
+    old_body = {k: v for k, v in dataclasses.asdict(without).items() if k not in newer}
     old = hashlib.sha256(json.dumps(old_body, sort_keys=True).encode()).hexdigest()
     assert without.fingerprint() == old != request.fingerprint()
+
+
+def test_referrers_policy_per_target_and_per_push(tmp_path: Path) -> None:
+    text = FULL + "- {name: strict, registry: s.example, referrers: require}\n"
+    settings = dataclasses.replace(
+        _settings(tmp_path, text), source_registries=frozenset({"ghcr.io"})
+    )
+    targets = load_targets(settings)
+    asked = ["replicated", "ghcr", "strict"]
+    request = PushRequest(source="ghcr.io/acme/worker:1.0", app_slug="myapp", targets=asked)
+    job = plan_job(request, settings, owner="t", targets=targets)
+    assert [r.referrers for r in job.results] == ["skip", "copy", "require"]
+    assert job.referrers is None
+    override = dataclasses.replace(request, referrers="copy")
+    job = plan_job(override, settings, owner="t", targets=targets)
+    assert [r.referrers for r in job.results] == ["copy", "copy", "copy"]
+    assert type(job).from_record(job.to_record()) == job
+    assert override.fingerprint() != request.fingerprint()
+    with pytest.raises(InvalidRequest) as caught:
+        plan_job(dataclasses.replace(request, referrers="all"), settings, owner="t")
+    assert caught.value.field == "referrers"
 
 
 @pytest.mark.parametrize(
@@ -160,6 +182,12 @@ def test_plan_job_has_one_result_per_target(tmp_path: Path) -> None:
             "true or false",
         ),
         ("- name: a\n  registry: r.example\n  colour: blue", "#1", "colour", "unknown"),
+        (
+            "- name: a\n  registry: r.example\n  referrers: always",
+            "#1",
+            "referrers",
+            "copy, skip, require",
+        ),
         ("- registry: r.example", "#1", "name", "required"),
         (
             "- {name: a, registry: a.example, apps: ['*']}\n"

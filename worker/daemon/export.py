@@ -27,7 +27,8 @@ except ImportError:  # pragma: no cover - the pure zlib fallback is slower, not 
 from worker.daemon.source import DaemonSource
 from worker.errors import RejectedError
 from worker.reference import Reference
-from worker.registry.copier import CopyEngine, CopyResult
+from worker.registry.copier import CopyEngine
+from worker.registry.destination import CopyResult
 from worker.registry.manifests import DOCKER_MANIFEST, Descriptor, parse_manifest
 from worker.registry.progress import Progress
 from worker.registry.repository import Repository
@@ -229,10 +230,10 @@ def _push_manifest(
         "layers": [{"mediaType": DOCKER_LAYER, **export.layers[d]} for d in diff_ids],
     }
     manifest = parse_manifest(json.dumps(body, indent=3).encode(), DOCKER_MANIFEST)
-    engine.push_tags(manifest, destinations, should_stop)
+    answered = engine.push_tags(manifest, destinations, should_stop)
     result = CopyResult(
         source_digest=image_id,
         digest=manifest.digest,
         blobs=[export.layers[d]["digest"] for d in diff_ids],
     )
-    return engine.confirm_served(result, destinations)
+    return engine.confirm_served(result, destinations, answered)

@@ -18,8 +18,9 @@ from worker.daemon.stream import PushStreamState, read_push_stream
 from worker.errors import NetworkError, NotFoundError, PushError, RejectedError
 from worker.redaction import redact
 from worker.reference import Reference
-from worker.registry.copier import CopyEngine, CopyResult
+from worker.registry.copier import CopyEngine
 from worker.registry.credentials import Credentials
+from worker.registry.destination import CopyResult
 from worker.registry.progress import Progress
 
 StopCheck = Callable[[], None]

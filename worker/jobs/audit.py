@@ -1,5 +1,7 @@
 """The audit trail in Redis: one stream of events for all apps and one per app slug, trimmed
-to the retention period, read oldest first from a time or a cursor."""
+to the retention period and a length, read oldest first from a time or a cursor; and one
+short stream of failed authentications, which callers without a key can add to at no cost
+to anyone (no per-slug data, every field cut)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,10 @@ from typing import Any
 from worker.jobs.connection import PREFIX, StoreConnection, guard
 
 ALL_KEY = f"{PREFIX}:audit"
+AUTH_FAILURES_KEY = f"{PREFIX}:audit-authentication-failures"
+STREAM_MAXLEN = 100_000  # events kept per stream at most, whatever their age
+AUTH_FAILURES_MAXLEN = 500
+FIELD_LIMIT = 128  # characters kept of each text field of a failed authentication
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,32 @@ class AuditLog:
         with guard(), self._redis.pipeline(transaction=True) as pipe:
             for stream in streams:
                 pipe.xadd(stream, {"event": body}, minid=cutoff, approximate=True)
+                pipe.xtrim(stream, maxlen=STREAM_MAXLEN, approximate=True)
                 pipe.expire(stream, self.retention)
             pipe.execute()
 
+    def append_failed_authentication(self, event: dict[str, Any]) -> None:
+        """Store an event of a request without a valid key: in one stream of the last
+        AUTH_FAILURES_MAXLEN, with each text field cut to FIELD_LIMIT characters."""
+        body = json.dumps(cut_fields(event), separators=(",", ":"))
+        with guard(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                AUTH_FAILURES_KEY, {"event": body}, maxlen=AUTH_FAILURES_MAXLEN, approximate=True
+            )
+            pipe.expire(AUTH_FAILURES_KEY, self.retention)
+            pipe.execute()
+
     def page(
-        self, app_slug: str | None, since: dt.datetime | None, cursor: str | None, limit: int
+        self,
+        app_slug: str | None,
+        since: dt.datetime | None,
+        cursor: str | None,
+        limit: int,
+        failed_authentications: bool = False,
     ) -> AuditPage:
-        """Events of `app_slug` (None: all), oldest first, after `cursor` or from `since`."""
+        """Events of `app_slug` (None: all), or the failed authentications, oldest first,
+        after `cursor` or from `since`."""
+        stream = AUTH_FAILURES_KEY if failed_authentications else self.stream(app_slug)
         if cursor:
             start = f"({cursor}"
         elif since is not None:
@@ -57,11 +82,21 @@ class AuditLog:
         else:
             start = "-"
         with guard():
-            entries: list[Any] = list(
-                self._redis.xrange(self.stream(app_slug), start, "+", count=limit) or []
-            )
+            entries: list[Any] = list(self._redis.xrange(stream, start, "+", count=limit) or [])
         items = [
             {"id": str(entry_id), **json.loads(fields["event"])} for entry_id, fields in entries
         ]
         last = str(entries[-1][0]) if entries else None
         return AuditPage(items, last if len(entries) == limit else None)
+
+
+def cut_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` with every text (and text in a list) cut to FIELD_LIMIT characters."""
+    cut: dict[str, Any] = {}
+    for name, value in event.items():
+        if isinstance(value, str):
+            value = value[:FIELD_LIMIT]
+        elif isinstance(value, list):
+            value = [v[:FIELD_LIMIT] if isinstance(v, str) else v for v in value[:8]]
+        cut[name] = value
+    return cut

@@ -1,6 +1,6 @@
-"""A job's push to its destinations: one target through the copy engine, several at once
-through the fan-out (one source read per blob), daemon sources one target after another; and
-the result of each destination."""
+"""A job's push to its destinations: registry sources through the one copy path (one source
+read per blob, however many targets), daemon sources one target after another; and the result
+of each destination."""
 
 from __future__ import annotations
 
@@ -9,23 +9,39 @@ import logging
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
-from worker.errors import PushError, StoreUnavailable
+from worker.errors import PushError, StoreUnavailable, UnsignedImage
+from worker.jobs.audit import AuditLog
 from worker.jobs.ledger import BlobLedger, TagLock
 from worker.jobs.model import DestinationResult, Job, JobError
-from worker.policies import DaemonPushMode
+from worker.jobs.signatures import SignatureChecks
+from worker.policies import DaemonPushMode, ReferrersPolicy
 from worker.redaction import redact
 from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
-from worker.registry.copier import CopyEngine, CopyOptions
-from worker.registry.fanout import Leg, copy_to_legs
+from worker.registry.copier import CopyEngine
+from worker.registry.cosign import VerifyPolicy
+from worker.registry.destination import CopyOptions, Destination
 from worker.registry.progress import Progress
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 StopCheck = Callable[[], None]
-TagLocks = Callable[[str, float], TagLock]
+
+
+class TagLockSource(Protocol):
+    """Hands out locks across workers and the audit trail (the job store)."""
+
+    def tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one daemon tag."""
+
+    def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one registry tag (`registry/repository:tag`)."""
+
+    def audit_log(self) -> AuditLog:
+        """The audit trail."""
 
 
 @dataclass
@@ -37,6 +53,7 @@ class Outcome:
     digest: str | None = None
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
+    verified: list[dict[str, str]] = field(default_factory=list)
     results: list[DestinationResult] = field(default_factory=list)
     error: JobError | None = None
 
@@ -66,10 +83,11 @@ class DestinationPusher:
         ledger: BlobLedger,
         daemon: DaemonSource,
         layer_cache: MutableMapping[str, str],
-        tag_lock: TagLocks,
+        locks: TagLockSource,
     ) -> None:
         self.settings, self.ledger, self.daemon = settings, ledger, daemon
-        self.layer_cache, self.tag_lock = layer_cache, tag_lock
+        self.layer_cache, self.locks = layer_cache, locks
+        self.signatures = SignatureChecks(settings, locks.audit_log())
 
     def ledger_scope(self, job: Job, registry: str) -> str:
         """Where the blob ledger of the job's app on `registry` lives (the vendor's: the app)."""
@@ -79,53 +97,66 @@ class DestinationPusher:
         self, engine: CopyEngine, job: Job, progress: Progress, should_stop: StopCheck
     ) -> Outcome:
         """Push to every destination; errors of the source (or of the only destination) and
-        cancellation are raised, a failure of one of several destinations is in the Outcome."""
+        cancellation are raised, a failure of one of several destinations is in the Outcome.
+        An app whose images must be signed has the signatures checked first (audited)."""
+        verify = self.signatures.policy(job)
+        try:
+            outcome = self._push(engine, job, progress, should_stop, verify)
+        except UnsignedImage as refused:
+            self.signatures.record(job, [], refused.detail)
+            raise
+        if verify is not None and outcome.verified:
+            self.signatures.record(job, outcome.verified, None)
+        return outcome
+
+    def _push(
+        self,
+        engine: CopyEngine,
+        job: Job,
+        progress: Progress,
+        should_stop: StopCheck,
+        verify: VerifyPolicy | None,
+    ) -> Outcome:
         results = planned_results(job)
         legs = [
-            Leg(
+            Destination(
                 r.target,
                 [parse_reference(ref) for ref in r.references],
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
+                referrers=ReferrersPolicy(r.referrers),
             )
             for r in results
         ]
         if is_daemon_source(job.source):
+            if verify is not None:
+                raise self.signatures.refuse_daemon(job, verify)
             for leg in legs:
                 self._push_daemon(engine, job, leg, progress, should_stop, alone=len(legs) == 1)
-        elif len(legs) == 1:
-            leg = legs[0]
-            options = self._options(job, leg)
-            leg.result = engine.copy(
-                parse_reference(job.source),
-                leg.references,
-                options=options,
-                progress=progress,
-                should_stop=should_stop,
-            )
         else:
-            options = self._options(job, None)
-            copy_to_legs(
-                engine,
+            engine.copy_to(
                 parse_reference(job.source),
                 legs,
-                options=options,
+                options=self._options(job, verify),
                 progress=progress,
                 should_stop=should_stop,
             )
+            if len(legs) == 1 and legs[0].error is not None:
+                raise legs[0].error  # the only destination's error is the job's
         return self._outcome(job, results, legs)
 
-    def _options(self, job: Job, leg: Leg | None) -> CopyOptions:
+    def _options(self, job: Job, verify: VerifyPolicy | None) -> CopyOptions:
         return CopyOptions(
             attestations=job.attestations,
             platforms=tuple(job.platforms),
-            mount_lookup=leg.mount_lookup if leg else None,
+            verify=verify,
+            tag_lock=lambda tag: self.locks.registry_tag_lock(tag, job.deadline_seconds),
         )
 
     def _push_daemon(
         self,
         engine: CopyEngine,
         job: Job,
-        leg: Leg,
+        leg: Destination,
         progress: Progress,
         should_stop: StopCheck,
         alone: bool,
@@ -143,7 +174,7 @@ class DestinationPusher:
                     login,
                     progress,
                     should_stop,
-                    lambda tag: self.tag_lock(tag, job.deadline_seconds),
+                    lambda tag: self.locks.tag_lock(tag, job.deadline_seconds),
                 )
             else:
                 leg.result = push_by_export(
@@ -154,7 +185,9 @@ class DestinationPusher:
                 raise
             leg.error = error
 
-    def _outcome(self, job: Job, results: list[DestinationResult], legs: list[Leg]) -> Outcome:
+    def _outcome(
+        self, job: Job, results: list[DestinationResult], legs: list[Destination]
+    ) -> Outcome:
         outcome = Outcome()
         failed: list[tuple[DestinationResult, PushError]] = []
         for result, leg in zip(results, legs, strict=True):
@@ -162,15 +195,17 @@ class DestinationPusher:
                 copied = leg.result
                 outcome.source_digest, outcome.digest = copied.source_digest, copied.digest
                 outcome.served.update(copied.served)
-                outcome.removed = copied.removed
+                outcome.removed, outcome.verified = copied.removed, copied.verified
                 result.status, result.digest = "succeeded", copied.digest
+                result.carried, result.left_behind = copied.carried, copied.left_behind
+                result.skipped = copied.skipped
                 self._record_blobs(job, result, copied.blobs)
             elif leg.error is not None:
                 failed.append((result, leg.error))
                 result.status, result.error = "failed", JobError.of(leg.error)
             outcome.results.append(result)
         if failed:
-            outcome.error = _combined_error(failed, len(results))
+            outcome.error = combined_error(failed, len(results))
         return outcome
 
     def _record_blobs(self, job: Job, result: DestinationResult, blobs: list[str]) -> None:
@@ -180,8 +215,10 @@ class DestinationPusher:
             log.warning("push job %s: blob ledger not updated: %s", job.id, exc)
 
 
-def _combined_error(failed: list[tuple[DestinationResult, PushError]], total: int) -> JobError:
-    """The job's error: the first failed destination's type, every failure named."""
+def combined_error(failed: list[tuple[DestinationResult, PushError]], total: int) -> JobError:
+    """The job's error when some of several destinations failed: the type and title of the
+    first failed one in the job's order, every failure named (the rule:
+    worker/registry/transfer.py)."""
     first = failed[0][1]
     parts = [
         f"target {result.target} ({result.registry}/{result.repository}): {error.detail}"

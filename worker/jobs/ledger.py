@@ -79,19 +79,23 @@ class LayerCache(MutableMapping[str, str]):
 
 
 class TagLock:
-    """A lock across workers on one daemon tag, held while the daemon pushes it."""
+    """A lock across workers on one tag: a daemon tag while the daemon pushes it, or
+    (`kind` "registry-tag") a registry tag read, changed and written back, such as a
+    referrers fallback index."""
 
-    def __init__(self, connection: StoreConnection, tag: str, timeout: float) -> None:
+    def __init__(
+        self, connection: StoreConnection, tag: str, timeout: float, kind: str = "daemon-tag"
+    ) -> None:
         self._lock = connection.client.lock(
-            f"{PREFIX}:daemon-tag:{tag}", timeout=timeout, blocking_timeout=timeout
+            f"{PREFIX}:{kind}:{tag}", timeout=timeout, blocking_timeout=timeout
         )
-        self.tag = tag
+        self.tag, self.kind = tag, kind
 
     def __enter__(self) -> TagLock:
         with guard():
             if not self._lock.acquire():
                 raise DeadlineExceeded(
-                    f"another push held daemon tag {self.tag} past this job's deadline"
+                    f"another push held {self.kind} {self.tag} past this job's deadline"
                 )
         return self
 

@@ -13,8 +13,11 @@ RESERVATION_GRACE = 60.0  # a reserved id with no record yet counts for this lon
 FULL_RETRY_AFTER = 10  # seconds to suggest when a caller has too many jobs active
 
 # KEYS: rate log (zset), caller's active jobs (zset). ARGV: now, rate per minute, max active,
-# job id, job key prefix, grace. Returns {1} when taken, else {0, reason, retry after}.
-# Finished or vanished jobs leave the caller's set here, so it never needs other bookkeeping.
+# job id, job key prefix, grace, retry after. Returns {1} when taken, else {0, reason, retry
+# after}. Finished or vanished jobs leave the caller's set here, so it never needs other
+# bookkeeping: the PRUNE oldest entries on every call (so the set follows the jobs that end),
+# and every entry only when the set has reached the limit (so a POST costs O(1), not one
+# lookup per job the caller has queued).
 ADMIT = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
@@ -23,23 +26,27 @@ if sent >= tonumber(ARGV[2]) then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {0, 'rate', math.max(1, math.ceil(tonumber(oldest[2]) + 60 - now))}
 end
-local active = 0
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  local status = redis.call('HGET', ARGV[5] .. id, 'status')
-  if status == '"queued"' or status == '"running"' then
-    active = active + 1
-  elseif not status and tonumber(redis.call('ZSCORE', KEYS[2], id)) > now - tonumber(ARGV[6]) then
-    active = active + 1
-  else
-    redis.call('ZREM', KEYS[2], id)
+local function prune(ids)
+  for _, id in ipairs(ids) do
+    local status = redis.call('HGET', ARGV[5] .. id, 'status')
+    local live = status == '"queued"' or status == '"running"'
+    if not status then
+      live = tonumber(redis.call('ZSCORE', KEYS[2], id)) > now - tonumber(ARGV[6])
+    end
+    if not live then redis.call('ZREM', KEYS[2], id) end
   end
 end
-if active >= tonumber(ARGV[3]) then return {0, 'max_active', tonumber(ARGV[7])} end
+prune(redis.call('ZRANGE', KEYS[2], 0, PRUNE - 1))
+local limit = tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[2]) >= limit then
+  prune(redis.call('ZRANGE', KEYS[2], 0, -1))
+  if redis.call('ZCARD', KEYS[2]) >= limit then return {0, 'max_active', tonumber(ARGV[7])} end
+end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('EXPIRE', KEYS[1], 61)
 redis.call('ZADD', KEYS[2], now, ARGV[4])
 return {1}
-"""
+""".replace("PRUNE", "4")
 
 # KEYS: all active jobs (zset). ARGV: job key prefix. Returns {queued, running}; drops the
 # ids of jobs that ended or expired.

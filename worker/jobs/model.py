@@ -56,6 +56,12 @@ class DestinationResult:
     status: str = "pending"  # pending, succeeded or failed
     digest: str | None = None
     error: JobError | None = None
+    referrers: str = "copy"  # what it does with signatures and SBOMs: copy, skip or require
+    # What was attached to the image: carried here, skipped (referrers: skip), or left behind
+    # with the source index digest the push changed (each: digest, kind, subject)
+    carried: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    left_behind: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> DestinationResult:
@@ -64,6 +70,27 @@ class DestinationResult:
         if data.get("error") is not None:
             data["error"] = JobError(**data["error"])
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class JobPhase:
+    """Where part of a job's time went (worker/registry/phases.py names them): its first
+    start, the seconds from there to its last end, and its steps' seconds added up."""
+
+    name: str
+    start: dt.datetime
+    seconds: float
+    busy: float
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> JobPhase:
+        """The phase of its stored form."""
+        return cls(
+            str(record["name"]),
+            parse_time(str(record["start"])),
+            float(record["seconds"]),
+            float(record["busy"]),
+        )
 
 
 def utcnow() -> dt.datetime:
@@ -90,7 +117,7 @@ def encode_field(value: object) -> str:
 def _plain(value: object) -> object:
     if isinstance(value, dt.datetime):
         return format_time(value)
-    if isinstance(value, JobError | Progress | DestinationResult):
+    if isinstance(value, JobError | Progress | DestinationResult | JobPhase):
         return asdict(value)
     raise TypeError(f"cannot store a {type(value).__name__} in a job record")
 
@@ -116,6 +143,9 @@ class Job:
     digest: str | None = None
     served: dict[str, str] = field(default_factory=dict)
     removed: list[dict[str, str]] = field(default_factory=list)
+    referrers: str | None = None  # the request's policy for every target (None: each target's)
+    verified: list[dict[str, str]] = field(default_factory=list)  # digest, key, layout
+    phases: list[JobPhase] = field(default_factory=list)  # of the last attempt
     progress: Progress = field(default_factory=Progress)
     error: JobError | None = None
     attempts: int = 0
@@ -126,6 +156,8 @@ class Job:
     request_id: str = ""  # the API request that created it (X-Request-ID), for the logs
     # {"url", "events", "secret_file"} when the caller asked for a callback; never shown whole.
     callback: dict[str, Any] | None = None
+    # {"url", "platform"} of a chat command's response_url: a capability, never shown.
+    chat: dict[str, str] | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -147,6 +179,7 @@ class Job:
         if data.get("error") is not None:
             data["error"] = JobError(**data["error"])
         data["results"] = [DestinationResult.of(r) for r in data.get("results") or []]
+        data["phases"] = [JobPhase.of(p) for p in data.get("phases") or []]
         for name in ("created_at", "started_at", "finished_at"):
             if data.get(name) is not None:
                 data[name] = parse_time(data[name])

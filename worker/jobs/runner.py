@@ -11,6 +11,7 @@ from functools import partial
 from typing import TypeVar
 
 from worker.daemon.source import DaemonSource
+from worker.engines import build_engine
 from worker.errors import (
     ConfigurationError,
     InternalError,
@@ -24,6 +25,7 @@ from worker.jobs.model import Job, JobError, JobStatus, utcnow
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
+from worker.jobs.timing import current_phases, job_clock, job_phases
 from worker.logcontext import job_log_context
 from worker.logs import bind, clear, configure_logging
 from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
@@ -55,16 +57,14 @@ class JobRunner:
         self.events = events
         self.requeue = requeue  # re-sends a job's message when it is handed back
         self._engine_factory = engine_factory or partial(
-            CopyEngine.from_settings, settings, observer=RegistryMetrics()
+            build_engine, settings, observer=RegistryMetrics()
         )
         self._engine: CopyEngine | None = None
         self._engine_lock = threading.Lock()
         self.ledger = store.blob_ledger()
         self.daemon = DaemonSource(settings.docker_host)
         self.layer_cache = store.layer_cache()
-        self.pusher = DestinationPusher(
-            settings, self.ledger, self.daemon, self.layer_cache, store.tag_lock
-        )
+        self.pusher = DestinationPusher(settings, self.ledger, self.daemon, self.layer_cache, store)
 
     def engine(self) -> CopyEngine:
         """The copy engine, built by the first job that needs it (which reads the registry
@@ -108,9 +108,8 @@ class JobRunner:
     def _run(self, job_id: str, run_id: str) -> Job | None:
         stale_before = time.time() - self.settings.heartbeat_timeout
         try:
-            claimed = self._when_available(
-                job_id, lambda: self.store.claim(job_id, run_id, stale_before)
-            )
+            claim = partial(self.store.claim, job_id, run_id, stale_before)
+            claimed = self._when_available(job_id, claim)
             job = self.store.get(job_id)
         except JobNotFound:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
@@ -139,13 +138,8 @@ class JobRunner:
                 started_at=job.started_at,
             )
             self._emit("push.started", job)
-        log.info(
-            "push job %s: %s -> %s (attempt %d)",
-            job_id,
-            job.source,
-            ", ".join(job.destinations),
-            job.attempts,
-        )
+        targets = ", ".join(job.destinations)
+        log.info("push job %s: %s -> %s (attempt %d)", job_id, job.source, targets, job.attempts)
         with SHUTDOWN.running():
             self._copy(job, run_id)
         return self.store.get(job_id)
@@ -160,6 +154,7 @@ class JobRunner:
         # This job's own retries: counted in its context (and the blob threads' copies of it),
         # never as the change in a counter that the process's other jobs also move.
         retried = RetryStats()
+        clock = job_clock(job)
 
         def check() -> None:
             if SHUTDOWN.due():
@@ -167,8 +162,8 @@ class JobRunner:
             monitor.check()
 
         def finish(status: JobStatus, **fields: object) -> None:
-            counters = progress.snapshot()
-            fields.update(progress=counters, retries=job.retries + retried.retries)
+            fields.update(progress=progress.snapshot(), phases=job_phases(clock))
+            fields.update(retries=job.retries + retried.retries)
             error = fields.get("error")
             if isinstance(error, JobError) and "results" not in fields:
                 fields["results"] = with_error(planned_results(job), error)
@@ -176,6 +171,7 @@ class JobRunner:
 
         retries_token = job_retries.set(retried)
         stop_token = current_stop.set(check)
+        phases_token = current_phases.set(clock)
         try:
             with monitor:
                 check()
@@ -206,6 +202,7 @@ class JobRunner:
             finish(JobStatus.FAILED, error=JobError.of(internal))
             return
         finally:
+            current_phases.reset(phases_token)
             current_stop.reset(stop_token)
             job_retries.reset(retries_token)
         finish(
@@ -214,6 +211,7 @@ class JobRunner:
             digest=outcome.digest,
             served=outcome.served,
             removed=outcome.removed,
+            verified=outcome.verified,
             results=outcome.results,
             error=outcome.error,
         )
@@ -231,7 +229,7 @@ class JobRunner:
             return
         error = fields.get("error")
         error_type = error.type if isinstance(error, JobError) else None
-        count_finished(status, error_type, job.started_at, finished_at)
+        count_finished(status, error_type, job.started_at, finished_at, fields.get("phases"))
         self._emit(f"push.{status}", job.id)
 
     def _emit(self, event: str, job: Job | str) -> None:

@@ -20,6 +20,7 @@ from worker.jobs.limits import ACTIVE_KEY, CallerLimits
 from worker.jobs.listing import JobListing
 from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field, utcnow
 from worker.jobs.notify import ChangeFeed, publish_change
+from worker.jobs.waits import WaitSlots
 from worker.redisconn import redis_client
 from worker.settings import Settings
 
@@ -82,6 +83,11 @@ class JobStore:
         """A lock on one daemon tag for up to `timeout` seconds."""
         return TagLock(self.connection, tag, timeout)
 
+    def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
+        """A lock on one registry tag (`registry/repository:tag`) for up to `timeout` seconds,
+        held while its content is read, changed and written back (a fallback index)."""
+        return TagLock(self.connection, tag, timeout, kind="registry-tag")
+
     def audit_log(self) -> AuditLog:
         """The audit trail, kept as long as jobs are."""
         return AuditLog(self.connection, self.retention)
@@ -95,19 +101,27 @@ class JobStore:
         with guard():
             return int(self._redis.llen(queue))
 
+    def wait_slots(self) -> WaitSlots:
+        """Leases on the long-polls each API key holds."""
+        return WaitSlots(self.connection)
+
     def change_feed(self) -> ChangeFeed:
         """Wakes threads waiting for a job to change (the API's long-poll)."""
         return ChangeFeed(self.connection.client)
 
     # -- submission --
 
-    def create(self, job: Job) -> Job:
-        """Store a new job and index it, all in one transaction."""
+    def create(self, job: Job, message: tuple[str, str] | None = None) -> Job:
+        """Store a new job and index it, all in one transaction; with its queue `message`
+        (list, body) in the same transaction, else marked as submitting until confirm()."""
         with guard(), self._redis.pipeline(transaction=True) as pipe:
             record: dict[Any, Any] = job.to_record()
             pipe.hset(self.key(job.id), mapping=record)
             pipe.expire(self.key(job.id), self.retention)
-            pipe.zadd(SUBMITTING_KEY, {job.id: time.time()})
+            if message is None:
+                pipe.zadd(SUBMITTING_KEY, {job.id: time.time()})
+            else:
+                pipe.lpush(*message)
             pipe.zadd(ACTIVE_KEY, {job.id: time.time()})
             pipe.zremrangebyscore(ACTIVE_KEY, "-inf", time.time() - self.retention)
             self._listing.add(pipe, job, self.retention)

@@ -7,9 +7,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 
+from worker.apps import AppPolicies
 from worker.errors import (
     IdempotencyConflict,
     InvalidReference,
@@ -19,7 +20,7 @@ from worker.errors import (
 )
 from worker.jobs.model import DestinationResult, Job, JobStatus, new_job_id
 from worker.jobs.store import JobStore
-from worker.policies import AttestationPolicy
+from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     default_target,
@@ -36,6 +37,7 @@ from worker.targets_file import load_targets
 
 MAX_EXTRA_TAGS = 20
 Enqueue = Callable[[str], None]
+QueueMessage = Callable[[str], tuple[str, str]]  # job id -> (queue list, task message)
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,15 @@ class PushRequest:
     targets: list[str] = field(default_factory=list)
     callback_url: str | None = None
     callback_events: list[str] | None = None
+    referrers: str | None = None
 
     def fingerprint(self) -> str:
         """A stable hash of the request body, to compare idempotent retries."""
         body = asdict(self)
         if not body["targets"]:  # as before targets existed: replays across an upgrade match
             del body["targets"]
+        if body["referrers"] is None:  # likewise before the referrers field
+            del body["referrers"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -77,15 +82,27 @@ def _attestations(value: str) -> AttestationPolicy:
         raise InvalidRequest("attestations", f"must be one of {allowed}") from None
 
 
+def _referrers(value: str | None) -> ReferrersPolicy | None:
+    if value is None:
+        return None
+    try:
+        return ReferrersPolicy(value)
+    except ValueError:
+        allowed = ", ".join(policy.value for policy in ReferrersPolicy)
+        raise InvalidRequest("referrers", f"must be one of {allowed}") from None
+
+
 def plan_job(
     request: PushRequest,
     settings: Settings,
     owner: str,
     targets: TargetSet | None = None,
     request_id: str = "",
+    apps: AppPolicies | None = None,
 ) -> Job:
     """Validate `request` against the settings and targets (default: loaded from the
-    settings) and build its queued Job (not yet stored)."""
+    settings) and build its queued Job (not yet stored). `apps` gives the app's default
+    targets and its own repositories; whether it may push is `worker.jobs.policy`'s question."""
     daemon = is_daemon_source(request.source)
     if daemon and not settings.daemon_sources:
         raise InvalidRequest(
@@ -116,8 +133,9 @@ def plan_job(
     for extra in request.extra_tags:
         _field("extra_tags", partial(validate_tag, extra))
     tags = list(dict.fromkeys([tag, *request.extra_tags]))
-    chosen = (targets or load_targets(settings)).resolve(request.targets, request.app_slug)
-    results = [_planned(each, request.app_slug, target, tags) for each in chosen]
+    chosen = _chosen_targets(request, targets or load_targets(settings), apps or AppPolicies())
+    referrers = _referrers(request.referrers)
+    results = [_planned(each, request.app_slug, target, tags, referrers) for each in chosen]
     dests = [ref for result in results for ref in result.references]
     deadline = request.deadline_seconds or settings.default_deadline
     if deadline > settings.max_deadline:
@@ -136,6 +154,7 @@ def plan_job(
         targets=[each.name for each in chosen],
         results=results,
         attestations=_attestations(request.attestations),
+        referrers=referrers.value if referrers else None,
         platforms=list(request.platforms),
         deadline_seconds=deadline,
         request_hash=request.fingerprint(),
@@ -143,19 +162,45 @@ def plan_job(
     )
 
 
-def _planned(target: Target, app_slug: str, image: str, tags: list[str]) -> DestinationResult:
-    """The pending result of one target: its repository and references."""
+def _chosen_targets(request: PushRequest, targets: TargetSet, apps: AppPolicies) -> list[Target]:
+    """The targets named (else the app's defaults), each with the app's own repository."""
+    names = request.targets or apps.default_targets(request.app_slug)
+    chosen = []
+    for each in targets.resolve(names, request.app_slug):
+        own = apps.repository_for(request.app_slug, each.name)
+        chosen.append(replace(each, repository=own) if own else each)
+    return chosen
+
+
+def _planned(
+    target: Target,
+    app_slug: str,
+    image: str,
+    tags: list[str],
+    referrers: ReferrersPolicy | None,
+) -> DestinationResult:
+    """The pending result of one target: its repository, references and referrers policy
+    (the request's, else the target's)."""
     try:
         refs = [target.reference(app_slug, image, tag) for tag in tags]
     except InvalidReference as exc:
         raise InvalidRequest("target", f"{exc} (target {target.name})") from None
     return DestinationResult(
-        target.name, target.registry, refs[0].repository, [str(ref) for ref in refs]
+        target.name,
+        target.registry,
+        refs[0].repository,
+        [str(ref) for ref in refs],
+        referrers=(referrers or target.referrers).value,
     )
 
 
-def submit(store: JobStore, job: Job, enqueue: Enqueue) -> Job:
-    """Write the job record, then enqueue its id; undo the record if enqueueing fails."""
+def submit(store: JobStore, job: Job, enqueue: Enqueue, message: QueueMessage | None = None) -> Job:
+    """Write the job record, then enqueue its id; undo the record if enqueueing fails. With
+    `message` (the queue list and body of the job's task), the record and the message are
+    written in one transaction instead."""
+    if message is not None:
+        store.create(job, message(job.id))
+        return job
     store.create(job)
     try:
         enqueue(job.id)
@@ -174,14 +219,19 @@ IDEMPOTENCY_TTL = 24 * 3600
 
 
 def submit_idempotent(
-    store: JobStore, job: Job, enqueue: Enqueue, scope: str, key: str
+    store: JobStore,
+    job: Job,
+    enqueue: Enqueue,
+    scope: str,
+    key: str,
+    message: QueueMessage | None = None,
 ) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
     existing = store.remember_submission(digest, job, IDEMPOTENCY_TTL)
     if existing is None:
         try:
-            return submit(store, job, enqueue), True
+            return submit(store, job, enqueue, message), True
         except Exception:
             store.forget_submission(digest)
             raise

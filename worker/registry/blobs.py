@@ -22,12 +22,13 @@ class BlobRoute:
     """Where one blob comes from and goes to."""
 
     source: Repository
-    target: Repository
+    destination: Repository
 
     @property
     def same_host(self) -> bool:
-        """True when source and target are one registry (a copy then needs one slot, not two)."""
-        return self.source.client is self.target.client
+        """True when source and destination are one registry (a copy then needs one slot, not
+        two)."""
+        return self.source.client is self.destination.client
 
 
 def verified_chunks(
@@ -88,7 +89,7 @@ def stream_blob(
             upload.commit(
                 blob.digest,
                 verified_chunks(reads, blob, count, should_stop),
-                what=f"uploading blob {blob.digest[:19]} to {route.target.name}",
+                what=f"uploading blob {blob.digest[:19]} to {route.destination.name}",
                 length=blob.size,
                 take_slot=not route.same_host,
             )

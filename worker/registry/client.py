@@ -15,11 +15,14 @@ import httpx
 from worker.errors import AuthError, PushError
 from worker.redaction import register_secret
 from worker.reference import api_host
+from worker.registry.bodies import MAX_ERROR_BYTES, read_capped
 from worker.registry.credentials import Credentials, CredentialSource, as_source
 from worker.registry.observer import NullObserver, RegistryObserver, retry_reason
+from worker.registry.phases import CREDENTIALS, timed_as
 from worker.registry.request import RegistryRequest
 from worker.registry.retry import RetryPolicy, RetryState
 from worker.registry.status import map_transport_error, raise_for_status, unexpected_answer
+from worker.registry.tokens import RealmRules, ask_token, basic_header
 
 USER_AGENT = "pushgate/0.1"
 # One limit per registry host for the whole worker process, however many jobs and blob
@@ -71,8 +74,10 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 16,
         observer: RegistryObserver | None = None,
+        token_realm_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.registry = registry
+        self._realm = RealmRules(registry, api_host(registry), insecure, token_realm_hosts)
         self.observer: RegistryObserver = observer or NullObserver()
         self._slots = host_slots(api_host(registry), max_connections)
         scheme = "http" if insecure else "https"
@@ -92,6 +97,7 @@ class RegistryClient:
         self._fetching: dict[str, threading.Lock] = {}  # scopes whose token is being fetched
         self._lock = threading.Lock()
 
+    @timed_as(CREDENTIALS)
     def login(self) -> Credentials | None:
         """The credentials this client logs in with now (for a daemon pushing for us)."""
         return self._credentials.current()
@@ -108,7 +114,7 @@ class RegistryClient:
             return {}
         if challenge.scheme == "basic":
             credentials = self._credentials.current()
-            return {"Authorization": _basic(credentials)} if credentials else {}
+            return {"Authorization": basic_header(credentials)} if credentials else {}
         return {"Authorization": f"Bearer {self._token(scopes)}"}
 
     def _token(self, scopes: tuple[str, ...]) -> str:
@@ -148,14 +154,15 @@ class RegistryClient:
             return cached[0]
         return None
 
+    @timed_as(CREDENTIALS)
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
         assert self._challenge is not None
         realm = self._challenge.realm
         credentials = self._credentials.current()
-        response = self._ask_token_server(realm, scopes, credentials)
+        response = self._ask_token(realm, scopes, credentials)
         if response.status_code in (401, 403) and self._credentials.renew(credentials):
             credentials = self._credentials.current()  # a helper's, asked again once
-            response = self._ask_token_server(realm, scopes, credentials)
+            response = self._ask_token(realm, scopes, credentials)
         if response.status_code in (401, 403):
             who = f"as {credentials.username!r}" if credentials else "anonymously"
             raise AuthError(
@@ -171,29 +178,13 @@ class RegistryClient:
         register_secret(token, ttl=lifetime)
         return token, lifetime
 
-    def _ask_token_server(
+    def _ask_token(
         self, realm: str, scopes: tuple[str, ...], credentials: Credentials | None
     ) -> httpx.Response:
-        """GET a token with Basic credentials, or POST an identity token as an OAuth2
-        refresh_token grant (as docker does with `identitytoken`)."""
         assert self._challenge is not None
-        service = self._challenge.service
-        try:
-            if credentials is not None and credentials.identity_token:
-                form = {
-                    "grant_type": "refresh_token",
-                    "refresh_token": credentials.password.reveal(),
-                    "service": service,
-                    "scope": " ".join(scopes),
-                    "client_id": USER_AGENT.split("/", 1)[0],
-                }
-                return self._http.post(realm, data=form)
-            params = httpx.QueryParams({"service": service, "scope": list(scopes)})
-            auth = httpx.BasicAuth(*credentials.basic()) if credentials else None
-            return self._http.get(realm, params=params, auth=auth)
-        except httpx.HTTPError as exc:
-            where = f"token server {httpx.URL(realm).host}"
-            raise map_transport_error(exc, where, token_realm=True) from None
+        return ask_token(
+            self._http, self._realm, realm, self._challenge.service, scopes, credentials
+        )
 
     def _learn(self, response: httpx.Response, scopes: tuple[str, ...], first: bool) -> bool:
         """Take in a 401's challenge; True when a retry with new credentials can help: the
@@ -215,7 +206,7 @@ class RegistryClient:
             if not sent.startswith("Basic "):
                 return True
             # Refused: a helper's cached credentials may have expired; ask it again, once.
-            return sent != _basic(credentials) or self._credentials.renew(credentials)
+            return sent != basic_header(credentials) or self._credentials.renew(credentials)
         return challenge.scheme == "bearer" and first
 
     # -- requests -----------------------------------------------------------
@@ -288,18 +279,18 @@ class RegistryClient:
         done = response.status_code in request.ok
         if done and not read:
             return True, response
+        limit = request.max_body if done else MAX_ERROR_BYTES  # an error shows only its start
         try:
-            response.read()
+            if limit is None:
+                response.read()
+            else:
+                response = read_capped(response, limit, request.what, refuse=done)
         except httpx.HTTPError as exc:
             state.failed(map_transport_error(exc, request.what))
             return False, None
         finally:
             response.close()
         return done, response
-
-
-def _basic(credentials: Credentials) -> str:
-    return httpx.BasicAuth(*credentials.basic())._auth_header
 
 
 def pull_scope(repository: str) -> str:

@@ -1,60 +1,32 @@
-"""The copy engine: copy an image between registries over the distribution API, no daemon."""
+"""The copy engine: one pooled client per registry host, and the one copy path
+(`transfer.py`) from a source to one or more destinations over the distribution API."""
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import partial
 
-from worker.errors import RejectedError
-from worker.policies import AttestationPolicy
 from worker.reference import Reference
-from worker.registry.blobs import BlobRoute
+from worker.registry.blobs import StopCheck
 from worker.registry.client import RegistryClient
 from worker.registry.credentials import Credentials, CredentialSource, target_credentials
+from worker.registry.destination import CopyOptions, CopyResult, Destination
 from worker.registry.logins import Logins
-from worker.registry.manifests import Descriptor, Manifest
+from worker.registry.manifests import Manifest
 from worker.registry.observer import RegistryObserver
 from worker.registry.progress import Progress
 from worker.registry.repository import Repository
 from worker.registry.retry import RetryPolicy, current_stop
-from worker.registry.scheduler import StreamSlots, copy_blob, run_all
-from worker.registry.selection import IndexSelection, explain_refusal, select_children
-from worker.registry.tags import put_tag
+from worker.registry.scheduler import BlobTransfer, StreamSlots
+from worker.registry.tags import confirm_served, push_tags
+from worker.registry.transfer import ImageCopy
 from worker.settings import Settings
 
-StopCheck = Callable[[], None]
 CredentialLookup = Callable[[str], "Credentials | CredentialSource | None"]
-# Given blob digests, the repository of the same app that already holds each (if known).
-MountLookup = Callable[[list[str]], Mapping[str, str]]
 
 
 def _never_stop() -> None:
     return None
-
-
-@dataclass(frozen=True)
-class CopyOptions:
-    """How to copy: attestation policy, platform selection, repositories to mount from."""
-
-    attestations: AttestationPolicy = AttestationPolicy.STRIP
-    platforms: tuple[str, ...] = ()
-    mount_lookup: MountLookup | None = None
-
-
-@dataclass
-class CopyResult:
-    """What a copy did: digests before and after, what it served, removed and mounted."""
-
-    source_digest: str
-    digest: str
-    served: dict[str, str] = field(default_factory=dict)
-    removed: list[dict[str, str]] = field(default_factory=list)
-    blobs_mounted: int = 0
-    blobs: list[str] = field(default_factory=list)
 
 
 class CopyEngine:
@@ -68,12 +40,14 @@ class CopyEngine:
         source_credentials: CredentialLookup | None = None,
         observer: RegistryObserver | None = None,
         insecure: Callable[[str], bool] | None = None,
+        realm_hosts: Callable[[str], frozenset[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.observer = observer
         self._target_credentials = target
         self._source_credentials = source_credentials or (lambda registry: None)
         self._insecure = insecure or settings.is_insecure
+        self._realm_hosts = realm_hosts or (lambda registry: settings.token_realm_hosts)
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
         self.retry = RetryPolicy(
@@ -81,22 +55,29 @@ class CopyEngine:
         )
         # Every job of this process streams blobs through these slots (see scheduler.py).
         self.streams = StreamSlots(settings.blob_streams)
+        self.transfer = BlobTransfer(
+            self.retry,
+            self.streams,
+            settings.chunk_threshold,
+            settings.chunk_size,
+            settings.copy_concurrency,
+        )
 
     @classmethod
     def from_settings(
         cls,
         settings: Settings,
-        logins: Logins | None = None,
+        logins: Logins,
         observer: RegistryObserver | None = None,
     ) -> CopyEngine:
         """An engine with the vendor token, the targets' logins and DOCKER_CONFIG's;
         `observer` hears of every registry request and retry (the job side's metrics)."""
-        logins = logins or Logins(settings)
         return cls(
             settings,
             target=target_credentials(settings.registry_username, settings.registry_token),
             source_credentials=logins.credentials,
             insecure=logins.insecure,
+            realm_hosts=logins.realm_hosts,
             observer=observer,
         )
 
@@ -127,6 +108,7 @@ class CopyEngine:
                     retry=self.retry,
                     max_connections=self.settings.registry_concurrency,
                     observer=self.observer,
+                    token_realm_hosts=self._realm_hosts(registry),
                 )
                 self._clients[registry] = client
             return client
@@ -138,68 +120,52 @@ class CopyEngine:
     def copy(
         self,
         source: Reference,
-        destinations: Sequence[Reference],
+        references: Sequence[Reference],
         *,
         options: CopyOptions | None = None,
         progress: Progress | None = None,
         should_stop: StopCheck = _never_stop,
     ) -> CopyResult:
-        """Copy `source` to every destination (one repository, several tags)."""
-        token = current_stop.set(should_stop)
-        try:
-            return self._copy(
-                source, destinations, options or CopyOptions(), progress or Progress(), should_stop
-            )
-        finally:
-            current_stop.reset(token)
+        """Copy `source` to one destination (one repository, several tags); its error is
+        raised."""
+        if not references:
+            raise ValueError("copy needs at least one destination")
+        destination = Destination(str(references[0]), references)
+        self.copy_to(
+            source, [destination], options=options, progress=progress, should_stop=should_stop
+        )
+        if destination.error is not None:
+            raise destination.error
+        assert destination.result is not None  # copy_to leaves none pending
+        return destination.result
 
-    def _copy(
+    def copy_to(
         self,
         source: Reference,
-        destinations: Sequence[Reference],
-        options: CopyOptions,
-        progress: Progress,
-        should_stop: StopCheck,
-    ) -> CopyResult:
+        destinations: Sequence[Destination],
+        *,
+        options: CopyOptions | None = None,
+        progress: Progress | None = None,
+        should_stop: StopCheck = _never_stop,
+    ) -> None:
+        """Copy `source` to every destination; each ends with its `result` or its own `error`.
+        Errors of the source itself and the stop are raised: no destination can succeed then
+        (the rule: worker/registry/transfer.py)."""
         if not destinations:
             raise ValueError("copy needs at least one destination")
-        src = self.repository(source.registry, source.repository)
-        dst = self.repository(destinations[0].registry, destinations[0].repository)
-        # What the destinations serve now, asked while the source manifest is read.
-        with ThreadPoolExecutor(1, thread_name_prefix="head") as side:
-            served_now = side.submit(
-                contextvars.copy_context().run, partial(self._served, destinations)
-            )
-            top = src.manifest(source.identifier)
-            should_stop()
-            selection = self._select(src, top, options, should_stop)
-            served = served_now.result()
-        blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
-        pushed = selection.manifest
-        result = CopyResult(
-            top.digest, pushed.digest, removed=selection.removed, blobs=[b.digest for b in blobs]
-        )
-        progress.start(blobs)
-        if all(digest == pushed.digest for digest in served.values()):
-            # A re-push: every tag serves the image already, and a registry serves a manifest
-            # only once it holds all its blobs. Nothing to copy or check.
-            for blob in blobs:
-                progress.blob_skipped(blob, 0)
-            result.served = {dest: pushed.digest for dest in served}
-            return result
-        route = BlobRoute(src, dst)
-        # Repositories that hold a blob already; the target itself is skipped when mounting.
-        holders = options.mount_lookup([b.digest for b in blobs]) if options.mount_lookup else {}
-        result.blobs_mounted = self._copy_blobs(route, blobs, holders, progress, should_stop)
+        token = current_stop.set(should_stop)
         try:
-            for child in selection.children:
-                should_stop()
-                if dst.served_digest(child.digest) != child.digest:
-                    dst.put_manifest(child.digest, child)
-            self.push_tags(pushed, destinations, should_stop, served)
-        except RejectedError as refused:
-            raise explain_refusal(refused, selection) from None
-        return self.confirm_served(result, destinations)
+            ImageCopy(
+                self.repository,
+                self.transfer,
+                source,
+                destinations,
+                options or CopyOptions(),
+                progress or Progress(),
+                should_stop,
+            ).run()
+        finally:
+            current_stop.reset(token)
 
     def push_tags(
         self,
@@ -207,67 +173,18 @@ class CopyEngine:
         destinations: Sequence[Reference],
         should_stop: StopCheck = _never_stop,
         served: Mapping[str, str | None] | None = None,
-    ) -> None:
+    ) -> dict[str, str | None]:
         """PUT the manifest under every destination tag that does not already serve it
-        (`served`: what each tag served when the copy began, so it need not be asked again)."""
-        for dest in destinations:
-            should_stop()
-            repository = self.repository(dest.registry, dest.repository)
-            if served is not None and str(dest) in served:
-                now = served[str(dest)]
-            else:
-                now = repository.served_digest(dest.identifier)
-            if now != manifest.digest:
-                put_tag(repository, dest.identifier, manifest, now)
+        (`served`: what each tag served when the copy began, so it need not be asked again);
+        what the registry answered to each PUT."""
+        return push_tags(self.repository, manifest, destinations, should_stop, served)
 
-    def _served(self, destinations: Sequence[Reference]) -> dict[str, str | None]:
-        """What every destination tag serves now (None where nothing)."""
-        return {
-            str(dest): self.repository(dest.registry, dest.repository).served_digest(
-                dest.identifier
-            )
-            for dest in destinations
-        }
-
-    def confirm_served(self, result: CopyResult, destinations: Sequence[Reference]) -> CopyResult:
-        """HEAD every destination, check it serves result.digest, and record what it serves."""
-        for dest in destinations:
-            served = self.repository(dest.registry, dest.repository).served_digest(dest.identifier)
-            if served != result.digest:
-                raise RejectedError(
-                    f"{dest} serves {served or 'nothing'} after the push, not {result.digest}"
-                )
-            result.served[str(dest)] = served
-        return result
-
-    def _select(
+    def confirm_served(
         self,
-        src: Repository,
-        top: Manifest,
-        options: CopyOptions,
-        should_stop: StopCheck,
-    ) -> IndexSelection:
-        if not top.is_index:
-            return select_children(top, [], options.attestations, options.platforms)
-        children: list[Manifest] = []
-        for child in top.children:
-            should_stop()
-            children.append(src.manifest(child.digest))
-        return select_children(top, children, options.attestations, options.platforms)
-
-    def _copy_blobs(
-        self,
-        route: BlobRoute,
-        blobs: list[Descriptor],
-        holders: Mapping[str, str],
-        progress: Progress,
-        should_stop: StopCheck,
-    ) -> int:
-        """Copy blobs largest first, several at once; returns how many were mounted."""
-        ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
-        tasks = [
-            partial(copy_blob, self, route, b, holders.get(b.digest), progress, should_stop)
-            for b in ordered
-        ]
-        outcomes = run_all(tasks, self.settings.copy_concurrency, progress.abort)
-        return outcomes.count("mounted")
+        result: CopyResult,
+        destinations: Sequence[Reference],
+        answered: Mapping[str, str | None] | None = None,
+    ) -> CopyResult:
+        """Check every destination serves result.digest (a PUT `answered` with it counts)
+        and record what it serves."""
+        return confirm_served(self.repository, result, destinations, answered)

@@ -164,6 +164,21 @@ def docker_config_source(
     return StaticCredentials(credentials) if credentials else None
 
 
+def docker_config_realm_hosts(config_dir: Path | None, registry: str) -> frozenset[str]:
+    """The `token_realm_hosts` of `registry`'s `auths` entry in config.json (a pushgate
+    field docker ignores): hosts its token realm may be on besides the registry's."""
+    path = config_dir / "config.json" if config_dir is not None else None
+    if path is None or not path.exists():
+        return frozenset()
+    auths = _section(_read_config(path), "auths")
+    for key in _config_keys(registry):
+        entry = auths.get(key)
+        if isinstance(entry, dict):
+            hosts = entry.get("token_realm_hosts") or []
+            return frozenset(h.lower() for h in hosts if isinstance(h, str))
+    return frozenset()
+
+
 def _auths_entry(auths: dict[str, Any], registry: str, path: Path) -> Credentials | None:
     for key in _config_keys(registry):
         entry = auths.get(key)

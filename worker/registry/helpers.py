@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from worker.errors import AuthError
-from worker.redaction import redact, register_secret
+from worker.redaction import redact, redact_cut, register_secret
 
 HELPER_TIMEOUT = 60.0
 _NOT_FOUND = "credentials not found"  # docker's ErrCredentialsNotFound: log in anonymously
@@ -46,7 +46,7 @@ def run_helper(helper: str, server_url: str) -> tuple[str, str] | None:
     except OSError as exc:
         raise AuthError(f"cannot run credential helper {command}: {exc.strerror}") from None
     if answer.returncode != 0:
-        message = (answer.stdout.strip() or answer.stderr.strip())[:300]
+        message = redact_cut(answer.stdout.strip() or answer.stderr.strip(), 300)
         if _NOT_FOUND in message.lower():
             return None
         raise AuthError(

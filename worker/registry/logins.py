@@ -1,20 +1,24 @@
-"""Which credentials and scheme each registry host gets: a target's, else DOCKER_CONFIG's."""
+"""Which credentials and scheme each registry host gets: a target's, else DOCKER_CONFIG's.
+The targets are given (read by the caller): the engine reads no files of its own."""
 
 from __future__ import annotations
 
-from worker.registry.credentials import CredentialSource, docker_config_source
+from worker.registry.credentials import (
+    CredentialSource,
+    docker_config_realm_hosts,
+    docker_config_source,
+)
 from worker.settings import Settings
 from worker.targets import TargetSet
-from worker.targets_file import load_targets
 
 
 class Logins:
     """Per registry host: the credential source (targets first, then the Docker config of
     the sources) and whether it is plain HTTP."""
 
-    def __init__(self, settings: Settings, targets: TargetSet | None = None) -> None:
+    def __init__(self, settings: Settings, targets: TargetSet) -> None:
         self.settings = settings
-        self.targets = targets if targets is not None else load_targets(settings)
+        self.targets = targets
 
     def credentials(self, registry: str) -> CredentialSource | None:
         """Where the credentials for `registry` come from (None: anonymous)."""
@@ -28,3 +32,14 @@ class Logins:
         """True when `registry` is reached over plain HTTP."""
         target = self.targets.for_registry(registry)
         return self.settings.is_insecure(registry) or (target is not None and target.insecure)
+
+    def realm_hosts(self, registry: str) -> frozenset[str]:
+        """The hosts besides `registry` whose token realm may get its credentials: the
+        target's `token_realm_hosts`, else its DOCKER_CONFIG entry's, and the service-wide
+        PUSHGATE_TOKEN_REALM_HOSTS."""
+        target = self.targets.for_registry(registry)
+        if target is not None:
+            own = target.token_realm_hosts
+        else:
+            own = docker_config_realm_hosts(self.settings.docker_config, registry)
+        return own | self.settings.token_realm_hosts

@@ -28,6 +28,7 @@ class RegistryRequest:
     ok: tuple[int, ...] = SUCCESS
     follow_redirects: bool = False
     take_slot: bool = True
+    max_body: int | None = None  # a longer answer is refused unread (RejectedError)
 
     @property
     def replayable(self) -> bool:

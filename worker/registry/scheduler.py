@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 from worker.errors import PushCancelled, PushError
 from worker.registry.blobs import BlobRoute, stream_blob
@@ -22,10 +23,8 @@ from worker.registry.chunked import ChunkedUpload
 from worker.registry.manifests import Descriptor
 from worker.registry.progress import Progress
 from worker.registry.repository import Mounted
+from worker.registry.retry import RetryPolicy
 from worker.registry.uploads import Upload
-
-if TYPE_CHECKING:
-    from worker.registry.copier import CopyEngine
 
 T = TypeVar("T")
 StopCheck = Callable[[], None]
@@ -108,23 +107,34 @@ def run_all(
     return [f.result() for f in futures]
 
 
+@dataclass(frozen=True)
+class BlobTransfer:
+    """How one engine moves blobs: its retry policy, the process's stream slots, when a blob
+    goes up in chunks (and how big), and how many blobs of one job are copied at once."""
+
+    retry: RetryPolicy
+    streams: StreamSlots
+    chunk_threshold: int
+    chunk_size: int
+    per_job: int
+
+
 def copy_blob(
-    engine: CopyEngine,
+    transfer: BlobTransfer,
     route: BlobRoute,
     blob: Descriptor,
     holder: str | None,
     progress: Progress,
     should_stop: StopCheck,
 ) -> str:
-    """Copy one blob unless the target has it or can mount it from `holder`; retried whole.
-    Returns "skipped", "mounted" or "copied"."""
+    """Copy one blob unless the destination has it or can mount it from `holder`; retried
+    whole. Returns "skipped", "mounted" or "copied"."""
 
     def stop() -> None:
         progress.check_aborted()
         should_stop()
 
-    settings = engine.settings
-    state = engine.retry.begin(f"copying blob {blob.digest[:19]}")
+    state = transfer.retry.begin(f"copying blob {blob.digest[:19]}")
     while state.next_attempt():
         stop()
         counted = 0
@@ -136,19 +146,19 @@ def copy_blob(
             progress.add_bytes(n)
 
         try:
-            if route.target.has_blob(blob.digest):
+            if route.destination.has_blob(blob.digest):
                 progress.blob_skipped(blob, counted)
                 return "skipped"
-            opened = route.target.mount_or_start(blob.digest, [holder] if holder else [])
+            opened = route.destination.mount_or_start(blob.digest, [holder] if holder else [])
             if isinstance(opened, Mounted):
                 progress.blob_skipped(blob, counted, mounted=True)
                 return "mounted"
             upload = opened
             # The bytes flow only while this job holds one of the process's stream slots.
-            with engine.streams.hold(progress, stop):
-                if blob.size > settings.chunk_threshold:
-                    chunk = max(settings.chunk_size, upload.min_chunk)
-                    ChunkedUpload(route, blob, upload, chunk, count, stop).run(engine.retry)
+            with transfer.streams.hold(progress, stop):
+                if blob.size > transfer.chunk_threshold:
+                    chunk = max(transfer.chunk_size, upload.min_chunk)
+                    ChunkedUpload(route, blob, upload, chunk, count, stop).run(transfer.retry)
                 else:
                     stream_blob(route, blob, upload, count, stop)
             progress.blob_done(blob, counted)

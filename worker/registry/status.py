@@ -20,7 +20,7 @@ from worker.errors import (
     RejectedError,
     TransientRegistryError,
 )
-from worker.redaction import redact
+from worker.redaction import redact, redact_cut
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
@@ -35,10 +35,10 @@ def registry_error_summary(body: bytes) -> str:
     for err in errors[:3]:
         if not isinstance(err, dict):
             continue
-        text = f"{err.get('code', 'UNKNOWN')}: {err.get('message', '')}".strip()
+        text = redact_cut(f"{err.get('code', 'UNKNOWN')}: {err.get('message', '')}".strip(), 300)
         detail = err.get("detail")
         if detail:
-            text += f" ({json.dumps(detail)[:300]})"
+            text += f" ({redact_cut(json.dumps(detail), 300)})"
         parts.append(text)
     return "; ".join(parts)
 
@@ -91,7 +91,7 @@ def raise_for_status(response: httpx.Response, what: str, scopes: tuple[str, ...
         return
     summary = registry_error_summary(response.content)
     if not summary:
-        text = response.text.strip().replace("\n", " ")[:200]
+        text = redact_cut(response.text.strip().replace("\n", " "), 200)
         summary = f"HTTP {status}" + (f": {text}" if text else "")
     summary = redact(summary)
     error: PushError

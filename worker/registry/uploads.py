@@ -13,6 +13,7 @@ import httpx
 
 from worker.errors import PushError, RejectedError
 from worker.registry.client import RegistryClient
+from worker.registry.phases import BLOB_TRANSFER, timed_as
 from worker.registry.request import RegistryRequest
 
 _OCTETS = "application/octet-stream"
@@ -52,6 +53,7 @@ class Upload:
         self.min_chunk = min_chunk  # the registry's OCI-Chunk-Min-Length, 0 when unstated
         self.acknowledged = 0  # bytes the registry confirmed holding in a PATCH answer
 
+    @timed_as(BLOB_TRANSFER)
     def patch(
         self,
         body: Iterator[bytes],
@@ -89,6 +91,7 @@ class Upload:
             self.acknowledged = expected
         return self.acknowledged
 
+    @timed_as(BLOB_TRANSFER)
     def commit(
         self,
         digest: str,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from worker.chatops.messages import QUEUED, event_message
 from worker.errors import ConfigurationError, PushgateError
 from worker.jobs.model import Job, format_time, utcnow
 from worker.metrics import count_delivery
@@ -30,10 +31,13 @@ from worker.webhooks.records import (
     DeliveryRecords,
 )
 from worker.webhooks.sender import Attempt, post, signed_headers
-from worker.webhooks.subscriptions import END_EVENTS, Subscription, read_secret
+from worker.webhooks.subscriptions import END_EVENTS, EVENTS, Subscription, read_secret
 
 log = logging.getLogger(__name__)
 CALLBACK = "callback"  # the subscription name of a job's own callback_url
+CHAT = "chat:response_url"  # the subscription name of a chat command's response_url
+CHAT_EVENTS = (QUEUED, *EVENTS)
+CHAT_FORMAT = "chat-"  # + the platform: Block Kit for Slack, Markdown text for Mattermost
 SEND_GRACE = 5.0  # a new delivery whose task could not be sent is resent after this
 Send = Callable[[str], None]
 
@@ -48,6 +52,27 @@ def message_id(job_id: str, event: str, subscription: str) -> str:
     """The webhook-id of an event for a subscriber: the same on every retry and re-emit."""
     digest = hashlib.sha256(f"{job_id}\0{event}\0{subscription}".encode()).hexdigest()
     return f"msg_{digest[:32]}"
+
+
+def is_chat(delivery: Delivery) -> bool:
+    """True for an update to a chat command's response_url (no standing subscription has a
+    chat format)."""
+    return delivery.format.startswith(CHAT_FORMAT)
+
+
+def shown_url(delivery: Delivery) -> str:
+    """Where a delivery goes, as logs and the API show it: no query or user info, and for a
+    chat's response_url (a capability in its path) only the scheme and host."""
+    url = display_url(delivery.url)
+    if is_chat(delivery):
+        return url.split("/", 3)[0] + "//" + url.split("/", 3)[2] + "/…"
+    return url
+
+
+def _body(event: str, job: Job, fmt: str, timestamp: str) -> str:
+    if fmt.startswith(CHAT_FORMAT):
+        return event_message(fmt.removeprefix(CHAT_FORMAT), event, job)
+    return render(event, job, fmt, timestamp)
 
 
 @dataclass(frozen=True)
@@ -71,11 +96,17 @@ class Dispatcher:
     ) -> None:
         self.records, self.subscriptions, self.send = records, subscriptions, send
         self.policy = HostPolicy(settings.webhook_hosts)
+        self.chat_policy = HostPolicy(
+            settings.chat.response_hosts, setting="PUSHGATE_CHATOPS_RESPONSE_HOSTS"
+        )
         self.timeout = settings.webhook_timeout
         self.schedule = settings.webhook_retry_schedule
         self.lease = lease_for(settings.webhook_timeout)
 
     def _targets(self, event: str, job: Job) -> Iterator[_Target]:
+        chat = job.chat or {}
+        if chat.get("url") and event in CHAT_EVENTS:
+            yield _Target(CHAT, chat["url"], "", CHAT_FORMAT + chat["platform"], True)
         callback = job.callback or {}
         if callback.get("url") and event in callback.get("events", END_EVENTS):
             yield _Target(
@@ -101,7 +132,7 @@ class Dispatcher:
                 format=target.format,
                 secret_file=target.secret_file,
                 guarded=target.guarded,
-                body=render(event, job, target.format, timestamp),
+                body=_body(event, job, target.format, timestamp),
                 created_at=timestamp,
             )
             if self.records.create(delivery, due=time.time() + SEND_GRACE):
@@ -121,10 +152,9 @@ class Dispatcher:
         delivery = self.records.get(delivery_id)
         if delivery is None:
             return None
-        where = display_url(delivery.url)
-        if delivery.subscription != CALLBACK and self.records.disabled(
-            delivery.subscription, delivery.url
-        ):
+        where = shown_url(delivery)
+        standing = delivery.subscription != CALLBACK and not is_chat(delivery)
+        if standing and self.records.disabled(delivery.subscription, delivery.url):
             self.records.finish(
                 delivery_id, token, DISABLED, last_error="subscription disabled (410 Gone)"
             )
@@ -152,6 +182,8 @@ class Dispatcher:
                 return Attempt(None, str(exc))
             headers = signed_headers(secret, delivery.id, delivery.body, time.time())
         policy = self.policy if delivery.guarded else None
+        if is_chat(delivery):
+            policy = self.chat_policy
         return post(delivery.url, delivery.body, headers, self.timeout, policy)
 
     def _record(self, delivery: Delivery, token: str, attempt: Attempt) -> None:
@@ -166,7 +198,7 @@ class Dispatcher:
                 delivery.id, token, DELIVERED, delivered_at=format_time(utcnow()), **fields
             )
         elif attempt.status == 410:
-            if delivery.subscription != CALLBACK:
+            if delivery.subscription != CALLBACK and not is_chat(delivery):
                 self.records.disable(delivery.subscription, delivery.url)
                 log.warning(
                     "webhook subscription %s answered 410 Gone: disabled", delivery.subscription

@@ -79,6 +79,7 @@ class HostPolicy:
 
     allowed: frozenset[str]
     resolve: Resolve = resolve_host
+    setting: str = "PUSHGATE_WEBHOOK_HOSTS"  # the setting that lists them, named in refusals
 
     def host_allowed(self, host: str) -> bool:
         """True when `host` matches an entry of the list."""
@@ -101,7 +102,7 @@ class HostPolicy:
     def addresses(self, host: str, port: int) -> list[str]:
         """The allowed addresses of `host`; CallbackRefused when there is none."""
         if not self.host_allowed(host):
-            raise CallbackRefused(f"host {host} is not in PUSHGATE_WEBHOOK_HOSTS")
+            raise CallbackRefused(f"host {host} is not in {self.setting}")
         try:
             found = self.resolve(host.strip("[]"), port)
         except (OSError, UnicodeError) as exc:  # the idna codec refuses an empty label
@@ -110,7 +111,7 @@ class HostPolicy:
         if not allowed:
             raise CallbackRefused(
                 f"host {host} resolves to a loopback, link-local or private address "
-                f"({', '.join(found) or 'none'}); list it exactly in PUSHGATE_WEBHOOK_HOSTS "
+                f"({', '.join(found) or 'none'}); list it exactly in {self.setting} "
                 "to allow it"
             )
         return allowed

@@ -11,7 +11,7 @@ from worker.redaction import redact
 from worker.webhooks.guard import display_url
 
 # Job fields that are pushgate's own bookkeeping, never sent out.
-INTERNAL_FIELDS = frozenset({"owner", "run_id", "request_hash", "callback"})
+INTERNAL_FIELDS = frozenset({"owner", "run_id", "request_hash", "callback", "chat"})
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 

@@ -288,6 +288,7 @@ function renderJob(job) {
     ["Duration", el("span", { id: "job-duration", text: duration(job) })],
     ["Digest", digestWithCopy(job.digest, announce)],
     ["Source digest", job.source_digest],
+    ["Signatures and SBOMs", attachedSummary(job)],
     ["Created", job.created_at],
     ["Started", job.started_at],
     ["Finished", job.finished_at],
@@ -310,6 +311,18 @@ function renderJob(job) {
     announce(`This push is now ${job.status}`);
     loadDeliveries();
   }
+}
+
+// How many signatures, SBOMs and attestations went with the image (over every target), what
+// could not follow a changed index digest, and how many digests were verified.
+function attachedSummary(job) {
+  const results = Array.isArray(job.results) ? job.results : [];
+  const carried = results.reduce((sum, r) => sum + (r.carried || []).length, 0);
+  const behind = Math.max(0, ...results.map((r) => (r.left_behind || []).length));
+  const parts = [`${carried} carried`];
+  if (behind) parts.push(`${behind} left behind`);
+  if ((job.verified || []).length) parts.push(`${job.verified.length} verified`);
+  return parts.join(", ");
 }
 
 function renderError(error) {

@@ -11,7 +11,7 @@ from tests.support.browser import artifacts_dir
 from tests.support.images import ImageBuilder
 from tests.support.pushgate import API_KEY, Service
 from tests.support.services import Registry
-from worker.jobs.model import Job, JobError, JobStatus, new_job_id, utcnow
+from worker.jobs.model import DestinationResult, Job, JobError, JobStatus, new_job_id, utcnow
 from worker.jobs.store import JobStore
 
 MiB = 1 << 20
@@ -224,6 +224,36 @@ def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_servic
     markup = "main img, main script, main svg, main iframe, main b, main i, main u"
     assert page.locator(markup).count() == 0
     assert page.evaluate("window.__pwned") is None
+
+
+def test_the_page_counts_signatures_and_sboms(page: Page, ui_service: Service) -> None:
+    store = JobStore.from_url(ui_service.env["PUSHGATE_REDIS_URL"], 3600)
+    sig = {"digest": "sha256:" + "5" * 64, "kind": "cosign sig", "subject": "sha256:" + "a" * 64}
+    results = [
+        DestinationResult("basic", "r.example", "myapp/api", ["r.example/myapp/api:1"]),
+        DestinationResult("ghcr", "ghcr.io", "acme/api", ["ghcr.io/acme/api:1"]),
+    ]
+    results[0].carried, results[1].carried = [sig, sig], [sig]
+    results[0].left_behind = [sig]
+    job = Job(
+        id=new_job_id(),
+        status=JobStatus.SUCCEEDED,
+        source="127.0.0.1:5000/acme/api:1",
+        app_slug="myapp",
+        target="api",
+        tags=["1"],
+        destinations=[r.references[0] for r in results],
+        results=results,
+        verified=[{"digest": sig["subject"], "key": "keys/release.pub", "layout": "cosign"}],
+        started_at=utcnow(),
+        finished_at=utcnow(),
+    )
+    store.create(job)
+    store.connection.close()
+    sign_in(page)
+    page.goto(f"/ui/#/jobs/{job.id}")
+    summary = page.locator("#job-summary")
+    expect(summary).to_contain_text("3 carried, 1 left behind, 1 verified")
 
 
 def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:

@@ -1,0 +1,115 @@
+"""Queueing a push for the caller's key: the one path of POST /v1/pushes and chat commands."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import g
+
+from api import audit
+from api.limits import admit
+from api.observe import request_id
+from api.parameters import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
+from api.policy import RULE_KEY_APPS, enforce
+from api.problems import ApiProblem
+from api.state import state
+from worker.errors import InvalidRequest
+from worker.jobs.model import Job, JobStatus
+from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
+from worker.logs import bind
+from worker.metrics import count_finished
+from worker.webhooks.subscriptions import job_callback
+
+log = logging.getLogger("pushgate.api")
+
+
+def forbid_unless_allowed(app_slug: str) -> None:
+    """403 unless the caller's key may push to and read `app_slug`."""
+    if not g.api_key.allows(app_slug):
+        keys_file = state().settings.api_keys_file
+        raise ApiProblem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"this API key may not push to or read app {app_slug!r}",
+            rule=RULE_KEY_APPS,
+            file=str(keys_file) if keys_file else None,
+        )
+
+
+def checked_job(push: PushRequest) -> Job:
+    """The queued Job of `push` for the caller's key (not stored): 403 for a slug, source,
+    daemon image or target the key or the app's policy does not allow (`api.policy`), 422 for
+    an invalid request."""
+    forbid_unless_allowed(push.app_slug)
+    st = state()
+    job = plan_job(
+        push,
+        st.settings,
+        owner=g.api_key.name,
+        targets=st.targets,
+        request_id=request_id(),
+        apps=st.apps,
+    )
+    enforce(g.api_key, st.apps, job, st.settings.api_keys_file)
+    return job
+
+
+def _check_idempotency_key(key: str) -> None:
+    if len(key) > IDEMPOTENCY_KEY_MAX or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+        raise ApiProblem(
+            400,
+            "bad-idempotency-key",
+            "Bad Idempotency-Key",
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII "
+            "characters (spaces only inside)",
+        )
+
+
+def queue_push(
+    push: PushRequest, idempotency_key: str | None, chat: dict[str, str] | None = None
+) -> tuple[Job, bool]:
+    """Check `push` for the caller's key, store and enqueue it: (job, True) when new, (the
+    earlier job, False) when `idempotency_key` was used before with the same request."""
+    st = state()
+    job = checked_job(push)
+    if push.callback_url is not None:
+        job.callback = job_callback(
+            push.callback_url,
+            push.callback_events,
+            g.api_key.webhook_secret_file,
+            st.settings.webhook_hosts,
+        )
+    elif push.callback_events is not None:
+        raise InvalidRequest("callback_events", "callback_events needs a callback_url")
+    job.chat = chat
+    bind(job_id=job.id, app_slug=job.app_slug)
+    admit(job)
+    created = True
+    if idempotency_key is not None:
+        _check_idempotency_key(idempotency_key)
+        job, created = submit_idempotent(
+            st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key, st.push_message
+        )
+    else:
+        submit(st.store, job, st.enqueue, st.push_message)
+    audit.mark("push", job)
+    log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
+    return job, created
+
+
+def visible_job(job_id: str) -> Job:
+    """The job, if the caller's key may read its app (403 otherwise, 404 when none)."""
+    job = state().store.get(job_id)
+    forbid_unless_allowed(job.app_slug)
+    return job
+
+
+def cancel_push(job_id: str) -> Job:
+    """Cancel the job for the caller: a queued job ends here, a running one is told to stop."""
+    audit.mark("cancel", visible_job(job_id))
+    job = state().store.request_cancel(job_id)
+    if job.status is JobStatus.CANCELLED:  # it was queued: it ends here, not in a worker
+        count_finished(job.status, "cancelled")
+    return job

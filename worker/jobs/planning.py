@@ -1,0 +1,171 @@
+"""A job's plan: what its push would do at each destination (the engine's read-only plan), the
+verdicts of the rules a push is held to, and the vendor registry's known limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError
+from worker.jobs.model import Job
+from worker.reference import parse_reference
+from worker.registry.blobs import StopCheck
+from worker.registry.copier import CopyEngine
+from worker.registry.plan import (
+    MOUNTABLE,
+    PRESENT,
+    SEND,
+    DestinationPlan,
+    ImagePlan,
+    PlannedDestination,
+    plan_copy,
+)
+from worker.targets import BUILTIN
+
+if TYPE_CHECKING:  # the API imports this module; only workers load the runner
+    from worker.jobs.runner import JobRunner
+
+# The vendor registry answers 524 to layers near 2 GB; 1.9 GB and more are refused up front.
+VENDOR_LAYER_LIMIT = 1_900_000_000
+Holders = Callable[[str, list[str]], Mapping[str, str]]  # (ledger scope, digests) -> holders
+Learned = Callable[[dict[str, Any]], None]
+
+
+def layer_limit(target: str) -> int | None:
+    """The largest layer (bytes, exclusive) a target takes, where one is known."""
+    return VENDOR_LAYER_LIMIT if target == BUILTIN else None
+
+
+def verdict(policy: str, rule: str, allowed: bool, detail: str) -> dict[str, Any]:
+    """One policy's verdict on a push: allowed or refused by `rule`, in words."""
+    return {"policy": policy, "rule": rule, "allowed": allowed, "detail": detail}
+
+
+def oversized_detail(target: str, digest: str, size: int) -> str:
+    """Why a layer is refused for `target` before any byte of it is sent."""
+    return (
+        f"layer {digest} is {size} bytes ({size / 1e9:.2f} GB); the {target} registry answers "
+        f"524 to layers of {VENDOR_LAYER_LIMIT / 1e9:.1f} GB or more, so it is not sent"
+    )
+
+
+def _destination(plan: DestinationPlan, manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    writes = any(tag["state"] != "unchanged" for tag in plan.tags)
+    return {
+        "target": plan.name,
+        "repository": plan.repository,
+        "manifests": manifests if writes else [],
+        "tags": plan.tags,
+        "blobs": {
+            "present": plan.count(PRESENT),
+            "mountable": plan.count(MOUNTABLE),
+            "to_send": plan.count(SEND),
+            "bytes_to_send": plan.bytes_to_send,
+            "items": [vars(blob) for blob in plan.blobs],
+        },
+        "limits": [
+            {"rule": "vendor-layer-size", "digest": b.digest, "size": b.size}
+            for b in plan.oversized
+        ],
+        "error": {"type": plan.error.type, "detail": plan.error.detail} if plan.error else None,
+    }
+
+
+def _manifests(image: ImagePlan) -> list[dict[str, Any]]:
+    selection = image.selection
+    platforms = {d.digest: d.platform_name for d in selection.manifest.children}
+    children = [
+        {"digest": m.digest, "media_type": m.media_type, "platform": platforms.get(m.digest)}
+        for m in selection.children
+    ]
+    top = selection.manifest
+    return [*children, {"digest": top.digest, "media_type": top.media_type, "platform": None}]
+
+
+def plan_document(job: Job, image: ImagePlan | None) -> dict[str, Any]:
+    """The plan as the API answers it (so far, while `image` is still being learned)."""
+    doc: dict[str, Any] = {"source": job.source, "allowed": True, "verdicts": []}
+    if image is None:
+        return {**doc, "source_digest": None, "digest": None, "removed": [], "destinations": []}
+    manifests = _manifests(image)
+    destinations = [_destination(plan, manifests) for plan in image.destinations]
+    for plan in image.destinations:
+        for blob in plan.oversized:
+            doc["verdicts"].append(
+                verdict(
+                    "registry-limits",
+                    "vendor-layer-size",
+                    False,
+                    oversized_detail(plan.name, blob.digest, blob.size),
+                )
+            )
+    return {
+        **doc,
+        "source_digest": image.source_digest,
+        "digest": image.selection.manifest.digest,
+        "removed": image.selection.removed,
+        "bytes_to_send": sum(d["blobs"]["bytes_to_send"] for d in destinations),
+        "destinations": destinations,
+    }
+
+
+def plan_push(
+    engine: CopyEngine,
+    holders: Holders,
+    scope: Callable[[str], str],
+    job: Job,
+    should_stop: StopCheck,
+    learned: Learned,
+) -> dict[str, Any]:
+    """The plan of `job`'s push (a registry source), reading only; `learned` hears each step's
+    document. A source the push would refuse or not find makes a refused plan naming why."""
+    wanted = [
+        PlannedDestination(
+            result.target,
+            [parse_reference(ref) for ref in result.references],
+            partial(holders, scope(result.registry)),
+            layer_limit(result.target),
+        )
+        for result in job.results
+    ]
+    try:
+        image = plan_copy(
+            engine.repository,
+            parse_reference(job.source),
+            wanted,
+            job.attestations.value,
+            job.platforms,
+            should_stop,
+            lambda so_far: learned(plan_document(job, so_far)),
+        )
+    except (PushCancelled, DeadlineExceeded):
+        raise
+    except RejectedError as refused:
+        doc = plan_document(job, None)
+        doc["verdicts"].append(verdict("attestations", "source", False, refused.detail))
+        return _settle(doc)
+    except PushError as error:
+        return _settle({**plan_document(job, None), "error": _error(error)})
+    return _settle(plan_document(job, image))
+
+
+def _error(error: PushError) -> dict[str, str]:
+    return {"type": error.type, "detail": error.detail}
+
+
+def _settle(doc: dict[str, Any]) -> dict[str, Any]:
+    """`allowed` from the verdicts and errors: every verdict allows, nothing failed."""
+    failed = doc.get("error") or any(d.get("error") for d in doc.get("destinations", []))
+    doc["allowed"] = not failed and all(v["allowed"] for v in doc["verdicts"])
+    return doc
+
+
+def runner_plan(runner: JobRunner) -> Callable[[Job, StopCheck, Learned], dict[str, Any]]:
+    """Plans made with a worker process's runner: its engine, blob ledger and ledger scopes."""
+
+    def plan(job: Job, should_stop: StopCheck, learned: Learned) -> dict[str, Any]:
+        scope = partial(runner.pusher.ledger_scope, job)
+        return plan_push(runner.engine(), runner.ledger.holders, scope, job, should_stop, learned)
+
+    return plan
