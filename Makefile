@@ -81,6 +81,7 @@ bench: deps
 	$(PY) -m tests.bench.bench_targets
 	$(PY) -m tests.bench.bench_signed
 	$(PY) -m tests.bench.bench_api
+	$(PY) -m tests.bench.bench_chat_plan
 
 # Wheels of both distributions and of every dependency, for `make image` (and offline installs).
 wheels:

@@ -21,7 +21,6 @@ from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
-from worker.apps_file import check_policies
 from worker.celery import (
     create_celery,
     enqueue_delivery,
@@ -29,15 +28,14 @@ from worker.celery import (
     enqueue_push,
     push_message,
 )
-from worker.chatops.grants import load_grants
 from worker.chatops.replays import ReplayGuard
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
+from worker.startup import check_startup
 from worker.webhooks.dispatch import Dispatcher
 from worker.webhooks.records import DeliveryRecords
-from worker.webhooks.subscriptions import load_subscriptions
 
 MAX_BODY_BYTES = 64 * 1024
 CHAT_REPLAY_WINDOW = 600  # longer than a signed chat request stays fresh (5 min either way)
@@ -63,15 +61,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
-    # A bad file stops the start, naming the field.
-    subscriptions = load_subscriptions(settings.webhooks_file)
-    targets, apps = check_policies(settings)  # so does a bad targets or apps file
+    files = check_startup(settings)  # a bad file stops the start, naming the file and field
     celery = create_celery(settings)
     store = JobStore.from_settings(settings)
     dispatcher = Dispatcher(
         settings,
         DeliveryRecords(store.connection, settings.job_retention),
-        subscriptions,
+        files.subscriptions,
         lambda delivery_id: enqueue_delivery(celery, delivery_id),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -85,9 +81,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         limits=store.caller_limits(),
         audit=store.audit_log(),
         feed=store.change_feed(),
-        targets=targets,
-        apps=apps,
-        grants=load_grants(settings.chat.grants_file),
+        targets=files.targets,
+        apps=files.apps,
+        grants=files.grants,
         replays=ReplayGuard(store.connection, CHAT_REPLAY_WINDOW),
         emit=dispatcher.emit,
         waits=store.wait_slots(),

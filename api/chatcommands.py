@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
 from typing import Any
 
 from flask import g
@@ -18,12 +20,15 @@ from worker.chatops.commands import HELP, Command, CommandError, parse_command
 from worker.chatops.grants import first_grant
 from worker.chatops.messages import QUEUED, job_lines, message, plan_lines
 from worker.errors import PushgateError
+from worker.jobs.model import Job
+from worker.jobs.plans import PlanExchange
 from worker.logs import bind
 from worker.webhooks.guard import CallbackRefused, HostPolicy
 
 log = logging.getLogger("pushgate.chatops")
-# Chat platforms want an answer within 3 s: a plan gets this long, a push's count less.
-PLAN_WAIT, PUSH_PLAN_WAIT = 2.0, 1.2
+# Chat platforms want an answer within 3 s: a plan gets this long. A push is answered at once;
+# its queued update waits up to QUEUED_PLAN_WAIT for the plan's bytes.
+PLAN_WAIT, QUEUED_PLAN_WAIT = 2.0, 15.0
 
 
 def _chat_user(platform: str, form: dict[str, str]) -> str:
@@ -101,14 +106,25 @@ def _plan(platform: str, command: Command) -> dict[str, Any]:
     return message(platform, headline, plan_lines(plan), ephemeral=True)
 
 
-def _planned_bytes(command: Command) -> dict[str, str]:
-    """The bytes the push would send, when a plan is found in time (else nothing)."""
-    assert command.push is not None
-    try:
-        plan = plan_for(command.push, PUSH_PLAN_WAIT)
-    except (ApiProblem, PushgateError):
-        return {}  # the push itself says what is wrong
-    return {"planned_bytes": str(plan.get("bytes_to_send", 0))} if plan["allowed"] else {}
+def _announce(job: Job) -> None:
+    """Have a worker plan the queued push, then post the queued update with the plan's bytes
+    (without them when no plan comes in QUEUED_PLAN_WAIT); the answer does not wait for it."""
+    st = state()
+    exchange = PlanExchange(st.store.connection)
+    plan_id = exchange.offer(job, time.time() + QUEUED_PLAN_WAIT)
+    st.enqueue_plan(plan_id, QUEUED_PLAN_WAIT)
+    emit = st.emit
+
+    def wait_then_post() -> None:
+        try:
+            plan = exchange.wait(plan_id, QUEUED_PLAN_WAIT)
+            if plan is not None and plan["allowed"] and job.chat is not None:
+                job.chat["planned_bytes"] = str(plan.get("bytes_to_send", 0))
+            emit(QUEUED, job)
+        except Exception:  # the push goes on; only its first chat update is lost
+            log.exception("push job %s: the queued chat update could not be posted", job.id)
+
+    threading.Thread(target=wait_then_post, name="chat-queued", daemon=True).start()
 
 
 def _idempotency_key(platform: str, trigger_id: str) -> str | None:
@@ -135,10 +151,10 @@ def _push(platform: str, command: Command, form: dict[str, str]) -> dict[str, An
     job, created = queue_push(
         command.push,
         _idempotency_key(platform, form.get("trigger_id", "")),
-        chat={"url": response_url, "platform": platform, **_planned_bytes(command)},
+        chat={"url": response_url, "platform": platform},
     )
     g.audit_result = "accepted" if created else "replayed"
     if created:
-        state().emit(QUEUED, job)
+        _announce(job)
     headline = "Push queued" if created else "Already queued (the same command)"
     return message(platform, headline, job_lines(job), ephemeral=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,7 +14,6 @@ from celery import Celery, signals
 from kombu.entity import Queue
 from kombu.serialization import dumps
 
-from worker.apps_file import check_policies
 from worker.logcontext import install_job_log_context
 from worker.multiprocess import prepare_multiprocess_dir
 from worker.redisconn import broker_config
@@ -74,6 +74,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+_settings_lock = threading.Lock()
+_settings: list[Settings] = []
+
+
+def process_settings() -> Settings:
+    """PUSHGATE_* as this process read it, once: Celery's configuration and the worker's
+    context (worker/context.py) share it; a forked pool child inherits it."""
+    with _settings_lock:
+        if not _settings:
+            _settings.append(Settings.from_env())
+        return _settings[0]
+
+
 class _EnvConfig(Mapping[str, Any]):
     """Celery config read from the environment when Celery first needs it, not at import."""
 
@@ -82,9 +95,8 @@ class _EnvConfig(Mapping[str, Any]):
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
-            settings = Settings.from_env()
-            check_policies(settings)  # a bad targets or apps file stops the worker at start
-            self._data = celery_config(settings)
+            # The files are checked by the worker's context as it starts (worker.startup).
+            self._data = celery_config(process_settings())
         return self._data
 
     def __getitem__(self, key: str) -> Any:

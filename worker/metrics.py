@@ -9,7 +9,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -191,3 +191,8 @@ def mark_process_dead(pid: int) -> None:
     """The multiprocess cleanup hook for a process that exited (gunicorn and Celery children)."""
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def start_metrics_server(port: int) -> None:
+    """Serve /metrics on `port` from a daemon thread: every process's samples (multiprocess)."""
+    start_http_server(port, registry=scrape_registry())

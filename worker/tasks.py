@@ -1,5 +1,6 @@
-"""Thin Celery tasks: they take a job or delivery id and hand it to the runner or dispatcher.
-Also the worker's signal wiring: the reconciler, the liveness file, SIGTERM's hand-back."""
+"""Thin Celery tasks and the worker's signal wiring: each takes an id or a signal and calls into
+the process's WorkerContext (worker/context.py), built once per process (again after a fork:
+connections must not be shared)."""
 
 from __future__ import annotations
 
@@ -20,54 +21,42 @@ from celery.signals import (
     worker_ready,
     worker_shutting_down,
 )
-from prometheus_client import start_http_server
 
-from worker.celery import DELIVER_TASK, PLAN_TASK, PUSH_TASK, app, enqueue_delivery, enqueue_push
+from worker.celery import (
+    DELIVER_TASK,
+    PLAN_TASK,
+    PUSH_TASK,
+    app,
+    enqueue_delivery,
+    enqueue_push,
+    process_settings,
+)
+from worker.context import TaskQueues, WorkerContext
 from worker.errors import ConfigurationError
-from worker.jobs.model import Job
 from worker.jobs.planning import runner_plan
 from worker.jobs.plans import PlanExchange, answer_plan
-from worker.jobs.reconciler import Reconciler
-from worker.jobs.runner import forget_process_runner, process_runner
 from worker.jobs.shutdown import SHUTDOWN
-from worker.jobs.store import JobStore
-from worker.liveness import LivenessFile
 from worker.logs import clear, configure_logging
-from worker.metrics import mark_process_dead, scrape_registry
-from worker.settings import Settings
-from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher, lease_for
-from worker.webhooks.records import DeliveryRecords
-from worker.webhooks.subscriptions import load_subscriptions
+from worker.metrics import mark_process_dead
 
 log = logging.getLogger(__name__)
-SCHEDULER_INTERVAL = 1.0  # how often a worker looks for webhook retries that came due
+QUEUES = TaskQueues(
+    push=lambda job_id: enqueue_push(app, job_id),
+    deliver=lambda delivery_id: enqueue_delivery(app, delivery_id),
+)
 
 _lock = threading.Lock()
-_dispatcher: Dispatcher | None = None
-
-
-def process_dispatcher() -> Dispatcher:
-    """This process's webhook dispatcher, on the job store's Redis, created on first use."""
-    global _dispatcher
-    with _lock:
-        if _dispatcher is None:
-            settings = Settings.from_env()
-            store = JobStore.from_settings(settings)
-            _dispatcher = Dispatcher(
-                settings,
-                DeliveryRecords(store.connection, settings.job_retention),
-                load_subscriptions(settings.webhooks_file),
-                lambda delivery_id: enqueue_delivery(app, delivery_id),
-            )
-        return _dispatcher
-
-
-def _emit(event: str, job: Job) -> None:
-    process_dispatcher().emit(event, job)
-
-
-_grace = Settings.shutdown_grace
+_context: WorkerContext | None = None
 _pool_sigterm: Any = None  # billiard's own SIGTERM handler in a pool child, once we replaced it
+
+
+def context() -> WorkerContext:
+    """This process's context, built on first use."""
+    global _context
+    with _lock:
+        if _context is None:
+            _context = WorkerContext.build(process_settings(), QUEUES)
+        return _context
 
 
 @app.task(name=PUSH_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -75,30 +64,28 @@ def push(job_id: str) -> None:
     """Run push job `job_id` to an end state."""
     if threading.current_thread() is threading.main_thread():  # a prefork child, not a thread
         _take_sigterm()
-    process_runner(_emit, lambda handed_back: enqueue_push(app, handed_back)).run(job_id)
+    context().runner.run(job_id)
 
 
 @app.task(name=PLAN_TASK, acks_late=False)
 def plan(plan_id: str) -> None:
     """Plan the push offered as `plan_id` (reading only) and answer the API waiting for it."""
-    runner = process_runner(_emit, lambda handed_back: enqueue_push(app, handed_back))
+    runner = context().runner
     answer_plan(PlanExchange(runner.store.connection), plan_id, runner_plan(runner))
 
 
 @app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
 def deliver(delivery_id: str) -> None:
     """Make one attempt at webhook delivery `delivery_id` (retries are scheduled, not looped)."""
-    process_dispatcher().deliver(delivery_id)
+    context().dispatcher.deliver(delivery_id)
 
 
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
-    global _dispatcher, _grace
-    forget_process_runner()
+    global _context
     with _lock:
-        _dispatcher = None
-    SHUTDOWN.reset()
-    _grace = Settings.from_env().shutdown_grace
+        _context = None
+    SHUTDOWN.reset()  # the context is built by the child's first task
 
 
 def _take_sigterm() -> None:
@@ -112,8 +99,8 @@ def _take_sigterm() -> None:
 def _child_sigterm(signum: int, frame: FrameType | None) -> None:
     """A pool child told to stop: an idle one exits as billiard would; a busy one hands its
     job back after the grace period (at once on a second SIGTERM)."""
-    if SHUTDOWN.busy:
-        SHUTDOWN.request(_grace)
+    if SHUTDOWN.busy and _context is not None:
+        SHUTDOWN.request(_context.settings.shutdown_grace)
         return
     signal.signal(signal.SIGTERM, _pool_sigterm)
     if callable(_pool_sigterm):
@@ -129,7 +116,7 @@ def _forward_sigterm(how: str = "", **_: Any) -> None:
         return
     # Threads pool: the jobs run in this process, so its own request hands them back.
     if SHUTDOWN.busy:
-        SHUTDOWN.request(Settings.from_env().shutdown_grace)
+        SHUTDOWN.request(context().settings.shutdown_grace)
     for child in active_children():
         try:
             os.kill(child.pid, signal.SIGTERM)
@@ -144,7 +131,10 @@ def _process_exits(pid: int | None = None, **_: Any) -> None:
 
 @after_setup_logger.connect
 def _log_format(**_: Any) -> None:
-    configure_logging(Settings.from_env().log_format)
+    try:
+        configure_logging(context().settings.log_format)
+    except ConfigurationError:
+        return  # worker_init reports it and stops the start
 
 
 @task_postrun.connect
@@ -153,37 +143,16 @@ def _forget_job(**_: Any) -> None:
 
 
 @worker_init.connect
-def _start_liveness(**_: Any) -> None:
-    path = Settings.from_env().liveness_file
-    if path is not None:
-        LivenessFile(path).start()
-
-
-@worker_init.connect
-def _check_webhooks_file(**_: Any) -> None:
+def _start(**_: Any) -> None:
+    """The start-up check (a bad file stops the worker, naming it), then the liveness file."""
     try:
-        load_subscriptions(Settings.from_env().webhooks_file)
+        started = context()
     except ConfigurationError as exc:
         log.critical("cannot start: %s", exc)
         raise SystemExit(f"pushgate worker cannot start: {exc}") from None
+    started.start_liveness()
 
 
 @worker_ready.connect
-def _start_background(sender: Any = None, **_: Any) -> None:
-    settings = Settings.from_env()
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, registry=scrape_registry())
-    store = JobStore.from_settings(settings)
-    celery_app = sender.app if sender is not None else app
-    Reconciler(
-        store,
-        lambda job_id: enqueue_push(celery_app, job_id),
-        settings.heartbeat_timeout,
-        settings.reconcile_interval,
-    ).start()
-    DeliveryScheduler(
-        DeliveryRecords(store.connection, settings.job_retention),
-        lambda delivery_id: enqueue_delivery(celery_app, delivery_id),
-        lease_for(settings.webhook_timeout),
-        SCHEDULER_INTERVAL,
-    ).start()
+def _start_background(**_: Any) -> None:
+    context().start_background()

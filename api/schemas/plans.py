@@ -69,8 +69,7 @@ class PlannedLimitSchema(Schema):
     """A known registry limit the push would hit (it is refused before sending)."""
 
     rule = fields.String()
-    digest = fields.String()
-    size = fields.Integer()
+    detail = fields.String(metadata={"description": "The layer, its size, and the limit."})
 
 
 class PlanErrorSchema(Schema):

@@ -88,6 +88,7 @@ def main() -> None:
         registry_token=Secret(BENCH_TOKEN),
         insecure_registries=frozenset({source.host, vendor.host}),
         source_registries=frozenset({source.host}),
+        token_realm_hosts=frozenset({vendor.tokens.host}),  # its realm is on another port
     )
     bare, signed = Series("bare"), Series("signed")
     cpu: dict[str, list[float]] = {"bare": [], "signed": []}

@@ -5,6 +5,8 @@ fixes the file the next job succeeds without a restart."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from tests.support.accounts import SA_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
+from tests.support.stack import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +102,16 @@ def test_broken_docker_config_names_the_file_and_the_problem(
     config.write_text(json.dumps({"auths": {}}))
     assert bare_service.push(source=source, app_slug="myapp")["status"] == "succeeded"
     assert "crashed" not in bare_service.logs()
+
+
+def test_a_worker_with_a_bad_file_stops_at_start_naming_it(
+    bare_service: Service, tmp_path: Path
+) -> None:
+    bad = tmp_path / "webhooks.yaml"
+    bad.write_text("- {name: a, url: 'http://h/', events: 7}")
+    env = {**bare_service.env, "PUSHGATE_WEBHOOKS_FILE": str(bad)}
+    argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--without-gossip"]
+    ended = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ended.returncode != 0
+    assert "pushgate worker cannot start" in ended.stderr and str(bad) in ended.stderr
+    assert "events" in ended.stderr

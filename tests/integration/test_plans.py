@@ -234,3 +234,29 @@ def test_the_cli_dry_run_prints_the_plan_and_exits_with_its_verdict(
     bad = run_cli(["push", "nope::", "--app", "myapp", "--dry-run"], env)
     assert bad.returncode == 2, bad.stderr
     assert writes(front, unique) == []
+
+
+def test_a_layer_over_the_vendor_limit_is_flagged_and_refused_before_any_byte(
+    planner: Service,
+    front: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    # The manifest says the layer is 1.9 GB (the registry checks blobs exist, not their size):
+    # a plan and a push read sizes from manifests, and neither may reach the layer's bytes.
+    image = source_images.image(f"acme/{unique}", "small", [KiB])
+    body = json.loads(image.raw)
+    body["layers"][0]["size"] = 1_900_000_000
+    huge = source_images.push_manifest(f"acme/{unique}", "huge", body, image.media_type)
+    source = f"{source_registry.host}/acme/{unique}:huge"
+    planned = plan(planner, source=source, app_slug="myapp")
+    assert planned["allowed"] is False and planned["digest"] == huge.digest
+    [limit] = [v for v in planned["verdicts"] if not v["allowed"]]
+    assert limit["rule"] == "vendor-layer-size"
+    assert f"layer {body['layers'][0]['digest']} is 1900000000 bytes" in limit["detail"]
+    assert planned["destinations"][0]["limits"][0]["detail"] == limit["detail"]
+    job = planner.push(source=source, app_slug="myapp")
+    assert job["status"] == "failed" and job["error"]["type"] == "rejected", job
+    assert limit["detail"] in job["error"]["detail"]
+    assert writes(front, unique) == []  # not one byte, not even an upload session

@@ -17,6 +17,7 @@ from worker.errors import PushError, StoreUnavailable, UnsignedImage
 from worker.jobs.audit import AuditLog
 from worker.jobs.ledger import BlobLedger, TagLock
 from worker.jobs.model import DestinationResult, Job, JobError
+from worker.jobs.planning import layer_limit
 from worker.jobs.signatures import SignatureChecks
 from worker.policies import DaemonPushMode, ReferrersPolicy
 from worker.redaction import redact
@@ -124,6 +125,7 @@ class DestinationPusher:
                 [parse_reference(ref) for ref in r.references],
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
                 referrers=ReferrersPolicy(r.referrers),
+                blob_limit=layer_limit(r.target),
             )
             for r in results
         ]

@@ -7,11 +7,13 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError
+from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError, UnsignedImage
 from worker.jobs.model import Job
 from worker.reference import parse_reference
 from worker.registry.blobs import StopCheck
 from worker.registry.copier import CopyEngine
+from worker.registry.cosign import VerifyPolicy
+from worker.registry.destination import BlobLimit
 from worker.registry.plan import (
     MOUNTABLE,
     PRESENT,
@@ -27,13 +29,15 @@ if TYPE_CHECKING:  # the API imports this module; only workers load the runner
     from worker.jobs.runner import JobRunner
 
 # The vendor registry answers 524 to layers near 2 GB; 1.9 GB and more are refused up front.
-VENDOR_LAYER_LIMIT = 1_900_000_000
+VENDOR_LAYER_LIMIT = BlobLimit(
+    1_900_000_000, "the vendor registry answers 524 to layers of 1.9 GB or more"
+)
 Holders = Callable[[str, list[str]], Mapping[str, str]]  # (ledger scope, digests) -> holders
 Learned = Callable[[dict[str, Any]], None]
 
 
-def layer_limit(target: str) -> int | None:
-    """The largest layer (bytes, exclusive) a target takes, where one is known."""
+def layer_limit(target: str) -> BlobLimit | None:
+    """The smallest layer a target will not take, where one is known (the vendor's)."""
     return VENDOR_LAYER_LIMIT if target == BUILTIN else None
 
 
@@ -42,16 +46,8 @@ def verdict(policy: str, rule: str, allowed: bool, detail: str) -> dict[str, Any
     return {"policy": policy, "rule": rule, "allowed": allowed, "detail": detail}
 
 
-def oversized_detail(target: str, digest: str, size: int) -> str:
-    """Why a layer is refused for `target` before any byte of it is sent."""
-    return (
-        f"layer {digest} is {size} bytes ({size / 1e9:.2f} GB); the {target} registry answers "
-        f"524 to layers of {VENDOR_LAYER_LIMIT / 1e9:.1f} GB or more, so it is not sent"
-    )
-
-
 def _destination(plan: DestinationPlan, manifests: list[dict[str, Any]]) -> dict[str, Any]:
-    writes = any(tag["state"] != "unchanged" for tag in plan.tags)
+    writes = not plan.promoted and any(tag["state"] != "unchanged" for tag in plan.tags)
     return {
         "target": plan.name,
         "repository": plan.repository,
@@ -64,10 +60,7 @@ def _destination(plan: DestinationPlan, manifests: list[dict[str, Any]]) -> dict
             "bytes_to_send": plan.bytes_to_send,
             "items": [vars(blob) for blob in plan.blobs],
         },
-        "limits": [
-            {"rule": "vendor-layer-size", "digest": b.digest, "size": b.size}
-            for b in plan.oversized
-        ],
+        "limits": [{"rule": "vendor-layer-size", "detail": why} for why in plan.oversized],
         "error": {"type": plan.error.type, "detail": plan.error.detail} if plan.error else None,
     }
 
@@ -91,15 +84,8 @@ def plan_document(job: Job, image: ImagePlan | None) -> dict[str, Any]:
     manifests = _manifests(image)
     destinations = [_destination(plan, manifests) for plan in image.destinations]
     for plan in image.destinations:
-        for blob in plan.oversized:
-            doc["verdicts"].append(
-                verdict(
-                    "registry-limits",
-                    "vendor-layer-size",
-                    False,
-                    oversized_detail(plan.name, blob.digest, blob.size),
-                )
-            )
+        for why in plan.oversized:
+            doc["verdicts"].append(verdict("registry-limits", "vendor-layer-size", False, why))
     return {
         **doc,
         "source_digest": image.source_digest,
@@ -117,6 +103,7 @@ def plan_push(
     job: Job,
     should_stop: StopCheck,
     learned: Learned,
+    verify: VerifyPolicy | None = None,
 ) -> dict[str, Any]:
     """The plan of `job`'s push (a registry source), reading only; `learned` hears each step's
     document. A source the push would refuse or not find makes a refused plan naming why."""
@@ -138,16 +125,25 @@ def plan_push(
             job.platforms,
             should_stop,
             lambda so_far: learned(plan_document(job, so_far)),
+            verify,
         )
     except (PushCancelled, DeadlineExceeded):
         raise
+    except UnsignedImage as unsigned:
+        doc = plan_document(job, None)
+        doc["verdicts"].append(verdict("signatures", "verify", False, unsigned.detail))
+        return _settle(doc)
     except RejectedError as refused:
         doc = plan_document(job, None)
         doc["verdicts"].append(verdict("attestations", "source", False, refused.detail))
         return _settle(doc)
     except PushError as error:
         return _settle({**plan_document(job, None), "error": _error(error)})
-    return _settle(plan_document(job, image))
+    doc = plan_document(job, image)
+    if verify is not None:
+        signed = ", ".join(f"{v['digest'][:19]} by {v['key']}" for v in image.verified)
+        doc["verdicts"].append(verdict("signatures", "verify", True, f"signed: {signed}"))
+    return _settle(doc)
 
 
 def _error(error: PushError) -> dict[str, str]:
@@ -166,6 +162,9 @@ def runner_plan(runner: JobRunner) -> Callable[[Job, StopCheck, Learned], dict[s
 
     def plan(job: Job, should_stop: StopCheck, learned: Learned) -> dict[str, Any]:
         scope = partial(runner.pusher.ledger_scope, job)
-        return plan_push(runner.engine(), runner.ledger.holders, scope, job, should_stop, learned)
+        verify = runner.pusher.signatures.policy(job)
+        return plan_push(
+            runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
+        )
 
     return plan

@@ -27,7 +27,7 @@ from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.jobs.timing import current_phases, job_clock, job_phases
 from worker.logcontext import job_log_context
-from worker.logs import bind, clear, configure_logging
+from worker.logs import bind, clear
 from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.redaction import redact
 from worker.registry.copier import CopyEngine
@@ -37,7 +37,7 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 # Told "push.started" once a job first runs and "push.<end status>" when it ends; must not
 # raise for long (the webhook dispatcher only writes to Redis and queues a task).
-EventSink = Callable[[str, Job], None]
+EventSink = Callable[[str, Job], object]
 T = TypeVar("T")
 STORE_POLL = 0.5  # seconds between pings while the job store is down
 
@@ -262,12 +262,6 @@ class JobRunner:
         return action()
 
 
-# -- the one runner of a worker process, built lazily after fork from the environment --
-
-_lock = threading.Lock()
-_runner: JobRunner | None = None
-
-
 def build_runner(
     settings: Settings,
     events: EventSink | None = None,
@@ -276,24 +270,3 @@ def build_runner(
     """A JobRunner with its own Redis connection pool; registry clients come with its first job.
     `requeue` re-sends the message of a job handed back at shutdown."""
     return JobRunner(settings, JobStore.from_settings(settings), events=events, requeue=requeue)
-
-
-def process_runner(
-    events: EventSink | None = None, requeue: Callable[[str], None] | None = None
-) -> JobRunner:
-    """This process's JobRunner, created on first use (with `events` as its event sink and
-    `requeue` to re-send handed-back jobs)."""
-    global _runner
-    with _lock:
-        if _runner is None:
-            settings = Settings.from_env()
-            configure_logging(settings.log_format, settings.log_level)
-            _runner = build_runner(settings, events, requeue)
-        return _runner
-
-
-def forget_process_runner() -> None:
-    """Forget this process's runner (after fork: connections must not be shared)."""
-    global _runner
-    with _lock:
-        _runner = None

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from worker.errors import PushError
+from worker.errors import PushError, RejectedError
 from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import Reference
 from worker.registry.carry import TagLocker
 from worker.registry.cosign import VerifyPolicy
+from worker.registry.manifests import Descriptor
 
 # Given blob digests, the repository of the same app that already holds each (if known).
 MountLookup = Callable[[list[str]], Mapping[str, str]]
@@ -49,6 +50,21 @@ class CopyResult:
     verified: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class BlobLimit:
+    """The smallest blob a destination's registry will not take, and why (its own words)."""
+
+    size: int
+    why: str
+
+    def refusal(self, name: str, blob: Descriptor) -> str:
+        """Why `blob` is not sent to destination `name`."""
+        return (
+            f"layer {blob.digest} is {blob.size} bytes ({blob.size / 1e9:.2f} GB) and is not "
+            f"sent to {name}: {self.why}"
+        )
+
+
 @dataclass
 class Destination:
     """One destination of a copy: a repository on one registry and its tags (every reference
@@ -60,6 +76,7 @@ class Destination:
     references: Sequence[Reference]
     mount_lookup: MountLookup | None = None
     referrers: ReferrersPolicy | None = None
+    blob_limit: BlobLimit | None = None
     holders: Mapping[str, str] = field(default_factory=dict)
     served: dict[str, str | None] = field(default_factory=dict)
     held: str | None = None  # a manifest digest it serves (HEAD by digest) when asked
@@ -77,3 +94,11 @@ class Destination:
     def repository_ref(self) -> Reference:
         """The first reference: its registry and repository are the destination's."""
         return self.references[0]
+
+    def oversized(self, blobs: Sequence[Descriptor]) -> RejectedError | None:
+        """The refusal of the first blob at or over this destination's limit, if any."""
+        limit = self.blob_limit
+        for blob in blobs:
+            if limit is not None and blob.size >= limit.size:
+                return RejectedError(limit.refusal(self.name, blob))
+        return None

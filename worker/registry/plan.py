@@ -1,8 +1,10 @@
 """What a copy would do, found with HEAD and GET only: the manifests it would write, each blob's
 fate at each destination (there, mountable, to send) and each tag's (unchanged, new, moving).
-It follows the copy's own rules: the same selection (selection.py), the same re-push rule (a
-destination whose every tag serves the image needs nothing), the same presence checks
-(Repository.has_blob, served_digest) and the same mount sources (the destination's lookup)."""
+It follows the copy's own rules (transfer.py): the same reader and selection
+(selection.read_selection), the same re-push rule (every tag serves the image: nothing to do),
+the same promotion (the registry holds the manifest by digest: only tags), the same presence
+checks (Repository.has_blob, served_digest), the same mount sources (the destination's lookup)
+and the same blob limit (Destination.blob_limit)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ from dataclasses import dataclass, field
 
 from worker.errors import DeadlineExceeded, PushCancelled, PushError
 from worker.reference import Reference
+from worker.registry.attached import plan_attached
 from worker.registry.blobs import StopCheck
-from worker.registry.manifests import Descriptor, Manifest
+from worker.registry.cosign import VerifyPolicy
+from worker.registry.destination import BlobLimit
+from worker.registry.manifests import Descriptor
 from worker.registry.repository import Repository
-from worker.registry.selection import IndexSelection, select_children
+from worker.registry.selection import IndexSelection, read_selection
 
 RepositoryOf = Callable[[str, str], Repository]
 MountLookup = Callable[[list[str]], Mapping[str, str]]
@@ -29,7 +34,7 @@ class PlannedDestination:
     name: str
     references: Sequence[Reference]
     mount_lookup: MountLookup | None = None
-    max_blob_size: int | None = None
+    blob_limit: BlobLimit | None = None
 
 
 @dataclass
@@ -50,8 +55,9 @@ class DestinationPlan:
     repository: str
     tags: list[dict[str, str | None]] = field(default_factory=list)
     blobs: list[BlobFate] = field(default_factory=list)
-    oversized: list[BlobFate] = field(default_factory=list)
+    oversized: list[str] = field(default_factory=list)  # why each blob would be refused
     error: PushError | None = None
+    promoted: bool = False  # the registry holds the manifest: only tags would be written
 
     def count(self, state: str) -> int:
         """How many blobs are in `state`."""
@@ -70,22 +76,7 @@ class ImagePlan:
     source_digest: str
     selection: IndexSelection
     destinations: list[DestinationPlan]
-
-
-def read_selection(
-    src: Repository,
-    identifier: str,
-    attestations: str,
-    platforms: Sequence[str],
-    should_stop: StopCheck,
-) -> tuple[Manifest, IndexSelection]:
-    """The source's top manifest and what of it a copy pushes (its children read one by one)."""
-    top = src.manifest(identifier)
-    children: list[Manifest] = []
-    for child in top.children if top.is_index else []:
-        should_stop()
-        children.append(src.manifest(child.digest))
-    return top, select_children(top, children, attestations, platforms)
+    verified: list[dict[str, str]] = field(default_factory=list)  # signatures checked
 
 
 def _tags(
@@ -122,12 +113,15 @@ def plan_destination(
     first = wanted.references[0]
     repository = repository_of(first.registry, first.repository)
     plan = DestinationPlan(wanted.name, str(repository))
-    limit = wanted.max_blob_size
-    plan.oversized = [BlobFate(b.digest, b.size, SEND) for b in blobs if limit and b.size >= limit]
+    limit = wanted.blob_limit
+    if limit is not None:
+        plan.oversized = [limit.refusal(wanted.name, b) for b in blobs if b.size >= limit.size]
     try:
         plan.tags = _tags(repository, wanted.references, digest)
-        if all(tag["state"] == "unchanged" for tag in plan.tags):  # the copy's re-push rule
+        unchanged = all(tag["state"] == "unchanged" for tag in plan.tags)  # a re-push
+        if unchanged or repository.served_digest(digest) == digest:  # or a promotion
             plan.blobs = [BlobFate(b.digest, b.size, PRESENT) for b in blobs]
+            plan.promoted = not unchanged
             return plan
         holders = wanted.mount_lookup([b.digest for b in blobs]) if wanted.mount_lookup else {}
         for blob in sorted(blobs, key=lambda b: b.size, reverse=True):
@@ -148,14 +142,20 @@ def plan_copy(
     platforms: Sequence[str],
     should_stop: StopCheck,
     learned: Callable[[ImagePlan], None] = lambda plan: None,
+    verify: VerifyPolicy | None = None,
 ) -> ImagePlan:
     """Plan copying `source` to every destination, reading only; `learned` hears the plan so far
     after each step (what a caller that gives up early can still report). Errors of the source
-    itself are raised, as a copy raises them."""
+    itself are raised, as a copy raises them, and so is a missing signature `verify` requires
+    (UnsignedImage, as the copy checks before any write)."""
     src = repository_of(source.registry, source.repository)
-    top, selection = read_selection(src, source.identifier, attestations, platforms, should_stop)
+    top = src.manifest(source.identifier)
+    selection = read_selection(src, top, attestations, platforms, should_stop)
     blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
     plan = ImagePlan(top.digest, selection, [])
+    if verify is not None:
+        attached = plan_attached(src, top, selection, verify, should_stop)
+        plan.verified = [v.as_record() for v in attached.verified]
     learned(plan)
     for wanted in destinations:
         should_stop()

@@ -12,6 +12,11 @@ from worker.registry.manifests import Descriptor
 Listener = Callable[["Progress", bool], None]
 
 
+class StoppedByAnotherBlob(PushCancelled):
+    """A blob stopped because another blob of the copy failed: a consequence, never the
+    copy's error when the cause is known."""
+
+
 @dataclass(frozen=True)
 class ProgressCounts:
     """Blob and byte counters at one moment: what a job records as its progress."""
@@ -108,4 +113,4 @@ class Progress:
     def check_aborted(self) -> None:
         """Raise when another blob already failed, so no new work starts."""
         if self._aborted:
-            raise PushCancelled("stopped: another blob of this image failed")
+            raise StoppedByAnotherBlob("stopped: another blob of this image failed")

@@ -21,7 +21,7 @@ from worker.errors import PushCancelled, PushError
 from worker.registry.blobs import BlobRoute, stream_blob
 from worker.registry.chunked import ChunkedUpload
 from worker.registry.manifests import Descriptor
-from worker.registry.progress import Progress
+from worker.registry.progress import Progress, StoppedByAnotherBlob
 from worker.registry.repository import Mounted
 from worker.registry.retry import RetryPolicy
 from worker.registry.uploads import Upload
@@ -102,7 +102,10 @@ def run_all(
             wait(pending)
     errors = [e for f in futures if not f.cancelled() and (e := f.exception())]
     if errors:
-        errors.sort(key=lambda e: isinstance(e, PushCancelled))
+        # A real error first, then the job's own stop, and a stop the first failure caused last.
+        errors.sort(
+            key=lambda e: (isinstance(e, PushCancelled), isinstance(e, StoppedByAnotherBlob))
+        )
         raise errors[0]
     return [f.result() for f in futures]
 

@@ -1,10 +1,12 @@
-"""Pure functions that pick what of an index to push: attestation policy and platforms."""
+"""What of an index to push: attestation policy and platforms (pure functions), and the one
+reader of an index's children that copies and plans share."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from worker.errors import NotFoundError, RejectedError
 from worker.registry.manifests import (
@@ -15,6 +17,9 @@ from worker.registry.manifests import (
     Manifest,
     sha256_digest,
 )
+
+if TYPE_CHECKING:  # repository.py does not need this module; only the reader below uses it
+    from worker.registry.repository import Repository
 
 ATTESTATION_POLICIES = ("strip", "keep", "fail")
 REFERENCE_TYPE = "vnd.docker.reference.type"
@@ -152,3 +157,19 @@ def explain_refusal(refused: RejectedError, selection: IndexSelection) -> Reject
         f"({names}): {refused.detail}. Many registries, the vendor's among them, refuse "
         'provenance attestations: push with attestations: "strip" to leave them out'
     )
+
+
+def read_selection(
+    src: Repository,
+    top: Manifest,
+    attestations: str,
+    platforms: Sequence[str],
+    should_stop: Callable[[], None],
+) -> IndexSelection:
+    """What of `top` (read from `src`) a copy pushes: its children read one by one, then
+    selected."""
+    children: list[Manifest] = []
+    for child in top.children if top.is_index else []:
+        should_stop()
+        children.append(src.manifest(child.digest))
+    return select_children(top, children, attestations, platforms)

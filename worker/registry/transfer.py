@@ -36,7 +36,7 @@ from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.progress import Progress
 from worker.registry.repository import Mounted, Repository
 from worker.registry.scheduler import BlobTransfer, copy_blob, run_all
-from worker.registry.selection import IndexSelection, explain_refusal, select_children
+from worker.registry.selection import IndexSelection, explain_refusal, read_selection
 from worker.registry.tags import RepositoryOf, confirm_served, push_tags
 from worker.registry.tee import TeeBranch, tee_blob
 from worker.registry.uploads import Upload
@@ -82,6 +82,9 @@ class ImageCopy:
         self._check_attached(top, selection)
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
+        for destination in self.destinations:  # refused before any byte is sent
+            if (oversized := destination.oversized(blobs)) is not None:
+                self._fail(destination, oversized)
         copied = CopyResult(
             top.digest,
             selection.manifest.digest,
@@ -172,11 +175,10 @@ class ImageCopy:
                 self._fail(destination, error)
 
     def _select(self, top: Manifest) -> IndexSelection:
-        children: list[Manifest] = []
-        for child in top.children if top.is_index else []:
-            self.should_stop()
-            children.append(self.src.manifest(child.digest))
-        return select_children(top, children, self.options.attestations, self.options.platforms)
+        options = self.options
+        return read_selection(
+            self.src, top, options.attestations, options.platforms, self.should_stop
+        )
 
     def _skip_if_served(
         self, destination: Destination, copied: CopyResult, blobs: list[Descriptor]

@@ -47,17 +47,24 @@ export function setUnauthorizedHandler(handler) {
 }
 
 // One API call; resolves to {status, body, etag}; throws ApiError for 4xx/5xx (304 is fine).
-export async function call(path, { method = "GET", headers = {}, signal, key } = {}) {
+export async function call(path, { method = "GET", headers = {}, signal, key, json } = {}) {
   const presented = key ?? apiKey();
+  const sent = json === undefined ? {} : { "Content-Type": "application/json" };
   let response;
   try {
     response = await fetch(new URL(path, API), {
       method,
       signal,
+      body: json === undefined ? undefined : JSON.stringify(json),
       cache: "no-store",
       credentials: "omit",
       referrerPolicy: "no-referrer",
-      headers: { Accept: "application/json", Authorization: `Bearer ${presented}`, ...headers },
+      headers: {
+        Accept: "application/json",
+        Authorization: `Bearer ${presented}`,
+        ...sent,
+        ...headers,
+      },
     });
   } catch (error) {
     if (error.name === "AbortError") throw error;
@@ -86,6 +93,15 @@ export function listJobs({ app, status, cursor, limit = 20 }) {
 export const getJob = (id) => call(`pushes/${encodeURIComponent(id)}`);
 export const cancelJob = (id) =>
   call(`pushes/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+// What a push would do (HEAD and GET only), and the push itself, from the same body.
+export const planPush = (body, signal) =>
+  call("plans?wait=20", { method: "POST", json: body, signal });
+export const submitPush = (body) =>
+  call("pushes", {
+    method: "POST",
+    json: body,
+    headers: { "Idempotency-Key": `ui-${crypto.randomUUID()}` },
+  });
 export const getDeliveries = (id) => call(`pushes/${encodeURIComponent(id)}/deliveries`);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -24,10 +24,11 @@ import {
   progressBar,
   statusBadge,
 } from "./render.js";
+import { openNewPush, wireNewPush } from "./newpush.js";
 
 const REFRESH_MS = 5000; // the list's first page, for pushes submitted since
 const $ = (id) => document.getElementById(id);
-const views = ["sign-in-view", "list-view", "job-view"];
+const views = ["sign-in-view", "list-view", "new-view", "job-view"];
 
 // `generation` changes with the filters: answers to requests made before are dropped.
 const list = { app: "", status: "", jobs: new Map(), order: [], cursor: null, timer: null, generation: 0 };
@@ -44,6 +45,7 @@ function show(view, heading) {
   const signedIn = Boolean(apiKey());
   $("sign-out").hidden = !signedIn;
   $("nav-list").hidden = !signedIn;
+  $("nav-new").hidden = !signedIn;
   if (heading) $(heading).focus();
 }
 
@@ -54,6 +56,7 @@ function parseRoute() {
   const [path, query = ""] = hash.split("?");
   const match = path.match(/^\/jobs\/([^/]+)$/);
   if (match) return { name: "job", id: decodeURIComponent(match[1]) };
+  if (path === "/new") return { name: "new" };
   const params = new URLSearchParams(query);
   return { name: "list", app: params.get("app") || "", status: params.get("status") || "" };
 }
@@ -69,7 +72,10 @@ function route() {
   }
   const target = parseRoute();
   if (target.name === "job") openJob(target.id);
-  else openList(target.app, target.status);
+  else if (target.name === "new") {
+    show("new-view", "new-title");
+    openNewPush();
+  } else openList(target.app, target.status);
 }
 
 // ---- sign-in -------------------------------------------------------------------------------
@@ -425,6 +431,7 @@ function start() {
   $("cancel-button").addEventListener("click", askCancel);
   $("cancel-dialog").addEventListener("close", cancelConfirmed);
   $("refresh-deliveries").addEventListener("click", loadDeliveries);
+  wireNewPush();
   setUnauthorizedHandler(() =>
     signOut("The API no longer accepts this key (401). Sign in with a valid key."),
   );

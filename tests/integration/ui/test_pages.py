@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -185,8 +186,8 @@ def test_filter_by_status_and_app(
     assert badges and set(badges) == {"failed"}
     assert "status=failed" in page.url
     page.get_by_label("Status").select_option("")
-    page.get_by_label("App").fill("shared")
-    page.get_by_label("App").press("Enter")
+    page.get_by_role("search").get_by_label("App").fill("shared")
+    page.get_by_role("search").get_by_label("App").press("Enter")
     expect(page.locator(f"tr[data-job-id='{shared['id']}']")).to_be_visible()
     expect(page.locator("#jobs tbody tr")).to_have_count(1)
 
@@ -275,8 +276,8 @@ def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:
         ids.append(job.id)
     store.connection.close()
     sign_in(page)
-    page.get_by_label("App").fill("lockedapp")
-    page.get_by_label("App").press("Enter")
+    page.get_by_role("search").get_by_label("App").fill("lockedapp")
+    page.get_by_role("search").get_by_label("App").press("Enter")
     rows = page.locator("#jobs tbody tr")
     expect(rows).to_have_count(20)
     page.get_by_role("button", name="Load more").click()
@@ -284,3 +285,36 @@ def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:
     expect(page.get_by_role("button", name="Load more")).to_be_hidden()
     shown = [rows.nth(i).get_attribute("data-job-id") for i in range(23)]
     assert shown == ids[::-1], "not newest first"
+
+
+def test_new_push_shows_the_plan_as_one_types_then_pushes(
+    page: Page,
+    ui_service: Service,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+) -> None:
+    source_images.image(f"acme/{unique}", "1", [64 * 1024, 1024])
+    sign_in(page)
+    page.get_by_role("link", name="New push").click()
+    expect(page.get_by_role("heading", name="New push")).to_be_visible()
+    form = page.get_by_role("region", name="New push")
+    push_button = form.get_by_role("button", name="Push", exact=True)
+    expect(push_button).to_be_disabled()
+    form.get_by_label("App").fill("lockedout")  # the key may not push here: the rule shows
+    form.get_by_label("Source").press_sequentially(f"{source_registry.host}/acme/{unique}:1")
+    status = form.get_by_role("status")
+    expect(status).to_have_text("A rule refuses this push.", timeout=WAIT_MS)
+    expect(page.locator("#plan-result")).to_contain_text("key.app_slugs")
+    expect(push_button).to_be_disabled()
+    form.get_by_label("App").fill("myapp")
+    expect(status).to_contain_text("Allowed: ", timeout=WAIT_MS)
+    table = form.get_by_role("table", name="What each target would get")
+    expect(table).to_contain_text(f"myapp/{unique}")
+    expect(table).to_contain_text("1 new")
+    push_button.click()
+    expect(page.get_by_role("heading", name=re.compile("^Push [0-9a-f]{32}$"))).to_be_visible()
+    badge = page.locator("#job-badge [data-status]")
+    expect(badge).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
+    job_id = page.url.rsplit("/", 1)[-1]
+    assert ui_service.wait_for(job_id)["destinations"][0].endswith(f"myapp/{unique}:1")
