@@ -6,8 +6,9 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, fields
 
-from worker.jobs.model import JobStatus, format_time
+from worker.jobs.model import JobStatus
 from worker.jobs.timing import PHASES
+from worker.timestamps import format_time
 from worker.webhooks.dispatch import CHAT_EVENTS, shown_url
 from worker.webhooks.guard import display_url
 

@@ -6,8 +6,9 @@ import json
 from dataclasses import fields
 from typing import Any
 
-from worker.jobs.model import Job, encode_field, utcnow
+from worker.jobs.model import Job, encode_field
 from worker.redaction import redact
+from worker.timestamps import utcnow
 from worker.webhooks.guard import display_url
 
 # Job fields that are pushgate's own bookkeeping, never sent out.

@@ -19,7 +19,8 @@ from werkzeug.serving import make_server
 from tests.support.receiver import Answer, WebhookReceiver
 from tests.support.stack import ROOT
 from worker.errors import ConfigurationError, InvalidRequest
-from worker.jobs.model import Job, JobError, JobStatus, Progress, parse_time
+from worker.jobs.model import Job, JobError, JobStatus, Progress
+from worker.timestamps import parse_time
 from worker.webhooks.guard import HostPolicy, display_url
 from worker.webhooks.payload import event_body, summary
 from worker.webhooks.sender import parse_retry_after, post, signed_headers
