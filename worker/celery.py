@@ -14,7 +14,7 @@ from celery import Celery, signals
 from kombu.entity import Queue
 from kombu.serialization import dumps
 
-from worker.logcontext import install_job_log_context
+from worker.logs import install_job_log_context
 from worker.multiprocess import prepare_multiprocess_dir
 from worker.redisconn import broker_config
 from worker.settings import Settings

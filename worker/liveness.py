@@ -5,12 +5,16 @@ not involved, so a Redis outage does not make Kubernetes restart every worker at
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
 import time
 from pathlib import Path
 
+from worker.loops import Loop
+
+log = logging.getLogger(__name__)
 TOUCH_INTERVAL = 5.0
 DEFAULT_MAX_AGE = 60.0
 
@@ -20,7 +24,9 @@ class LivenessFile:
 
     def __init__(self, path: Path, interval: float = TOUCH_INTERVAL) -> None:
         self.path, self.interval = path, interval
-        self._stop = threading.Event()
+        self._loop = Loop(
+            "pushgate-liveness", interval, self._touch_or_say, what="liveness file", log=log
+        )
 
     def touch(self) -> None:
         """Mark the process alive now."""
@@ -31,20 +37,17 @@ class LivenessFile:
     def start(self) -> threading.Thread:
         """Touch now, then keep touching until stop()."""
         self.touch()
-        thread = threading.Thread(target=self._loop, name="pushgate-liveness", daemon=True)
-        thread.start()
-        return thread
+        return self._loop.start()
 
     def stop(self) -> None:
         """Stop touching (the probe then fails after its max age)."""
-        self._stop.set()
+        self._loop.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.touch()
-            except OSError as exc:
-                print(f"pushgate liveness file {self.path}: {exc}", file=sys.stderr)
+    def _touch_or_say(self) -> None:
+        try:
+            self.touch()
+        except OSError as exc:
+            print(f"pushgate liveness file {self.path}: {exc}", file=sys.stderr)
 
 
 def age(path: Path) -> float | None:

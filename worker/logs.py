@@ -1,11 +1,17 @@
 """Log lines as text or JSON (PUSHGATE_LOG_FORMAT), each carrying the context of the push it is
-about (job id, app slug, API key name, request id), with secrets redacted from every line."""
+about (job id, app slug, API key name, request id), with secrets redacted from every line.
+
+The context is one context variable: several jobs share a worker process (and its blob threads
+copy the context), so a line's job is the context it was made in, not a process or thread."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
+import re
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -14,10 +20,14 @@ from pythonjsonlogger.json import JsonFormatter
 
 from worker.policies import LogFormat
 from worker.redaction import RedactingFilter, redact
+from worker.timestamps import format_time
 
 CONTEXT_FIELDS = ("job_id", "app_slug", "key_name", "request_id")
 _context: ContextVar[dict[str, str] | None] = ContextVar("pushgate_log_context", default=None)
 _format = [LogFormat.TEXT]  # as configure_logging last set it
+NO_JOB = "-"
+_stamping = threading.Lock()
+_stamped = [False]
 
 
 def current_format() -> LogFormat:
@@ -33,6 +43,33 @@ def bind(**fields: str | None) -> None:
 def clear() -> None:
     """Forget the current context's fields."""
     _context.set({})
+
+
+@contextmanager
+def job_log_context(job_id: str) -> Iterator[None]:
+    """Stamp log records made in this context (and contexts copied from it) with `job_id`."""
+    token = _context.set({**(_context.get() or {}), "job_id": job_id})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def install_job_log_context() -> None:
+    """Give every log record a `job` attribute (the current job id, or "-"), the stamp of
+    Celery's text lines; idempotent."""
+    with _stamping:
+        if _stamped[0]:
+            return
+        make_record = logging.getLogRecordFactory()
+
+        def stamped(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make_record(*args, **kwargs)
+            record.job = (_context.get() or {}).get("job_id", NO_JOB)
+            return record
+
+        logging.setLogRecordFactory(stamped)
+        _stamped[0] = True
 
 
 class ContextFilter(logging.Filter):
@@ -53,7 +90,7 @@ class JsonLineFormatter(JsonFormatter):
         super().__init__(
             "%(levelname)s %(name)s %(message)s %(process)d",
             rename_fields={"levelname": "level", "name": "logger"},
-            # `job` is the text format's stamp (worker.logcontext); JSON lines carry job_id.
+            # `job` is the text format's stamp (install_job_log_context); JSON lines carry job_id.
             reserved_attrs=[*RESERVED_ATTRS, "job"],
         )
 
@@ -62,12 +99,20 @@ class JsonLineFormatter(JsonFormatter):
     ) -> None:
         """The standard fields plus an RFC 3339 UTC `time`."""
         super().add_fields(log_data, record, message_dict)
-        when = dt.datetime.fromtimestamp(record.created, dt.UTC)
-        log_data["time"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        log_data["time"] = format_time(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         """The JSON line, with secrets redacted from all of it."""
         return redact(str(super().format(record)))
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters written as escapes (`\\n`, `\\x1b`), so it stays one line."""
+    return _CONTROLS.sub(lambda m: _NAMED.get(m.group(), ascii(m.group())[1:-1]), text)
 
 
 class TextFormatter(logging.Formatter):
@@ -78,10 +123,17 @@ class TextFormatter(logging.Formatter):
         self.inner = inner or logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        """The inner formatter's line plus the context."""
+        """The inner formatter's line plus the context, control characters in the message and
+        the context escaped (a caller's `%0A` in a path cannot forge a line)."""
+        message = record.getMessage()
+        escaped = escape_controls(message)
+        if escaped != message:
+            record = logging.makeLogRecord({**record.__dict__, "msg": escaped, "args": None})
         line = self.inner.format(record)
         pairs = [
-            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
+            f"{name}={escape_controls(str(getattr(record, name)))}"
+            for name in CONTEXT_FIELDS
+            if hasattr(record, name)
         ]
         return redact(f"{line} [{' '.join(pairs)}]" if pairs else line)
 

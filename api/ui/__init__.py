@@ -7,22 +7,13 @@ from pathlib import Path
 from flask import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
 
+from api.csp import content_security_policy
+
 STATIC = Path(__file__).resolve().parent / "static"
 FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 
 # Only this origin's own files may load; nothing inline, nothing from elsewhere, no framing.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",

@@ -14,7 +14,7 @@ from typing import Any
 from tests.bench.common import FreshVendor, skopeo_copy
 from tests.bench.fleet import Fleet, Sampler
 from tests.bench.measure import Run, Side, check_served, measuring, skopeo_runs
-from worker.jobs.model import parse_time
+from worker.timestamps import parse_time
 
 
 @dataclass(frozen=True)

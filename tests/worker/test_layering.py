@@ -67,3 +67,117 @@ def test_the_engine_knows_no_policies_or_operator_files() -> None:
     # The apps and targets files are read by the jobs side; the copy engine is handed targets.
     loaded = modules_loaded_by("worker.registry")
     assert not loaded & {"worker.apps", "worker.apps_file"}
+
+
+# -- the worker's own directions, seen by importing: who imported whom --
+
+# Imports every module of a package with __import__ watched; prints (importer, imported) pairs.
+_EDGES_PROBE = """
+import builtins, importlib, json, pkgutil, sys
+edges = set()
+real_import = builtins.__import__
+def watched(name, globals=None, locals=None, fromlist=(), level=0):
+    module = real_import(name, globals, locals, fromlist, level)
+    importer = (globals or {}).get("__name__", "")
+    if level == 0 and importer:
+        edges.add((importer, name))
+        for item in fromlist or ():
+            if f"{name}.{item}" in sys.modules:
+                edges.add((importer, f"{name}.{item}"))
+    return module
+builtins.__import__ = watched
+root = importlib.import_module(sys.argv[1])
+for info in pkgutil.walk_packages(root.__path__, sys.argv[1] + "."):
+    importlib.import_module(info.name)
+print(json.dumps(sorted(edges)))
+"""
+# The worker modules the API may import itself: the job interface and what its resources
+# show or take (the job model, store, notifications, audit, limits, plans), settings and
+# errors, the start-up check and the Celery app it sends tasks with, logs and metrics, the
+# webhook and chat pieces its endpoints answer with, and the policy rules the schemas share.
+API_MAY_IMPORT = {
+    "worker.apps",
+    "worker.celery",
+    "worker.chatops.commands",
+    "worker.chatops.grants",
+    "worker.chatops.messages",
+    "worker.chatops.replays",
+    "worker.errors",
+    "worker.jobs",
+    "worker.jobs.audit",
+    "worker.jobs.limits",
+    "worker.jobs.model",
+    "worker.jobs.notify",
+    "worker.jobs.planning",
+    "worker.jobs.plans",
+    "worker.jobs.policy",
+    "worker.jobs.store",
+    "worker.jobs.submit",
+    "worker.jobs.timing",
+    "worker.jobs.waits",
+    "worker.logs",
+    "worker.metrics",
+    "worker.policies",
+    "worker.redaction",
+    "worker.reference",
+    "worker.settings",
+    "worker.startup",
+    "worker.targets",
+    "worker.timestamps",
+    "worker.webhooks",
+    "worker.webhooks.dispatch",
+    "worker.webhooks.guard",
+    "worker.webhooks.records",
+    "worker.webhooks.subscriptions",
+}
+# (importers, modules they must not import, unless listed as the allowed interface)
+DIRECTIONS = [
+    (
+        "worker.registry",
+        ("worker.jobs", "worker.webhooks", "worker.targets_file", "worker.metrics"),
+        (),
+    ),
+    # The jobs side tells of job events through the runner's EventSink, a callable the worker
+    # context fills with the webhook dispatcher: no import of worker.webhooks at all.
+    ("worker.jobs", ("worker.webhooks",), ()),
+]
+
+
+def import_edges(package: str) -> set[tuple[str, str]]:
+    """(importer, imported) for every import the modules of `package` run when imported."""
+    out = subprocess.run(
+        [sys.executable, "-c", _EDGES_PROBE, package],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    return {(a, b) for a, b in json.loads(out.stdout)}
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+@pytest.mark.parametrize(
+    ("importers", "forbidden", "allowed"), DIRECTIONS, ids=[d[0] for d in DIRECTIONS]
+)
+def test_the_worker_imports_run_one_way(
+    importers: str, forbidden: tuple[str, ...], allowed: tuple[str, ...]
+) -> None:
+    wrong = sorted(
+        (a, b)
+        for a, b in import_edges("worker")
+        if _under(a, importers)
+        and any(_under(b, f) for f in forbidden)
+        and not any(_under(b, ok) for ok in allowed)
+    )
+    assert wrong == []
+
+
+def test_the_api_imports_the_worker_only_through_its_allow_list() -> None:
+    edges = import_edges("api")
+    used = {b for a, b in edges if _under(a, "api") and _under(b, "worker")}
+    assert used, "the probe saw no import of the worker"
+    assert sorted(used - API_MAY_IMPORT) == []

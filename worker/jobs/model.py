@@ -14,6 +14,7 @@ from worker.errors import PushError
 from worker.policies import AttestationPolicy
 from worker.redaction import redact
 from worker.registry.progress import ProgressCounts as Progress
+from worker.timestamps import format_time, parse_time, utcnow
 
 
 class JobStatus(StrEnum):
@@ -91,22 +92,6 @@ class JobPhase:
             float(record["seconds"]),
             float(record["busy"]),
         )
-
-
-def utcnow() -> dt.datetime:
-    """The current time in UTC, to the millisecond (as stored)."""
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def format_time(when: dt.datetime) -> str:
-    """RFC 3339 UTC with milliseconds and a Z, as Redis and the API carry timestamps."""
-    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> dt.datetime:
-    """The datetime of a stored RFC 3339 timestamp."""
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def encode_field(value: object) -> str:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 
-from worker.errors import JobNotFound, PushgateError
+from worker.errors import JobNotFound
 from worker.jobs.model import JobStatus
 from worker.jobs.store import UNCONFIRMED_GRACE, JobStore
+from worker.loops import Loop
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +60,12 @@ class Reconciler:
 
     def start(self) -> threading.Thread:
         """Run passes in a daemon thread for the life of the process."""
-        thread = threading.Thread(target=self._loop, name="pushgate-reconciler", daemon=True)
-        thread.start()
-        return thread
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(self.interval * random.uniform(0.8, 1.2))
-            try:
-                self.run_once()
-            except PushgateError as exc:
-                log.warning("reconciler pass skipped: %s", exc)
-            except Exception:
-                log.exception("reconciler pass failed")
+        loop = Loop(
+            "pushgate-reconciler",
+            self.interval,
+            self.run_once,
+            what="reconciler",
+            log=log,
+            jitter=0.2,
+        )
+        return loop.start()

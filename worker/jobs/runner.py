@@ -21,18 +21,18 @@ from worker.errors import (
     StoreUnavailable,
 )
 from worker.jobs.destinations import DestinationPusher, planned_results, with_error
-from worker.jobs.model import Job, JobError, JobStatus, utcnow
+from worker.jobs.model import Job, JobError, JobStatus
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.jobs.timing import current_phases, job_clock, job_phases
-from worker.logcontext import job_log_context
-from worker.logs import bind, clear
+from worker.logs import bind, clear, job_log_context
 from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.redaction import redact
 from worker.registry.copier import CopyEngine
 from worker.registry.retry import RetryStats, current_stop, job_retries
 from worker.settings import Settings
+from worker.timestamps import utcnow
 
 log = logging.getLogger(__name__)
 # Told "push.started" once a job first runs and "push.<end status>" when it ends; must not

@@ -10,10 +10,11 @@ from worker.apps import AppPolicies
 from worker.apps_file import load_apps
 from worker.errors import StoreUnavailable, UnsignedImage
 from worker.jobs.audit import AuditLog
-from worker.jobs.model import Job, format_time, utcnow
+from worker.jobs.model import Job
 from worker.registry.cosign import VerifyPolicy
 from worker.settings import Settings
 from worker.targets_file import load_targets
+from worker.timestamps import format_time, utcnow
 
 log = logging.getLogger(__name__)
 

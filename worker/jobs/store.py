@@ -18,11 +18,12 @@ from worker.jobs.connection import PREFIX, StoreConnection, guard
 from worker.jobs.ledger import BlobLedger, LayerCache, TagLock
 from worker.jobs.limits import ACTIVE_KEY, CallerLimits
 from worker.jobs.listing import JobListing
-from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field, utcnow
+from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field
 from worker.jobs.notify import ChangeFeed, publish_change
 from worker.jobs.waits import WaitSlots
 from worker.redisconn import redis_client
 from worker.settings import Settings
+from worker.timestamps import utcnow
 
 RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
 SUBMITTING_KEY = f"{PREFIX}:submitting"  # job id -> created, until its message is sent
@@ -157,6 +158,12 @@ class JobStore:
                 if existing is not None:  # else it expired just now: try to take it again
                     return str(existing)
         return None
+
+    def recall_submission(self, key: str) -> str | None:
+        """The idempotency record under `key` ("JOB_ID FINGERPRINT"), if any."""
+        with guard():
+            found = self._redis.get(f"{PREFIX}:idempotency:{key}")
+        return None if found is None else str(found)
 
     def forget_submission(self, key: str) -> None:
         """Drop an idempotency record (its submission failed)."""

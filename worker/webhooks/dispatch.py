@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import threading
 import time
 import uuid
@@ -15,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from worker.chatops.messages import QUEUED, event_message
-from worker.errors import ConfigurationError, PushgateError
-from worker.jobs.model import Job, format_time, utcnow
+from worker.errors import ConfigurationError
+from worker.jobs.model import Job
+from worker.loops import Loop
 from worker.metrics import count_delivery
 from worker.settings import Settings
+from worker.timestamps import format_time, utcnow
 from worker.webhooks.guard import HostPolicy, display_url
 from worker.webhooks.payload import render
 from worker.webhooks.records import (
@@ -60,11 +61,17 @@ def is_chat(delivery: Delivery) -> bool:
     return delivery.format.startswith(CHAT_FORMAT)
 
 
+def is_standing(delivery: Delivery) -> bool:
+    """True for a delivery to a standing subscription of the webhooks file."""
+    return delivery.subscription != CALLBACK and not is_chat(delivery)
+
+
 def shown_url(delivery: Delivery) -> str:
-    """Where a delivery goes, as logs and the API show it: no query or user info, and for a
-    chat's response_url (a capability in its path) only the scheme and host."""
+    """Where a delivery goes, as logs show it: no query or user info, and for a chat's
+    response_url or a standing subscription (a Slack incoming webhook keeps its secret in
+    the path) only the scheme and host."""
     url = display_url(delivery.url)
-    if is_chat(delivery):
+    if is_chat(delivery) or is_standing(delivery):
         return url.split("/", 3)[0] + "//" + url.split("/", 3)[2] + "/…"
     return url
 
@@ -76,7 +83,9 @@ def _body(event: str, job: Job, fmt: str, timestamp: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Target:
+class _Receiver:
+    """Who hears of an event: a job's callback, its chat, or a standing subscription."""
+
     name: str
     url: str
     secret_file: str
@@ -103,36 +112,36 @@ class Dispatcher:
         self.schedule = settings.webhook_retry_schedule
         self.lease = lease_for(settings.webhook_timeout)
 
-    def _targets(self, event: str, job: Job) -> Iterator[_Target]:
+    def _receivers(self, event: str, job: Job) -> Iterator[_Receiver]:
         chat = job.chat or {}
         if chat.get("url") and event in CHAT_EVENTS:
-            yield _Target(CHAT, chat["url"], "", CHAT_FORMAT + chat["platform"], True)
+            yield _Receiver(CHAT, chat["url"], "", CHAT_FORMAT + chat["platform"], True)
         callback = job.callback or {}
         if callback.get("url") and event in callback.get("events", END_EVENTS):
-            yield _Target(
+            yield _Receiver(
                 CALLBACK, str(callback["url"]), str(callback["secret_file"]), "standard", True
             )
         for sub in self.subscriptions:
             if sub.wants(event, job.app_slug) and not self.records.disabled(sub.name, sub.url):
                 secret = str(sub.secret_file or "")
-                yield _Target(sub.name, sub.url, secret, sub.format, False)
+                yield _Receiver(sub.name, sub.url, secret, sub.format, False)
 
     def emit(self, event: str, job: Job) -> list[str]:
         """Create a delivery per subscriber of `event` (once: re-emitting is harmless) and
         send the new ones; returns their ids."""
         timestamp = format_time(utcnow())
         created = []
-        for target in self._targets(event, job):
+        for receiver in self._receivers(event, job):
             delivery = Delivery(
-                id=message_id(job.id, event, target.name),
+                id=message_id(job.id, event, receiver.name),
                 job_id=job.id,
                 event=event,
-                subscription=target.name,
-                url=target.url,
-                format=target.format,
-                secret_file=target.secret_file,
-                guarded=target.guarded,
-                body=_body(event, job, target.format, timestamp),
+                subscription=receiver.name,
+                url=receiver.url,
+                format=receiver.format,
+                secret_file=receiver.secret_file,
+                guarded=receiver.guarded,
+                body=_body(event, job, receiver.format, timestamp),
                 created_at=timestamp,
             )
             if self.records.create(delivery, due=time.time() + SEND_GRACE):
@@ -219,7 +228,14 @@ class DeliveryScheduler:
 
     def __init__(self, records: DeliveryRecords, send: Send, lease: float, interval: float) -> None:
         self.records, self.send, self.lease, self.interval = records, send, lease, interval
-        self._stop = threading.Event()
+        self._loop = Loop(
+            "pushgate-webhooks",
+            interval,
+            self.run_once,
+            what="webhook scheduler",
+            log=log,
+            jitter=0.2,
+        )
 
     def run_once(self) -> list[str]:
         """One pass: the ids whose task was sent."""
@@ -234,19 +250,8 @@ class DeliveryScheduler:
 
     def start(self) -> threading.Thread:
         """Run passes in a daemon thread until stop()."""
-        thread = threading.Thread(target=self._loop, name="pushgate-webhooks", daemon=True)
-        thread.start()
-        return thread
+        return self._loop.start()
 
     def stop(self) -> None:
         """End the loop after the current pass."""
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval * random.uniform(0.8, 1.2)):
-            try:
-                self.run_once()
-            except PushgateError as exc:
-                log.warning("webhook scheduler pass skipped: %s", exc)
-            except Exception:
-                log.exception("webhook scheduler pass failed")
+        self._loop.stop()

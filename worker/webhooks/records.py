@@ -4,13 +4,13 @@ StoreUnavailable."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, fields
 from typing import Any
 
 from worker.jobs.connection import PREFIX as STORE_PREFIX
 from worker.jobs.connection import StoreConnection, guard
+from worker.timestamps import format_time
 
 PREFIX = f"{STORE_PREFIX}:webhook"
 SCHEDULE_KEY = f"{PREFIX}:schedule"  # delivery id -> when to (re)send its task if nobody does
@@ -64,11 +64,6 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, AR
 for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return due
 """
-
-
-def _iso(epoch: float) -> str:
-    when = dt.datetime.fromtimestamp(epoch, dt.UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -128,7 +123,7 @@ class Delivery:
     @property
     def next_attempt(self) -> str | None:
         """When the next attempt is due (RFC 3339), or None once it is settled."""
-        return _iso(self.next_at) if self.state == PENDING else None
+        return format_time(self.next_at) if self.state == PENDING else None
 
 
 class DeliveryRecords:

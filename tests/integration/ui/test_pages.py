@@ -12,8 +12,9 @@ from tests.support.browser import artifacts_dir
 from tests.support.images import ImageBuilder
 from tests.support.pushgate import API_KEY, Service
 from tests.support.services import Registry
-from worker.jobs.model import DestinationResult, Job, JobError, JobStatus, new_job_id, utcnow
+from worker.jobs.model import DestinationResult, Job, JobError, JobStatus, new_job_id
 from worker.jobs.store import JobStore
+from worker.timestamps import utcnow
 
 MiB = 1 << 20
 WAIT_MS = 120_000
