@@ -2,17 +2,27 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server redis-sentinel docker-registry skopeo docker.io kubernetes-client chromium
+APT_PACKAGES := redis-server redis-sentinel docker-registry skopeo docker.io kubernetes-client chromium mmdebstrap docker-compose
 export PYTHONPATH := $(CURDIR)
+# One version for both distributions, written in pushgate_cli/__init__.py.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' pushgate_cli/__init__.py)
+# `make image` tags both; docker-compose.yml runs pushgate:latest.
+IMAGE_TAGS := pushgate:$(VERSION) pushgate:latest
+# The image's base: any image with Debian's or python.org's python3 (3.11, as the wheels).
+BASE ?= python:3.11-slim
+WHEELS := build/wheels
+# pip wheel resolves for the host's Python; the image's may be older. redis needs
+# async-timeout before Python 3.11.3, and Debian 12's python3 is 3.11.2.
+IMAGE_EXTRA_WHEELS := async-timeout>=4.0.3
 
-.PHONY: deps system-deps venv test lint unit demo demo-up demo-down bench openapi clean
+.PHONY: deps system-deps venv test lint unit demo demo-up demo-down bench openapi clean wheels image print-image-tags
 
 deps: system-deps venv
 
 # Debian packages the tests and the demo run for real (only installed when missing, as root).
 system-deps:
 	@missing=""; \
-	for cmd in redis-server:redis-server redis-sentinel:redis-sentinel docker-registry:docker-registry skopeo:skopeo dockerd:docker.io kubectl:kubernetes-client chromium:chromium; do \
+	for cmd in redis-server:redis-server redis-sentinel:redis-sentinel docker-registry:docker-registry skopeo:skopeo dockerd:docker.io kubectl:kubernetes-client chromium:chromium mmdebstrap:mmdebstrap docker-compose:docker-compose; do \
 	  command -v $${cmd%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${cmd%%:*} ] || missing="$$missing $${cmd##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -26,15 +36,16 @@ system-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Both distributions, editable: the server with the dev tools (root) and the client (client/).
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e ./client -e '.[dev]'
 	touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check api worker cli tests deploy gunicorn.conf.py
-	$(VENV)/bin/ruff format --check api worker cli tests deploy gunicorn.conf.py
+	$(VENV)/bin/ruff check api worker pushgate_cli tests deploy gunicorn.conf.py
+	$(VENV)/bin/ruff format --check api worker pushgate_cli tests deploy gunicorn.conf.py
 	$(VENV)/bin/mypy
 
 test: deps lint
@@ -71,6 +82,21 @@ bench: deps
 	$(PY) -m tests.bench.bench_signed
 	$(PY) -m tests.bench.bench_api
 	$(PY) -m tests.bench.bench_chat_plan
+
+# Wheels of both distributions and of every dependency, for `make image` (and offline installs).
+wheels:
+	rm -f $(WHEELS)/pushgate-*.whl $(WHEELS)/pushgate_server-*.whl
+	$(PY) -m pip wheel -q --disable-pip-version-check -w $(WHEELS) ./client . '$(IMAGE_EXTRA_WHEELS)'
+
+# The container image, from the wheels only: the build itself needs no network.
+# BASE=IMAGE picks the base; DOCKER_HOST picks the daemon. The classic builder: Debian's
+# docker.io has no buildx.
+image: wheels
+	DOCKER_BUILDKIT=0 docker build -q --network=none --build-arg BASE=$(BASE) \
+	  $(foreach tag,$(IMAGE_TAGS),-t $(tag)) -f deploy/Dockerfile .
+
+print-image-tags:
+	@echo $(IMAGE_TAGS)
 
 openapi: venv
 	$(PY) -m api.openapi openapi.yaml

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 import pytest
 
-from cli.config import DURATION
-from cli.idempotency import derive_key
-from cli.progress import LineReporter, final_line, plain, status_line
+from pushgate_cli.config import DURATION
+from pushgate_cli.idempotency import derive_key
+from pushgate_cli.progress import LineReporter, final_line, plain, status_line
 
 GITHUB = {
     "GITHUB_ACTIONS": "true",

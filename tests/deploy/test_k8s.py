@@ -121,6 +121,7 @@ def render(folder: Path) -> list[dict[str, Any]]:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr  # e.g. deprecated fields
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 

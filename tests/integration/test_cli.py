@@ -172,7 +172,7 @@ def test_progress_bar_on_a_terminal(service: Service, image_ref: str) -> None:
 
 def _interrupted(idle_service: Service, image_ref: str, *extra: str) -> tuple[int, str, str]:
     proc = subprocess.Popen(
-        [pushgate_command(), "push", image_ref, "--app", "myapp", *extra],
+        [*pushgate_command(), "push", image_ref, "--app", "myapp", *extra],
         env=cli_env(idle_service.url, API_KEY),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

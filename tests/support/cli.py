@@ -8,19 +8,15 @@ import select
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-from tests.support.services import ServiceFailed
 
 CONTROL = {chr(c) for c in range(32) if chr(c) not in "\n\t"} | {"\x7f"}
 
 
-def pushgate_command() -> str:
-    """The console script installed next to this Python (pip install -e .)."""
-    script = Path(sys.executable).with_name("pushgate")
-    if not script.exists():
-        raise ServiceFailed(f"{script} is missing: install the package (make venv)")
-    return str(script)
+def pushgate_command() -> list[str]:
+    """The `pushgate` command of this checkout: `python -m pushgate_cli`, so the tests run the
+    code under test whichever checkout the shared venv's console script was installed from
+    (tests/deploy/test_wheels.py runs the installed console script)."""
+    return [sys.executable, "-m", "pushgate_cli"]
 
 
 def cli_env(url: str, api_key: str, **extra: str) -> dict[str, str]:
@@ -39,7 +35,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run `pushgate ARGS` with stdout and stderr captured (not a terminal)."""
     return subprocess.run(
-        [pushgate_command(), *args], env=env, capture_output=True, text=True, timeout=timeout
+        [*pushgate_command(), *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -47,7 +43,7 @@ def run_cli_in_pty(args: list[str], env: dict[str, str], timeout: float = 120) -
     """Run `pushgate ARGS` with stdout and stderr on a pseudo-terminal; (exit code, output)."""
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
-        [pushgate_command(), *args],
+        [*pushgate_command(), *args],
         env={**env, "TERM": "xterm-256color", "COLUMNS": "120"},
         stdin=subprocess.DEVNULL,
         stdout=terminal,

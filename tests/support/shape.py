@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("api", "worker", "cli")
+PACKAGES = ("api", "worker", "pushgate_cli")
 MAX_MODULE, MAX_FUNCTION = 300, 60
 # (layer, module prefixes); the longest matching prefix decides.
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
@@ -25,9 +25,9 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (2, ("worker.targets", "worker.targets_file", "worker.apps_file", "worker.engines")),
     (2, ("worker.apps", "worker.jobs")),
     (3, ("worker.webhooks", "worker.chatops")),
-    (4, ("worker.startup", "worker.context")),
+    (4, ("worker.startup", "worker.context", "worker.gunicorn_conf")),
     (5, ("worker.celery", "worker.tasks")),
-    (6, ("api", "cli")),
+    (6, ("api", "pushgate_cli")),
 ]
 
 

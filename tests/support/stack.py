@@ -37,19 +37,26 @@ def service_env(
 
 
 def start_api(
-    env: dict[str, str], workdir: Path, workers: int = 2, threads: int = 64
+    env: dict[str, str],
+    workdir: Path,
+    workers: int = 2,
+    threads: int = 64,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> tuple[Process, str]:
     """gunicorn serving `api:create_app()` on a free port; returns the process and base URL.
 
     gthread workers, as in production: a long-poll holds a thread, not a whole process.
+    `python` and `cwd`: another installation (a venv made from the wheels) and its folder.
     """
     port = free_port()
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics-api")}
     api = Process(
         [
-            sys.executable,
+            python,
             "-m",
             "gunicorn",
+            "--config=python:worker.gunicorn_conf",
             "-b",
             f"127.0.0.1:{port}",
             "-w",
@@ -68,7 +75,7 @@ def start_api(
         ],
         workdir / "api.log",
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -87,15 +94,22 @@ def start_api(
 
 
 def start_worker(
-    env: dict[str, str], workdir: Path, name: str, loglevel: str = "INFO", concurrency: int = 1
+    env: dict[str, str],
+    workdir: Path,
+    name: str,
+    loglevel: str = "INFO",
+    concurrency: int = 1,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> Process:
     """A Celery worker (`celery -A worker worker`, the threads pool with `concurrency` threads:
-    one process) that is ready to consume pushes and webhook deliveries."""
+    one process) that is ready to consume pushes and webhook deliveries; `python` and `cwd` as
+    in start_api."""
     log = workdir / f"worker-{name}.log"
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{name}")}
     worker = Process(
         [
-            sys.executable,
+            python,
             "-m",
             "celery",
             "-A",
@@ -112,7 +126,7 @@ def start_worker(
         ],
         log,
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
     )
     try:
         wait_until(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cli.client import ApiClient
-from cli.errors import Exit
-from cli.progress import Reporter
+from pushgate_cli.client import ApiClient
+from pushgate_cli.errors import Exit
+from pushgate_cli.progress import Reporter
 
 OUTCOMES = {"succeeded": Exit.SUCCEEDED, "failed": Exit.FAILED, "cancelled": Exit.CANCELLED}
 MAX_WAIT = 30.0

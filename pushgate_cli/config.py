@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli.errors import CliError, Exit
+from pushgate_cli.errors import CliError, Exit
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from cli.client import ApiClient
-from cli.config import Output
-from cli.errors import Exit
+from pushgate_cli.client import ApiClient
+from pushgate_cli.config import Output
+from pushgate_cli.errors import Exit
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 

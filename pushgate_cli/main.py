@@ -14,24 +14,28 @@ from typing import Any
 import click
 from rich.console import Console
 
-from cli import plan
-from cli.client import ApiClient
-from cli.config import DURATION, Output, read_api_key
-from cli.errors import CliError, Exit
-from cli.follow import OUTCOMES, WaitTimedOut, finished, follow
-from cli.idempotency import derive_key
-from cli.progress import BarReporter, LineReporter, Reporter, final_line, status_line
+from pushgate_cli import __version__, plan
+from pushgate_cli.client import ApiClient
+from pushgate_cli.completion import completion
+from pushgate_cli.config import DURATION, Output
+from pushgate_cli.errors import CliError, Exit
+from pushgate_cli.follow import OUTCOMES, WaitTimedOut, finished, follow
+from pushgate_cli.idempotency import derive_key
+from pushgate_cli.profiles import connection
+from pushgate_cli.progress import BarReporter, LineReporter, Reporter, final_line, status_line
 
 FOLLOW_TIMEOUT_AFTER_CANCEL = 30.0
 TERMINAL_REFRESH = 1.0  # seconds between progress fetches under the live bar
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pushgate")
+@click.version_option(__version__, prog_name="pushgate")
 def main() -> None:
     """Push container images into the vendor registry through pushgate, and follow the jobs.
 
-    Configure with PUSHGATE_URL and PUSHGATE_API_KEY (or --api-key-file).
+    Configure with PUSHGATE_URL and PUSHGATE_API_KEY (or --api-key-file), or with a profile
+    in ~/.config/pushgate/config.toml (--profile, PUSHGATE_PROFILE); options and the
+    environment win over the profile.
     Exit codes: 0 succeeded, 1 failed, 2 invalid request or usage, 3 stopped waiting at
     --timeout, 4 not authorised, 5 cancelled, 6 service unavailable.
     """
@@ -40,7 +44,10 @@ def main() -> None:
 def _common(command: Callable[..., int | None]) -> Callable[..., None]:
     """Options every command takes; runs the command and exits with its code."""
 
-    @click.option("--url", envvar="PUSHGATE_URL", required=True, help="pushgate's base URL.")
+    @click.option("--url", envvar="PUSHGATE_URL", help="pushgate's base URL.")
+    @click.option(
+        "--profile", envvar="PUSHGATE_PROFILE", help="A profile of ~/.config/pushgate/config.toml."
+    )
     @click.option(
         "--api-key-file",
         type=click.Path(dir_okay=False, path_type=Path),
@@ -57,11 +64,19 @@ def _common(command: Callable[..., int | None]) -> Callable[..., None]:
         help="Keep retrying an unavailable service (503, 429, connection errors) this long.",
     )
     @functools.wraps(command)
-    def run(url: str, api_key_file: Path | None, output: str, retry_for: float, **kw: Any) -> None:
+    def run(
+        url: str | None,
+        profile: str | None,
+        api_key_file: Path | None,
+        output: str,
+        retry_for: float,
+        **kw: Any,
+    ) -> None:
         out = Output(json=output == "json")
         client: ApiClient | None = None
         try:
-            client = ApiClient(url, read_api_key(api_key_file), retry_for, out.info)
+            base_url, api_key = connection(url, api_key_file, profile)
+            client = ApiClient(base_url, api_key, retry_for, out.info)
             code = command(client, out, **kw)
         except CliError as exc:
             out.info(f"pushgate: {exc.message}")
@@ -278,3 +293,6 @@ def list_jobs(
     ]
     out.result("\n".join(lines), page)
     return Exit.SUCCEEDED
+
+
+main.add_command(completion)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from cli.errors import CliError, Exit
+from pushgate_cli.errors import CliError, Exit
 
 RETRY_STATUSES = {429, 502, 503, 504}
 FIRST_BACKOFF = 0.5
