@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import yaml
 
 from worker.errors import ConfigurationError
 from worker.webhooks.subscriptions import read_secret
+
+log = logging.getLogger("pushgate.api")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,13 @@ def parse_keys(data: Any, source: str) -> list[ApiKey]:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{source}: API key #{i + 1} is malformed: {exc}") from None
+    names = [key.name for key in keys]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigurationError(
+            f"{source}: API key name(s) {', '.join(twice)} used twice: audit events and logs "
+            "name keys, so each name must be one key's"
+        )
     return keys
 
 
@@ -109,11 +119,12 @@ def _flag(entry: dict[str, Any], name: str) -> bool:
 
 
 class KeyRing:
-    """The API keys of a file, reloaded when the file changes."""
+    """The API keys of a file, reloaded when its content changes (an edit within the same
+    mtime tick, or a file swapped in with an old mtime, counts too)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._mtime: float | None = None
+        self._digest: str | None = None
         self._keys: list[ApiKey] = []
         self._lock = threading.Lock()
         self._reload_if_changed()
@@ -122,16 +133,22 @@ class KeyRing:
         if self.path is None:
             return
         try:
-            mtime = self.path.stat().st_mtime
+            text = self.path.read_text()
         except OSError as exc:
             raise ConfigurationError(f"cannot read API keys file {self.path}: {exc}") from None
-        if mtime == self._mtime:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if digest == self._digest:
             return
-        text = self.path.read_text()
-        data = json.loads(text) if self.path.suffix == ".json" else yaml.safe_load(text)
-        keys = parse_keys(data or [], str(self.path))
+        try:
+            data = json.loads(text) if self.path.suffix == ".json" else yaml.safe_load(text)
+            keys = parse_keys(data or [], str(self.path))
+        except (ValueError, yaml.YAMLError, ConfigurationError) as exc:
+            if self._digest is None:  # at start: the process does not start
+                raise ConfigurationError(f"API keys file {self.path}: {exc}") from None
+            log.error("API keys file %s not reloaded, the keys before stay: %s", self.path, exc)
+            keys = self._keys
         with self._lock:
-            self._keys, self._mtime = keys, mtime
+            self._keys, self._digest = keys, digest
 
     def lookup(self, presented: str) -> ApiKey | None:
         """The key whose hash matches `presented`, or None."""

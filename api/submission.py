@@ -16,7 +16,7 @@ from api.problems import ApiProblem
 from api.state import state
 from worker.errors import InvalidRequest
 from worker.jobs.model import Job, JobStatus
-from worker.jobs.submit import PushRequest, plan_job, submit, submit_idempotent
+from worker.jobs.submit import PushRequest, plan_job, replayed, submit, submit_idempotent
 from worker.logs import bind
 from worker.metrics import count_finished
 from worker.webhooks.subscriptions import job_callback
@@ -74,6 +74,16 @@ def queue_push(
     earlier job, False) when `idempotency_key` was used before with the same request."""
     st = state()
     job = checked_job(push)
+    if push.callback_url is not None and g.api_key.webhook_secret_file is None:
+        raise ApiProblem(
+            403,
+            "forbidden",
+            "Forbidden",
+            "this API key may not set callback_url: it has no webhook secret to sign "
+            "callbacks with (the operator sets webhook_secret_file on the key)",
+            rule="key.webhook_secret_file",
+            file=str(st.settings.api_keys_file) if st.settings.api_keys_file else None,
+        )
     if push.callback_url is not None:
         job.callback = job_callback(
             push.callback_url,
@@ -85,10 +95,15 @@ def queue_push(
         raise InvalidRequest("callback_events", "callback_events needs a callback_url")
     job.chat = chat
     bind(job_id=job.id, app_slug=job.app_slug)
+    if idempotency_key is not None:
+        _check_idempotency_key(idempotency_key)
+        earlier = replayed(st.store, job, g.api_key.key_sha256, idempotency_key)
+        if earlier is not None:  # a retry gets its job back, whatever the limits say now
+            audit.mark("push", earlier)
+            return earlier, False
     admit(job)
     created = True
     if idempotency_key is not None:
-        _check_idempotency_key(idempotency_key)
         job, created = submit_idempotent(
             st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key, st.push_message
         )

@@ -7,6 +7,7 @@ copy the context), so a line's job is the context it was made in, not a process 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -105,6 +106,15 @@ class JsonLineFormatter(JsonFormatter):
         return redact(str(super().format(record)))
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters written as escapes (`\\n`, `\\x1b`), so it stays one line."""
+    return _CONTROLS.sub(lambda m: _NAMED.get(m.group(), ascii(m.group())[1:-1]), text)
+
+
 class TextFormatter(logging.Formatter):
     """Wraps a text formatter: appends the context fields as `key=value`, redacts the line."""
 
@@ -113,10 +123,17 @@ class TextFormatter(logging.Formatter):
         self.inner = inner or logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        """The inner formatter's line plus the context."""
+        """The inner formatter's line plus the context, control characters in the message and
+        the context escaped (a caller's `%0A` in a path cannot forge a line)."""
+        message = record.getMessage()
+        escaped = escape_controls(message)
+        if escaped != message:
+            record = logging.makeLogRecord({**record.__dict__, "msg": escaped, "args": None})
         line = self.inner.format(record)
         pairs = [
-            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
+            f"{name}={escape_controls(str(getattr(record, name)))}"
+            for name in CONTEXT_FIELDS
+            if hasattr(record, name)
         ]
         return redact(f"{line} [{' '.join(pairs)}]" if pairs else line)
 

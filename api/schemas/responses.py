@@ -9,7 +9,7 @@ from marshmallow import INCLUDE, Schema, fields
 from worker.jobs.model import JobStatus
 from worker.jobs.timing import PHASES
 from worker.timestamps import format_time
-from worker.webhooks.dispatch import CHAT_EVENTS, shown_url
+from worker.webhooks.dispatch import CHAT_EVENTS, is_standing, shown_url
 from worker.webhooks.guard import display_url
 
 
@@ -253,9 +253,12 @@ class DeliverySchema(Schema):
     )
     url = fields.Method(
         "_url",
+        allow_none=True,
         metadata={
             "type": "string",
-            "description": "Where it goes, without the query (a chat's: only the host).",
+            "nullable": True,
+            "description": "Where it goes, without the query (a chat's: only the host); null "
+            "for a standing subscription, which callers see by name only.",
         },
     )
     state = fields.String(
@@ -274,8 +277,8 @@ class DeliverySchema(Schema):
         "_delivered_at", allow_none=True, metadata={"type": "string", "format": "date-time"}
     )
 
-    def _url(self, delivery: Any) -> str:
-        return shown_url(delivery)
+    def _url(self, delivery: Any) -> str | None:
+        return None if is_standing(delivery) else shown_url(delivery)
 
     def _delivered_at(self, delivery: Any) -> str | None:
         return delivery.delivered_at or None

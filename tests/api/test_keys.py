@@ -67,14 +67,21 @@ def test_lookup_and_reload_when_the_file_changes(tmp_path: Path, suffix: str) ->
     assert again is not None and again.app_slugs == frozenset({"b"})
 
 
-def test_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
+def test_a_change_is_seen_by_content_even_with_the_old_mtime(tmp_path: Path) -> None:
     path = tmp_path / "keys.yaml"
     path.write_text(json.dumps([entry("ci", "k", ["a"])]))
     ring = KeyRing(path)
     stat = path.stat()
-    path.write_text("{ this is not yaml")  # same mtime as before: the ring keeps its keys
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert ring.lookup("k") is not None
+    path.write_text(json.dumps([entry("ci", "revoked-and-replaced", ["a"])]))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as a restored backup would
+    assert ring.lookup("k") is None and ring.lookup("revoked-and-replaced") is not None
+    path.write_text("{ this is not yaml")  # a broken edit: the keys before stay
+    assert ring.lookup("revoked-and-replaced") is not None
+
+
+def test_key_names_are_unique() -> None:
+    with pytest.raises(ConfigurationError, match="name\\(s\\) ci used twice"):
+        parse_keys([entry("ci", "k1", ["a"]), entry("ci", "k2", ["b"])], "keys.yaml")
 
 
 def test_no_file_means_no_keys_and_a_vanished_file_is_an_error(tmp_path: Path) -> None:

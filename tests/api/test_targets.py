@@ -20,7 +20,9 @@ def _key(**extra: object) -> dict[str, object]:
 
 
 def test_a_key_may_be_limited_to_targets() -> None:
-    limited, open_key = parse_keys([_key(targets=["replicated"]), _key()], "keys.yaml")
+    limited, open_key = parse_keys(
+        [_key(targets=["replicated"]), _key(name="ci-open")], "keys.yaml"
+    )
     assert limited.forbidden_targets(["replicated", "ecr"]) == ["ecr"]
     assert open_key.forbidden_targets(["replicated", "ecr"]) == []
     with pytest.raises(ConfigurationError, match="targets must be a list of target names"):

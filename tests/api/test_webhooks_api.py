@@ -48,7 +48,6 @@ def test_callback_is_kept_and_shown_without_its_query(
 @pytest.mark.parametrize(
     ("key", "extra", "field", "words"),
     [
-        ("ci-key-myapp-0001", {"callback_url": "http://127.0.0.1/x"}, "callback_url", "secret"),
         (HOOK_KEY, {"callback_url": "http://evil.example.net/x"}, "callback_url", "HOSTS"),
         (HOOK_KEY, {"callback_url": "http://[::1]:80/x"}, "callback_url", "HOSTS"),
         (HOOK_KEY, {"callback_url": "file:///etc/passwd"}, "callback_url", "http"),
@@ -105,3 +104,14 @@ def test_a_key_with_an_unreadable_webhook_secret_is_a_configuration_error(tmp_pa
     keys.write_text(json.dumps([{**entry, "webhook_secret_file": str(tmp_path / "bad.secret")}]))
     with pytest.raises(ConfigurationError, match=r"API key #1 .*webhook_secret_file.*whsec_"):
         KeyRing(keys)
+
+
+def test_a_callback_from_a_key_without_a_webhook_secret_is_a_403(
+    client: FlaskClient, source_registry: Registry, redis_client: redis.Redis
+) -> None:
+    extra = {"callback_url": "http://127.0.0.1/x"}
+    response = client.post("/v1/pushes", headers=auth(), json=body(source_registry, **extra))
+    assert response.status_code == 403
+    problem = response.get_json()
+    assert problem["rule"] == "key.webhook_secret_file" and "secret" in problem["detail"]
+    assert redis_client.keys("pushgate:job:*") == []

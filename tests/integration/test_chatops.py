@@ -79,7 +79,7 @@ def chat(
             "PUSHGATE_SLACK_SIGNING_SECRET_FILE": str(workdir / "slack.secret"),
             "PUSHGATE_MATTERMOST_TOKEN_FILE": str(workdir / "mattermost.token"),
             "PUSHGATE_CHATOPS_FILE": str(workdir / "chatops.json"),
-            "PUSHGATE_CHATOPS_RESPONSE_HOSTS": "127.0.0.1",
+            "PUSHGATE_CHATOPS_RESPONSE_HOSTS": "127.0.0.1:*",
         },
         extra_keys=[
             _key("release-chat", ["myapp"]),

@@ -13,7 +13,7 @@ CONTRACT_LIMIT = 1_000_000
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"contract-webhook-secret-0123").decode()
 # The one callback host: it resolves without DNS, so the served pattern says all there is to
 # say about which callback_url is accepted.
-WEBHOOK_HOST = "localhost"
+WEBHOOK_HOST = "localhost:*,127.0.0.1"  # PUSHGATE_WEBHOOK_HOSTS of the contract service
 
 
 @dataclass

@@ -159,6 +159,12 @@ class JobStore:
                     return str(existing)
         return None
 
+    def recall_submission(self, key: str) -> str | None:
+        """The idempotency record under `key` ("JOB_ID FINGERPRINT"), if any."""
+        with guard():
+            found = self._redis.get(f"{PREFIX}:idempotency:{key}")
+        return None if found is None else str(found)
+
     def forget_submission(self, key: str) -> None:
         """Drop an idempotency record (its submission failed)."""
         with guard():

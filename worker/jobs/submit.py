@@ -227,7 +227,7 @@ def submit_idempotent(
     message: QueueMessage | None = None,
 ) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
-    digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
+    digest = _idempotency_digest(scope, key)
     existing = store.remember_submission(digest, job, IDEMPOTENCY_TTL)
     if existing is None:
         try:
@@ -235,6 +235,22 @@ def submit_idempotent(
         except Exception:
             store.forget_submission(digest)
             raise
+    return _earlier(store, existing, job), False
+
+
+def replayed(store: JobStore, job: Job, scope: str, key: str) -> Job | None:
+    """The earlier job of an idempotent retry of `job`, if (scope, key) was used: asked before
+    any limit is taken, so a retry always gets its job back."""
+    existing = store.recall_submission(_idempotency_digest(scope, key))
+    return None if existing is None else _earlier(store, existing, job)
+
+
+def _idempotency_digest(scope: str, key: str) -> str:
+    return hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
+
+
+def _earlier(store: JobStore, existing: str, job: Job) -> Job:
+    """The job an idempotency record names; IdempotencyConflict for another request body."""
     job_id, fingerprint = existing.split(" ", 1)
     if fingerprint != job.request_hash:
         raise IdempotencyConflict(
@@ -243,7 +259,7 @@ def submit_idempotent(
         )
     for _ in range(50):  # the first request may still be writing its record
         try:
-            return store.get(job_id), False
+            return store.get(job_id)
         except JobNotFound:
             time.sleep(0.02)
-    return store.get(job_id), False
+    return store.get(job_id)

@@ -61,11 +61,17 @@ def is_chat(delivery: Delivery) -> bool:
     return delivery.format.startswith(CHAT_FORMAT)
 
 
+def is_standing(delivery: Delivery) -> bool:
+    """True for a delivery to a standing subscription of the webhooks file."""
+    return delivery.subscription != CALLBACK and not is_chat(delivery)
+
+
 def shown_url(delivery: Delivery) -> str:
-    """Where a delivery goes, as logs and the API show it: no query or user info, and for a
-    chat's response_url (a capability in its path) only the scheme and host."""
+    """Where a delivery goes, as logs show it: no query or user info, and for a chat's
+    response_url or a standing subscription (a Slack incoming webhook keeps its secret in
+    the path) only the scheme and host."""
     url = display_url(delivery.url)
-    if is_chat(delivery):
+    if is_chat(delivery) or is_standing(delivery):
         return url.split("/", 3)[0] + "//" + url.split("/", 3)[2] + "/…"
     return url
 

@@ -43,21 +43,35 @@ def _any_case(text: str) -> str:
 
 def _host_pattern(entry: str) -> str:
     # No trailing dot: whether `name.` resolves is up to DNS, so the pattern does not promise it.
-    if entry.startswith("*."):
-        return r"[A-Za-z0-9.-]*" + _any_case(entry[1:])
-    if ":" in entry:  # an IPv6 address, bracketed in a URL
-        return r"\[" + _any_case(entry) + r"\]"
-    return _any_case(entry)
+    host, port = _split_entry(entry)
+    if host.startswith("*."):
+        pattern = r"[A-Za-z0-9.-]*" + _any_case(host[1:])
+    elif ":" in host:  # an IPv6 address, bracketed in a URL
+        pattern = r"\[" + _any_case(host) + r"\]"
+    else:
+        pattern = _any_case(host)
+    return pattern + _port_pattern(port)
+
+
+def _port_pattern(port: str | None) -> str:
+    """The ports an entry allows, as urlsplit reads them (leading zeros, five digits at most;
+    no port or an empty one: the scheme's, which must be 80 or 443 then)."""
+    if port == "*":
+        return _PORT
+    if port is None:
+        return r"(?::(?:0{0,3}80|0{0,2}443)?)?"
+    return f"(?::0{{0,{5 - len(port)}}}{re.escape(port)})"
 
 
 def callback_url_pattern(hosts: frozenset[str] | None = None) -> str:
     """The callback URLs accepted: any host, or only those PUSHGATE_WEBHOOK_HOSTS allows
-    (`hosts`; whether the host then resolves to an allowed address is not a pattern)."""
+    (`hosts`, with their ports; whether the host then resolves to allowed addresses is not a
+    pattern)."""
     if hosts is None:
-        host = _ANY_HOST
+        where = _ANY_HOST + _PORT
     else:
-        host = "(?:" + "|".join(_host_pattern(entry) for entry in sorted(hosts)) + ")"
-    return f"^{_any_case('http')}[sS]?://{_USERINFO}{host}{_PORT}{_REST}$"
+        where = "(?:" + "|".join(_host_pattern(entry) for entry in sorted(hosts)) + ")"
+    return f"^{_any_case('http')}[sS]?://{_USERINFO}{where}{_REST}$"
 
 
 def display_url(url: str) -> str:
@@ -67,10 +81,45 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+DEFAULT_PORTS = frozenset({80, 443})
+
+
+def inner_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (IPv4-mapped, 6to4, NAT64, IPv4-compatible), if
+    any: a packet to it may well reach that IPv4 address, so it is judged by it."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if any(address in net for net in _NAT64):
+        return low
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
+        return low
+    return None
+
+
 def _restricted(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    inner = inner_ipv4(address)
+    if inner is not None and _restricted(inner):
+        return True
     return not address.is_global or address.is_multicast
+
+
+def _split_entry(entry: str) -> tuple[str, str | None]:
+    """(host, port or None) of a PUSHGATE_WEBHOOK_HOSTS entry: `host`, `host:port`,
+    `host:*` (any port), `[v6]:port`, or a bare IPv6 address."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else None
+    if entry.count(":") == 1:
+        host, port = entry.split(":")
+        return host, port
+    return entry, None
 
 
 @dataclass(frozen=True)
@@ -81,40 +130,52 @@ class HostPolicy:
     resolve: Resolve = resolve_host
     setting: str = "PUSHGATE_WEBHOOK_HOSTS"  # the setting that lists them, named in refusals
 
-    def host_allowed(self, host: str) -> bool:
-        """True when `host` matches an entry of the list."""
-        host = host.lower().rstrip(".")
-        for entry in self.allowed:
-            if entry.startswith("*."):
-                if host.endswith(entry[1:]):
-                    return True
-            elif host == entry:
+    def _entries(self) -> list[tuple[str, str | None]]:
+        return [_split_entry(entry.lower()) for entry in self.allowed]
+
+    def host_allowed(self, host: str, port: int | None = None) -> bool:
+        """True when `host` (and `port`: 80 and 443, else one listed with it) matches an
+        entry of the list."""
+        host = host.lower().rstrip(".").strip("[]")
+        for name, listed_port in self._entries():
+            matched = host.endswith(name[1:]) if name.startswith("*.") else host == name
+            if matched and (
+                port is None
+                or listed_port in ("*", str(port))
+                or (listed_port is None and port in DEFAULT_PORTS)
+            ):
                 return True
         return False
 
-    def address_allowed(self, host: str, address: str) -> bool:
-        """True for a public address, or a private one whose host or address is listed exactly."""
+    def address_allowed(self, address: str) -> bool:
+        """True for a public address (judged by the IPv4 inside an IPv6 one that carries
+        one), or any address listed exactly."""
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if not _restricted(ip):
             return True
-        return host.lower().rstrip(".") in self.allowed or str(ip) in self.allowed
+        return str(ip) in {name for name, _ in self._entries()}
 
     def addresses(self, host: str, port: int) -> list[str]:
-        """The allowed addresses of `host`; CallbackRefused when there is none."""
+        """Every address of `host`, each allowed; CallbackRefused naming the rule (never the
+        addresses) otherwise."""
         if not self.host_allowed(host):
             raise CallbackRefused(f"host {host} is not in {self.setting}")
+        if not self.host_allowed(host, port):
+            raise CallbackRefused(
+                f"port {port} of {host}: only 443 and 80, unless {self.setting} lists "
+                f"{host}:{port} (or {host}:*)"
+            )
         try:
             found = self.resolve(host.strip("[]"), port)
-        except (OSError, UnicodeError) as exc:  # the idna codec refuses an empty label
-            raise CallbackRefused(f"host {host} does not resolve: {exc}") from None
-        allowed = [a for a in found if self.address_allowed(host, a)]
-        if not allowed:
+        except (OSError, UnicodeError):  # the idna codec refuses an empty label
+            raise CallbackRefused(f"host {host} does not resolve") from None
+        if not found or not all(self.address_allowed(a) for a in found):
             raise CallbackRefused(
-                f"host {host} resolves to a loopback, link-local or private address "
-                f"({', '.join(found) or 'none'}); list it exactly in {self.setting} "
-                "to allow it"
+                f"host {host} resolves to an address that is not public (loopback, "
+                "link-local, private, metadata, or such an IPv4 address inside an IPv6 one); "
+                f"every address it resolves to must be public or listed exactly in {self.setting}"
             )
-        return allowed
+        return found
 
     def check_url(self, url: str) -> None:
         """Refuse a callback URL that is malformed, not http(s), or not allowed here."""

@@ -43,6 +43,12 @@ def _seconds(job: Job) -> float | None:
     return ((job.finished_at or utcnow()) - job.started_at).total_seconds()
 
 
+def slack_text(text: str) -> str:
+    """`text` as Slack shows it literally: &, < and > escaped as Slack asks, so a source or
+    tag naming `<!channel>` or a link mentions and links nothing."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def summary(event: str, job: Job) -> str:
     """One line a person can read in a chat channel; never holds a secret."""
     image = f"{job.app_slug}/{job.target}:{job.tags[0] if job.tags else '?'}"
@@ -79,5 +85,5 @@ def event_body(event: str, job: Job, timestamp: str) -> dict[str, Any]:
 def render(event: str, job: Job, fmt: str, timestamp: str) -> str:
     """The request body for a subscriber's format (`standard`, or `slack`'s {"text": ...})."""
     if fmt == "slack":
-        return json.dumps({"text": summary(event, job)}, ensure_ascii=False)
+        return json.dumps({"text": slack_text(summary(event, job))}, ensure_ascii=False)
     return json.dumps(event_body(event, job, timestamp), ensure_ascii=False)

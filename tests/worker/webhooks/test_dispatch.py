@@ -60,7 +60,7 @@ def dispatcher(
     sent: list[str] = []
     tuned = dataclasses.replace(
         settings,
-        webhook_hosts=frozenset({"127.0.0.1"}),
+        webhook_hosts=frozenset({"127.0.0.1:*"}),
         webhook_timeout=5.0,
         webhook_retry_schedule=schedule,
     )

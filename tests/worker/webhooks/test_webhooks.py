@@ -56,12 +56,26 @@ def receiver() -> Iterator[WebhookReceiver]:
         ({"*.example.com"}, "https://example.com/x", True),
         ({"*.example.com"}, "https://badexample.com/x", True),
         ({"*.example.com"}, "https://internal.example.com/x", True),  # resolves to 10.1.2.3
-        ({"internal.example.com"}, "https://internal.example.com/x", False),  # named exactly
+        ({"internal.example.com"}, "https://internal.example.com/x", True),  # the name: no
         ({"*.example.com", "10.1.2.3"}, "https://internal.example.com/x", False),
         ({"*.example.com"}, "http://meta.example.com/", True),  # 169.254.169.254
+        ({"meta.example.com"}, "http://meta.example.com/", True),  # named, but not the address
         ({"*.example.com"}, "http://mapped.example.com/", True),  # ::ffff:127.0.0.1
-        ({"127.0.0.1"}, "http://127.0.0.1:8080/x", False),
-        ({"127.0.0.1"}, "http://localhost:8080/x", True),
+        ({"*.example.com"}, "http://nat64.example.com/", True),  # 64:ff9b::a9fe:a9fe
+        ({"*.example.com"}, "http://sixtofour.example.com/", True),  # 2002:7f00:1::
+        ({"*.example.com"}, "http://compat.example.com/", True),  # ::a00:1 (10.0.0.1)
+        ({"*.example.com"}, "http://nat64-public.example.com/", False),  # 93.184.215.14 inside
+        ({"*.example.com"}, "http://mixed.example.com/", True),  # one public, one private
+        ({"*.example.com", "10.1.2.3"}, "http://mixed.example.com/", False),
+        ({"127.0.0.1"}, "http://127.0.0.1:8080/x", True),  # a port besides 80 and 443
+        ({"127.0.0.1:8080"}, "http://127.0.0.1:8080/x", False),
+        ({"127.0.0.1:*"}, "http://127.0.0.1:8080/x", False),
+        ({"127.0.0.1:8080"}, "http://127.0.0.1:8081/x", True),
+        ({"hooks.example.com"}, "https://hooks.example.com:8443/x", True),
+        ({"hooks.example.com:8443"}, "https://hooks.example.com:8443/x", False),
+        ({"hooks.example.com"}, "http://hooks.example.com/x", False),  # port 80
+        ({"localhost:*"}, "http://localhost:8080/x", True),  # 127.0.0.1 is not listed
+        ({"localhost:*", "127.0.0.1"}, "http://localhost:8080/x", False),
         ({"hooks.example.com"}, "ftp://hooks.example.com/x", True),
         ({"hooks.example.com"}, "https://hooks.example.com:99999/x", True),
     ],
@@ -78,6 +92,11 @@ def test_host_policy(allowed: set[str], url: str, refused: bool) -> None:
                 "mapped.example.com": ["::ffff:127.0.0.1"],
                 "127.0.0.1": ["127.0.0.1"],
                 "localhost": ["127.0.0.1"],
+                "nat64.example.com": ["64:ff9b::a9fe:a9fe"],
+                "sixtofour.example.com": ["2002:7f00:1::"],
+                "compat.example.com": ["::a00:1"],
+                "nat64-public.example.com": ["64:ff9b::5db8:d70e"],
+                "mixed.example.com": ["93.184.215.14", "10.1.2.3"],
             }
         ),
     )
@@ -85,6 +104,8 @@ def test_host_policy(allowed: set[str], url: str, refused: bool) -> None:
         with pytest.raises(InvalidRequest) as caught:
             job_callback(url, None, Path("/s"), policy.allowed, resolve=policy.resolve)
         assert caught.value.field == "callback_url"
+        # The rule, never the addresses a name resolved to (they may be internal).
+        assert not any(a in str(caught.value) for a in ("10.1.2.3", "169.254", "ff9b", "2002"))
     else:
         job_callback(url, None, Path("/s"), policy.allowed, resolve=policy.resolve)
 
@@ -93,10 +114,10 @@ def test_the_address_is_checked_again_when_connecting(receiver: WebhookReceiver)
     """A name that passed the submit check but now resolves to loopback is not called."""
     url = f"http://hooks.example.com:{receiver.port}/x"
     rebound = fixed({"hooks.example.com": ["127.0.0.1"]})
-    refused = post(url, "{}", {}, 5, HostPolicy(frozenset({"*.example.com"}), rebound))
+    refused = post(url, "{}", {}, 5, HostPolicy(frozenset({"*.example.com:*"}), rebound))
     assert refused.status is None and "SSRF guard" in refused.error
     assert receiver.requests == []
-    allowed = HostPolicy(frozenset({"*.example.com", "127.0.0.1"}), rebound)
+    allowed = HostPolicy(frozenset({"*.example.com:*", "127.0.0.1"}), rebound)
     assert post(url, "{}", {}, 5, allowed).status == 200
     assert receiver.requests[0].headers["Host"] == f"hooks.example.com:{receiver.port}"
 
@@ -104,7 +125,7 @@ def test_the_address_is_checked_again_when_connecting(receiver: WebhookReceiver)
 def test_redirects_are_not_followed(receiver: WebhookReceiver) -> None:
     bouncer = WebhookReceiver([Answer(307, {"Location": receiver.url()})])
     try:
-        attempt = post(bouncer.url(), "{}", {}, 5, HostPolicy(frozenset({"127.0.0.1"})))
+        attempt = post(bouncer.url(), "{}", {}, 5, HostPolicy(frozenset({"127.0.0.1:*"})))
         assert attempt.status == 307 and not attempt.delivered
         assert receiver.requests == []
     finally:
