@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from worker.jobs.connection import PREFIX, StoreConnection, guard
 
-ACTIVE_KEY = f"{PREFIX}:active"  # every queued or running job: id -> created (epoch seconds)
 RESERVATION_GRACE = 60.0  # a reserved id with no record yet counts for this long
 FULL_RETRY_AFTER = 10  # seconds to suggest when a caller has too many jobs active
 
@@ -73,9 +72,9 @@ class Refusal:
 class CallerLimits:
     """Admits a caller's new job when it is within its rate and its active-job limit."""
 
-    def __init__(self, connection: StoreConnection, job_key_prefix: str) -> None:
+    def __init__(self, connection: StoreConnection, job_key_prefix: str, active_key: str) -> None:
         self._redis = connection.client
-        self._prefix = job_key_prefix
+        self._prefix, self._active_key = job_key_prefix, active_key
         self._admit = self._redis.register_script(ADMIT)
         self._count = self._redis.register_script(COUNT_ACTIVE)
 
@@ -92,5 +91,5 @@ class CallerLimits:
     def active_counts(self) -> tuple[int, int]:
         """(queued, running) jobs across every caller."""
         with guard():
-            queued, running = self._count(keys=[ACTIVE_KEY], args=[self._prefix])
+            queued, running = self._count(keys=[self._active_key], args=[self._prefix])
         return int(queued), int(running)

@@ -1,10 +1,28 @@
 """Lua scripts that change a job atomically in Redis, so a cancel, a start and a takeover
-never both win. Job hash values are JSON: a status is stored as '"running"'."""
+never both win. Job hash values are JSON (the job model's encode_field): the statuses the
+scripts compare and write are encoded by it, never spelled here."""
+
+from __future__ import annotations
+
+from worker.jobs.model import JobStatus, encode_field
+
+
+def _lua(script: str) -> str:
+    """The script with @RUNNING@, @QUEUED@ and @NULL@ as the job model stores them, quoted
+    as Lua strings."""
+    for name, value in (
+        ("@RUNNING@", encode_field(JobStatus.RUNNING)),
+        ("@QUEUED@", encode_field(JobStatus.QUEUED)),
+        ("@NULL@", encode_field(None)),
+    ):
+        script = script.replace(name, "'" + value.replace("'", "\\'") + "'")
+    return script
+
 
 # KEYS: job, running zset. ARGV: allowed statuses (JSON list), expected run id (JSON or ""),
 # retention, job id whose heartbeat ends with this change (or ""), then field/value pairs.
 # Ending the heartbeat here, not after, leaves no moment where a running job has none.
-TRANSITION = """
+TRANSITION = _lua("""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 local ok = false
@@ -15,33 +33,33 @@ for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
 return 1
-"""
+""")
 
 # KEYS: job, running zset. ARGV: job id, run id, now, stale_before, retention.
-CLAIM = """
+CLAIM = _lua("""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
-if status == '"running"' then
+if status == @RUNNING@ then
   local beat = redis.call('ZSCORE', KEYS[2], ARGV[1])
   if beat and tonumber(beat) > tonumber(ARGV[4]) then return 0 end
-elseif status ~= '"queued"' then
+elseif status ~= @QUEUED@ then
   return 0
 end
-redis.call('HSET', KEYS[1], 'status', '"running"', 'run_id', cjson.encode(ARGV[2]))
+redis.call('HSET', KEYS[1], 'status', @RUNNING@, 'run_id', cjson.encode(ARGV[2]))
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
-"""
+""")
 
 # KEYS: job, running zset. ARGV: job id, stale_before. A queued job with a stale entry is one
 # whose requeue message could not be sent: it is returned again.
-REQUEUE_STALE = """
+REQUEUE_STALE = _lua("""
 local beat = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not beat or tonumber(beat) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= '"running"' and status ~= '"queued"' then return 0 end
-redis.call('HSET', KEYS[1], 'status', '"queued"', 'run_id', 'null')
+if status ~= @RUNNING@ and status ~= @QUEUED@ then return 0 end
+redis.call('HSET', KEYS[1], 'status', @QUEUED@, 'run_id', @NULL@)
 return 1
-"""
+""")

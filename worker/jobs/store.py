@@ -1,7 +1,6 @@
 """The job store: push jobs as Redis hashes with expiry, listing indexes, atomic transitions,
-and every other Redis key of the job system (heartbeats, cancel flags, idempotency records,
-and the shared ledger, cache, locks, audit trail and caller limits it hands out). Every call
-maps an outage to StoreUnavailable."""
+and every other Redis key of the job system (heartbeats, cancel flags, idempotency records, and
+the ledger, cache, locks, audit trail and caller limits it hands out); outages: StoreUnavailable."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from worker.jobs import scripts as job_scripts
 from worker.jobs.audit import AuditLog
 from worker.jobs.connection import PREFIX, StoreConnection, guard
 from worker.jobs.ledger import BlobLedger, LayerCache, TagLock
-from worker.jobs.limits import ACTIVE_KEY, CallerLimits
+from worker.jobs.limits import CallerLimits
 from worker.jobs.listing import JobListing
 from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field
 from worker.jobs.notify import ChangeFeed, publish_change
@@ -25,6 +24,7 @@ from worker.redisconn import redis_client
 from worker.settings import Settings
 from worker.timestamps import utcnow
 
+ACTIVE_KEY = f"{PREFIX}:active"  # every queued or running job: id -> created (epoch seconds)
 RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
 SUBMITTING_KEY = f"{PREFIX}:submitting"  # job id -> created, until its message is sent
 UNCONFIRMED_GRACE = 60.0
@@ -95,7 +95,7 @@ class JobStore:
 
     def caller_limits(self) -> CallerLimits:
         """Per-caller rate and active-job limits."""
-        return CallerLimits(self.connection, self.key(""))
+        return CallerLimits(self.connection, self.key(""), ACTIVE_KEY)
 
     def queue_length(self, queue: str) -> int:
         """Messages waiting in the broker list `queue` (same Redis as the jobs)."""
