@@ -100,10 +100,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
     api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
-    api.register_blueprint(pushes)
-    api.register_blueprint(plans)
-    api.register_blueprint(audit_trail)
-    api.register_blueprint(health)
+    for blueprint in (pushes, plans, audit_trail, health):
+        api.register_blueprint(blueprint)
     app.register_blueprint(docs)
     observe.install(app, store)
     request_audit.install(app)
