@@ -17,6 +17,7 @@ from api.schemas import PushCreateSchema
 from api.schemas.plans import PlanArgsSchema, PlanSchema
 from api.spec import problems
 from api.state import state
+from api.submission import checked_callback
 from worker.errors import InvalidRequest
 from worker.jobs.model import Job
 from worker.jobs.planning import plan_document, verdict
@@ -48,6 +49,7 @@ class Plans(MethodView):
     @problems(
         plans,
         _400="Malformed JSON.",
+        _403="A `callback_url` from a key without a webhook secret (as for a push).",
         _413="The body is larger than 64 KiB.",
         _422="Invalid request (the same rules as POST /v1/pushes); daemon sources.",
         _504="The registries did not answer in time; `learned` holds what was found.",
@@ -62,6 +64,7 @@ def plan_for(push: PushRequest, wait: float) -> dict[str, Any]:
     problem (with what was learned) after that."""
     st = state()
     job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
+    checked_callback(push)  # the body a push would refuse, a plan refuses too
     if is_daemon_source(job.source):
         raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
     found = policy_verdicts(job)

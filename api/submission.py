@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from flask import g
 
@@ -67,13 +68,10 @@ def _check_idempotency_key(key: str) -> None:
         )
 
 
-def queue_push(
-    push: PushRequest, idempotency_key: str | None, chat: dict[str, str] | None = None
-) -> tuple[Job, bool]:
-    """Check `push` for the caller's key, store and enqueue it: (job, True) when new, (the
-    earlier job, False) when `idempotency_key` was used before with the same request."""
+def checked_callback(push: PushRequest) -> dict[str, Any] | None:
+    """The job's `callback` from `callback_url` and `callback_events`, checked for the caller's
+    key and the webhook guard (403 or 422 as for a push)."""
     st = state()
-    job = checked_job(push)
     if push.callback_url is not None and g.api_key.webhook_secret_file is None:
         raise ApiProblem(
             403,
@@ -85,14 +83,25 @@ def queue_push(
             file=str(st.settings.api_keys_file) if st.settings.api_keys_file else None,
         )
     if push.callback_url is not None:
-        job.callback = job_callback(
+        return job_callback(
             push.callback_url,
             push.callback_events,
             g.api_key.webhook_secret_file,
             st.settings.webhook_hosts,
         )
-    elif push.callback_events is not None:
+    if push.callback_events is not None:
         raise InvalidRequest("callback_events", "callback_events needs a callback_url")
+    return None
+
+
+def queue_push(
+    push: PushRequest, idempotency_key: str | None, chat: dict[str, str] | None = None
+) -> tuple[Job, bool]:
+    """Check `push` for the caller's key, store and enqueue it: (job, True) when new, (the
+    earlier job, False) when `idempotency_key` was used before with the same request."""
+    st = state()
+    job = checked_job(push)
+    job.callback = checked_callback(push)
     job.chat = chat
     bind(job_id=job.id, app_slug=job.app_slug)
     if idempotency_key is not None:

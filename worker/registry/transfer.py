@@ -64,7 +64,9 @@ class ImageCopy:
         self.src = repository_of(source.registry, source.repository)
         self._lock = threading.Lock()
         self._given_up = False  # no destination left pending: running blobs were stopped
-        self.attached = AttachedStep(self.src, options, should_stop)  # attached to the image
+        self.attached = AttachedStep(
+            self.src, options, should_stop
+        )  # what is attached to the image
 
     def repository(self, destination: Destination) -> Repository:
         """The destination's repository."""
@@ -95,15 +97,11 @@ class ImageCopy:
     def _copy(self, top: Manifest, selection: IndexSelection) -> None:
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
-        for destination in self.destinations:  # refused before any byte is sent
+        for destination in self.destinations:  # a blob it will not take: refused before any byte
             if (oversized := destination.oversized(blobs)) is not None:
                 self._fail(destination, oversized)
-        copied = CopyResult(
-            top.digest,
-            selection.manifest.digest,
-            removed=selection.removed,
-            blobs=[b.digest for b in blobs],
-        )
+        copied = CopyResult(top.digest, selection.manifest.digest, removed=selection.removed)
+        copied.blobs = [b.digest for b in blobs]
         if copied.digest != top.digest:  # a changed index (attestations left out): ask again
             self._ask_held(copied.digest)
         for destination in self.destinations:
