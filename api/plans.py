@@ -17,6 +17,7 @@ from api.schemas import PushCreateSchema
 from api.schemas.plans import PlanArgsSchema, PlanSchema
 from api.spec import problems
 from api.state import state
+from api.submission import checked_callback
 from worker.errors import InvalidRequest
 from worker.jobs.model import Job
 from worker.jobs.planning import plan_document, verdict
@@ -62,6 +63,7 @@ def plan_for(push: PushRequest, wait: float) -> dict[str, Any]:
     problem (with what was learned) after that."""
     st = state()
     job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
+    checked_callback(push)  # a callback POST /v1/pushes would refuse, the plan refuses too
     if is_daemon_source(job.source):
         raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
     found = policy_verdicts(job)

@@ -67,13 +67,10 @@ def _check_idempotency_key(key: str) -> None:
         )
 
 
-def queue_push(
-    push: PushRequest, idempotency_key: str | None, chat: dict[str, str] | None = None
-) -> tuple[Job, bool]:
-    """Check `push` for the caller's key, store and enqueue it: (job, True) when new, (the
-    earlier job, False) when `idempotency_key` was used before with the same request."""
+def checked_callback(push: PushRequest) -> dict[str, object] | None:
+    """The job callback `push` asks for, checked for the caller's key: 403 without a webhook
+    secret, 422 for a URL or events the service does not allow; None when it asks none."""
     st = state()
-    job = checked_job(push)
     if push.callback_url is not None and g.api_key.webhook_secret_file is None:
         raise ApiProblem(
             403,
@@ -85,14 +82,25 @@ def queue_push(
             file=str(st.settings.api_keys_file) if st.settings.api_keys_file else None,
         )
     if push.callback_url is not None:
-        job.callback = job_callback(
+        return job_callback(
             push.callback_url,
             push.callback_events,
             g.api_key.webhook_secret_file,
             st.settings.webhook_hosts,
         )
-    elif push.callback_events is not None:
+    if push.callback_events is not None:
         raise InvalidRequest("callback_events", "callback_events needs a callback_url")
+    return None
+
+
+def queue_push(
+    push: PushRequest, idempotency_key: str | None, chat: dict[str, str] | None = None
+) -> tuple[Job, bool]:
+    """Check `push` for the caller's key, store and enqueue it: (job, True) when new, (the
+    earlier job, False) when `idempotency_key` was used before with the same request."""
+    st = state()
+    job = checked_job(push)
+    job.callback = checked_callback(push)
     job.chat = chat
     bind(job_id=job.id, app_slug=job.app_slug)
     if idempotency_key is not None:
