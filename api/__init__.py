@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from api import audit, observe
+from api import observe, request_audit
 from api.chatops import chatops
 from api.docs import docs
 from api.keys import KeyRing
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(health)
     app.register_blueprint(docs)
     observe.install(app, store)
-    audit.install(app)
+    request_audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
     app.register_blueprint(chatops)  # chat platforms' callbacks, likewise
     _register_errors(app)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import g
 
-from api import audit
+from api import request_audit
 from api.plans import plan_for
 from api.problems import ApiProblem, from_domain
 from api.state import state
@@ -41,12 +41,12 @@ def _chat_user(platform: str, form: dict[str, str]) -> str:
 def run_command(platform: str, form: dict[str, str]) -> dict[str, Any]:
     """The answer to a verified slash command (always a message: chat shows nothing else)."""
     g.chat_user = _chat_user(platform, form)
-    audit.mark("command")  # push and cancel say so when they get that far
+    request_audit.mark("command")  # push and cancel say so when they get that far
     team, channel, user = (form.get(f, "") for f in ("team_id", "channel_id", "user_id"))
     grant = first_grant(state().grants, platform, team, channel, user)
     key = state().keys.named(grant.key) if grant is not None else None
     if key is None:
-        audit.mark("authenticate")
+        request_audit.mark("authenticate")
         g.audit_result, g.audit_reason = "refused", "unmapped"
         if grant is not None:
             log.warning("chat grant names API key %r, which the keys file lacks", grant.key)
@@ -136,7 +136,7 @@ def _idempotency_key(platform: str, trigger_id: str) -> str | None:
 
 def _push(platform: str, command: Command, form: dict[str, str]) -> dict[str, Any]:
     assert command.push is not None
-    audit.mark("push")
+    request_audit.mark("push")
     response_url = form.get("response_url", "")
     try:
         hosts = state().settings.chat.response_hosts

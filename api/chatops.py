@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, jsonify, request
 from slack_sdk.signature import SignatureVerifier
 
-from api import audit
+from api import request_audit
 from api.chatcommands import run_command
 from api.problems import ApiProblem
 from api.state import state
@@ -25,7 +25,7 @@ chatops = Blueprint("chatops", __name__, url_prefix="/chatops")
 
 
 def _refuse(detail: str) -> ApiProblem:
-    audit.mark("authenticate")
+    request_audit.mark("authenticate")
     return ApiProblem(401, "unauthorized", "Unauthorized", detail)
 
 

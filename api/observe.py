@@ -37,9 +37,10 @@ def install(app: Flask, store: JobStore) -> None:
     """Add request ids, request metrics and logs, and the /metrics endpoint to `app`."""
     limits = store.caller_limits()
 
-    def counts() -> tuple[dict[JobStatus, int], int]:
+    def counts() -> tuple[dict[str, int], int]:
         queued, running = limits.active_counts()
-        return {JobStatus.QUEUED: queued, JobStatus.RUNNING: running}, store.queue_length(QUEUE)
+        by_status = {str(JobStatus.QUEUED): queued, str(JobStatus.RUNNING): running}
+        return by_status, store.queue_length(QUEUE)
 
     registry = scrape_registry(JobsCollector(counts))
 

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.http import quote_etag
 
-from api import audit
+from api import request_audit
 from api.longpoll import MAX_WAIT, job_etag, wait_for_change
 from api.parameters import (
     ETAG_HEADER,
@@ -59,7 +59,7 @@ def authenticate() -> None:
     scheme, _, presented = header.partition(" ")
     key = state().keys.lookup(presented.strip()) if scheme.lower() == "bearer" else None
     if key is None:
-        audit.mark("authenticate")
+        request_audit.mark("authenticate")
         raise ApiProblem(
             401,
             "unauthorized",
@@ -70,7 +70,7 @@ def authenticate() -> None:
     g.api_key = key
     action = _AUDITED.get(str(request.endpoint)) if request.method == "POST" else None
     if action is not None:
-        audit.mark(action)
+        request_audit.mark(action)
     bind(key_name=key.name)
 
 

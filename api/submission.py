@@ -7,12 +7,12 @@ import re
 
 from flask import g
 
-from api import audit
-from api.limits import admit
+from api import request_audit
 from api.observe import request_id
 from api.parameters import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
 from api.policy import RULE_KEY_APPS, enforce
 from api.problems import ApiProblem
+from api.request_limits import admit
 from api.state import state
 from worker.errors import InvalidRequest
 from worker.jobs.model import Job, JobStatus
@@ -107,7 +107,7 @@ def queue_push(
         _check_idempotency_key(idempotency_key)
         earlier = replayed(st.store, job, g.api_key.key_sha256, idempotency_key)
         if earlier is not None:  # a retry gets its job back, whatever the limits say now
-            audit.mark("push", earlier)
+            request_audit.mark("push", earlier)
             return earlier, False
     admit(job)
     created = True
@@ -117,7 +117,7 @@ def queue_push(
         )
     else:
         submit(st.store, job, st.enqueue, st.push_message)
-    audit.mark("push", job)
+    request_audit.mark("push", job)
     log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
     return job, created
 
@@ -131,7 +131,7 @@ def visible_job(job_id: str) -> Job:
 
 def cancel_push(job_id: str) -> Job:
     """Cancel the job for the caller: a queued job ends here, a running one is told to stop."""
-    audit.mark("cancel", visible_job(job_id))
+    request_audit.mark("cancel", visible_job(job_id))
     job = state().store.request_cancel(job_id)
     if job.status is JobStatus.CANCELLED:  # it was queued: it ends here, not in a worker
         count_finished(job.status, "cancelled")

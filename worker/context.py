@@ -15,14 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from worker.engines import build_engine
+from worker.jobs.model import Job
+from worker.jobs.planning import Learned, plan_push
+from worker.jobs.plans import PlanExchange, answer_plan
 from worker.jobs.reconciler import Reconciler
 from worker.jobs.runner import JobRunner
 from worker.jobs.store import JobStore
 from worker.liveness import LivenessFile
 from worker.logs import configure_logging
 from worker.metrics import RegistryMetrics, start_metrics_server
+from worker.registry.blobs import StopCheck
 from worker.settings import Settings
 from worker.startup import Configuration, check_startup
 from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher, lease_for
@@ -69,6 +74,20 @@ class WorkerContext:
         configuration = check_startup(settings)
         configure_logging(settings.log_format, settings.log_level)
         return cls(settings, configuration, queues)
+
+    def plan(self, plan_id: str) -> None:
+        """Plan the push offered as `plan_id` with this process's engine, blob ledger and
+        ledger scopes (reading only), and answer the API waiting for it."""
+        runner = self.runner
+
+        def plan(job: Job, should_stop: StopCheck, learned: Learned) -> dict[str, Any]:
+            scope = partial(runner.pusher.ledger_scope, job)
+            verify = runner.pusher.signatures.policy(job)
+            return plan_push(
+                runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
+            )
+
+        answer_plan(PlanExchange(self.store.connection), plan_id, plan)
 
     def start_background(self) -> None:
         """Start the process's background threads: the /metrics server, the reconciler of

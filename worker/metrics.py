@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from worker.jobs.model import JobPhase, JobStatus
 from worker.multiprocess import MULTIPROC_ENV
 from worker.registry.manifests import Descriptor
 from worker.registry.progress import Progress
@@ -117,18 +117,26 @@ def count_delivery(result: str) -> None:
     WEBHOOK_DELIVERIES.labels(result).inc()
 
 
+class _Phase(Protocol):
+    """Where part of a job's time went (the job model's JobPhase)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+
+
 def count_finished(
-    status: JobStatus,
+    status: str,
     error_type: str | None,
     started_at: dt.datetime | None = None,
     finished_at: dt.datetime | None = None,
-    phases: object = None,
+    phases: Iterable[_Phase] = (),
 ) -> None:
     """Count a job that reached an end state (and its duration and phases, when it ran)."""
     PUSHES.labels(str(status), error_type or "").inc()
-    for phase in phases if isinstance(phases, list) else []:
-        if isinstance(phase, JobPhase):
-            PUSH_PHASES.labels(phase.name).observe(phase.seconds)
+    for phase in phases:
+        PUSH_PHASES.labels(phase.name).observe(phase.seconds)
     if started_at is not None and finished_at is not None:
         PUSH_DURATION.observe(max(0.0, (finished_at - started_at).total_seconds()))
 
@@ -151,7 +159,7 @@ class JobsCollector(Collector):
     """pushgate_jobs{status} and pushgate_queue_length, read from Redis at scrape time, so
     every process reports the same truth and no gauge lives in a dead process's file."""
 
-    def __init__(self, counts: Callable[[], tuple[dict[JobStatus, int], int]]) -> None:
+    def __init__(self, counts: Callable[[], tuple[Mapping[str, int], int]]) -> None:
         self._counts = counts
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -161,8 +169,8 @@ class JobsCollector(Collector):
         except Exception:  # a scrape must not fail because Redis is down
             return
         jobs = GaugeMetricFamily("pushgate_jobs", "Jobs queued or running.", labels=["status"])
-        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            jobs.add_metric([str(status)], by_status.get(status, 0))
+        for status in ("queued", "running"):
+            jobs.add_metric([status], by_status.get(status, 0))
         yield jobs
         yield GaugeMetricFamily(
             "pushgate_queue_length", "Messages waiting in the push queue.", value=queue_length

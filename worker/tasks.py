@@ -33,8 +33,6 @@ from worker.celery import (
 )
 from worker.context import TaskQueues, WorkerContext
 from worker.errors import ConfigurationError
-from worker.jobs.planning import runner_plan
-from worker.jobs.plans import PlanExchange, answer_plan
 from worker.jobs.shutdown import SHUTDOWN
 from worker.logs import clear, configure_logging
 from worker.metrics import mark_process_dead
@@ -70,8 +68,7 @@ def push(job_id: str) -> None:
 @app.task(name=PLAN_TASK, acks_late=False)
 def plan(plan_id: str) -> None:
     """Plan the push offered as `plan_id` (reading only) and answer the API waiting for it."""
-    runner = context().runner
-    answer_plan(PlanExchange(runner.store.connection), plan_id, runner_plan(runner))
+    context().plan(plan_id)
 
 
 @app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)

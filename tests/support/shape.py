@@ -19,9 +19,11 @@ MAX_MODULE, MAX_FUNCTION = 300, 60
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("worker", "worker.errors", "worker.settings", "worker.policies", "worker.reference")),
     (0, ("worker.redaction", "worker.logs", "worker.redisconn", "worker.multiprocess")),
-    (0, ("worker.liveness", "worker.targets", "worker.apps", "worker.chatops.settings")),
+    (0, ("worker.liveness", "worker.chatops.settings", "worker.secret")),
+    (0, ("worker.loops", "worker.timestamps", "worker.durations", "worker.waits")),
     (1, ("worker.registry", "worker.daemon", "worker.metrics")),
-    (2, ("worker.targets_file", "worker.apps_file", "worker.engines", "worker.jobs")),
+    (2, ("worker.targets", "worker.targets_file", "worker.apps_file", "worker.engines")),
+    (2, ("worker.apps", "worker.jobs")),
     (3, ("worker.webhooks", "worker.chatops")),
     (4, ("worker.startup", "worker.context", "worker.gunicorn_conf")),
     (5, ("worker.celery", "worker.tasks")),

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:  # worker.settings builds these; importing it here would be circular
-    from worker.settings import Secret
+from worker.secret import Secret
 
 DEFAULT_RESPONSE_HOSTS = frozenset({"hooks.slack.com"})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,36 +10,29 @@ from typing import Any
 from worker.errors import AuthError, NetworkError, PushError, RejectedError
 from worker.redaction import redact
 
-_AUTH_WORDS = (
-    "unauthorized",
-    "denied",
-    "authentication required",
-    "no basic auth",
-    "insufficient_scope",
-    "forbidden",
-    "401",
-    "403",
+# The registry's refusal as the daemon relays it: the HTTP status in errorDetail.code when the
+# daemon gives one, else the distribution error code or words at the start of the message.
+_AUTH_CODES = frozenset({401, 403})
+_AUTH_WORDS = re.compile(
+    r"\b(unauthorized|denied|authentication required|no basic auth|insufficient_scope|"
+    r"forbidden|401|403)\b"
 )
-_NETWORK_WORDS = (
-    "connection refused",
-    "no such host",
-    "i/o timeout",
-    "dial tcp",
-    "connection reset",
-    "eof",
-    "tls handshake",
-    "timeout",
-    "network is unreachable",
+_NETWORK_WORDS = re.compile(
+    r"\b(connection refused|no such host|i/o timeout|dial tcp|connection reset|eof|"
+    r"tls handshake|timeout|network is unreachable)\b"
 )
+# Digests and other hex runs are data, not words: a "401" inside one says nothing.
+_HEX = re.compile(r"(sha256:)?[0-9a-f]{12,}")
 
 
-def classify_push_error(message: str) -> PushError:
-    """The typed error for an error message found in a push stream."""
+def classify_push_error(message: str, code: object = None) -> PushError:
+    """The typed error for an error message found in a push stream, and its errorDetail code
+    (the registry's HTTP status, when the daemon passes it on)."""
     text = redact(message.strip()) or "the daemon reported an unnamed error"
-    lower = text.lower()
-    if any(word in lower for word in _AUTH_WORDS):
+    words = _HEX.sub(" ", text.lower())
+    if code in _AUTH_CODES or _AUTH_WORDS.search(words):
         return AuthError(f"the registry refused the daemon's push: {text}")
-    if any(word in lower for word in _NETWORK_WORDS):
+    if _NETWORK_WORDS.search(words):
         return NetworkError(f"the daemon could not reach the registry: {text}")
     return RejectedError(f"the daemon's push failed: {text}")
 
@@ -68,7 +62,8 @@ class PushStreamState:
         """Fold one decoded stream message in; raise the typed error for an error message."""
         if message.get("error") or message.get("errorDetail"):
             detail = message.get("errorDetail") or {}
-            raise classify_push_error(str(detail.get("message") or message.get("error")))
+            text = str(detail.get("message") or message.get("error"))
+            raise classify_push_error(text, detail.get("code"))
         aux = message.get("aux")
         if isinstance(aux, Mapping) and aux.get("Digest"):
             self.digest = str(aux["Digest"])

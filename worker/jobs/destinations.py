@@ -147,9 +147,7 @@ class DestinationPusher:
         return self._outcome(job, results, legs)
 
     def _options(self, job: Job, verify: VerifyPolicy | None) -> CopyOptions:
-        return CopyOptions(
-            attestations=job.attestations,
-            platforms=tuple(job.platforms),
+        return job.copy_options(
             verify=verify,
             tag_lock=lambda tag: self.locks.registry_tag_lock(tag, job.deadline_seconds),
         )

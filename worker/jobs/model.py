@@ -13,6 +13,7 @@ from typing import Any
 from worker.errors import PushError
 from worker.policies import AttestationPolicy
 from worker.redaction import redact
+from worker.registry.destination import CopyOptions
 from worker.registry.progress import ProgressCounts as Progress
 from worker.timestamps import format_time, parse_time, utcnow
 
@@ -146,6 +147,13 @@ class Job:
     created_at: dt.datetime = field(default_factory=utcnow)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+
+    def copy_options(self, **process_side: Any) -> CopyOptions:
+        """How the engine copies this job's image: the job's own options, plus what only the
+        worker knows (`process_side`: signature verification, tag locks)."""
+        return CopyOptions(
+            attestations=self.attestations, platforms=tuple(self.platforms), **process_side
+        )
 
     def to_record(self) -> dict[str, str]:
         """The hash fields stored in Redis: every value JSON-encoded."""

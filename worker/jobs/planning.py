@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError, UnsignedImage
 from worker.jobs.model import Job
@@ -24,9 +24,6 @@ from worker.registry.plan import (
     plan_copy,
 )
 from worker.targets import BUILTIN
-
-if TYPE_CHECKING:  # the API imports this module; only workers load the runner
-    from worker.jobs.runner import JobRunner
 
 # The vendor registry answers 524 to layers near 2 GB; 1.9 GB and more are refused up front.
 VENDOR_LAYER_LIMIT = BlobLimit(
@@ -155,16 +152,3 @@ def _settle(doc: dict[str, Any]) -> dict[str, Any]:
     failed = doc.get("error") or any(d.get("error") for d in doc.get("destinations", []))
     doc["allowed"] = not failed and all(v["allowed"] for v in doc["verdicts"])
     return doc
-
-
-def runner_plan(runner: JobRunner) -> Callable[[Job, StopCheck, Learned], dict[str, Any]]:
-    """Plans made with a worker process's runner: its engine, blob ledger and ledger scopes."""
-
-    def plan(job: Job, should_stop: StopCheck, learned: Learned) -> dict[str, Any]:
-        scope = partial(runner.pusher.ledger_scope, job)
-        verify = runner.pusher.signatures.policy(job)
-        return plan_push(
-            runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
-        )
-
-    return plan

@@ -21,7 +21,7 @@ from worker.errors import (
     StoreUnavailable,
 )
 from worker.jobs.destinations import DestinationPusher, planned_results, with_error
-from worker.jobs.model import Job, JobError, JobStatus
+from worker.jobs.model import Job, JobError, JobPhase, JobStatus
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
@@ -229,7 +229,9 @@ class JobRunner:
             return
         error = fields.get("error")
         error_type = error.type if isinstance(error, JobError) else None
-        count_finished(status, error_type, job.started_at, finished_at, fields.get("phases"))
+        phases = fields.get("phases")
+        ran = [p for p in phases if isinstance(p, JobPhase)] if isinstance(phases, list) else []
+        count_finished(status, error_type, job.started_at, finished_at, ran)
         self._emit(f"push.{status}", job.id)
 
     def _emit(self, event: str, job: Job | str) -> None:

@@ -1,16 +1,21 @@
-"""The attached step of a copy: before anything is written, find what is attached to the image
-in the source, check the signatures the policy asks for and refuse a destination that requires
-one the source lacks; after a destination serves the image, carry the attachments to it."""
+"""The attached step of a copy: find what is attached to the image in the source, check the
+signatures the policy asks for and refuse a destination that requires one the source lacks (all
+before anything is written), copy the attachments' blobs alongside the image's, and after a
+destination serves the image, write the attachments' manifests to it."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
-from worker.errors import RejectedError
+from worker.errors import PushCancelled, PushError, RejectedError
 from worker.policies import ReferrersPolicy
-from worker.registry.carry import LocalTagLocks, TagLocker, carry
+from worker.registry.carry import LocalTagLocks, TagLocker, carry, copy_attached_blobs
 from worker.registry.cosign import Verification, VerifyPolicy, check_signed, is_signature
+from worker.registry.destination import CopyOptions, CopyResult, Destination
 from worker.registry.manifests import Manifest
 from worker.registry.referrers import Attachment, discover
 from worker.registry.repository import Repository
@@ -86,10 +91,94 @@ def carry_attached(
     policy: ReferrersPolicy,
     lock: TagLocker | None,
     should_stop: StopCheck,
+    blobs_copied: bool = False,
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Write the plan's attachments to `destination`, which serves the image (none under the
-    `skip` policy); what was carried, and what was skipped."""
+    `skip` policy); what was carried, and what was skipped. `blobs_copied`: their blobs are
+    there already (AttachedStep.copy_blobs)."""
     if policy is ReferrersPolicy.SKIP:
         return [], [attachment.as_record() for attachment in plan.following]
-    carried = carry(source, destination, plan.following, lock or _LOCAL_LOCKS, should_stop)
+    locks = lock or _LOCAL_LOCKS
+    carried = carry(source, destination, plan.following, locks, should_stop, blobs_copied)
     return [attachment.as_record() for attachment in carried], []
+
+
+class AttachedStep:
+    """The attached step of one copy. When nothing must be verified or required before the
+    first write, discovery runs while the image's blobs go, and the attachments' blobs follow
+    as soon as it is done (a blob has no subject to wait for); only their manifests and the
+    fallback indexes wait for the image's manifest."""
+
+    def __init__(self, source: Repository, options: CopyOptions, should_stop: StopCheck) -> None:
+        self.source, self.options, self.should_stop = source, options, should_stop
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="attached")
+        self._found: Future[AttachedPlan] | None = None
+        self._blobs_copied: set[str] = set()  # the repositories (str) given the blobs early
+
+    def policy(self, destination: Destination) -> ReferrersPolicy:
+        """What `destination` does with attachments: its own policy, else the copy's."""
+        return destination.referrers or self.options.referrers
+
+    def checks_first(self, destinations: Sequence[Destination]) -> bool:
+        """Whether signatures are checked before any write: the copy verifies, or a
+        destination requires one."""
+        required = any(self.policy(d) is ReferrersPolicy.REQUIRE for d in destinations)
+        return self.options.verify is not None or required
+
+    def start(self, top: Manifest, selection: IndexSelection) -> None:
+        """Begin finding (and verifying) what is attached to the pushed image."""
+        verify, stop = self.options.verify, self.should_stop
+        find = partial(plan_attached, self.source, top, selection, verify, stop)
+        self._found = self._pool.submit(contextvars.copy_context().run, find)
+
+    def plan(self) -> AttachedPlan:
+        """What was found: waits for it; raises what finding raised (a missing signature)."""
+        assert self._found is not None, "start() first"
+        return self._found.result()
+
+    def refusals(
+        self, destinations: Sequence[Destination], digest: str
+    ) -> list[tuple[Destination, RejectedError]]:
+        """Each destination that requires a signature for `digest` the source lacks."""
+        plan = self.plan()
+        refused = [(d, refuse_unsigned(plan, self.policy(d), digest, d.name)) for d in destinations]
+        return [(d, error) for d, error in refused if error is not None]
+
+    def copy_blobs(self, destinations: Sequence[Repository]) -> None:
+        """Copy the attachments' blobs to `destinations`, once found; a failure to find is left
+        for plan() to raise, a failure to copy for the carry to meet again."""
+        try:
+            following = self.plan().following
+        except PushError:
+            return
+        for destination in destinations:
+            self.should_stop()
+            try:
+                copy_attached_blobs(self.source, destination, following, self.should_stop)
+            except PushCancelled:
+                raise
+            except PushError:
+                continue
+            self._blobs_copied.add(str(destination))
+
+    def carry_to(
+        self, destination: Destination, repository: Repository, result: CopyResult
+    ) -> None:
+        """Write the attachments to `repository` (the destination's, which serves the image
+        now) and put on `result` what was carried, skipped, left behind and verified."""
+        plan = self.plan()
+        result.left_behind = [a.as_record() for a in plan.left_behind]
+        result.verified = [v.as_record() for v in plan.verified]
+        result.carried, result.skipped = carry_attached(
+            plan,
+            self.source,
+            repository,
+            self.policy(destination),
+            self.options.tag_lock,
+            self.should_stop,
+            blobs_copied=str(repository) in self._blobs_copied,
+        )
+
+    def close(self) -> None:
+        """Wait for the finding to end (it only reads)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

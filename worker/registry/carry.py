@@ -83,7 +83,7 @@ def add_to_fallback_index(
     index was written (False: it listed them all)."""
     tag = fallback_tag(subject)
     with lock(f"{destination.client.registry}/{destination.name}:{tag}"):
-        current = destination.find_manifest(tag)
+        current = destination.find_manifest(tag, writing=True)
         listed: list[dict[str, Any]] = []
         if current is not None and current.is_index and current.digest != subject:
             listed = list(current.body.get("manifests") or [])
@@ -110,20 +110,36 @@ def _levels(attachments: Sequence[Attachment]) -> list[list[Attachment]]:
     return levels
 
 
+def copy_attached_blobs(
+    source: Repository,
+    destination: Repository,
+    attachments: Sequence[Attachment],
+    should_stop: StopCheck = lambda: None,
+) -> None:
+    """Copy the blobs of `attachments` (signatures, SBOMs, empty configs) to `destination`;
+    a blob names no subject, so this may run before the image is there."""
+    blobs = [blob for attachment in attachments for blob in attachment.manifest.blobs]
+    _copy_blobs(BlobRoute(source, destination), blobs, should_stop)
+
+
 def carry(
     source: Repository,
     destination: Repository,
     attachments: Sequence[Attachment],
     lock: TagLocker,
     should_stop: StopCheck = lambda: None,
+    blobs_copied: bool = False,
 ) -> list[Attachment]:
     """Write `attachments` (in order: each after its subject) to `destination`; returns them. A
     referrer the destination does not list by itself goes into the subject's fallback index.
-    One level's manifests go at once; a level waits for the one it is attached to."""
+    One level's manifests go at once; a level waits for the one it is attached to, and the
+    fallback indexes of a level's subjects are written while the next level goes.
+    `blobs_copied`: copy_attached_blobs did the blobs already."""
     route = BlobRoute(source, destination)
-    _copy_blobs(route, [b for a in attachments for b in a.manifest.blobs], should_stop)
-    unlisted: dict[str, list[dict[str, Any]]] = {}
+    if not blobs_copied:
+        copy_attached_blobs(source, destination, attachments, should_stop)
     with ThreadPoolExecutor(BLOBS_AT_ONCE, "attached") as pool:
+        updates = []
         for level in _levels(attachments):
             should_stop()
             answers = [
@@ -133,17 +149,18 @@ def carry(
                 )
                 for a in level
             ]
+            unlisted: dict[str, list[dict[str, Any]]] = {}  # a subject's referrers: one level
             for attachment, answer in zip(level, answers, strict=True):
                 subject = answer.result()  # the OCI-Subject answered, if any
                 if attachment.tag is None and subject != attachment.subject:
                     unlisted.setdefault(attachment.subject, []).append(attachment.descriptor())
-        updates = [
-            pool.submit(
-                contextvars.copy_context().run,
-                partial(add_to_fallback_index, destination, subject, entries, lock),
-            )
-            for subject, entries in unlisted.items()
-        ]
+            updates += [
+                pool.submit(
+                    contextvars.copy_context().run,
+                    partial(add_to_fallback_index, destination, subject, entries, lock),
+                )
+                for subject, entries in unlisted.items()
+            ]
         for update in updates:
             update.result()
     return list(attachments)

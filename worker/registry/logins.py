@@ -3,20 +3,43 @@ The targets are given (read by the caller): the engine reads no files of its own
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from worker.registry.credentials import (
     CredentialSource,
     docker_config_realm_hosts,
     docker_config_source,
 )
 from worker.settings import Settings
-from worker.targets import TargetSet
+
+
+class Login(Protocol):
+    """How to reach one registry, as a configured target says (worker.targets.Target)."""
+
+    @property
+    def insecure(self) -> bool:
+        """True when the registry is reached over plain HTTP."""
+
+    @property
+    def token_realm_hosts(self) -> frozenset[str]:
+        """Hosts besides the registry whose token realm may get its credentials."""
+
+    def credentials(self, settings: Settings) -> CredentialSource | None:
+        """Where its credentials come from (None: anonymous)."""
+
+
+class LoginsByRegistry(Protocol):
+    """The configured targets, asked by registry host (worker.targets.TargetSet)."""
+
+    def for_registry(self, registry: str) -> Login | None:
+        """The login of the target on `registry`, if any."""
 
 
 class Logins:
     """Per registry host: the credential source (targets first, then the Docker config of
     the sources) and whether it is plain HTTP."""
 
-    def __init__(self, settings: Settings, targets: TargetSet) -> None:
+    def __init__(self, settings: Settings, targets: LoginsByRegistry) -> None:
         self.settings = settings
         self.targets = targets
 

@@ -75,13 +75,14 @@ class Repository:
     # -- manifests ----------------------------------------------------------
 
     @timed_as(SOURCE_MANIFESTS)
-    def manifest(self, reference: str) -> Manifest:
-        """The manifest under a tag or digest exactly as served (digest-checked by digest)."""
+    def manifest(self, reference: str, writing: bool = False) -> Manifest:
+        """The manifest under a tag or digest exactly as served (digest-checked by digest);
+        `writing`: read before a write here, so asked with the push token (no token of its own)."""
         response = self.client.send(
             RegistryRequest(
                 "GET",
                 self._manifest_url(reference),
-                self.pull_scopes,
+                self.push_scopes if writing else self.pull_scopes,
                 f"reading manifest {_named(self.name, reference)}",
                 headers={"Accept": ACCEPT},
                 ok=(200,),
@@ -95,10 +96,10 @@ class Repository:
             )
         return manifest
 
-    def find_manifest(self, reference: str) -> Manifest | None:
+    def find_manifest(self, reference: str, writing: bool = False) -> Manifest | None:
         """The manifest under a tag or digest as served, or None when there is none."""
         try:
-            return self.manifest(reference)
+            return self.manifest(reference, writing)
         except NotFoundError:
             return None
 

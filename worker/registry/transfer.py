@@ -5,7 +5,9 @@ tags serve; a destination whose every tag serves the image already is done (a re
 blob is read from the source once: when several destinations lack it (and it is not big enough
 to go up in chunks), one read is teed into their uploads; otherwise, and for any destination the
 tee could not serve, it is copied on its own (retries, mounts, chunked uploads). Then each
-destination gets the child manifests and its tags, and what it serves is confirmed.
+destination gets the child manifests and its tags, what it serves is confirmed, and what is
+attached to the image follows (worker/registry/attached.py: found, and its blobs copied, while
+the image's blobs go, unless signatures must be checked before the first write).
 
 Which error wins when several things fail (tests/worker/registry/test_copy_errors.py):
 1. What no destination can survive is raised at once and ends the copy: reading the source's
@@ -28,8 +30,9 @@ from dataclasses import replace
 from functools import partial
 
 from worker.errors import PushCancelled, PushError, RejectedError
+from worker.policies import ReferrersPolicy
 from worker.reference import Reference
-from worker.registry.attached import AttachedPlan, carry_attached, plan_attached, refuse_unsigned
+from worker.registry.attached import AttachedStep
 from worker.registry.blobs import BlobRoute, StopCheck
 from worker.registry.destination import CopyOptions, CopyResult, Destination
 from worker.registry.manifests import Descriptor, Manifest
@@ -61,7 +64,9 @@ class ImageCopy:
         self.src = repository_of(source.registry, source.repository)
         self._lock = threading.Lock()
         self._given_up = False  # no destination left pending: running blobs were stopped
-        self.attached = AttachedPlan()  # what is attached to the image in the source
+        self.attached = AttachedStep(
+            self.src, options, should_stop
+        )  # what is attached to the image
 
     def repository(self, destination: Destination) -> Repository:
         """The destination's repository."""
@@ -69,8 +74,9 @@ class ImageCopy:
         return self.repository_of(first.registry, first.repository)
 
     def run(self) -> None:
-        """Copy: manifests and what the destinations serve, the blobs, then each destination's
-        manifests and tags. Raises only what rule 1 of the module's docstring names."""
+        """Copy: manifests and what the destinations serve, the blobs (the attachments' with
+        the image's), then each destination's manifests, tags and attachments. Raises only
+        what rule 1 of the module's docstring names."""
         with ThreadPoolExecutor(2, thread_name_prefix="head") as side:
             asked = side.submit(contextvars.copy_context().run, self._ask_served)
             top = self.src.manifest(self.source.identifier)
@@ -79,19 +85,23 @@ class ImageCopy:
             selection = self._select(top)
             asked.result()
             held.result()
-        self._check_attached(top, selection)
+        try:
+            self.attached.start(top, selection)
+            if self.attached.checks_first(self.destinations):  # before any write
+                for destination, unsigned in self.attached.refusals(self.destinations, top.digest):
+                    self._fail(destination, unsigned)
+            self._copy(top, selection)
+        finally:
+            self.attached.close()
+
+    def _copy(self, top: Manifest, selection: IndexSelection) -> None:
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
-        for destination in self.destinations:  # refused before any byte is sent
-            if (oversized := destination.oversized(blobs)) is not None:
-                self._fail(destination, oversized)
         copied = CopyResult(
             top.digest,
             selection.manifest.digest,
             removed=selection.removed,
             blobs=[b.digest for b in blobs],
-            left_behind=[a.as_record() for a in self.attached.left_behind],
-            verified=[v.as_record() for v in self.attached.verified],
         )
         if copied.digest != top.digest:  # a changed index (attestations left out): ask again
             self._ask_held(copied.digest)
@@ -109,8 +119,9 @@ class ImageCopy:
                     self.progress.blob_skipped(blob, 0)
         if pending:
             ordered = sorted(blobs, key=lambda b: b.size, reverse=True)
-            tasks = [partial(self._blob, blob) for blob in ordered]
+            tasks = [partial(self._blob, blob) for blob in ordered] + [self._attached_blobs]
             run_all(tasks, self.transfer.per_job, self.progress.abort)
+        self.attached.plan()  # a source that could not be read: rule 1
         for destination in self.destinations:
             if destination.pending:
                 self._finish(destination, selection, copied)
@@ -128,29 +139,20 @@ class ImageCopy:
             except PushError as error:
                 self._fail(destination, error)
 
-    def _check_attached(self, top: Manifest, selection: IndexSelection) -> None:
-        """Before any write: find what is attached to the image in the source and verify the
-        signatures the options ask for (a missing one is raised: rule 1); a destination that
-        requires a signature the source lacks fails (rule 2)."""
-        self.attached = plan_attached(
-            self.src, top, selection, self.options.verify, self.should_stop
-        )
-        for destination in self.destinations:
-            policy = destination.referrers or self.options.referrers
-            unsigned = refuse_unsigned(self.attached, policy, top.digest, destination.name)
-            if unsigned is not None:
-                self._fail(destination, unsigned)
+    def _attached_blobs(self) -> None:
+        """Copy the attachments' blobs, once found, to the destinations that take them."""
+        takers = [
+            d for d in self.destinations if self.attached.policy(d) is not ReferrersPolicy.SKIP
+        ]
+        try:
+            self.attached.copy_blobs([self.repository(d) for d in takers if d.pending])
+        except PushCancelled:
+            if not self._given_up:
+                raise
 
     def _carry(self, destination: Destination, result: CopyResult) -> None:
         """Write the attachments to the destination, which serves the image now."""
-        result.carried, result.skipped = carry_attached(
-            self.attached,
-            self.src,
-            self.repository(destination),
-            destination.referrers or self.options.referrers,
-            self.options.tag_lock,
-            self.should_stop,
-        )
+        self.attached.carry_to(destination, self.repository(destination), result)
 
     def _fail(self, destination: Destination, error: PushError) -> None:
         """Record the destination's first error; a stop is raised (rule 1), and once no

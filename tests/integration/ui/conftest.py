@@ -14,7 +14,7 @@ from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 
 MiB = 1 << 20
-LINK = 4 * MiB  # bytes per second to the vendor: a push of tens of MiB runs for seconds
+LINK = MiB  # bytes per second per connection to the vendor: a push of tens of MiB runs for seconds
 
 
 @pytest.fixture(scope="module")

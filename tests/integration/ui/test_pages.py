@@ -131,9 +131,10 @@ def test_running_push_bar_advances_then_succeeded(
     source_registry: Registry,
     unique: str,
 ) -> None:
-    # 48 MiB through the 4 MiB/s proxy runs for about 12 s: longer than the list's 5 s re-read,
-    # so the row shows up while the push is still running, however slowly the browser starts.
-    image = source_images.image(f"acme/{unique}", "1.0.1", [6 * MiB] * 8)
+    # Layers of different sizes over the 1 MiB/s-per-connection link finish seconds apart (the
+    # last after about 24 s), so the bar sits strictly between empty and full for longer than the
+    # list's 5 s re-read however loaded the machine is; equal layers could all land in one re-read.
+    image = source_images.image(f"acme/{unique}", "1.0.1", [2 * MiB, 6 * MiB, 14 * MiB, 24 * MiB])
     sign_in(page)
     job_id = ui_service.submit(
         source=f"{source_registry.host}/acme/{unique}:1.0.1", app_slug="myapp"

@@ -54,3 +54,18 @@ def test_errors_in_the_stream_are_typed(message: str, error: type[Exception]) ->
     with pytest.raises(error) as caught:
         read_push_stream(stream)
     assert message.split(":")[0] in str(caught.value)
+
+
+def test_a_401_inside_a_digest_is_not_a_refused_login() -> None:
+    digest = "sha256:" + "ab401c" * 10 + "abcd"
+    message = f"manifest blob unknown: blob unknown to registry: {digest}"
+    stream = [*OK_STREAM[:4], {"errorDetail": {"message": message}, "error": message}]
+    with pytest.raises(RejectedError):
+        read_push_stream(stream)
+
+
+def test_the_daemons_error_code_says_a_login_was_refused() -> None:
+    message = "the registry said no"
+    stream = [*OK_STREAM[:4], {"errorDetail": {"code": 401, "message": message}, "error": message}]
+    with pytest.raises(AuthError):
+        read_push_stream(stream)

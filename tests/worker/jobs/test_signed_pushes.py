@@ -61,6 +61,16 @@ def test_basic_target_gets_everything_byte_for_byte_and_a_fallback_index(
     assert [e["digest"] for e in index["manifests"]] == [signed.sbom.digest]  # once
     written = signed_targets.basic.logged_requests(f"/v2/{repository}/manifests/")
     assert f"PUT /v2/{repository}/manifests/{fallback_tag(signed.image.digest)}" in written
+    # Each after its subject (the first push's writes come first in the log).
+    puts = [r.split("/manifests/")[1] for r in written if r.startswith("PUT ")]
+    image_put, sbom_put = puts.index("1"), puts.index(signed.sbom.digest)
+    assert image_put < puts.index(f"{fallback_tag(signed.image.digest)}.sig")
+    assert image_put < sbom_put < puts.index(f"{fallback_tag(signed.sbom.digest)}.sig")
+    assert sbom_put < puts.index(fallback_tag(signed.image.digest))
+    # The attachments' blobs went up with the image's: after its manifest, only manifests.
+    logged = signed_targets.basic.logged_requests(f"/v2/{repository}/")
+    after = logged[logged.index(f"PUT /v2/{repository}/manifests/1") :]
+    assert [r for r in after if "/blobs/" in r and not r.startswith("HEAD ")] == []
 
 
 def test_referrers_api_target_lists_the_sbom_without_a_fallback_tag(

@@ -1,6 +1,6 @@
-"""Audit events: every push accepted or refused, every cancel and every failed
-authentication is one event, logged on `pushgate.audit` and kept in Redis (read with
-GET /v1/audit)."""
+"""Audit events, the HTTP side (the store side is worker/jobs/audit.py): every push accepted
+or refused, every cancel and every failed authentication is one event, logged on
+`pushgate.audit` and kept in Redis (read with GET /v1/audit)."""
 
 from __future__ import annotations
 

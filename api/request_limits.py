@@ -1,4 +1,5 @@
-"""Per-key limits at submission: pushes per minute and jobs queued or running (429 over)."""
+"""Per-key limits at submission, the HTTP side (the store side is worker/jobs/limits.py):
+pushes per minute and jobs queued or running (429 over)."""
 
 from __future__ import annotations
 
