@@ -49,6 +49,7 @@ class Plans(MethodView):
     @problems(
         plans,
         _400="Malformed JSON.",
+        _403="A `callback_url` from a key without a webhook secret (as for a push).",
         _413="The body is larger than 64 KiB.",
         _422="Invalid request (the same rules as POST /v1/pushes); daemon sources.",
         _504="The registries did not answer in time; `learned` holds what was found.",
@@ -63,7 +64,7 @@ def plan_for(push: PushRequest, wait: float) -> dict[str, Any]:
     problem (with what was learned) after that."""
     st = state()
     job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
-    checked_callback(push)  # a callback POST /v1/pushes would refuse, the plan refuses too
+    checked_callback(push)  # the body a push would refuse, a plan refuses too
     if is_daemon_source(job.source):
         raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
     found = policy_verdicts(job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from flask import g
 
@@ -67,9 +68,9 @@ def _check_idempotency_key(key: str) -> None:
         )
 
 
-def checked_callback(push: PushRequest) -> dict[str, object] | None:
-    """The job callback `push` asks for, checked for the caller's key: 403 without a webhook
-    secret, 422 for a URL or events the service does not allow; None when it asks none."""
+def checked_callback(push: PushRequest) -> dict[str, Any] | None:
+    """The job's `callback` from `callback_url` and `callback_events`, checked for the caller's
+    key and the webhook guard (403 or 422 as for a push)."""
     st = state()
     if push.callback_url is not None and g.api_key.webhook_secret_file is None:
         raise ApiProblem(

@@ -97,12 +97,11 @@ class ImageCopy:
     def _copy(self, top: Manifest, selection: IndexSelection) -> None:
         blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
         self.progress.start(blobs * len(self.destinations))
-        copied = CopyResult(
-            top.digest,
-            selection.manifest.digest,
-            removed=selection.removed,
-            blobs=[b.digest for b in blobs],
-        )
+        for destination in self.destinations:  # a blob it will not take: refused before any byte
+            if (oversized := destination.oversized(blobs)) is not None:
+                self._fail(destination, oversized)
+        copied = CopyResult(top.digest, selection.manifest.digest, removed=selection.removed)
+        copied.blobs = [b.digest for b in blobs]
         if copied.digest != top.digest:  # a changed index (attestations left out): ask again
             self._ask_held(copied.digest)
         for destination in self.destinations:
