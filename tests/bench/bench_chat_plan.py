@@ -40,7 +40,7 @@ def _service(work: Path, redis: RedisServer, source: Registry, vendor: FreshVend
         shared_env={
             "PUSHGATE_SLACK_SIGNING_SECRET_FILE": str(work / "slack.secret"),
             "PUSHGATE_CHATOPS_FILE": str(work / "chatops.json"),
-            "PUSHGATE_CHATOPS_RESPONSE_HOSTS": "127.0.0.1",
+            "PUSHGATE_CHATOPS_RESPONSE_HOSTS": "127.0.0.1:*",
         },
         PUSHGATE_REGISTRY_TOKEN=BENCH_TOKEN,
     )

@@ -277,4 +277,8 @@ def test_mattermost_commands_with_the_token_push_and_report(
     status = mattermost_form(f"status {job_id}", receiver.url(), "mm-2", MM_TOKEN)
     answer = chat.http.post(chat.url + MM_PATH, data=status).json()
     assert "succeeded" in answer["text"] and answer["response_type"] == "ephemeral"
+    elsewhere = {**mattermost_form(text, receiver.url(), "mm-3", MM_TOKEN), "team_id": "other"}
+    answer = chat.http.post(chat.url + MM_PATH, data=elsewhere).json()
+    assert answer["response_type"] == "ephemeral" and "not mapped" in answer["text"]
+    assert len(jobs_of(chat, source)) == 1
     assert MM_TOKEN not in chat.logs()

@@ -54,13 +54,14 @@ def _host_pattern(entry: str) -> str:
 
 
 def _port_pattern(port: str | None) -> str:
-    """The ports an entry allows, as urlsplit reads them (leading zeros, five digits at most;
-    no port or an empty one: the scheme's, which must be 80 or 443 then)."""
+    """The ports an entry allows, written as _PORT takes them (leading zeros up to four
+    digits; no port or an empty one: the scheme's, which must be 80 or 443 then)."""
     if port == "*":
         return _PORT
     if port is None:
-        return r"(?::(?:0{0,3}80|0{0,2}443)?)?"
-    return f"(?::0{{0,{5 - len(port)}}}{re.escape(port)})"
+        return r"(?::(?:0{0,2}80|0?443)?)?"
+    zeros = f"0{{0,{4 - len(port)}}}" if len(port) < 4 else ""  # as _PORT: 5 digits, no zero
+    return f"(?::{zeros}{re.escape(port)})"
 
 
 def callback_url_pattern(hosts: frozenset[str] | None = None) -> str:

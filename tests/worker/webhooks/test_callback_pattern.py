@@ -53,3 +53,27 @@ def test_the_generic_pattern_admits_any_host_the_guard_may_allow() -> None:
     for url in ("https://bot.example.com/hooks", "http://[2001:db8::1]:80/", "http://a-b.c:1/"):
         assert re.fullmatch(generic, url)
     assert not re.fullmatch(generic, "http://bot.example.com/ hooks")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://127.0.0.1:0443/",
+        "http://127.0.0.1:00443/",
+        "http://127.0.0.1:0080",
+        "http://127.0.0.1:8080/",
+        "http://127.0.0.1:8443/",
+        "http://127.0.0.1:08443/",
+        "http://127.0.0.1:12345/",
+        "http://127.0.0.1:012345/",
+    ],
+)
+def test_the_pattern_says_which_ports_each_host_allows(url: str) -> None:
+    hosts = frozenset({"127.0.0.1", "127.0.0.1:8443", "127.0.0.1:12345"})
+    try:
+        HostPolicy(hosts).check_url(url)
+        accepted = True
+    except CallbackRefused:
+        accepted = False
+    assert (re.fullmatch(callback_url_pattern(hosts), url) is not None) is accepted
