@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from api.schemas.events import (
+    AuditEventSchema,
+    AuditPageSchema,
+    DeliveryListSchema,
+    DeliverySchema,
+)
 from api.schemas.fields import (
     AUDIT_CURSOR_PATTERN,
     CURSOR_PATTERN,
@@ -23,10 +29,6 @@ from api.schemas.requests import (
     PushCreateSchema,
 )
 from api.schemas.responses import (
-    AuditEventSchema,
-    AuditPageSchema,
-    DeliveryListSchema,
-    DeliverySchema,
     DestinationResultSchema,
     HealthSchema,
     JobErrorSchema,

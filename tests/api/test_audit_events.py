@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.schemas.responses import AuditEventSchema
+from api.schemas.events import AuditEventSchema
 
 
 def test_a_verify_event_shows_which_key_verified_which_digest() -> None:
