@@ -17,6 +17,7 @@ from worker.redaction import register_secret
 from worker.reference import api_host
 from worker.registry.bodies import MAX_ERROR_BYTES, read_capped
 from worker.registry.credentials import Credentials, CredentialSource, as_source
+from worker.registry.hostslots import host_slots
 from worker.registry.observer import NullObserver, RegistryObserver, retry_reason
 from worker.registry.phases import CREDENTIALS, timed_as
 from worker.registry.request import RegistryRequest
@@ -25,21 +26,6 @@ from worker.registry.status import map_transport_error, raise_for_status, unexpe
 from worker.registry.tokens import RealmRules, ask_token, basic_header
 
 USER_AGENT = "pushgate/0.1"
-# One limit per registry host for the whole worker process, however many jobs and blob
-# threads share it: registries throttle (429) clients that open too many connections.
-_host_slots: dict[str, threading.BoundedSemaphore] = {}
-_host_slots_lock = threading.Lock()
-
-
-def host_slots(host: str, size: int) -> threading.BoundedSemaphore:
-    """The process-wide semaphore limiting concurrent requests to `host` (first size wins)."""
-    with _host_slots_lock:
-        slots = _host_slots.get(host)
-        if slots is None:
-            slots = _host_slots[host] = threading.BoundedSemaphore(size)
-        return slots
-
-
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _TOKEN_EARLY_REFRESH = 10.0
 MAX_TOKENS = 256  # cached tokens per registry: one per repository pushed lately, not ever
