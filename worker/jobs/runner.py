@@ -20,7 +20,7 @@ from worker.errors import (
     PushError,
     StoreUnavailable,
 )
-from worker.jobs.destinations import DestinationPusher, planned_results, with_error
+from worker.jobs.destinations import DestinationPusher, Outcome, planned_results, with_error
 from worker.jobs.model import Job, JobError, JobPhase, JobStatus
 from worker.jobs.monitor import JobMonitor, ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
@@ -176,7 +176,28 @@ class JobRunner:
             with monitor:
                 check()
                 outcome = self.pusher.push(self.engine(), job, progress, check)
-        except PushCancelled as exc:
+        except StoreUnavailable:
+            raise  # not the push's fault: the job is left for the reconciler (see run)
+        except Exception as exc:
+            self._settle_failure(job, run_id, monitor, exc, finish)
+            return
+        finally:
+            current_phases.reset(phases_token)
+            current_stop.reset(stop_token)
+            job_retries.reset(retries_token)
+        self._settle_outcome(job, outcome, finish)
+
+    def _settle_failure(
+        self,
+        job: Job,
+        run_id: str,
+        monitor: JobMonitor,
+        exc: Exception,
+        finish: Callable[..., None],
+    ) -> None:
+        """Record a push that raised: cancelled, failed, or handed back to the queue when the
+        worker shuts down (called inside the except block, so log.exception sees `exc`)."""
+        if isinstance(exc, PushCancelled):
             if monitor.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
                 return
@@ -185,26 +206,20 @@ class JobRunner:
                 return
             status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
             finish(status, error=JobError.of(exc))
-            return
-        except PushError as exc:
+        elif isinstance(exc, PushError):
             log.info("push job %s failed: %s: %s", job.id, exc.type, redact(exc.detail))
             finish(JobStatus.FAILED, error=JobError.of(exc))
-            return
-        except ConfigurationError as exc:  # the operator's to fix: say what, not "crashed"
+        elif isinstance(exc, ConfigurationError):  # the operator's to fix: say what, not "crashed"
             log.error("push job %s: configuration: %s", job.id, redact(str(exc)))
             finish(JobStatus.FAILED, error=JobError.of(InternalError(f"configuration: {exc}")))
-            return
-        except StoreUnavailable:
-            raise  # not the push's fault: the job is left for the reconciler (see run)
-        except Exception as exc:
+        else:
             log.exception("push job %s crashed", job.id)
             internal = InternalError(f"pushgate failed unexpectedly: {type(exc).__name__}")
             finish(JobStatus.FAILED, error=JobError.of(internal))
-            return
-        finally:
-            current_phases.reset(phases_token)
-            current_stop.reset(stop_token)
-            job_retries.reset(retries_token)
+
+    @staticmethod
+    def _settle_outcome(job: Job, outcome: Outcome, finish: Callable[..., None]) -> None:
+        """Record a push that ran to its end: succeeded, or failed at some destination."""
         finish(
             JobStatus.FAILED if outcome.error else JobStatus.SUCCEEDED,
             source_digest=outcome.source_digest,
