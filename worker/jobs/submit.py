@@ -23,6 +23,7 @@ from worker.jobs.store import JobStore
 from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
+    Reference,
     default_target,
     is_daemon_source,
     parse_daemon_source,
@@ -104,35 +105,11 @@ def plan_job(
     settings) and build its queued Job (not yet stored). `apps` gives the app's default
     targets and its own repositories; whether it may push is `worker.jobs.policy`'s question."""
     daemon = is_daemon_source(request.source)
-    if daemon and not settings.daemon_sources:
-        raise InvalidRequest(
-            "source",
-            "docker-daemon: sources are not enabled on this service "
-            "(the operator sets PUSHGATE_DAEMON_SOURCES=1)",
-        )
-    try:
-        source = (parse_daemon_source if daemon else parse_reference)(request.source)
-    except InvalidReference as exc:
-        raise InvalidRequest("source", str(exc)) from None
-    if not daemon and not settings.source_allowed(source.registry):
-        allowed = ", ".join(sorted(settings.source_registries)) or "none configured"
-        raise InvalidRequest(
-            "source",
-            f"source registry {source.registry} is not allowed (allowed: {allowed}); "
-            "the operator sets PUSHGATE_SOURCE_REGISTRIES",
-        )
+    source = _source(request.source, daemon, settings)
     _field("app_slug", lambda: validate_slug(request.app_slug))
     target = request.target or default_target(source)
     _field("target", lambda: validate_repository(target))
-    tag = request.tag or source.tag
-    if tag is None:
-        raise InvalidRequest("tag", "tag is required when the source is given by digest")
-    _field("tag", lambda: validate_tag(tag))
-    if len(request.extra_tags) > MAX_EXTRA_TAGS:
-        raise InvalidRequest("extra_tags", f"at most {MAX_EXTRA_TAGS} extra tags")
-    for extra in request.extra_tags:
-        _field("extra_tags", partial(validate_tag, extra))
-    tags = list(dict.fromkeys([tag, *request.extra_tags]))
+    tags = _tags(request, source)
     chosen = _chosen_targets(request, targets or load_targets(settings), apps or AppPolicies())
     referrers = _referrers(request.referrers)
     results = [_planned(each, request.app_slug, target, tags, referrers) for each in chosen]
@@ -160,6 +137,43 @@ def plan_job(
         request_hash=request.fingerprint(),
         request_id=request_id,
     )
+
+
+def _source(text: str, daemon: bool, settings: Settings) -> Reference:
+    """The parsed source of a request: a daemon's only when the service enables them, a
+    registry's only from an allowed source registry."""
+    if daemon and not settings.daemon_sources:
+        raise InvalidRequest(
+            "source",
+            "docker-daemon: sources are not enabled on this service "
+            "(the operator sets PUSHGATE_DAEMON_SOURCES=1)",
+        )
+    try:
+        source = (parse_daemon_source if daemon else parse_reference)(text)
+    except InvalidReference as exc:
+        raise InvalidRequest("source", str(exc)) from None
+    if not daemon and not settings.source_allowed(source.registry):
+        allowed = ", ".join(sorted(settings.source_registries)) or "none configured"
+        raise InvalidRequest(
+            "source",
+            f"source registry {source.registry} is not allowed (allowed: {allowed}); "
+            "the operator sets PUSHGATE_SOURCE_REGISTRIES",
+        )
+    return source
+
+
+def _tags(request: PushRequest, source: Reference) -> list[str]:
+    """The tags to push, first the one asked for (else the source's), each valid, no repeats."""
+    tag = request.tag or source.tag
+    if tag is None:
+        raise InvalidRequest("tag", "tag is required when the source is given by digest")
+    _field("tag", lambda: validate_tag(tag))
+    if len(request.extra_tags) > MAX_EXTRA_TAGS:
+        raise InvalidRequest("extra_tags", f"at most {MAX_EXTRA_TAGS} extra tags")
+    for extra in request.extra_tags:
+        _field("extra_tags", partial(validate_tag, extra))
+    tags = list(dict.fromkeys([tag, *request.extra_tags]))
+    return tags
 
 
 def _chosen_targets(request: PushRequest, targets: TargetSet, apps: AppPolicies) -> list[Target]:
