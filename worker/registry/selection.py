@@ -82,15 +82,7 @@ def select_children(
     if attestations not in ATTESTATION_POLICIES:
         raise ValueError(f"attestations must be one of {ATTESTATION_POLICIES}")
     if not top.is_index:
-        if is_attestation(None, top):
-            raise RejectedError(
-                "the source is an attestation manifest, not an image: name the image or its index"
-            )
-        if platforms:
-            raise NotFoundError(
-                "platforms were requested but the source is a single-platform image manifest"
-            )
-        return IndexSelection(manifest=top, images=[top])
+        return _select_image(top, platforms)
     for child in children:
         if child.is_index:
             raise RejectedError(f"nested index {child.digest} is not supported")
@@ -105,21 +97,7 @@ def select_children(
         )
     removed: list[dict[str, str]] = []
     if platforms:
-        available = sorted({d.platform_name for d, _ in images if d.platform_name})
-        missing = [p for p in platforms if not any(platform_matches(p, d) for d, _ in images)]
-        if missing:
-            raise NotFoundError(
-                f"platform(s) {', '.join(missing)} not in the source; it has "
-                f"{', '.join(available) or 'no platforms'}"
-            )
-        chosen = [(d, m) for d, m in images if any(platform_matches(p, d) for p in platforms)]
-        chosen_set = {d.digest for d, _ in chosen}
-        removed += [
-            {"digest": d.digest, "reason": f"platform {d.platform_name} not selected"}
-            for d, _ in images
-            if d.digest not in chosen_set
-        ]
-        images = chosen
+        images, removed = _select_platforms(images, platforms)
     chosen_digests = {d.digest for d, _ in images}
     kept_attestations = []
     for d, m in attested:
@@ -144,6 +122,45 @@ def select_children(
         removed=removed,
         kept_attestations=[d.digest for d, _ in kept_attestations],
     )
+
+
+def _select_image(top: Manifest, platforms: Sequence[str]) -> IndexSelection:
+    """The selection of a single image manifest: all of it, when it is an image and no
+    platforms were asked for."""
+    if is_attestation(None, top):
+        raise RejectedError(
+            "the source is an attestation manifest, not an image: name the image or its index"
+        )
+    if platforms:
+        raise NotFoundError(
+            "platforms were requested but the source is a single-platform image manifest"
+        )
+    return IndexSelection(manifest=top, images=[top])
+
+
+_Child = tuple[Descriptor, Manifest]
+
+
+def _select_platforms(
+    images: list[_Child], platforms: Sequence[str]
+) -> tuple[list[_Child], list[dict[str, str]]]:
+    """The images of the wanted `platforms`, and the removal record of the others; every
+    wanted platform must be there."""
+    available = sorted({d.platform_name for d, _ in images if d.platform_name})
+    missing = [p for p in platforms if not any(platform_matches(p, d) for d, _ in images)]
+    if missing:
+        raise NotFoundError(
+            f"platform(s) {', '.join(missing)} not in the source; it has "
+            f"{', '.join(available) or 'no platforms'}"
+        )
+    chosen = [(d, m) for d, m in images if any(platform_matches(p, d) for p in platforms)]
+    chosen_set = {d.digest for d, _ in chosen}
+    removed = [
+        {"digest": d.digest, "reason": f"platform {d.platform_name} not selected"}
+        for d, _ in images
+        if d.digest not in chosen_set
+    ]
+    return chosen, removed
 
 
 def explain_refusal(refused: RejectedError, selection: IndexSelection) -> RejectedError:
