@@ -10,12 +10,15 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.errors import DeadlineExceeded
 from worker.jobs.connection import PREFIX, StoreConnection, guard
 from worker.jobs.model import Job
 from worker.registry.blobs import StopCheck
+
+if TYPE_CHECKING:  # redis-py's own field types, for the type checker only
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
@@ -41,8 +44,13 @@ class PlanExchange:
         plan_id = uuid.uuid4().hex
         key = self._key(plan_id, "job")
         with guard(), self.redis.pipeline(transaction=True) as pipe:
-            record: dict[str, str] = {**job.to_record(), "plan_deadline": str(deadline)}
-            pipe.hset(key, mapping=record)  # type: ignore[arg-type]
+            # Built field by field: redis-py's mapping type takes no dict[str, str] (dict keys
+            # are invariant), and a type: ignore would hide a real mistake here.
+            record: dict[FieldT, EncodableT] = {
+                field: value for field, value in job.to_record().items()
+            }
+            record["plan_deadline"] = str(deadline)
+            pipe.hset(key, mapping=record)
             pipe.expire(key, TTL)
             pipe.execute()
         return plan_id
