@@ -9,6 +9,7 @@ A diff_id -> compressed-digest cache lets a re-push skip compression for layers 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 import tempfile
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 try:
     from isal import isal_zlib as gzip_impl
@@ -40,18 +41,20 @@ READ = 1 << 20
 GZIP_LEVEL = 1
 
 
-class _StreamReader:
-    """A file-like view of the daemon's export stream, for tarfile's streaming mode."""
+class _StreamReader(io.BufferedIOBase):
+    """A file-like view of the daemon's export stream, for tarfile's streaming mode (a binary
+    stream by type; tarfile's stream mode only reads it)."""
 
     def __init__(self, chunks: Iterator[bytes], should_stop: StopCheck) -> None:
+        super().__init__()
         self.chunks, self.should_stop = chunks, should_stop
         self.chunk = b""
         self.pos = 0  # an offset, not slicing: tarfile reads 10 KiB at a time from 1 MiB chunks
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes (all that is left when negative); b"" at the end."""
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Up to `size` bytes (all that is left when negative or None); b"" at the end."""
         parts: list[bytes] = []
-        wanted = size
+        wanted = -1 if size is None else size
         while wanted != 0:
             if self.pos >= len(self.chunk):
                 self.should_stop()
@@ -176,7 +179,7 @@ def push_by_export(
         uploads = []
         with source.errors(f"exporting {name}"), source.streaming():
             chunks = source.client().api.get_image(image.id, chunk_size=READ)
-            reader: IO[bytes] = _StreamReader(iter(chunks), should_stop)  # type: ignore[assignment]
+            reader = _StreamReader(iter(chunks), should_stop)
             with tarfile.open(fileobj=reader, mode="r|") as tar:
                 for member in tar:
                     if not member.isfile():
