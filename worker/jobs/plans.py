@@ -45,7 +45,7 @@ class PlanExchange:
         key = self._key(plan_id, "job")
         with guard(), self.redis.pipeline(transaction=True) as pipe:
             # Built field by field: redis-py's mapping type takes no dict[str, str] (dict keys
-            # are invariant), and a type: ignore would hide a real mistake here.
+            # are invariant), and silencing the checker would hide a real mistake here.
             record: dict[FieldT, EncodableT] = {
                 field: value for field, value in job.to_record().items()
             }
