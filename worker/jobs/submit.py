@@ -243,12 +243,13 @@ def submit_idempotent(
 ) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
     digest = _idempotency_digest(scope, key)
-    existing = store.remember_submission(digest, job, IDEMPOTENCY_TTL)
+    records = store.idempotency()
+    existing = records.remember(digest, job.id, job.request_hash, IDEMPOTENCY_TTL)
     if existing is None:
         try:
             return submit(store, job, enqueue, message), True
         except Exception:
-            store.forget_submission(digest)
+            records.forget(digest)
             raise
     return _earlier(store, existing, job), False
 
@@ -256,7 +257,7 @@ def submit_idempotent(
 def replayed(store: JobStore, job: Job, scope: str, key: str) -> Job | None:
     """The earlier job of an idempotent retry of `job`, if (scope, key) was used: asked before
     any limit is taken, so a retry always gets its job back."""
-    existing = store.recall_submission(_idempotency_digest(scope, key))
+    existing = store.idempotency().recall(_idempotency_digest(scope, key))
     return None if existing is None else _earlier(store, existing, job)
 
 

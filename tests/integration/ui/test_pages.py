@@ -214,7 +214,7 @@ def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_servic
         finished_at=utcnow(),
     )
     store.create(job)
-    store.connection.close()
+    store.close()
     sign_in(page)
     row = page.locator(f"tr[data-job-id='{job.id}']")
     expect(row).to_contain_text(HOSTILE_SOURCE)
@@ -252,7 +252,7 @@ def test_the_page_counts_signatures_and_sboms(page: Page, ui_service: Service) -
         finished_at=utcnow(),
     )
     store.create(job)
-    store.connection.close()
+    store.close()
     sign_in(page)
     page.goto(f"/ui/#/jobs/{job.id}")
     summary = page.locator("#job-summary")
@@ -276,7 +276,7 @@ def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:
         )
         store.create(job)
         ids.append(job.id)
-    store.connection.close()
+    store.close()
     sign_in(page)
     page.get_by_role("search").get_by_label("App").fill("lockedapp")
     page.get_by_role("search").get_by_label("App").press("Enter")

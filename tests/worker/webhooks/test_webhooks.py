@@ -16,8 +16,8 @@ import pytest
 from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
+from deploy.demo_stack.pushgate import ROOT
 from tests.support.receiver import Answer, WebhookReceiver
-from tests.support.stack import ROOT
 from worker.errors import ConfigurationError, InvalidRequest
 from worker.jobs.model import Job, JobError, JobStatus, Progress
 from worker.timestamps import parse_time
