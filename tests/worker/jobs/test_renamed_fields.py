@@ -85,4 +85,4 @@ def test_an_audit_event_stored_with_targets_reads_as_destinations(
     assert all("targets" not in item for item in items)
     shown = AuditEventSchema().dump(items[0])
     assert shown["destinations"] == shown["targets"] == written
-    store.connection.close()
+    store.close()
