@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from api import observe, request_audit
+from api import request_audit, request_telemetry
 from api.chatops import chatops
 from api.docs import docs
 from api.keys import KeyRing
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (pushes, plans, audit_trail, health):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs)
-    observe.install(app, store)
+    request_telemetry.install(app, store)
     request_audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
     app.register_blueprint(chatops)  # chat platforms' callbacks, likewise

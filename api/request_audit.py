@@ -17,8 +17,8 @@ from worker.errors import StoreUnavailable
 from worker.jobs.audit import cut_fields
 from worker.jobs.model import Job
 from worker.logs import current_format
-from worker.metrics import AUTH_FAILURES
 from worker.policies import LogFormat
+from worker.prometheus_metrics import AUTH_FAILURES
 from worker.timestamps import format_time, utcnow
 
 log = logging.getLogger("pushgate.audit")

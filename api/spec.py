@@ -55,7 +55,7 @@ STATUS_HEADERS: dict[str, dict[str, Any]] = {
         }
     },
 }
-# Every answer carries one (api/observe.py), whatever its status.
+# Every answer carries one (api/request_telemetry.py), whatever its status.
 REQUEST_ID_HEADER = {
     "X-Request-ID": {
         "description": "The request's id, in the service's log lines: the caller's own "

@@ -21,7 +21,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("worker.redaction", "worker.logs", "worker.redisconn", "worker.multiprocess")),
     (0, ("worker.liveness", "worker.chatops.settings", "worker.secret")),
     (0, ("worker.loops", "worker.timestamps", "worker.durations", "worker.waits")),
-    (1, ("worker.registry", "worker.daemon", "worker.metrics")),
+    (1, ("worker.registry", "worker.daemon", "worker.prometheus_metrics")),
     (2, ("worker.targets", "worker.targets_file", "worker.apps_file", "worker.engines")),
     (2, ("worker.apps", "worker.jobs")),
     (3, ("worker.webhooks", "worker.chatops")),

@@ -116,7 +116,7 @@ API_MAY_IMPORT = {
     "worker.jobs.timing",
     "worker.jobs.waits",
     "worker.logs",
-    "worker.metrics",
+    "worker.prometheus_metrics",
     "worker.policies",
     "worker.redaction",
     "worker.reference",
@@ -133,7 +133,7 @@ API_MAY_IMPORT = {
 DIRECTIONS = [
     (
         "worker.registry",
-        ("worker.jobs", "worker.webhooks", "worker.targets_file", "worker.metrics"),
+        ("worker.jobs", "worker.webhooks", "worker.targets_file", "worker.prometheus_metrics"),
         (),
     ),
     # The jobs side tells of job events through the runner's EventSink, a callable the worker

@@ -15,7 +15,7 @@ from worker.celery import QUEUE
 from worker.jobs.model import JobStatus
 from worker.jobs.store import JobStore
 from worker.logs import bind, clear
-from worker.metrics import (
+from worker.prometheus_metrics import (
     HTTP_DURATION,
     HTTP_REQUESTS,
     JobsCollector,
