@@ -27,7 +27,7 @@ from worker.jobs.progress_writer import ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.jobs.timing import current_phases, job_clock, job_phases
-from worker.logs import bind, clear, job_log_context
+from worker.logs import bind, clear
 from worker.prometheus_metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.redaction import redact
 from worker.registry.copier import CopyEngine
@@ -87,11 +87,13 @@ class JobRunner:
         """Run the job to an end state; returns it, or None when it no longer exists or the
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
-        clear()  # this thread's log lines carry the job's ids until Celery's task_postrun
+        # This thread's log lines carry the job's ids until Celery's task_postrun clears them,
+        # so the task's own last line carries them too: bound here, not in a context that
+        # ends (and drops the app, key and request id bound once the job is read) with _run.
+        clear()
         bind(job_id=job_id)
         try:
-            with job_log_context(job_id):
-                return self._run(job_id, run_id)
+            return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
