@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.stack import ROOT
+from deploy.demo_stack.pushgate import ROOT
 
 # (package, top-level modules that it and every module under it must not load)
 RULES = [

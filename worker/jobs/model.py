@@ -114,6 +114,12 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__} in a job record")
 
 
+# Fields whose stored name is not the attribute's. The image name is stored under `target`,
+# the key every record written so far has and the API's field name, so a record stays
+# readable by the workers and the API on either side of an upgrade or a rollback.
+_STORED_AS = {"image": "target"}
+
+
 @dataclass
 class Job:
     """A push job as stored; holds no credential, ever."""
@@ -122,7 +128,7 @@ class Job:
     status: JobStatus
     source: str
     app_slug: str
-    target: str
+    image: str  # the image's name under the app: TARGET in registry/APP_SLUG/TARGET:TAG
     tags: list[str]
     destinations: list[str]
     owner: str = ""
@@ -174,7 +180,7 @@ class Job:
     def to_record(self) -> dict[str, str]:
         """The hash fields stored in Redis: every value JSON-encoded, the options flat."""
         names = [f.name for f in fields(self) if f.name != "options"]
-        record = {name: encode_field(getattr(self, name)) for name in names}
+        record = {_STORED_AS.get(name, name): encode_field(getattr(self, name)) for name in names}
         record.update((name, encode_field(v)) for name, v in self.options.record().items())
         return record
 
@@ -182,8 +188,11 @@ class Job:
     def from_record(cls, record: Mapping[str, str]) -> Job:
         """Rebuild a Job from its Redis hash (unknown fields from newer versions ignored)."""
         known = {f.name for f in fields(cls)} - {"options"}
-        wanted = known | {f.name for f in fields(PushOptions)}
-        stored: dict[str, Any] = {k: json.loads(v) for k, v in record.items() if k in wanted}
+        renamed = {_STORED_AS.get(name, name): name for name in known}
+        renamed.update((f.name, f.name) for f in fields(PushOptions))
+        stored: dict[str, Any] = {
+            renamed[k]: json.loads(v) for k, v in record.items() if k in renamed
+        }
         data = {k: v for k, v in stored.items() if k in known}
         data["options"] = PushOptions.of(stored)
         data["status"] = JobStatus(data["status"])

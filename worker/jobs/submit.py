@@ -25,7 +25,7 @@ from worker.policies import ReferrersPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     Reference,
-    default_target,
+    default_image,
     is_daemon_source,
     parse_daemon_source,
     parse_reference,
@@ -50,7 +50,7 @@ class PushRequest:
 
     source: str
     app_slug: str
-    target: str | None = None
+    image: str | None = None  # the API's `target`: the image's name under the app
     tag: str | None = None
     extra_tags: list[str] = field(default_factory=list)
     deadline_seconds: float | None = None
@@ -74,6 +74,7 @@ class PushRequest:
         body = asdict(self)
         del body["options"]
         body.update(self.options.record())
+        body["target"] = body.pop("image")  # hashed under its API name, as before the rename
         if not body["targets"]:  # as before targets existed: replays across an upgrade match
             del body["targets"]
         if body["referrers"] is None:  # likewise before the referrers field
@@ -112,12 +113,12 @@ def plan_job(
     daemon = is_daemon_source(request.source)
     source = _source(request.source, daemon, settings)
     _field("app_slug", lambda: validate_slug(request.app_slug))
-    target = request.target or default_target(source)
-    _field("target", lambda: validate_repository(target))
+    image = request.image or default_image(source)
+    _field("target", lambda: validate_repository(image))
     tags = _tags(request, source)
     chosen = _chosen_targets(request, targets or load_targets(settings), apps or AppPolicies())
     referrers = _referrers(request.referrers)
-    results = [_planned(each, request.app_slug, target, tags, referrers) for each in chosen]
+    results = [_planned(each, request.app_slug, image, tags, referrers) for each in chosen]
     dests = [ref for result in results for ref in result.references]
     deadline = request.deadline_seconds or settings.default_deadline
     if deadline > settings.max_deadline:
@@ -129,7 +130,7 @@ def plan_job(
         status=JobStatus.QUEUED,
         source=f"{DAEMON_TRANSPORT}{source}" if daemon else str(source),
         app_slug=request.app_slug,
-        target=target,
+        image=image,
         tags=tags,
         destinations=dests,
         owner=owner,
