@@ -21,19 +21,19 @@ from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
-from worker.celery import (
+from worker.errors import PushgateError
+from worker.facade import (
+    Dispatcher,
+    JobStore,
+    check_startup,
     create_celery,
     enqueue_delivery,
     enqueue_plan,
     enqueue_push,
+    install_log_redaction,
     push_message,
 )
-from worker.errors import PushgateError
-from worker.jobs.store import JobStore
-from worker.redaction import install_log_redaction
 from worker.settings import Settings
-from worker.startup import check_startup
-from worker.webhooks.dispatch import Dispatcher
 
 MAX_BODY_BYTES = 64 * 1024
 CHAT_REPLAY_WINDOW = 600  # longer than a signed chat request stays fresh (5 min either way)

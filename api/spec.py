@@ -16,9 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from api.problems import PROBLEM_JSON, from_http_exception, problem_response
 from api.schemas import PUSH_CREATE_RULES, ProblemSchema, PushCreateSchema
-from worker.reference import source_pattern
+from worker.schema_rules import callback_url_pattern, source_pattern
 from worker.settings import Settings
-from worker.webhooks.guard import callback_url_pattern
 
 OPENAPI_EXTENSION = "pushgate-openapi"
 JSON = "application/json"

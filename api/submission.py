@@ -16,11 +16,18 @@ from api.request_limits import admit
 from api.request_telemetry import request_id
 from api.state import state
 from worker.errors import InvalidRequest
-from worker.jobs.model import Job, JobStatus
-from worker.jobs.submit import PushRequest, plan_job, replayed, submit, submit_idempotent
-from worker.logs import bind
-from worker.prometheus_metrics import count_finished
-from worker.webhooks.subscriptions import job_callback
+from worker.facade import (
+    Job,
+    JobStatus,
+    PushRequest,
+    bind,
+    count_finished,
+    job_callback,
+    plan_job,
+    replayed,
+    submit,
+    submit_idempotent,
+)
 
 log = logging.getLogger("pushgate.api")
 

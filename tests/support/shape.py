@@ -25,8 +25,8 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (2, ("worker.targets", "worker.targets_file", "worker.apps_file", "worker.engines")),
     (2, ("worker.apps", "worker.jobs")),
     (3, ("worker.webhooks", "worker.chatops")),
-    (4, ("worker.startup", "worker.context", "worker.gunicorn_conf")),
-    (5, ("worker.celery", "worker.tasks")),
+    (4, ("worker.startup", "worker.context", "worker.gunicorn_conf", "worker.schema_rules")),
+    (5, ("worker.celery", "worker.tasks", "worker.facade")),
     (6, ("api", "pushgate_cli")),
 ]
 

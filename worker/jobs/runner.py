@@ -87,10 +87,7 @@ class JobRunner:
         """Run the job to an end state; returns it, or None when it no longer exists or the
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
-        # This thread's log lines carry the job's ids until Celery's task_postrun clears them,
-        # so the task's own last line carries them too: bound here, not in a context that
-        # ends (and drops the app, key and request id bound once the job is read) with _run.
-        clear()
+        clear()  # the job's log fields stay bound until Celery's task_postrun (its last line)
         bind(job_id=job_id)
         try:
             return self._run(job_id, run_id)
