@@ -28,14 +28,12 @@ from worker.celery import (
     enqueue_push,
     push_message,
 )
-from worker.chatops.replays import ReplayGuard
 from worker.errors import PushgateError
 from worker.jobs.store import JobStore
 from worker.redaction import install_log_redaction
 from worker.settings import Settings
 from worker.startup import check_startup
 from worker.webhooks.dispatch import Dispatcher
-from worker.webhooks.records import DeliveryRecords
 
 MAX_BODY_BYTES = 64 * 1024
 CHAT_REPLAY_WINDOW = 600  # longer than a signed chat request stays fresh (5 min either way)
@@ -66,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = JobStore.from_settings(settings)
     dispatcher = Dispatcher(
         settings,
-        DeliveryRecords(store.connection, settings.job_retention),
+        store.deliveries(),
         files.subscriptions,
         lambda delivery_id: enqueue_delivery(celery, delivery_id),
     )
@@ -84,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         targets=files.targets,
         apps=files.apps,
         grants=files.grants,
-        replays=ReplayGuard(store.connection, CHAT_REPLAY_WINDOW),
+        replays=store.replay_guard(CHAT_REPLAY_WINDOW),
         emit=dispatcher.emit,
         waits=store.wait_slots(),
         wait_threads=threading.BoundedSemaphore(settings.waits.per_process),

@@ -21,7 +21,6 @@ from worker.chatops.grants import first_grant
 from worker.chatops.messages import QUEUED, job_lines, message, plan_lines
 from worker.errors import PushgateError
 from worker.jobs.model import Job
-from worker.jobs.plans import PlanExchange
 from worker.logs import bind
 from worker.webhooks.guard import CallbackRefused, HostPolicy
 
@@ -110,7 +109,7 @@ def _announce(job: Job) -> None:
     """Have a worker plan the queued push, then post the queued update with the plan's bytes
     (without them when no plan comes in QUEUED_PLAN_WAIT); the answer does not wait for it."""
     st = state()
-    exchange = PlanExchange(st.store.connection)
+    exchange = st.store.plans()
     plan_id = exchange.offer(job, time.time() + QUEUED_PLAN_WAIT)
     st.enqueue_plan(plan_id, QUEUED_PLAN_WAIT)
     emit = st.emit

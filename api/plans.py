@@ -21,7 +21,6 @@ from api.submission import checked_callback
 from worker.errors import InvalidRequest
 from worker.jobs.model import Job
 from worker.jobs.planning import plan_document, verdict
-from worker.jobs.plans import PlanExchange
 from worker.jobs.submit import PushRequest, plan_job
 from worker.reference import is_daemon_source
 
@@ -70,7 +69,7 @@ def plan_for(push: PushRequest, wait: float) -> dict[str, Any]:
     found = policy_verdicts(job)
     if not all(v["allowed"] for v in found):  # nothing is read for a refused push
         return {**plan_document(job, None), "allowed": False, "verdicts": found}
-    exchange = PlanExchange(st.store.connection)
+    exchange = st.store.plans()
     plan_id = exchange.offer(job, time.time() + wait)
     st.enqueue_plan(plan_id, wait)
     document = exchange.wait(plan_id, wait)

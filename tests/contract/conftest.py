@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker
 from tests.support.accounts import SA_TOKEN
 from tests.support.contract import (
     API_KEY,
@@ -24,7 +25,6 @@ from tests.support.contract import (
 )
 from tests.support.pushgate import redis_db
 from tests.support.services import RedisServer, Registry
-from tests.support.stack import service_env, start_api, start_worker
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from tests.support.images import ImageBuilder, Pushed
 from tests.support.proxy import Faults, RegistryProxy
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
-from worker.jobs.store import RUNNING_KEY
+from worker.jobs.keys import RUNNING_KEY
 
 KiB = 1024
 JOBS = 8

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from deploy.demo_stack.token_server import SERVICE, TokenServer
 from tests.conftest import BASIC_PASSWORD, BASIC_USER, IDENTITY_TOKEN, SA_TOKEN, SOURCE_TOKEN
 from tests.support.helper import HELPER, USERNAME, HelperState
 from tests.support.images import ImageBuilder, Pushed
@@ -20,7 +21,6 @@ from tests.support.leaks import secret_haystacks
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.registry_rules import Gate, GateProxy
 from tests.support.services import RedisServer, Registry
-from tests.support.token_server import SERVICE, TokenServer
 from tests.support.vendor import served_digest
 
 KiB = 1024

@@ -108,6 +108,12 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__} in a job record")
 
 
+# Fields whose stored name is not the attribute's. The image name is stored under `target`,
+# the key every record written so far has and the API's field name, so a record stays
+# readable by the workers and the API on either side of an upgrade or a rollback.
+_STORED_AS = {"image": "target"}
+
+
 @dataclass
 class Job:
     """A push job as stored; holds no credential, ever."""
@@ -116,7 +122,7 @@ class Job:
     status: JobStatus
     source: str
     app_slug: str
-    target: str
+    image: str  # the image's name under the app: TARGET in registry/APP_SLUG/TARGET:TAG
     tags: list[str]
     destinations: list[str]
     owner: str = ""
@@ -157,13 +163,19 @@ class Job:
 
     def to_record(self) -> dict[str, str]:
         """The hash fields stored in Redis: every value JSON-encoded."""
-        return {f.name: encode_field(getattr(self, f.name)) for f in fields(self)}
+        return {
+            _STORED_AS.get(f.name, f.name): encode_field(getattr(self, f.name))
+            for f in fields(self)
+        }
 
     @classmethod
     def from_record(cls, record: Mapping[str, str]) -> Job:
         """Rebuild a Job from its Redis hash (unknown fields from newer versions ignored)."""
         known = {f.name for f in fields(cls)}
-        data: dict[str, Any] = {k: json.loads(v) for k, v in record.items() if k in known}
+        renamed = {_STORED_AS.get(name, name): name for name in known}
+        data: dict[str, Any] = {
+            renamed[k]: json.loads(v) for k, v in record.items() if k in renamed
+        }
         data["status"] = JobStatus(data["status"])
         if "attestations" in data:
             data["attestations"] = AttestationPolicy(data["attestations"])

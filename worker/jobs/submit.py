@@ -24,7 +24,7 @@ from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     Reference,
-    default_target,
+    default_image,
     is_daemon_source,
     parse_daemon_source,
     parse_reference,
@@ -47,7 +47,7 @@ class PushRequest:
 
     source: str
     app_slug: str
-    target: str | None = None
+    image: str | None = None  # the API's `target`: the image's name under the app
     tag: str | None = None
     extra_tags: list[str] = field(default_factory=list)
     attestations: str = AttestationPolicy.STRIP.value
@@ -61,6 +61,7 @@ class PushRequest:
     def fingerprint(self) -> str:
         """A stable hash of the request body, to compare idempotent retries."""
         body = asdict(self)
+        body["target"] = body.pop("image")  # hashed under its API name, as before the rename
         if not body["targets"]:  # as before targets existed: replays across an upgrade match
             del body["targets"]
         if body["referrers"] is None:  # likewise before the referrers field
@@ -107,12 +108,12 @@ def plan_job(
     daemon = is_daemon_source(request.source)
     source = _source(request.source, daemon, settings)
     _field("app_slug", lambda: validate_slug(request.app_slug))
-    target = request.target or default_target(source)
-    _field("target", lambda: validate_repository(target))
+    image = request.image or default_image(source)
+    _field("target", lambda: validate_repository(image))
     tags = _tags(request, source)
     chosen = _chosen_targets(request, targets or load_targets(settings), apps or AppPolicies())
     referrers = _referrers(request.referrers)
-    results = [_planned(each, request.app_slug, target, tags, referrers) for each in chosen]
+    results = [_planned(each, request.app_slug, image, tags, referrers) for each in chosen]
     dests = [ref for result in results for ref in result.references]
     deadline = request.deadline_seconds or settings.default_deadline
     if deadline > settings.max_deadline:
@@ -124,7 +125,7 @@ def plan_job(
         status=JobStatus.QUEUED,
         source=f"{DAEMON_TRANSPORT}{source}" if daemon else str(source),
         app_slug=request.app_slug,
-        target=target,
+        image=image,
         tags=tags,
         destinations=dests,
         owner=owner,
@@ -242,12 +243,13 @@ def submit_idempotent(
 ) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
     digest = _idempotency_digest(scope, key)
-    existing = store.remember_submission(digest, job, IDEMPOTENCY_TTL)
+    records = store.idempotency()
+    existing = records.remember(digest, job.id, job.request_hash, IDEMPOTENCY_TTL)
     if existing is None:
         try:
             return submit(store, job, enqueue, message), True
         except Exception:
-            store.forget_submission(digest)
+            records.forget(digest)
             raise
     return _earlier(store, existing, job), False
 
@@ -255,7 +257,7 @@ def submit_idempotent(
 def replayed(store: JobStore, job: Job, scope: str, key: str) -> Job | None:
     """The earlier job of an idempotent retry of `job`, if (scope, key) was used: asked before
     any limit is taken, so a retry always gets its job back."""
-    existing = store.recall_submission(_idempotency_digest(scope, key))
+    existing = store.idempotency().recall(_idempotency_digest(scope, key))
     return None if existing is None else _earlier(store, existing, job)
 
 

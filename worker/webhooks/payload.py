@@ -51,7 +51,7 @@ def slack_text(text: str) -> str:
 
 def summary(event: str, job: Job) -> str:
     """One line a person can read in a chat channel; never holds a secret."""
-    image = f"{job.app_slug}/{job.target}:{job.tags[0] if job.tags else '?'}"
+    image = f"{job.app_slug}/{job.image}:{job.tags[0] if job.tags else '?'}"
     if len(job.tags) > 1:
         image += f" (+{', '.join(job.tags[1:])})"
     registry = job.destinations[0].split("/", 1)[0] if job.destinations else "the registry"

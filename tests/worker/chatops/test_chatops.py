@@ -91,7 +91,7 @@ def test_registry_text_is_escaped_for_each_platform() -> None:
         status=JobStatus.FAILED,
         source="r.example/a:1",
         app_slug="myapp",
-        target="a",
+        image="a",
         tags=["1"],
         destinations=["v.example/myapp/a:1"],
         error=JobError("rejected", "Rejected", "registry said <!here> no"),

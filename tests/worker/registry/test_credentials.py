@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deploy.demo_stack.token_server import SERVICE, TokenIssuer, TokenServer
 from tests.conftest import BASIC_PASSWORD, BASIC_USER, IDENTITY_TOKEN, SOURCE_TOKEN
 from tests.support.helper import HELPER, USERNAME, HelperAccount, HelperState
 from tests.support.images import ImageBuilder
 from tests.support.registry_rules import GateProxy
 from tests.support.services import Registry
-from tests.support.token_server import SERVICE, TokenIssuer, TokenServer
 from tests.support.vendor import served_digest
 from worker.engines import build_engine
 from worker.errors import AuthError
