@@ -13,9 +13,9 @@ import yaml
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from api import create_app
 from api.openapi import render
 from api.problems import PROBLEM_JSON
-from api import create_app
 from api.spec import CHAT_OPERATIONS, METHODS
 from tests.support.api_keys import auth
 from worker.chatops.settings import ChatSettings
