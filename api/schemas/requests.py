@@ -146,7 +146,7 @@ class PushCreateSchema(StrictSchema):
     @post_load
     def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
         """Build the worker's PushRequest."""
-        return PushRequest(**data)
+        return PushRequest.of(data)
 
 
 # Rules across fields, added to PushCreate's schema in the document: a source by digest has no

@@ -135,8 +135,8 @@ class JobSchema(Schema):
             "description": "One result per target; the job succeeds only when every one did."
         },
     )
-    attestations = fields.String()
-    platforms = fields.List(fields.String())
+    attestations = fields.String(attribute="options.attestations")
+    platforms = fields.List(fields.String(), attribute="options.platforms")
     source_digest = fields.String(allow_none=True)
     digest = fields.String(allow_none=True)
     served = fields.Dict(

@@ -9,7 +9,6 @@ from typing import Any
 
 from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError, UnsignedImage
 from worker.jobs.model import Job
-from worker.reference import parse_reference
 from worker.registry.blobs import StopCheck
 from worker.registry.copier import CopyEngine
 from worker.registry.cosign import VerifyPolicy
@@ -107,7 +106,7 @@ def plan_push(
     wanted = [
         PlannedDestination(
             result.target,
-            [parse_reference(ref) for ref in result.references],
+            result.parsed,
             partial(holders, scope(result.registry)),
             layer_limit(result.target),
         )
@@ -116,10 +115,9 @@ def plan_push(
     try:
         image = plan_copy(
             engine.repository,
-            parse_reference(job.source),
+            job.source_reference,
             wanted,
-            job.attestations.value,
-            job.platforms,
+            job.options,
             should_stop,
             lambda so_far: learned(plan_document(job, so_far)),
             verify,
