@@ -12,6 +12,7 @@ from functools import partial
 from typing import Protocol
 
 from worker.daemon.export import push_by_export
+from worker.daemon.limits import check_before_docker_push
 from worker.daemon.source import DaemonSource, push_with_sdk
 from worker.errors import PushError, StoreUnavailable, UnsignedImage
 from worker.jobs.audit import AuditLog
@@ -125,7 +126,7 @@ class DestinationPusher:
                 r.parsed,
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
                 referrers=ReferrersPolicy(r.referrers),
-                blob_limit=layer_limit(r.target),
+                blob_limit=layer_limit(r),
             )
             for r in results
         ]
@@ -163,8 +164,11 @@ class DestinationPusher:
     ) -> None:
         name = daemon_name(job.source_reference)
         dests = list(leg.references)
+        limit = leg.blob_limit
         try:
             if self.settings.daemon_push is DaemonPushMode.SDK:
+                image = self.daemon.image(name)
+                check_before_docker_push(self.daemon, image, name, leg.name, limit)
                 login = engine.client(dests[0].registry).login()
                 leg.result = push_with_sdk(
                     self.daemon,
@@ -178,7 +182,14 @@ class DestinationPusher:
                 )
             else:
                 leg.result = push_by_export(
-                    self.daemon, name, dests, engine, progress, should_stop, self.layer_cache
+                    self.daemon,
+                    name,
+                    dests,
+                    engine,
+                    progress,
+                    should_stop,
+                    self.layer_cache,
+                    (leg.name, limit) if limit is not None else None,
                 )
         except PushError as error:
             if alone or error.type == "cancelled":

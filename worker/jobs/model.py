@@ -60,6 +60,7 @@ class DestinationResult:
     digest: str | None = None
     error: JobError | None = None
     referrers: str = "copy"  # what it does with signatures and SBOMs: copy, skip or require
+    layer_limit: int | None = None  # its target's layer_limit (bytes), when configured
     # What was attached to the image: carried here, skipped (referrers: skip), or left behind
     # with the source index digest the push changed (each: digest, kind, subject)
     carried: list[dict[str, str]] = field(default_factory=list)

@@ -210,6 +210,7 @@ def _planned(
         refs[0].repository,
         [str(ref) for ref in refs],
         referrers=(referrers or target.referrers).value,
+        layer_limit=target.layer_limit,
     )
 
 
