@@ -16,12 +16,11 @@ from worker.errors import ConfigurationError, InvalidReference
 from worker.reference import validate_repository, validate_slug
 from worker.registry.cosign import Cover, PublicKey, VerifyPolicy
 from worker.settings import Settings
-from worker.targets import TargetSet
+from worker.targets import TEMPLATE_PLACEHOLDERS, TargetSet, fill_repository
 from worker.targets_file import load_targets
 
 log = logging.getLogger("pushgate.apps")
 _FIELDS = frozenset({"app", "sources", "daemon_images", "targets", "default_targets", "verify"})
-_TEMPLATE_FIELDS = frozenset({"app_slug", "target"})
 
 
 def load_apps(settings: Settings, targets: TargetSet) -> AppPolicies:
@@ -171,10 +170,10 @@ def _targets(entry: _Entry, targets: TargetSet) -> dict[str, str | None]:
 def _check_template(entry: _Entry, template: str) -> None:
     try:
         used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-        unknown = used - _TEMPLATE_FIELDS
+        unknown = used - TEMPLATE_PLACEHOLDERS
         if unknown:
             raise ValueError(f"unknown placeholder(s) {', '.join(sorted(unknown))}")
-        validate_repository(template.format(app_slug="app", target="image"))
+        validate_repository(fill_repository(template, "app", "image"))
     except (ValueError, InvalidReference) as exc:
         raise entry.error("targets", f"repository {template!r}: {exc}") from None
 

@@ -25,8 +25,18 @@ from worker.registry.credentials import (
 from worker.settings import Secret, Settings
 
 BUILTIN = "replicated"
-DEFAULT_REPOSITORY = "{app_slug}/{target}"
+DEFAULT_REPOSITORY = "{app_slug}/{image}"
 ALL_APPS = "*"
+
+
+# A repository template's placeholders: `{target}` is the image name's first spelling, kept
+# so operators' files still load ("target" now names a configured destination only).
+TEMPLATE_PLACEHOLDERS = frozenset({"app_slug", "image", "target"})
+
+
+def fill_repository(template: str, app_slug: str, image: str) -> str:
+    """A repository template with the app slug and image name filled in."""
+    return template.format(app_slug=app_slug, image=image, target=image)
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class Target:
         """REGISTRY/<repository template filled in>:TAG, validated."""
         validate_slug(app_slug)
         validate_tag(tag)
-        name = self.repository.format(app_slug=app_slug, target=image)
+        name = fill_repository(self.repository, app_slug, image)
         return Reference(self.registry, validate_repository(name), tag=tag)
 
     @property

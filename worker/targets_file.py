@@ -22,12 +22,13 @@ from worker.targets import (
     ALL_APPS,
     BUILTIN,
     DEFAULT_REPOSITORY,
+    TEMPLATE_PLACEHOLDERS,
     Target,
     TargetSet,
     builtin_target,
+    fill_repository,
 )
 
-_PLACEHOLDERS = frozenset({"app_slug", "target"})
 _HELPER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FIELDS = frozenset(
     {
@@ -163,14 +164,14 @@ def _check_template(entry: _Entry, template: str) -> None:
         used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
         raise entry.error("repository", f"malformed template {template!r}: {exc}") from None
-    unknown = used - _PLACEHOLDERS
+    unknown = used - TEMPLATE_PLACEHOLDERS
     if unknown:
         raise entry.error(
             "repository",
-            f"unknown placeholder(s) {', '.join(sorted(unknown))}; use {{app_slug}} and {{target}}",
+            f"unknown placeholder(s) {', '.join(sorted(unknown))}; use {{app_slug}} and {{image}}",
         )
     try:
-        validate_repository(template.format(app_slug="app", target="image"))
+        validate_repository(fill_repository(template, "app", "image"))
     except InvalidReference as exc:
         raise entry.error("repository", f"{template!r} does not give an OCI name: {exc}") from None
 

@@ -64,6 +64,18 @@ def test_without_a_file_there_is_the_builtin_target_only(tmp_path: Path) -> None
     )
 
 
+def test_image_and_its_older_name_target_fill_a_repository_template(tmp_path: Path) -> None:
+    text = (
+        "- {name: new, registry: r.example, repository: 'acme/{app_slug}-{image}'}\n"
+        "- {name: old, registry: r.example, repository: 'acme/{app_slug}-{target}'}\n"
+    )
+    targets = load_targets(_settings(tmp_path, text)).targets
+    new, old = (str(targets[n].reference("myapp", "worker", "1")) for n in ("new", "old"))
+    assert new == old == "r.example/acme/myapp-worker:1"
+    with pytest.raises(ConfigurationError, match=r"unknown placeholder\(s\) img; use .*\{image\}"):
+        load_targets(_settings(tmp_path, "- {name: a, registry: r.example, repository: '{img}'}"))
+
+
 def test_a_full_file(tmp_path: Path) -> None:
     settings = _settings(tmp_path, FULL)
     targets = load_targets(settings)
