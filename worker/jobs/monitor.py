@@ -29,8 +29,7 @@ class JobMonitor:
         self._thread = threading.Thread(target=self._run, name=f"monitor-{job_id[:8]}", daemon=True)
 
     def __enter__(self) -> JobMonitor:
-        self.store.beat(self.job_id)
-        self._thread.start()
+        self._thread.start()  # the claim started the heartbeat
         return self
 
     def __exit__(self, *exc: object) -> None:
