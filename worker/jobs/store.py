@@ -101,7 +101,7 @@ class JobStore:
 
     def caller_limits(self) -> CallerLimits:
         """Per-caller rate and active-job limits."""
-        return CallerLimits(self._connection)
+        return CallerLimits(self._connection, self.retention)
 
     def idempotency(self) -> IdempotencyRecords:
         """Which job each idempotent submission made."""
