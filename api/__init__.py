@@ -11,7 +11,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from api import observe, request_audit
-from api.chatops import chatops
+from api.chatops import SECURITY_SCHEMES, chatops
 from api.docs import docs
 from api.keys import KeyRing
 from api.parameters import JobIdConverter
@@ -96,15 +96,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
     api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
-    for blueprint in (pushes, plans, audit_trail, health):
+    for blueprint in (pushes, plans, audit_trail, health, chatops):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs)
     observe.install(app, store)
     request_audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
-    app.register_blueprint(chatops)  # chat platforms' callbacks, likewise
     _register_errors(app)
     install_log_redaction()
     return app

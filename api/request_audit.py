@@ -54,7 +54,7 @@ def _event(response: Response) -> dict[str, Any]:
         "client_address": request.remote_addr,
         "app_slug": job.app_slug if job else _text((body or {}).get("app_slug")),
         "source": job.source if job else _text((body or {}).get("source")),
-        "targets": job.destinations if job else [],
+        "destinations": job.destinations if job else [],
         "job_id": job.id if job else None,
         "request_id": g.get("request_id"),
         "chat_user": g.get("chat_user"),  # platform:team/user (name) of a chat command

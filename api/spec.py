@@ -35,7 +35,8 @@ SECURED_STATUSES = {
 STATUS_HEADERS: dict[str, dict[str, Any]] = {
     "401": {
         "WWW-Authenticate": {
-            "description": "How to authenticate: `Bearer`.",
+            "description": "How to authenticate: `Bearer` for /v1; for /chatops, the chat "
+            "platform's proof (`Slack-Signature`, `Token`).",
             "required": True,
             "schema": {"type": "string"},
         }
@@ -56,6 +57,12 @@ STATUS_HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 # Every answer carries one (api/observe.py), whatever its status.
+# The chat callbacks (path -> security scheme): a service serves one only when its platform's
+# secret is set, and its own document has only those.
+CHAT_OPERATIONS = {
+    "/chatops/slack/commands": "slackSignature",
+    "/chatops/mattermost/commands": "mattermostToken",
+}
 REQUEST_ID_HEADER = {
     "X-Request-ID": {
         "description": "The request's id, in the service's log lines: the caller's own "
@@ -131,6 +138,8 @@ def document(
     for response in doc["components"].get("responses", {}).values():
         response.setdefault("headers", {}).update(copy.deepcopy(REQUEST_ID_HEADER))
     _narrow(doc, settings, target_names)
+    if settings is not None:
+        _narrow_chat(doc, settings)
     _drop_unused_schemas(doc)
     return doc
 
@@ -233,3 +242,16 @@ def _narrow(doc: dict[str, Any], settings: Settings | None, target_names: list[s
         )
     else:  # no host is allowed, so no callback_url is valid here
         del props["callback_url"], props["callback_events"]
+
+
+def _narrow_chat(doc: dict[str, Any], settings: Settings) -> None:
+    """Keep only the chat callbacks this service enables, without the 404 of a disabled one."""
+    enabled = {
+        "slackSignature": settings.chat.slack_signing_secret is not None,
+        "mattermostToken": settings.chat.mattermost_token is not None,
+    }
+    for path, scheme in CHAT_OPERATIONS.items():
+        if enabled[scheme]:
+            del doc["paths"][path]["post"]["responses"]["404"]
+        else:
+            del doc["paths"][path], doc["components"]["securitySchemes"][scheme]

@@ -9,8 +9,8 @@ from marshmallow import fields, post_load, validate
 from api.schemas.fields import (
     AUDIT_CURSOR_PATTERN,
     CURSOR_PATTERN,
+    MAX_IMAGE_LENGTH,
     MAX_TAG_LENGTH,
-    MAX_TARGET_LENGTH,
     MAX_TARGETS,
     PLATFORM_PATTERN,
     Grammar,
@@ -63,9 +63,10 @@ class PushCreateSchema(StrictSchema):
         validate=[validate.Length(1, MAX_SLUG_LENGTH), Grammar(SLUG_PATTERN, validate_slug)],
         metadata={"description": "The vendor app to push into.", "example": "myapp"},
     )
-    target = fields.String(
+    image = fields.String(
+        data_key="target",  # the image name's field since v1; `targets` names destinations
         validate=[
-            validate.Length(1, MAX_TARGET_LENGTH),
+            validate.Length(1, MAX_IMAGE_LENGTH),
             Grammar(REPOSITORY_PATTERN, validate_repository),
         ],
         metadata={
@@ -145,7 +146,7 @@ class PushCreateSchema(StrictSchema):
     @post_load
     def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
         """Build the worker's PushRequest."""
-        return PushRequest(**data)
+        return PushRequest.of(data)
 
 
 # Rules across fields, added to PushCreate's schema in the document: a source by digest has no

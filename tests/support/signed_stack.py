@@ -70,9 +70,7 @@ class Targets:
 
 def push(runner: JobRunner, source: str, targets: list[str], **asked: object) -> Job:
     """Queue a push of `source` for myapp and run it in this process."""
-    request = dataclasses.replace(
-        PushRequest(source=source, app_slug="myapp", targets=targets), **asked
-    )
+    request = PushRequest.of({"source": source, "app_slug": "myapp", "targets": targets, **asked})
     job = plan_job(request, runner.settings, owner="test")
     submit(runner.store, job, lambda _: None)
     done = runner.run(job.id)

@@ -139,6 +139,11 @@ DIRECTIONS = [
     # The jobs side tells of job events through the runner's EventSink, a callable the worker
     # context fills with the webhook dispatcher: no import of worker.webhooks at all.
     ("worker.jobs", ("worker.webhooks",), ()),
+    # Redis has one owner: outside worker/jobs nothing names a key or holds the connection;
+    # the store hands out the objects that do (webhook deliveries, the chat replay guard).
+    ("worker.webhooks", ("worker.jobs.connection", "worker.jobs.keys"), ()),
+    ("worker.chatops", ("worker.jobs.connection", "worker.jobs.keys"), ()),
+    ("worker.daemon", ("worker.jobs.connection", "worker.jobs.keys"), ()),
 ]
 
 

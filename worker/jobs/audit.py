@@ -83,10 +83,19 @@ class AuditLog:
         with guard():
             entries: list[Any] = list(self._redis.xrange(stream, start, "+", count=limit) or [])
         items = [
-            {"id": str(entry_id), **json.loads(fields["event"])} for entry_id, fields in entries
+            _current({"id": str(entry_id), **json.loads(fields["event"])})
+            for entry_id, fields in entries
         ]
         last = str(entries[-1][0]) if entries else None
         return AuditPage(items, last if len(entries) == limit else None)
+
+
+def _current(event: dict[str, Any]) -> dict[str, Any]:
+    """An event in today's names: one stored before the rename kept its `destinations` (the
+    references written) under `targets`, a word now kept for configured targets."""
+    if "targets" in event and "destinations" not in event:
+        event["destinations"] = event.pop("targets")
+    return event
 
 
 def cut_fields(event: dict[str, Any]) -> dict[str, Any]:

@@ -131,8 +131,10 @@ class JobRunner:
                 started_at=job.started_at,
             )
             self._emit("push.started", job)
-        targets = ", ".join(job.destinations)
-        log.info("push job %s: %s -> %s (attempt %d)", job_id, job.source, targets, job.attempts)
+        destinations = ", ".join(job.destinations)
+        log.info(
+            "push job %s: %s -> %s (attempt %d)", job_id, job.source, destinations, job.attempts
+        )
         with SHUTDOWN.running():
             finished = self._copy(job, run_id)
         return finished or self.store.get(job_id)

@@ -173,7 +173,7 @@ def test_racing_pushes_keep_both_entries_in_the_fallback_index(
     def run(n: int, org: str) -> None:
         barrier.wait()
         source = f"{source_registry.host}/{org}/{unique}:1"
-        jobs.append(push(runners[n], source, ["basic"], target=unique))
+        jobs.append(push(runners[n], source, ["basic"], image=unique))
 
     threads = [threading.Thread(target=run, args=(n, o)) for n, o in enumerate(("acme", "acme2"))]
     for thread in threads:

@@ -42,7 +42,7 @@ def make_job(callback_url: str | None, secret_file: Path, **extra: object) -> Jo
         status=JobStatus.FAILED,
         source="ghcr.io/acme/w:1",
         app_slug="myapp",
-        target="w",
+        image="w",
         tags=["1"],
         destinations=["vendor.test/myapp/w:1"],
         error=JobError("auth", "Not authorised", "no"),

@@ -162,7 +162,7 @@ def job(**fields: object) -> Job:
         status=JobStatus.SUCCEEDED,
         source="ghcr.io/acme/worker:1.0.1",
         app_slug="myapp",
-        target="worker",
+        image="worker",
         tags=["1.0.1"],
         destinations=["registry.replicated.com/myapp/worker:1.0.1"],
         digest="sha256:ab12" + "0" * 60,
