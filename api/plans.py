@@ -19,9 +19,7 @@ from api.spec import problems
 from api.state import state
 from api.submission import checked_callback
 from worker.errors import InvalidRequest
-from worker.jobs.model import Job
-from worker.jobs.planning import plan_document, verdict
-from worker.jobs.submit import PushRequest, plan_job
+from worker.facade import Job, PushRequest, plan_document, plan_job, verdict
 
 plans = Blueprint(
     "plans", __name__, url_prefix="/v1/plans", description="Plans: what a push would do."
