@@ -9,8 +9,7 @@ from flask import g
 
 from api.problems import ApiProblem
 from api.state import state
-from worker.jobs.limits import Refusal
-from worker.jobs.model import Job
+from worker.facade import Job, Refusal
 
 
 def caller_limits() -> tuple[str, int, int]:

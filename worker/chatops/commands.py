@@ -75,14 +75,7 @@ def parse_command(text: str) -> Command:
         args = _push_parser().parse_args(rest)
     except argparse.ArgumentError as exc:
         raise CommandError(str(exc)) from None
-    push = PushRequest(
-        source=args.source,
-        app_slug=args.app,
-        image=args.image,
-        tag=args.tag,
-        extra_tags=args.extra_tag,
-        attestations=args.attestations,
-        platforms=args.platform,
-        targets=args.to,
-    )
+    asked = {"source": args.source, "app_slug": args.app, "image": args.image, "tag": args.tag}
+    asked.update(extra_tags=args.extra_tag, targets=args.to)
+    push = PushRequest.of({**asked, "attestations": args.attestations, "platforms": args.platform})
     return Command(verb, push=push)

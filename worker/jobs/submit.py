@@ -6,9 +6,10 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
+from typing import Any
 
 from worker.apps import AppPolicies
 from worker.errors import (
@@ -20,7 +21,7 @@ from worker.errors import (
 )
 from worker.jobs.model import DestinationResult, Job, JobStatus, new_job_id
 from worker.jobs.store import JobStore
-from worker.policies import AttestationPolicy, ReferrersPolicy
+from worker.policies import ReferrersPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     Reference,
@@ -32,35 +33,55 @@ from worker.reference import (
     validate_slug,
     validate_tag,
 )
+from worker.registry.destination import PushOptions
 from worker.settings import Settings
 from worker.targets import Target, TargetSet
 from worker.targets_file import load_targets
 
 MAX_EXTRA_TAGS = 20
+HASHED_SINCE_V1 = ("attestations", "platforms")  # push options always in the fingerprint
 Enqueue = Callable[[str], None]
 QueueMessage = Callable[[str], tuple[str, str]]  # job id -> (queue list, task message)
 
 
 @dataclass(frozen=True)
 class PushRequest:
-    """What a caller asked for, before validation against the settings."""
+    """What a caller asked for, before validation against the settings; what it asks of the
+    copy itself (`options`) goes to the job and the engine as it is."""
 
     source: str
     app_slug: str
     image: str | None = None  # the API's `target`: the image's name under the app
     tag: str | None = None
     extra_tags: list[str] = field(default_factory=list)
-    attestations: str = AttestationPolicy.STRIP.value
-    platforms: list[str] = field(default_factory=list)
     deadline_seconds: float | None = None
     targets: list[str] = field(default_factory=list)
     callback_url: str | None = None
     callback_events: list[str] | None = None
     referrers: str | None = None
+    options: PushOptions = field(default_factory=PushOptions)
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> PushRequest:
+        """The request of a body's fields, the push options among them gathered as `options`
+        (InvalidRequest naming an option whose value it does not take)."""
+        names = {f.name for f in fields(PushOptions)}
+        asked = {name: value for name, value in body.items() if name not in names}
+        return cls(**asked, options=PushOptions.of(body))
 
     def fingerprint(self) -> str:
-        """A stable hash of the request body, to compare idempotent retries."""
+        """A stable hash of the request body (the options flat, as sent), to compare
+        idempotent retries."""
         body = asdict(self)
+        del body["options"]
+        # An option left at its default is not hashed (attestations and platforms always were),
+        # so adding an option keeps the replays across that upgrade matching.
+        default = PushOptions().record()
+        body.update(
+            (name, value)
+            for name, value in self.options.record().items()
+            if name in HASHED_SINCE_V1 or value != default[name]
+        )
         body["target"] = body.pop("image")  # hashed under its API name, as before the rename
         if not body["targets"]:  # as before targets existed: replays across an upgrade match
             del body["targets"]
@@ -74,14 +95,6 @@ def _field(name: str, check: Callable[[], object]) -> None:
         check()
     except InvalidReference as exc:
         raise InvalidRequest(name, str(exc)) from None
-
-
-def _attestations(value: str) -> AttestationPolicy:
-    try:
-        return AttestationPolicy(value)
-    except ValueError:
-        allowed = ", ".join(policy.value for policy in AttestationPolicy)
-        raise InvalidRequest("attestations", f"must be one of {allowed}") from None
 
 
 def _referrers(value: str | None) -> ReferrersPolicy | None:
@@ -131,9 +144,8 @@ def plan_job(
         owner=owner,
         targets=[each.name for each in chosen],
         results=results,
-        attestations=_attestations(request.attestations),
         referrers=referrers.value if referrers else None,
-        platforms=list(request.platforms),
+        options=request.options,
         deadline_seconds=deadline,
         request_hash=request.fingerprint(),
         request_id=request_id,
@@ -206,6 +218,7 @@ def _planned(
         refs[0].repository,
         [str(ref) for ref in refs],
         referrers=(referrers or target.referrers).value,
+        layer_limit=target.layer_limit,
     )
 
 

@@ -63,7 +63,7 @@ def test_push_takes_the_cli_flags() -> None:
     )
     assert command.verb == "push" and command.push is not None
     assert command.push.targets == ["ecr-prod", "replicated"]
-    assert command.push.extra_tags == ["latest"] and command.push.attestations == "keep"
+    assert command.push.extra_tags == ["latest"] and command.push.options.attestations == "keep"
     assert parse_command("status abc").job_id == "abc"
     assert parse_command("").verb == "help"
 
