@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from api import observe, request_audit
-from api.chatops import chatops
+from api import request_audit, request_telemetry
+from api.chatops import SECURITY_SCHEMES, chatops
 from api.docs import docs
 from api.keys import KeyRing
 from api.parameters import JobIdConverter
@@ -21,21 +21,19 @@ from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
-from worker.celery import (
+from worker.errors import PushgateError
+from worker.facade import (
+    Dispatcher,
+    JobStore,
+    check_startup,
     create_celery,
     enqueue_delivery,
     enqueue_plan,
     enqueue_push,
+    install_log_redaction,
     push_message,
 )
-from worker.chatops.replays import ReplayGuard
-from worker.errors import PushgateError
-from worker.jobs.store import JobStore
-from worker.redaction import install_log_redaction
 from worker.settings import Settings
-from worker.startup import check_startup
-from worker.webhooks.dispatch import Dispatcher
-from worker.webhooks.records import DeliveryRecords
 
 MAX_BODY_BYTES = 64 * 1024
 CHAT_REPLAY_WINDOW = 600  # longer than a signed chat request stays fresh (5 min either way)
@@ -66,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = JobStore.from_settings(settings)
     dispatcher = Dispatcher(
         settings,
-        DeliveryRecords(store.connection, settings.job_retention),
+        store.deliveries(),
         files.subscriptions,
         lambda delivery_id: enqueue_delivery(celery, delivery_id),
     )
@@ -84,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         targets=files.targets,
         apps=files.apps,
         grants=files.grants,
-        replays=ReplayGuard(store.connection, CHAT_REPLAY_WINDOW),
+        replays=store.replay_guard(CHAT_REPLAY_WINDOW),
         emit=dispatcher.emit,
         waits=store.wait_slots(),
         wait_threads=threading.BoundedSemaphore(settings.waits.per_process),
@@ -98,15 +96,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
     api.register_converter(JobIdConverter, JobIdConverter.openapi_schema)
     app.extensions[OPENAPI_EXTENSION] = api
-    for blueprint in (pushes, plans, audit_trail, health):
+    for blueprint in (pushes, plans, audit_trail, health, chatops):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs)
-    observe.install(app, store)
+    request_telemetry.install(app, store)
     request_audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
-    app.register_blueprint(chatops)  # chat platforms' callbacks, likewise
     _register_errors(app)
     install_log_redaction()
     return app

@@ -19,11 +19,7 @@ from api.spec import problems
 from api.state import state
 from api.submission import checked_callback
 from worker.errors import InvalidRequest
-from worker.jobs.model import Job
-from worker.jobs.planning import plan_document, verdict
-from worker.jobs.plans import PlanExchange
-from worker.jobs.submit import PushRequest, plan_job
-from worker.reference import is_daemon_source
+from worker.facade import Job, PushRequest, plan_document, plan_job, verdict
 
 plans = Blueprint(
     "plans", __name__, url_prefix="/v1/plans", description="Plans: what a push would do."
@@ -65,12 +61,12 @@ def plan_for(push: PushRequest, wait: float) -> dict[str, Any]:
     st = state()
     job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
     checked_callback(push)  # the body a push would refuse, a plan refuses too
-    if is_daemon_source(job.source):
+    if job.from_daemon:
         raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
     found = policy_verdicts(job)
     if not all(v["allowed"] for v in found):  # nothing is read for a refused push
         return {**plan_document(job, None), "allowed": False, "verdicts": found}
-    exchange = PlanExchange(st.store.connection)
+    exchange = st.store.plans()
     plan_id = exchange.offer(job, time.time() + wait)
     st.enqueue_plan(plan_id, wait)
     document = exchange.wait(plan_id, wait)

@@ -14,12 +14,15 @@ from werkzeug.exceptions import HTTPException
 
 from api.state import state
 from worker.errors import StoreUnavailable
-from worker.jobs.audit import cut_fields
-from worker.jobs.model import Job
-from worker.logs import current_format
-from worker.metrics import AUTH_FAILURES
-from worker.policies import LogFormat
-from worker.timestamps import format_time, utcnow
+from worker.facade import (
+    AUTH_FAILURES,
+    Job,
+    LogFormat,
+    current_format,
+    cut_fields,
+    format_time,
+    utcnow,
+)
 
 log = logging.getLogger("pushgate.audit")
 
@@ -54,7 +57,7 @@ def _event(response: Response) -> dict[str, Any]:
         "client_address": request.remote_addr,
         "app_slug": job.app_slug if job else _text((body or {}).get("app_slug")),
         "source": job.source if job else _text((body or {}).get("source")),
-        "targets": job.destinations if job else [],
+        "destinations": job.destinations if job else [],
         "job_id": job.id if job else None,
         "request_id": g.get("request_id"),
         "chat_user": g.get("chat_user"),  # platform:team/user (name) of a chat command

@@ -33,11 +33,7 @@ from api.spec import problems
 from api.state import state
 from api.submission import cancel_push, forbid_unless_allowed, queue_push, visible_job
 from api.waits import wait_slot
-from worker.jobs.audit import AuditPage
-from worker.jobs.model import Job, JobPage
-from worker.jobs.submit import PushRequest
-from worker.logs import bind
-from worker.webhooks.records import DeliveryRecords
+from worker.facade import AuditPage, Job, JobPage, PushRequest, bind
 
 pushes = Blueprint(
     "pushes",
@@ -226,8 +222,7 @@ class PushDeliveries(MethodView):
         """Each delivery of the job's webhook events: URL (no query), state, attempts."""
         visible_job(job_id)
         st = state()
-        records = DeliveryRecords(st.store.connection, st.settings.job_retention)
-        return {"items": records.for_job(job_id)}
+        return {"items": st.store.deliveries().for_job(job_id)}
 
 
 @health.route("/healthz")

@@ -16,9 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from api.problems import PROBLEM_JSON, from_http_exception, problem_response
 from api.schemas import PUSH_CREATE_RULES, ProblemSchema, PushCreateSchema
-from worker.reference import source_pattern
+from worker.schema_rules import callback_url_pattern, source_pattern
 from worker.settings import Settings
-from worker.webhooks.guard import callback_url_pattern
 
 OPENAPI_EXTENSION = "pushgate-openapi"
 JSON = "application/json"
@@ -35,7 +34,8 @@ SECURED_STATUSES = {
 STATUS_HEADERS: dict[str, dict[str, Any]] = {
     "401": {
         "WWW-Authenticate": {
-            "description": "How to authenticate: `Bearer`.",
+            "description": "How to authenticate: `Bearer` for /v1; for /chatops, the chat "
+            "platform's proof (`Slack-Signature`, `Token`).",
             "required": True,
             "schema": {"type": "string"},
         }
@@ -55,7 +55,13 @@ STATUS_HEADERS: dict[str, dict[str, Any]] = {
         }
     },
 }
-# Every answer carries one (api/observe.py), whatever its status.
+# Every answer carries one (api/request_telemetry.py), whatever its status.
+# The chat callbacks (path -> security scheme): a service serves one only when its platform's
+# secret is set, and its own document has only those.
+CHAT_OPERATIONS = {
+    "/chatops/slack/commands": "slackSignature",
+    "/chatops/mattermost/commands": "mattermostToken",
+}
 REQUEST_ID_HEADER = {
     "X-Request-ID": {
         "description": "The request's id, in the service's log lines: the caller's own "
@@ -131,6 +137,8 @@ def document(
     for response in doc["components"].get("responses", {}).values():
         response.setdefault("headers", {}).update(copy.deepcopy(REQUEST_ID_HEADER))
     _narrow(doc, settings, target_names)
+    if settings is not None:
+        _narrow_chat(doc, settings)
     _drop_unused_schemas(doc)
     return doc
 
@@ -233,3 +241,16 @@ def _narrow(doc: dict[str, Any], settings: Settings | None, target_names: list[s
         )
     else:  # no host is allowed, so no callback_url is valid here
         del props["callback_url"], props["callback_events"]
+
+
+def _narrow_chat(doc: dict[str, Any], settings: Settings) -> None:
+    """Keep only the chat callbacks this service enables, without the 404 of a disabled one."""
+    enabled = {
+        "slackSignature": settings.chat.slack_signing_secret is not None,
+        "mattermostToken": settings.chat.mattermost_token is not None,
+    }
+    for path, scheme in CHAT_OPERATIONS.items():
+        if enabled[scheme]:
+            del doc["paths"][path]["post"]["responses"]["404"]
+        else:
+            del doc["paths"][path], doc["components"]["securitySchemes"][scheme]

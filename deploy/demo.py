@@ -26,10 +26,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.images import ImageBuilder  # noqa: E402
-from tests.support.services import Process, RedisServer, Registry  # noqa: E402
-from tests.support.stack import service_env, start_api, start_worker  # noqa: E402
-from tests.support.token_server import Account, TokenIssuer, TokenServer  # noqa: E402
+from deploy.demo_stack.images import ImageBuilder  # noqa: E402
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker  # noqa: E402
+from deploy.demo_stack.services import Process, RedisServer, Registry  # noqa: E402
+from deploy.demo_stack.token_server import Account, TokenIssuer, TokenServer  # noqa: E402
 
 WORKDIR = ROOT / ".demo"
 PIDS = WORKDIR / "pids"  # process groups, for `make demo-down` if this script is killed

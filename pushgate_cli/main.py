@@ -175,7 +175,7 @@ def _wait_for(
 @main.command()
 @click.argument("source")
 @click.option("--app", "app_slug", required=True, help="The vendor app slug to push into.")
-@click.option("--target", help="Image name under the app (default: the source's).")
+@click.option("--target", metavar="IMAGE", help="Image name under the app (default: the source's).")
 @click.option("--tag", help="Target tag (default: the source tag).")
 @click.option("--extra-tag", "extra_tags", multiple=True, help="Another tag; repeatable.")
 @click.option("--platform", "platforms", multiple=True, help="e.g. linux/amd64; repeatable.")

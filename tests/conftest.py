@@ -10,6 +10,7 @@ import docker
 import pytest
 import redis
 
+from deploy.demo_stack.token_server import Account, TokenIssuer, TokenServer
 from tests.support.accounts import (
     BASIC_PASSWORD,
     BASIC_USER,
@@ -24,7 +25,6 @@ from tests.support.accounts import (
 from tests.support.helper import HelperAccount, HelperState
 from tests.support.images import ImageBuilder
 from tests.support.services import DockerDaemon, RedisServer, Registry
-from tests.support.token_server import Account, TokenIssuer, TokenServer
 from worker.settings import Secret, Settings
 
 

@@ -20,18 +20,17 @@ from typing import Any
 from worker.engines import build_engine
 from worker.jobs.model import Job
 from worker.jobs.planning import Learned, plan_push
-from worker.jobs.plans import PlanExchange, answer_plan
+from worker.jobs.plans import answer_plan
 from worker.jobs.reconciler import Reconciler
 from worker.jobs.runner import JobRunner
 from worker.jobs.store import JobStore
 from worker.liveness import LivenessFile
 from worker.logs import configure_logging
-from worker.metrics import RegistryMetrics, start_metrics_server
+from worker.prometheus_metrics import RegistryMetrics, start_metrics_server
 from worker.registry.blobs import StopCheck
 from worker.settings import Settings
 from worker.startup import Configuration, check_startup
 from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher, lease_for
-from worker.webhooks.records import DeliveryRecords
 
 SCHEDULER_INTERVAL = 1.0  # how often a worker looks for webhook retries that came due
 
@@ -54,7 +53,7 @@ class WorkerContext:
         self.store = JobStore.from_settings(settings)
         self.dispatcher = Dispatcher(
             settings,
-            DeliveryRecords(self.store.connection, settings.job_retention),
+            self.store.deliveries(),
             configuration.subscriptions,
             queues.deliver,
         )
@@ -87,7 +86,7 @@ class WorkerContext:
                 runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
             )
 
-        answer_plan(PlanExchange(self.store.connection), plan_id, plan)
+        answer_plan(self.store.plans(), plan_id, plan)
 
     def start_background(self) -> None:
         """Start the process's background threads: the /metrics server, the reconciler of
@@ -99,7 +98,7 @@ class WorkerContext:
             self.store, self.queues.push, settings.heartbeat_timeout, settings.reconcile_interval
         ).start()
         DeliveryScheduler(
-            DeliveryRecords(self.store.connection, settings.job_retention),
+            self.store.deliveries(),
             self.queues.deliver,
             lease_for(settings.webhook_timeout),
             SCHEDULER_INTERVAL,

@@ -165,16 +165,16 @@ def daemon_name(reference: Reference) -> str:
     )
 
 
-def default_target(source: Reference) -> str:
-    """The target image name when none is given: the last component of the source path."""
+def default_image(source: Reference) -> str:
+    """The image name when none is given: the last component of the source path."""
     return source.repository.rsplit("/", 1)[-1]
 
 
-def destination(registry: str, app_slug: str, target: str, tag: str) -> Reference:
-    """The vendor-registry reference REGISTRY/APP_SLUG/TARGET:TAG, validated."""
+def destination(registry: str, app_slug: str, image: str, tag: str) -> Reference:
+    """The vendor-registry reference REGISTRY/APP_SLUG/IMAGE:TAG, validated."""
     validate_slug(app_slug)
     validate_tag(tag)
-    return Reference(registry, validate_repository(f"{app_slug}/{target}"), tag=tag)
+    return Reference(registry, validate_repository(f"{app_slug}/{image}"), tag=tag)
 
 
 _HUB_ALIASES = (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API)

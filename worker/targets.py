@@ -44,6 +44,7 @@ class Target:
     apps: frozenset[str] = frozenset()
     token_realm_hosts: frozenset[str] = frozenset()  # besides `registry`, for its tokens
     referrers: ReferrersPolicy = ReferrersPolicy.COPY
+    layer_limit: int | None = None  # the smallest layer (bytes) its registry will not take
 
     def reference(self, app_slug: str, image: str, tag: str) -> Reference:
         """REGISTRY/<repository template filled in>:TAG, validated."""

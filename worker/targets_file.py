@@ -43,6 +43,7 @@ _FIELDS = frozenset(
         "apps",
         "token_realm_hosts",
         "referrers",
+        "layer_limit",
     }
 )
 
@@ -139,6 +140,7 @@ def _parse_entry(data: Any, index: int, path: Path) -> Target:
         apps=_apps(entry),
         token_realm_hosts=_realm_hosts(entry),
         referrers=_referrers(entry, name),
+        layer_limit=_layer_limit(entry),
         **_credentials(entry, name),
     )
     return target
@@ -184,6 +186,16 @@ def _referrers(entry: _Entry, name: str) -> ReferrersPolicy:
     except ValueError:
         allowed = ", ".join(policy.value for policy in ReferrersPolicy)
         raise entry.error("referrers", f"must be one of {allowed}") from None
+
+
+def _layer_limit(entry: _Entry) -> int | None:
+    """The smallest layer, in bytes, the target's registry refuses (none by default)."""
+    value = entry.data.get("layer_limit")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise entry.error("layer_limit", "must be a whole number of bytes, 1 or more")
+    return value
 
 
 def _apps(entry: _Entry) -> frozenset[str]:

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from api.schemas.responses import VerifiedSchema
-from worker.webhooks.dispatch import CHAT_EVENTS, is_standing, shown_url
+from worker.schema_rules import CHAT_EVENTS, is_standing, shown_url
 
 
 class AuditEventSchema(Schema):
@@ -32,7 +32,19 @@ class AuditEventSchema(Schema):
     client_address = fields.String(allow_none=True)
     app_slug = fields.String(allow_none=True)
     source = fields.String(allow_none=True)
-    targets = fields.List(fields.String())
+    destinations = fields.List(
+        fields.String(),
+        metadata={"description": "The references the push writes (registry/repository:tag)."},
+    )
+    targets = fields.Method(
+        "_targets",
+        metadata={
+            "type": "array",
+            "items": {"type": "string"},
+            "deprecated": True,
+            "description": "The same list as `destinations`, under its former name.",
+        },
+    )
     job_id = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
     verified = fields.List(
@@ -43,6 +55,9 @@ class AuditEventSchema(Schema):
         allow_none=True,
         metadata={"description": "`platform:team/user (name)` of a chat command; else null."},
     )
+
+    def _targets(self, event: dict[str, Any]) -> list[str]:
+        return list(event.get("destinations") or [])
 
 
 class AuditPageSchema(Schema):

@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from worker.errors import InvalidReference
-from worker.reference import MAX_NAME_LENGTH, MAX_SLUG_LENGTH
+from worker.schema_rules import MAX_NAME_LENGTH, MAX_SLUG_LENGTH
 
 PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$"
 CURSOR_PATTERN = r"^[0-9]{13}:[0-9a-f]{32}$"
@@ -18,7 +18,7 @@ CURSOR_PATTERN = r"^[0-9]{13}:[0-9a-f]{32}$"
 AUDIT_CURSOR_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 # APP_SLUG/TARGET is one repository name of at most 255 characters.
-MAX_TARGET_LENGTH = MAX_NAME_LENGTH - MAX_SLUG_LENGTH - 1
+MAX_IMAGE_LENGTH = MAX_NAME_LENGTH - MAX_SLUG_LENGTH - 1
 MAX_TAG_LENGTH = 128
 MAX_TARGETS = 10
 

@@ -9,8 +9,8 @@ from marshmallow import fields, post_load, validate
 from api.schemas.fields import (
     AUDIT_CURSOR_PATTERN,
     CURSOR_PATTERN,
+    MAX_IMAGE_LENGTH,
     MAX_TAG_LENGTH,
-    MAX_TARGET_LENGTH,
     MAX_TARGETS,
     PLATFORM_PATTERN,
     Grammar,
@@ -18,14 +18,17 @@ from api.schemas.fields import (
     QueryNumber,
     StrictSchema,
 )
-from worker.jobs.model import JobStatus
-from worker.jobs.submit import MAX_EXTRA_TAGS, PushRequest
-from worker.reference import (
+from worker.facade import JobStatus, PushRequest
+from worker.schema_rules import (
+    EVENTS,
+    MAX_EXTRA_TAGS,
     MAX_REFERENCE_LENGTH,
     MAX_SLUG_LENGTH,
+    MAX_URL_LENGTH,
     REPOSITORY_PATTERN,
     SLUG_PATTERN,
     TAG_PATTERN,
+    callback_url_pattern,
     is_daemon_source,
     parse_reference,
     source_pattern,
@@ -33,8 +36,6 @@ from worker.reference import (
     validate_slug,
     validate_tag,
 )
-from worker.webhooks.guard import MAX_URL_LENGTH, callback_url_pattern
-from worker.webhooks.subscriptions import EVENTS
 
 
 def _check_source(value: str) -> None:
@@ -63,9 +64,10 @@ class PushCreateSchema(StrictSchema):
         validate=[validate.Length(1, MAX_SLUG_LENGTH), Grammar(SLUG_PATTERN, validate_slug)],
         metadata={"description": "The vendor app to push into.", "example": "myapp"},
     )
-    target = fields.String(
+    image = fields.String(
+        data_key="target",  # the image name's field since v1; `targets` names destinations
         validate=[
-            validate.Length(1, MAX_TARGET_LENGTH),
+            validate.Length(1, MAX_IMAGE_LENGTH),
             Grammar(REPOSITORY_PATTERN, validate_repository),
         ],
         metadata={
@@ -145,7 +147,7 @@ class PushCreateSchema(StrictSchema):
     @post_load
     def make_request(self, data: dict[str, Any], **_: Any) -> PushRequest:
         """Build the worker's PushRequest."""
-        return PushRequest(**data)
+        return PushRequest.of(data)
 
 
 # Rules across fields, added to PushCreate's schema in the document: a source by digest has no

@@ -6,10 +6,8 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, fields
 
-from worker.jobs.model import JobStatus
-from worker.jobs.timing import PHASES
-from worker.timestamps import format_time
-from worker.webhooks.guard import display_url
+from worker.facade import JobStatus, format_time
+from worker.schema_rules import PHASES, display_url
 
 
 class Timestamp(fields.String):
@@ -122,7 +120,10 @@ class JobSchema(Schema):
     status = fields.String(metadata={"enum": [s.value for s in JobStatus]})
     source = fields.String()
     app_slug = fields.String()
-    target = fields.String()
+    image = fields.String(
+        data_key="target",
+        metadata={"description": "The image's name under the app (not a named target)."},
+    )
     tags = fields.List(fields.String())
     destinations = fields.List(fields.String())
     targets = fields.List(fields.String(), metadata={"description": "The targets pushed to."})
@@ -132,8 +133,8 @@ class JobSchema(Schema):
             "description": "One result per target; the job succeeds only when every one did."
         },
     )
-    attestations = fields.String()
-    platforms = fields.List(fields.String())
+    attestations = fields.String(attribute="options.attestations")
+    platforms = fields.List(fields.String(), attribute="options.platforms")
     source_digest = fields.String(allow_none=True)
     digest = fields.String(allow_none=True)
     served = fields.Dict(

@@ -4,6 +4,7 @@ errors as problem+json, 401 wherever a key is needed, links from a new job to it
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,14 @@ import yaml
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from api import create_app
 from api.openapi import render
 from api.problems import PROBLEM_JSON
-from api.spec import METHODS
+from api.spec import CHAT_OPERATIONS, METHODS
 from tests.support.api_keys import auth
+from worker.chatops.settings import ChatSettings
+from worker.secret import Secret
+from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -123,8 +128,13 @@ def test_the_service_serves_its_document_without_a_key(client: FlaskClient) -> N
     targets = served["components"]["schemas"]["PushCreate"]["properties"]["targets"]
     names = client.application.extensions["pushgate"].targets.names
     assert targets["items"]["enum"] == names and set(targets["example"]) <= set(names)
-    # Only the rules that depend on the settings differ from the file.
+    # Only the rules that depend on the settings differ from the file (and this service
+    # enables no chat platform, so its document has no chat callbacks).
     generic = committed()
+    for path, scheme in CHAT_OPERATIONS.items():
+        del generic["paths"][path], generic["components"]["securitySchemes"][scheme]
+    for name in ("ChatCommand", "ChatMessage"):
+        del generic["components"]["schemas"][name]
     for doc in (served, generic):
         props = doc["components"]["schemas"]["PushCreate"]["properties"]
         for name in ("source", "deadline_seconds", "callback_url", "targets"):
@@ -163,3 +173,41 @@ def test_405_names_the_allowed_methods(client: FlaskClient) -> None:
 def test_document_is_not_changed_by_serving(client: FlaskClient) -> None:
     first = copy.deepcopy(client.get("/openapi.json").get_json())
     assert client.get("/openapi.json").get_json() == first
+
+
+def test_chat_commands_are_documented_as_signed_form_posts() -> None:
+    doc = committed()
+    schemes = doc["components"]["securitySchemes"]
+    for path, scheme in CHAT_OPERATIONS.items():
+        operation = doc["paths"][path]["post"]
+        assert operation["security"] == [{scheme: []}] and schemes[scheme]["in"] == "header"
+        body = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        assert body["schema"] == {"$ref": "#/components/schemas/ChatCommand"}
+        assert {"200", "401", "404", "413"} <= set(operation["responses"])
+        assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
+    fields = doc["components"]["schemas"]["ChatCommand"]["properties"]
+    assert {"text", "team_id", "channel_id", "user_id", "response_url", "trigger_id"} <= set(fields)
+    slack = doc["paths"]["/chatops/slack/commands"]["post"]["parameters"]
+    assert [p["name"] for p in slack if p["required"]] == ["X-Slack-Request-Timestamp"]
+
+
+def test_a_service_documents_only_the_chat_platforms_it_enables(
+    settings: Settings, api_keys_file: Path, redis_client: object
+) -> None:
+    chat = ChatSettings(slack_signing_secret=Secret("s3cret-signing-0a1b"))
+    app = create_app(dataclasses.replace(settings, api_keys_file=api_keys_file, chat=chat))
+    client = app.test_client()
+    served = client.get("/openapi.json").get_json()
+    slack = served["paths"]["/chatops/slack/commands"]["post"]
+    assert "404" not in slack["responses"] and "401" in slack["responses"]
+    assert "/chatops/mattermost/commands" not in served["paths"]
+    assert set(served["components"]["securitySchemes"]) == {"apiKey", "slackSignature"}
+    # What the document says of a refusal is what the service answers.
+    refused = client.post(
+        "/chatops/slack/commands",
+        data={"text": "help"},
+        headers={"X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "v0=00"},
+    )
+    assert refused.status_code == 401 and refused.mimetype == PROBLEM_JSON
+    assert refused.headers["WWW-Authenticate"].startswith("Slack-Signature ")
+    assert client.post("/chatops/mattermost/commands", data={"token": "x"}).status_code == 404

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker
 from tests.bench.common import BENCH_TOKEN, FreshVendor
 from tests.support.cli import cli_env, run_cli, run_cli_in_pty
 from tests.support.images import ImageBuilder
 from tests.support.services import Process, RedisServer, Registry
-from tests.support.stack import service_env, start_api, start_worker
 from worker.jobs.model import JobStatus, Progress
 from worker.jobs.store import JobStore
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker
 from tests.bench.common import (
     BENCH_TOKEN,
     SKOPEO_CACHE_NOTE,
@@ -29,7 +30,6 @@ from tests.bench.common import (
 from tests.bench.measure import bench_main, checked_skopeo, header
 from tests.support.images import ImageBuilder
 from tests.support.services import RedisServer, Registry
-from tests.support.stack import service_env, start_api, start_worker
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 LAYERS = [80 * MiB, 40 * MiB, 25 * MiB, 15 * MiB, 10 * MiB]  # ~170 MiB, incompressible

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.demo_stack.token_server import Account, TokenIssuer, TokenServer
 from tests.support.services import Registry, free_port
-from tests.support.token_server import Account, TokenIssuer, TokenServer
 
 BENCH_TOKEN = "bench-sa-token-0a1b2c3d4e5f"
 API_KEY = "bench-api-key-99"

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker
 from tests.bench.common import BENCH_TOKEN
 from tests.support.services import Process
-from tests.support.stack import service_env, start_api, start_worker
 
 BENCH_KEY = "bench-concurrency-key-7"
 WORKER_THREADS = 32

@@ -1,6 +1,6 @@
 """A live pushgate for contract tests: gunicorn + one Celery worker on real Redis, with a key
 allowed every app slug, the audit trail and limits no run reaches, and holding a webhook secret,
-so generated requests reach the handlers."""
+so generated requests reach the handlers; both chat platforms enabled."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from pathlib import Path
 import pytest
 import redis
 
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker
 from tests.support.accounts import SA_TOKEN
 from tests.support.contract import (
     API_KEY,
+    CHAT_SECRET,
     CONTRACT_LIMIT,
+    MATTERMOST_TOKEN,
     WEBHOOK_HOST,
     WEBHOOK_SECRET,
     LiveApi,
 )
 from tests.support.pushgate import redis_db
 from tests.support.services import RedisServer, Registry
-from tests.support.stack import service_env, start_api, start_worker
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +51,10 @@ def live_api(
         "audit": True,  # so GET /v1/audit answers 200 and its schema is checked
     }
     keys.write_text(json.dumps([entry]))
+    # Both chat platforms on, so the document has their callbacks (signed commands from no
+    # mapped user get the chat's refusal; unsigned ones, 401).
+    (workdir / "slack.secret").write_text(CHAT_SECRET)
+    (workdir / "mattermost.token").write_text(MATTERMOST_TOKEN)
     redis_url = redis_db(redis_server)
     redis.Redis.from_url(redis_url).flushdb()
     env = service_env(
@@ -59,6 +65,8 @@ def live_api(
         PUSHGATE_PROGRESS_INTERVAL="0.1",
         PUSHGATE_RETRY_ATTEMPTS="1",
         PUSHGATE_WEBHOOK_HOSTS=WEBHOOK_HOST,
+        PUSHGATE_SLACK_SIGNING_SECRET_FILE=str(workdir / "slack.secret"),
+        PUSHGATE_MATTERMOST_TOKEN_FILE=str(workdir / "mattermost.token"),
     )
     api, url = start_api(env, workdir)
     processes = [api]

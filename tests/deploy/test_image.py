@@ -15,12 +15,12 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
+from deploy.demo_stack.pushgate import service_env
 from tests.support.accounts import SA_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.installs import push_and_wait
 from tests.support.pushgate import API_KEY, redis_db
 from tests.support.services import RedisServer, Registry, ServiceFailed, free_port, wait_until
-from tests.support.stack import service_env
 from worker.celery import QUEUES
 
 KiB = 1024

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker
 from pushgate_cli import __version__
 from tests.support.accounts import SA_TOKEN
 from tests.support.images import ImageBuilder
@@ -27,7 +28,6 @@ from tests.support.installs import (
 )
 from tests.support.pushgate import API_KEY, redis_db
 from tests.support.services import Process, RedisServer, Registry
-from tests.support.stack import service_env, start_api, start_worker
 
 KiB = 1024
 SERVER_ONLY = {"flask", "celery", "docker", "gunicorn", "redis", "kombu", "prometheus-client"}

@@ -20,7 +20,8 @@ import redis
 
 from tests.support.pushgate import API_KEY, Service
 from tests.support.services import Registry
-from worker.jobs.audit import AUTH_FAILURES_KEY, AUTH_FAILURES_MAXLEN, FIELD_LIMIT
+from worker.jobs.audit import AUTH_FAILURES_MAXLEN, FIELD_LIMIT
+from worker.jobs.keys import AUTH_FAILURES_KEY
 
 MiB = 1024 * 1024
 WAITS_PER_KEY = 16  # PUSHGATE_MAX_WAITS_PER_KEY's default

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import docker
@@ -13,6 +14,15 @@ from tests.support.services import DockerDaemon, RedisServer, Registry
 from tests.support.vendor import served_digest
 
 KiB = 1024
+LAYER_LIMIT = 100 * KiB  # target `small`'s, standing in for the vendor's 1.9 GB
+
+
+@pytest.fixture(scope="module")
+def small_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The registry of target `small` (layer_limit 100 KiB), logging every request."""
+    registry = Registry(tmp_path_factory.mktemp("small-registry"), access_log=True)
+    yield registry
+    registry.stop()
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +31,23 @@ def daemon_service(
     redis_server: RedisServer,
     source_registry: Registry,
     vendor_registry: Registry,
+    small_registry: Registry,
     docker_daemon: DockerDaemon,
 ) -> Iterator[Service]:
+    workdir = tmp_path_factory.mktemp("daemon")
+    (workdir / "targets.yaml").write_text(
+        f"- {{name: small, registry: '{small_registry.host}', insecure: true, "
+        f"layer_limit: {LAYER_LIMIT}}}\n"
+    )
     svc = launch(
-        tmp_path_factory.mktemp("daemon"),
+        workdir,
         redis_db(redis_server),
         source_registry.host,
         vendor_registry.host,
-        shared_env={"PUSHGATE_DAEMON_SOURCES": "1"},
+        shared_env={
+            "PUSHGATE_DAEMON_SOURCES": "1",
+            "PUSHGATE_TARGETS_FILE": str(workdir / "targets.yaml"),
+        },
         PUSHGATE_DOCKER_HOST=docker_daemon.url,
     )
     yield svc
@@ -63,3 +82,31 @@ def test_daemon_failures_are_typed(
     denied = daemon_service.push(source=f"docker-daemon:ci/{unique}:1", app_slug="lockedapp")
     assert denied["status"] == "failed" and denied["error"]["type"] == "auth", denied
     assert sorted(docker_client.images.get(image.id).tags) == [f"ci/{unique}:1"]
+
+
+def test_a_layer_at_a_targets_limit_is_refused_before_any_byte_is_sent(
+    daemon_service: Service,
+    docker_client: docker.DockerClient,
+    small_registry: Registry,
+    unique: str,
+) -> None:
+    """As for a registry source: `rejected`, naming the layer, its size and the rule, and the
+    target's registry sees no write at all (not even of the layers under the limit)."""
+    build_scratch_image(docker_client, f"ci/{unique}:big", [3 * KiB, 300 * KiB, 2 * KiB])
+    job = daemon_service.push(
+        source=f"docker-daemon:ci/{unique}:big", app_slug="myapp", targets=["small"]
+    )
+    assert job["status"] == "failed" and job["error"]["type"] == "rejected", job
+    detail = job["error"]["detail"]
+    assert re.search(r"layer sha256:[0-9a-f]{64} is \d+ bytes", detail), detail
+    assert "not sent to small" in detail and f"{LAYER_LIMIT} bytes or more" in detail, detail
+    size = re.search(r"is (\d+) bytes", detail)
+    assert size and int(size.group(1)) >= LAYER_LIMIT
+    seen = small_registry.logged_requests(unique)
+    assert not [r for r in seen if r.split()[0] in ("POST", "PUT", "PATCH", "DELETE")], seen
+    # Under the limit, the same target takes the image.
+    build_scratch_image(docker_client, f"ci/{unique}:small", [3 * KiB, 60 * KiB])
+    fits = daemon_service.push(
+        source=f"docker-daemon:ci/{unique}:small", app_slug="myapp", targets=["small"]
+    )
+    assert fits["status"] == "succeeded", fits

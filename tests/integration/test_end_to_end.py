@@ -8,12 +8,12 @@ import os
 import httpx
 import pytest
 
+from deploy.demo_stack.token_server import SERVICE, TokenServer
 from tests.support.accounts import SA_TOKEN, SOURCE_TOKEN
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.leaks import secret_haystacks
 from tests.support.pushgate import Service
 from tests.support.services import Registry
-from tests.support.token_server import SERVICE, TokenServer
 
 KiB = 1024
 

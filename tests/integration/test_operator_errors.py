@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from deploy.demo_stack.pushgate import ROOT
 from tests.support.accounts import SA_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
-from tests.support.stack import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from deploy.demo_stack.layers import random_gzip_layer
 from tests.support.cli import cli_env, run_cli
 from tests.support.images import ImageBuilder, multi_platform
-from tests.support.layers import random_gzip_layer
 from tests.support.proxy import RegistryProxy
 from tests.support.pushgate import API_KEY, Service, launch, redis_db
 from tests.support.services import RedisServer, Registry

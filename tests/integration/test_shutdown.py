@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from deploy.demo_stack.pushgate import ROOT, start_worker
 from tests.support.images import ImageBuilder
 from tests.support.proxy import Faults, RegistryProxy
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import Process, RedisServer, Registry, wait_until
-from tests.support.stack import ROOT, start_worker
 
 MiB = 1 << 20
 HEARTBEAT_TIMEOUT = 120.0  # only a hand-back can explain a resume well before this

@@ -11,6 +11,9 @@ API_KEY = "contract-key-7d1c9a"
 # The contract key's rate (pushes a minute) and active jobs: far above what one run sends.
 CONTRACT_LIMIT = 1_000_000
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"contract-webhook-secret-0123").decode()
+# Slack's signing secret and Mattermost's command token of the contract service.
+CHAT_SECRET = "contract-chat-" + "5e1f" * 8
+MATTERMOST_TOKEN = "contract-mattermost-" + "a7c3" * 6
 # The one callback host: it resolves without DNS, so the served pattern says all there is to
 # say about which callback_url is accepted.
 WEBHOOK_HOST = "localhost:*,127.0.0.1"  # PUSHGATE_WEBHOOK_HOSTS of the contract service

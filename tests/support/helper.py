@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.token_server import Account
+from deploy.demo_stack.token_server import Account
 
 BIN = Path(__file__).resolve().parent / "bin"
 HELPER = "pgtest"

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import redis
 
+from deploy.demo_stack.pushgate import service_env, start_api, start_worker
 from tests.support.accounts import SA_TOKEN
 from tests.support.services import Process, RedisServer
-from tests.support.stack import service_env, start_api, start_worker
 
 API_KEY = "pipeline-key-5e1f0c2b"
 # More keys of the pipeline's apps, for tests holding more waits than one key may.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from deploy.demo_stack.token_server import SERVICE
 from tests.support.accounts import SA_TOKEN
-from tests.support.token_server import SERVICE
 
 ACCEPT = (
     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "

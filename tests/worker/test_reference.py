@@ -7,7 +7,7 @@ import pytest
 from worker.errors import InvalidReference
 from worker.reference import (
     Reference,
-    default_target,
+    default_image,
     destination,
     parse_reference,
     validate_slug,
@@ -112,15 +112,15 @@ def test_validate_slug(slug: str, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "target"),
+    ("source", "image"),
     [
         ("ghcr.io/acme/worker:1", "worker"),
         ("ubuntu", "ubuntu"),
         ("a.io/x/y/z:1", "z"),
     ],
 )
-def test_default_target_is_last_component(source: str, target: str) -> None:
-    assert default_target(parse_reference(source)) == target
+def test_default_image_is_last_component(source: str, image: str) -> None:
+    assert default_image(parse_reference(source)) == image
 
 
 def test_destination_is_registry_slug_target_tag() -> None:

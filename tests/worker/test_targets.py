@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from worker.errors import ConfigurationError, InvalidRequest
+from worker.jobs.planning import VENDOR_LAYER_LIMIT, layer_limit
 from worker.jobs.submit import PushRequest, plan_job
 from worker.reference import destination
 from worker.registry.credentials import HelperCredentials, StaticCredentials
@@ -111,7 +112,12 @@ def test_plan_job_has_one_result_per_target(tmp_path: Path) -> None:
     # Without targets (or referrers), the fingerprint is the one from before they existed.
     without = PushRequest(source="ghcr.io/acme/worker:1.0", app_slug="myapp")
     newer = ("targets", "referrers")
-    old_body = {k: v for k, v in dataclasses.asdict(without).items() if k not in newer}
+    flat = {**dataclasses.asdict(without), **without.options.record()}  # as the body was sent
+    old_body = {
+        ("target" if k == "image" else k): v  # the image name's field before the rename
+        for k, v in flat.items()
+        if k not in (*newer, "options")
+    }
     old = hashlib.sha256(json.dumps(old_body, sort_keys=True).encode()).hexdigest()
     assert without.fingerprint() == old != request.fingerprint()
 
@@ -135,6 +141,23 @@ def test_referrers_policy_per_target_and_per_push(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest) as caught:
         plan_job(dataclasses.replace(request, referrers="all"), settings, owner="t")
     assert caught.value.field == "referrers"
+
+
+def test_a_layer_limit_per_target_goes_with_the_job(tmp_path: Path) -> None:
+    text = FULL + "- {name: small, registry: s.example, layer_limit: 1000000}\n"
+    settings = dataclasses.replace(
+        _settings(tmp_path, text), source_registries=frozenset({"ghcr.io"})
+    )
+    request = PushRequest(
+        source="ghcr.io/acme/worker:1.0", app_slug="myapp", targets=["replicated", "ghcr", "small"]
+    )
+    job = plan_job(request, settings, owner="t", targets=load_targets(settings))
+    assert [r.layer_limit for r in job.results] == [None, None, 1_000_000]
+    limits = [layer_limit(r) for r in job.results]
+    assert limits[0] == VENDOR_LAYER_LIMIT and limits[1] is None
+    assert limits[2] is not None and limits[2].size == 1_000_000
+    assert "target small" in limits[2].why and "layer_limit" in limits[2].why
+    assert type(job).from_record(job.to_record()) == job
 
 
 @pytest.mark.parametrize(
@@ -188,6 +211,13 @@ def test_referrers_policy_per_target_and_per_push(tmp_path: Path) -> None:
             "referrers",
             "copy, skip, require",
         ),
+        (
+            "- name: a\n  registry: r.example\n  layer_limit: 1.9GB",
+            "#1",
+            "layer_limit",
+            "whole number of bytes",
+        ),
+        ("- {name: a, registry: r.example, layer_limit: 0}", "#1", "layer_limit", "1 or more"),
         ("- registry: r.example", "#1", "name", "required"),
         (
             "- {name: a, registry: a.example, apps: ['*']}\n"

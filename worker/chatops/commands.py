@@ -13,7 +13,7 @@ from worker.policies import AttestationPolicy
 
 VERBS = ("push", "plan", "status", "cancel", "help")
 HELP = """\
-push SOURCE --app APP [--to TARGET]... [--target NAME] [--tag TAG] [--extra-tag TAG]...
+push SOURCE --app APP [--to TARGET]... [--target IMAGE] [--tag TAG] [--extra-tag TAG]...
      [--platform OS/ARCH]... [--attestations strip|keep|fail]   queue a push
 plan SOURCE --app APP [same flags]   what the push would do, writing nothing
 status JOB_ID                        where a push is
@@ -35,7 +35,7 @@ def _push_parser() -> _Parser:
     parser.add_argument("source")
     parser.add_argument("--app", required=True)
     parser.add_argument("--to", action="append", default=[])
-    parser.add_argument("--target")
+    parser.add_argument("--target", dest="image")  # the API's field name
     parser.add_argument("--tag")
     parser.add_argument("--extra-tag", action="append", default=[])
     parser.add_argument("--platform", action="append", default=[])
@@ -75,14 +75,7 @@ def parse_command(text: str) -> Command:
         args = _push_parser().parse_args(rest)
     except argparse.ArgumentError as exc:
         raise CommandError(str(exc)) from None
-    push = PushRequest(
-        source=args.source,
-        app_slug=args.app,
-        target=args.target,
-        tag=args.tag,
-        extra_tags=args.extra_tag,
-        attestations=args.attestations,
-        platforms=args.platform,
-        targets=args.to,
-    )
+    asked = {"source": args.source, "app_slug": args.app, "image": args.image, "tag": args.tag}
+    asked.update(extra_tags=args.extra_tag, targets=args.to)
+    push = PushRequest.of({**asked, "attestations": args.attestations, "platforms": args.platform})
     return Command(verb, push=push)

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,12 @@ try:
 except ImportError:  # pragma: no cover - the pure zlib fallback is slower, not different
     import zlib as gzip_impl  # type: ignore[no-redef]
 
+from worker.daemon.limits import gzip_bound, may_reach
 from worker.daemon.source import DaemonSource
 from worker.errors import RejectedError
 from worker.reference import Reference
 from worker.registry.copier import CopyEngine
-from worker.registry.destination import CopyResult
+from worker.registry.destination import BlobLimit, CopyResult
 from worker.registry.manifests import DOCKER_MANIFEST, Descriptor, parse_manifest
 from worker.registry.progress import Progress
 from worker.registry.repository import Repository
@@ -101,14 +102,35 @@ class DaemonExport:
         progress: Progress,
         should_stop: StopCheck,
         diff_cache: MutableMapping[str, str],
+        limit: tuple[str, BlobLimit] | None = None,
     ) -> None:
         self.engine, self.target, self.progress = engine, target, progress
         self.should_stop, self.diff_cache = should_stop, diff_cache
+        self.limit = limit  # the destination's name and its layer limit
         self.layers: dict[str, dict[str, Any]] = {}  # diff_id -> {digest, size}
         self.lock = threading.Lock()
 
+    def check_limit(self, path: Path, diff_id: str) -> None:
+        """RejectedError, before any byte of the layer is sent, when its gzip would reach the
+        destination's layer limit (counted by compressing it once when its size is close)."""
+        if self.limit is None:
+            return
+        name, limit = self.limit
+        if gzip_bound(path.stat().st_size) < limit.size:
+            return
+        known = self.diff_cache.get(diff_id)
+        if not known:
+            out: dict[str, Any] = {}
+            for _ in _gzip_chunks(path, self.should_stop, lambda n: None, out):
+                pass  # counted only; the same gzip is made again if it is sent
+            known = self.diff_cache[diff_id] = f"{out['digest']} {out['size']}"
+        digest, size = known.split(" ")
+        if int(size) >= limit.size:
+            raise RejectedError(limit.refusal(name, Descriptor(DOCKER_LAYER, digest, int(size))))
+
     def upload_layer(self, path: Path, diff_id: str) -> None:
         """Compress one layer and upload it, unless the target holds its known gzip already."""
+        self.check_limit(path, diff_id)
         layer = Descriptor(
             "application/vnd.docker.image.rootfs.diff.tar", diff_id, path.stat().st_size
         )
@@ -166,17 +188,21 @@ def push_by_export(
     progress: Progress,
     should_stop: StopCheck,
     diff_cache: MutableMapping[str, str],
+    limit: tuple[str, BlobLimit] | None = None,
 ) -> CopyResult:
-    """Push a daemon image by exporting it and uploading its layers gzipped in parallel."""
+    """Push a daemon image by exporting it and uploading its layers gzipped in parallel; with
+    a `limit` (destination, layer limit) a layer may reach, all are checked before any is sent."""
     image = source.image(name)
     target = engine.repository(destinations[0].registry, destinations[0].repository)
-    export = DaemonExport(engine, target, progress, should_stop, diff_cache)
+    export = DaemonExport(engine, target, progress, should_stop, diff_cache, limit)
+    hold = limit is not None and may_reach(image, limit[1])
     files: dict[str, tuple[Path, str]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="pushgate-export-") as folder,
         ThreadPoolExecutor(engine.settings.copy_concurrency) as pool,
     ):
-        uploads = []
+        layers: list[tuple[Path, str]] = []
+        uploads: list[Future[None]] = []
         with source.errors(f"exporting {name}"), source.streaming():
             chunks = source.client().api.get_image(image.id, chunk_size=READ)
             reader = _StreamReader(iter(chunks), should_stop)
@@ -187,9 +213,11 @@ def push_by_export(
                     path, digest, is_tar = _spool(member, tar, Path(folder))
                     files[member.name] = (path, digest)
                     if is_tar:  # start on layers at once; the manifest comes last
-                        uploads.append(
-                            pool.submit(copy_context().run, export.upload_layer, path, digest)
-                        )
+                        layers.append((path, digest))
+                        if not hold:
+                            uploads.append(_upload(pool, export, path, digest))
+        if hold:
+            uploads = _checked_uploads(pool, export, layers)
         for upload in uploads:
             upload.result()
         manifest = json.loads(files["manifest.json"][0].read_bytes())[0]
@@ -210,6 +238,21 @@ def push_by_export(
         image.id,
         should_stop,
     )
+
+
+def _upload(
+    pool: ThreadPoolExecutor, export: DaemonExport, path: Path, digest: str
+) -> Future[None]:
+    return pool.submit(copy_context().run, export.upload_layer, path, digest)
+
+
+def _checked_uploads(
+    pool: ThreadPoolExecutor, export: DaemonExport, layers: list[tuple[Path, str]]
+) -> list[Future[None]]:
+    """Check every layer against the limit, then start their uploads."""
+    for path, digest in layers:
+        export.check_limit(path, digest)
+    return [_upload(pool, export, path, digest) for path, digest in layers]
 
 
 def _push_manifest(

@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from worker.jobs.connection import PREFIX, StoreConnection, guard
+from worker.jobs.connection import StoreConnection, guard
+from worker.jobs.keys import AUTH_FAILURES_KEY, audit_stream
 
-ALL_KEY = f"{PREFIX}:audit"
-AUTH_FAILURES_KEY = f"{PREFIX}:audit-authentication-failures"
 STREAM_MAXLEN = 100_000  # events kept per stream at most, whatever their age
 AUTH_FAILURES_MAXLEN = 500
 FIELD_LIMIT = 128  # characters kept of each text field of a failed authentication
@@ -38,7 +37,7 @@ class AuditLog:
     @staticmethod
     def stream(app_slug: str | None) -> str:
         """The stream of every event (None) or of one app's."""
-        return ALL_KEY if app_slug is None else f"{ALL_KEY}:slug:{app_slug}"
+        return audit_stream(app_slug)
 
     def append(self, event: dict[str, Any]) -> None:
         """Store one event in the streams it belongs to, dropping events past retention."""
@@ -84,10 +83,19 @@ class AuditLog:
         with guard():
             entries: list[Any] = list(self._redis.xrange(stream, start, "+", count=limit) or [])
         items = [
-            {"id": str(entry_id), **json.loads(fields["event"])} for entry_id, fields in entries
+            _current({"id": str(entry_id), **json.loads(fields["event"])})
+            for entry_id, fields in entries
         ]
         last = str(entries[-1][0]) if entries else None
         return AuditPage(items, last if len(entries) == limit else None)
+
+
+def _current(event: dict[str, Any]) -> dict[str, Any]:
+    """An event in today's names: one stored before the rename kept its `destinations` (the
+    references written) under `targets`, a word now kept for configured targets."""
+    if "targets" in event and "destinations" not in event:
+        event["destinations"] = event.pop("targets")
+    return event
 
 
 def cut_fields(event: dict[str, Any]) -> dict[str, Any]:

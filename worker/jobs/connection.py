@@ -1,7 +1,8 @@
 """The Redis connection of the job system, and the one place a Redis outage becomes an error.
 
-Only the store and the objects it hands out hold a `StoreConnection`; every call they make runs
-inside `guard()`, so an outage reaches callers as StoreUnavailable and nothing else."""
+Only the store and the objects it hands out hold a `StoreConnection` (and name keys only from
+worker/jobs/keys.py); every call they make runs inside `guard()`, so an outage reaches callers
+as StoreUnavailable and nothing else."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import redis
 
 from worker.errors import StoreUnavailable
 
-PREFIX = "pushgate"
 # What an outage looks like to redis-py: no connection, a timeout, or a server still loading.
 OUTAGES = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Protocol
 
 from worker.daemon.export import push_by_export
+from worker.daemon.limits import check_before_docker_push
 from worker.daemon.source import DaemonSource, push_with_sdk
 from worker.errors import PushError, StoreUnavailable, UnsignedImage
 from worker.jobs.audit import AuditLog
@@ -21,7 +22,7 @@ from worker.jobs.planning import layer_limit
 from worker.jobs.signatures import SignatureChecks
 from worker.policies import DaemonPushMode, ReferrersPolicy
 from worker.redaction import redact
-from worker.reference import daemon_name, is_daemon_source, parse_daemon_source, parse_reference
+from worker.reference import daemon_name, parse_reference
 from worker.registry.copier import CopyEngine
 from worker.registry.cosign import VerifyPolicy
 from worker.registry.destination import CopyOptions, Destination
@@ -122,21 +123,21 @@ class DestinationPusher:
         legs = [
             Destination(
                 r.target,
-                [parse_reference(ref) for ref in r.references],
+                r.parsed,
                 partial(self.ledger.holders, self.ledger_scope(job, r.registry)),
                 referrers=ReferrersPolicy(r.referrers),
-                blob_limit=layer_limit(r.target),
+                blob_limit=layer_limit(r),
             )
             for r in results
         ]
-        if is_daemon_source(job.source):
+        if job.from_daemon:
             if verify is not None:
                 raise self.signatures.refuse_daemon(job, verify)
             for leg in legs:
                 self._push_daemon(engine, job, leg, progress, should_stop, alone=len(legs) == 1)
         else:
             engine.copy_to(
-                parse_reference(job.source),
+                job.source_reference,
                 legs,
                 options=self._options(job, verify),
                 progress=progress,
@@ -161,10 +162,13 @@ class DestinationPusher:
         should_stop: StopCheck,
         alone: bool,
     ) -> None:
-        name = daemon_name(parse_daemon_source(job.source))
+        name = daemon_name(job.source_reference)
         dests = list(leg.references)
+        limit = leg.blob_limit
         try:
             if self.settings.daemon_push is DaemonPushMode.SDK:
+                image = self.daemon.image(name)
+                check_before_docker_push(self.daemon, image, name, leg.name, limit)
                 login = engine.client(dests[0].registry).login()
                 leg.result = push_with_sdk(
                     self.daemon,
@@ -178,7 +182,14 @@ class DestinationPusher:
                 )
             else:
                 leg.result = push_by_export(
-                    self.daemon, name, dests, engine, progress, should_stop, self.layer_cache
+                    self.daemon,
+                    name,
+                    dests,
+                    engine,
+                    progress,
+                    should_stop,
+                    self.layer_cache,
+                    (leg.name, limit) if limit is not None else None,
                 )
         except PushError as error:
             if alone or error.type == "cancelled":

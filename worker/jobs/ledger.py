@@ -10,7 +10,8 @@ from typing import Any
 from redis.exceptions import LockError
 
 from worker.errors import DeadlineExceeded
-from worker.jobs.connection import PREFIX, StoreConnection, guard
+from worker.jobs import keys
+from worker.jobs.connection import StoreConnection, guard
 
 CACHE_TTL = 30 * 86400  # unused entries go when an app stops pushing
 
@@ -25,7 +26,7 @@ class BlobLedger:
     @staticmethod
     def key(app_slug: str) -> str:
         """The Redis key of an app's ledger: a hash of blob digest -> repository."""
-        return f"{PREFIX}:blobs:{app_slug}"
+        return keys.blob_ledger(app_slug)
 
     def record(self, app_slug: str, repository: str, digests: Iterable[str]) -> None:
         """Note that `repository` (e.g. myapp/worker) now holds these blobs."""
@@ -87,7 +88,7 @@ class TagLock:
         self, connection: StoreConnection, tag: str, timeout: float, kind: str = "daemon-tag"
     ) -> None:
         self._lock = connection.client.lock(
-            f"{PREFIX}:{kind}:{tag}", timeout=timeout, blocking_timeout=timeout
+            keys.tag_lock(kind, tag), timeout=timeout, blocking_timeout=timeout
         )
         self.tag, self.kind = tag, kind
 

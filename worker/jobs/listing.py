@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from worker.jobs.connection import PREFIX, StoreConnection, guard
+from worker.jobs import keys
+from worker.jobs.connection import StoreConnection, guard
 from worker.jobs.model import Job, JobPage
 
 
@@ -21,7 +22,7 @@ class JobListing:
     @staticmethod
     def index(app_slug: str | None) -> str:
         """The Redis key of the index of all jobs (None) or of one app's."""
-        return f"{PREFIX}:jobs" if app_slug is None else f"{PREFIX}:jobs:slug:{app_slug}"
+        return keys.job_index(app_slug)
 
     @staticmethod
     def member(job: Job) -> str:

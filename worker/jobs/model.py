@@ -8,12 +8,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from worker.errors import PushError
-from worker.policies import AttestationPolicy
 from worker.redaction import redact
-from worker.registry.destination import CopyOptions
+from worker.reference import Reference, is_daemon_source, parse_daemon_source, parse_reference
+from worker.registry.destination import CopyOptions, PushOptions
 from worker.registry.progress import ProgressCounts as Progress
 from worker.timestamps import format_time, parse_time, utcnow
 
@@ -59,11 +60,17 @@ class DestinationResult:
     digest: str | None = None
     error: JobError | None = None
     referrers: str = "copy"  # what it does with signatures and SBOMs: copy, skip or require
+    layer_limit: int | None = None  # its target's layer_limit (bytes), when configured
     # What was attached to the image: carried here, skipped (referrers: skip), or left behind
     # with the source index digest the push changed (each: digest, kind, subject)
     carried: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     left_behind: list[dict[str, str]] = field(default_factory=list)
+
+    @cached_property
+    def parsed(self) -> list[Reference]:
+        """The references, parsed once (the record keeps them as text)."""
+        return [parse_reference(reference) for reference in self.references]
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> DestinationResult:
@@ -108,6 +115,12 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__} in a job record")
 
 
+# Fields whose stored name is not the attribute's. The image name is stored under `target`,
+# the key every record written so far has and the API's field name, so a record stays
+# readable by the workers and the API on either side of an upgrade or a rollback.
+_STORED_AS = {"image": "target"}
+
+
 @dataclass
 class Job:
     """A push job as stored; holds no credential, ever."""
@@ -116,14 +129,15 @@ class Job:
     status: JobStatus
     source: str
     app_slug: str
-    target: str
+    image: str  # the image's name under the app: TARGET in registry/APP_SLUG/TARGET:TAG
     tags: list[str]
     destinations: list[str]
     owner: str = ""
     targets: list[str] = field(default_factory=list)
     results: list[DestinationResult] = field(default_factory=list)
-    attestations: AttestationPolicy = AttestationPolicy.STRIP
-    platforms: list[str] = field(default_factory=list)
+    # What the caller asked of the copy, passed to the engine as it is; stored flat, one
+    # hash field per option (attestations, platforms, ...).
+    options: PushOptions = field(default_factory=PushOptions)
     deadline_seconds: float = 3600.0
     source_digest: str | None = None
     digest: str | None = None
@@ -148,25 +162,41 @@ class Job:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 
+    @property
+    def from_daemon(self) -> bool:
+        """True when the source is an image of the worker's Docker daemon."""
+        return is_daemon_source(self.source)
+
+    @cached_property
+    def source_reference(self) -> Reference:
+        """The source, parsed once (the record keeps it as text): a registry's reference, or
+        the daemon image's name and tag when `from_daemon`."""
+        return (parse_daemon_source if self.from_daemon else parse_reference)(self.source)
+
     def copy_options(self, **process_side: Any) -> CopyOptions:
         """How the engine copies this job's image: the job's own options, plus what only the
         worker knows (`process_side`: signature verification, tag locks)."""
-        return CopyOptions(
-            attestations=self.attestations, platforms=tuple(self.platforms), **process_side
-        )
+        return CopyOptions.for_push(self.options, **process_side)
 
     def to_record(self) -> dict[str, str]:
-        """The hash fields stored in Redis: every value JSON-encoded."""
-        return {f.name: encode_field(getattr(self, f.name)) for f in fields(self)}
+        """The hash fields stored in Redis: every value JSON-encoded, the options flat."""
+        names = [f.name for f in fields(self) if f.name != "options"]
+        record = {_STORED_AS.get(name, name): encode_field(getattr(self, name)) for name in names}
+        record.update((name, encode_field(v)) for name, v in self.options.record().items())
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, str]) -> Job:
         """Rebuild a Job from its Redis hash (unknown fields from newer versions ignored)."""
-        known = {f.name for f in fields(cls)}
-        data: dict[str, Any] = {k: json.loads(v) for k, v in record.items() if k in known}
+        known = {f.name for f in fields(cls)} - {"options"}
+        renamed = {_STORED_AS.get(name, name): name for name in known}
+        renamed.update((f.name, f.name) for f in fields(PushOptions))
+        stored: dict[str, Any] = {
+            renamed[k]: json.loads(v) for k, v in record.items() if k in renamed
+        }
+        data = {k: v for k, v in stored.items() if k in known}
+        data["options"] = PushOptions.of(stored)
         data["status"] = JobStatus(data["status"])
-        if "attestations" in data:
-            data["attestations"] = AttestationPolicy(data["attestations"])
         if "progress" in data:
             data["progress"] = Progress.of(data["progress"])
         if data.get("error") is not None:

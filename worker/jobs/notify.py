@@ -9,9 +9,10 @@ from contextlib import contextmanager
 
 import redis
 
+from worker.jobs.keys import CHANGE_CHANNEL_PREFIX as CHANNEL_PREFIX
+
 log = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "pushgate:job-changed:"
 _RECONNECT_WAIT = 1.0
 
 

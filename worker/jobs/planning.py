@@ -8,8 +8,7 @@ from functools import partial
 from typing import Any
 
 from worker.errors import DeadlineExceeded, PushCancelled, PushError, RejectedError, UnsignedImage
-from worker.jobs.model import Job
-from worker.reference import parse_reference
+from worker.jobs.model import DestinationResult, Job
 from worker.registry.blobs import StopCheck
 from worker.registry.copier import CopyEngine
 from worker.registry.cosign import VerifyPolicy
@@ -33,9 +32,14 @@ Holders = Callable[[str, list[str]], Mapping[str, str]]  # (ledger scope, digest
 Learned = Callable[[dict[str, Any]], None]
 
 
-def layer_limit(target: str) -> BlobLimit | None:
-    """The smallest layer a target will not take, where one is known (the vendor's)."""
-    return VENDOR_LAYER_LIMIT if target == BUILTIN else None
+def layer_limit(result: DestinationResult) -> BlobLimit | None:
+    """The smallest layer a destination will not take, where one is known: its target's
+    `layer_limit`, else the vendor registry's for `replicated`."""
+    if result.layer_limit is not None:
+        size = result.layer_limit
+        why = f"target {result.target} takes no layer of {size} bytes or more (its layer_limit)"
+        return BlobLimit(size, why)
+    return VENDOR_LAYER_LIMIT if result.target == BUILTIN else None
 
 
 def verdict(policy: str, rule: str, allowed: bool, detail: str) -> dict[str, Any]:
@@ -107,19 +111,18 @@ def plan_push(
     wanted = [
         PlannedDestination(
             result.target,
-            [parse_reference(ref) for ref in result.references],
+            result.parsed,
             partial(holders, scope(result.registry)),
-            layer_limit(result.target),
+            layer_limit(result),
         )
         for result in job.results
     ]
     try:
         image = plan_copy(
             engine.repository,
-            parse_reference(job.source),
+            job.source_reference,
             wanted,
-            job.attestations.value,
-            job.platforms,
+            job.options,
             should_stop,
             lambda so_far: learned(plan_document(job, so_far)),
             verify,

@@ -13,7 +13,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from worker.errors import DeadlineExceeded
-from worker.jobs.connection import PREFIX, StoreConnection, guard
+from worker.jobs import keys
+from worker.jobs.connection import StoreConnection, guard
 from worker.jobs.model import Job
 from worker.registry.blobs import StopCheck
 
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 Learned = Callable[[Document], None]
 
-KEY_PREFIX = f"{PREFIX}:plan"
 TTL = 300  # a plan's keys outlive any wait for it
 SLICE = 2  # seconds per BLPOP, under the connection's socket timeout
 
@@ -37,7 +37,7 @@ class PlanExchange:
 
     @staticmethod
     def _key(plan_id: str, part: str) -> str:
-        return f"{KEY_PREFIX}:{plan_id}:{part}"
+        return keys.plan(plan_id, part)
 
     def offer(self, job: Job, deadline: float) -> str:
         """Store the job to plan (with the time the answer is due) and return the plan's id."""

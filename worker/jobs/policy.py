@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from worker.apps import Access, AppPolicies, Verdict
 from worker.jobs.model import Job
-from worker.reference import is_daemon_source, parse_daemon_source, parse_reference
 
 
 def access_of(job: Job) -> Access:
     """What `job` would do, in the terms policies speak."""
-    daemon = is_daemon_source(job.source)
-    source = (parse_daemon_source if daemon else parse_reference)(job.source)
-    return Access(job.app_slug, source, daemon, tuple(job.targets))
+    return Access(job.app_slug, job.source_reference, job.from_daemon, tuple(job.targets))
 
 
 def job_verdicts(policies: AppPolicies, job: Job) -> list[Verdict]:

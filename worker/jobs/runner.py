@@ -21,13 +21,14 @@ from worker.errors import (
     StoreUnavailable,
 )
 from worker.jobs.destinations import DestinationPusher, Outcome, planned_results, with_error
+from worker.jobs.heartbeat import JobHeartbeat
 from worker.jobs.model import Job, JobError, JobPhase, JobStatus
-from worker.jobs.monitor import JobMonitor, ProgressWriter
+from worker.jobs.progress_writer import ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.jobs.timing import current_phases, job_clock, job_phases
-from worker.logs import bind, clear, job_log_context
-from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
+from worker.logs import bind, clear
+from worker.prometheus_metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.redaction import redact
 from worker.registry.copier import CopyEngine
 from worker.registry.retry import RetryStats, current_stop, job_retries
@@ -80,32 +81,23 @@ class JobRunner:
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
-        self.store.connection.close()
+        self.store.close()
 
     def run(self, job_id: str) -> Job | None:
         """Run the job to an end state; returns it, or None when it no longer exists or the
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
+        clear()  # the job's log fields stay bound until Celery's task_postrun (its last line)
+        bind(job_id=job_id)
         try:
-            self._bind_log_context(job_id)
-            with job_log_context(job_id):
-                return self._run(job_id, run_id)
+            return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
 
-    def _bind_log_context(self, job_id: str) -> None:
-        """Tag this thread's log lines with the job's ids, app and key, until the caller
-        clears them (Celery's task_postrun), so the task's own last line carries them too."""
-        clear()
-        try:
-            job = self._when_available(job_id, lambda: self.store.get(job_id))
-        except JobNotFound:
-            bind(job_id=job_id)
-            return
-        bind(job_id=job.id, app_slug=job.app_slug, key_name=job.owner, request_id=job.request_id)
-
     def _run(self, job_id: str, run_id: str) -> Job | None:
+        """Claim, copy and finish: the job is read from Redis once when claimed and once when
+        it ends (the record the caller gets back and the end event carry)."""
         stale_before = time.time() - self.settings.heartbeat_timeout
         try:
             claim = partial(self.store.claim, job_id, run_id, stale_before)
@@ -114,6 +106,7 @@ class JobRunner:
         except JobNotFound:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
             return None
+        bind(app_slug=job.app_slug, key_name=job.owner, request_id=job.request_id)
         if not claimed:
             log.info(
                 "push job %s is %s and not ours: duplicate delivery ignored", job_id, job.status
@@ -124,10 +117,10 @@ class JobRunner:
         if job.attempts > self.settings.max_attempts:
             last = job.error.detail if job.error else "the worker running it was lost"
             gave_up = InternalError(f"gave up after {job.attempts - 1} attempts; last: {last}")
-            self._finish(
-                job, run_id, JobStatus.FAILED, error=JobError.of(gave_up, "Too many attempts")
+            error = JobError.of(gave_up, "Too many attempts")
+            return self._finish(job, run_id, JobStatus.FAILED, error=error) or self.store.get(
+                job_id
             )
-            return self.store.get(job_id)
         if job.started_at is None:
             job.started_at = utcnow()
             self.store.transition(
@@ -138,19 +131,23 @@ class JobRunner:
                 started_at=job.started_at,
             )
             self._emit("push.started", job)
-        targets = ", ".join(job.destinations)
-        log.info("push job %s: %s -> %s (attempt %d)", job_id, job.source, targets, job.attempts)
+        destinations = ", ".join(job.destinations)
+        log.info(
+            "push job %s: %s -> %s (attempt %d)", job_id, job.source, destinations, job.attempts
+        )
         with SHUTDOWN.running():
-            self._copy(job, run_id)
-        return self.store.get(job_id)
+            finished = self._copy(job, run_id)
+        return finished or self.store.get(job_id)
 
-    def _copy(self, job: Job, run_id: str) -> None:
+    def _copy(self, job: Job, run_id: str) -> Job | None:
+        """Push the job and record how it ended: the job as it ended, or None when this run
+        did not end it (superseded, handed back, or another run ended it first)."""
         assert job.started_at is not None
         writer = ProgressWriter(self.store, job.id, self.settings.progress_interval)
         progress = MeteredProgress(writer)
         poll = min(0.5, self.settings.heartbeat_interval)
         deadline = job.started_at.timestamp() + job.deadline_seconds
-        monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
+        heartbeat = JobHeartbeat(self.store, job.id, run_id, deadline, poll)
         # This job's own retries: counted in its context (and the blob threads' copies of it),
         # never as the change in a counter that the process's other jobs also move.
         retried = RetryStats()
@@ -159,7 +156,9 @@ class JobRunner:
         def check() -> None:
             if SHUTDOWN.due():
                 raise PushCancelled("the worker is shutting down: the job goes back to the queue")
-            monitor.check()
+            heartbeat.check()
+
+        ended: list[Job | None] = [None]
 
         def finish(status: JobStatus, **fields: object) -> None:
             fields.update(progress=progress.snapshot(), phases=job_phases(clock))
@@ -167,44 +166,47 @@ class JobRunner:
             error = fields.get("error")
             if isinstance(error, JobError) and "results" not in fields:
                 fields["results"] = with_error(planned_results(job), error)
-            self._when_available(job.id, lambda: self._finish(job, run_id, status, **fields))
+            ended[0] = self._when_available(
+                job.id, lambda: self._finish(job, run_id, status, **fields)
+            )
 
         retries_token = job_retries.set(retried)
         stop_token = current_stop.set(check)
         phases_token = current_phases.set(clock)
         try:
-            with monitor:
+            with heartbeat:
                 check()
                 outcome = self.pusher.push(self.engine(), job, progress, check)
         except StoreUnavailable:
             raise  # not the push's fault: the job is left for the reconciler (see run)
         except Exception as exc:
-            self._settle_failure(job, run_id, monitor, exc, finish)
-            return
+            self._settle_failure(job, run_id, heartbeat, exc, finish)
+            return ended[0]
         finally:
             current_phases.reset(phases_token)
             current_stop.reset(stop_token)
             job_retries.reset(retries_token)
         self._settle_outcome(job, outcome, finish)
+        return ended[0]
 
     def _settle_failure(
         self,
         job: Job,
         run_id: str,
-        monitor: JobMonitor,
+        heartbeat: JobHeartbeat,
         exc: Exception,
         finish: Callable[..., None],
     ) -> None:
         """Record a push that raised: cancelled, failed, or handed back to the queue when the
         worker shuts down (called inside the except block, so log.exception sees `exc`)."""
         if isinstance(exc, PushCancelled):
-            if monitor.superseded.is_set():
+            if heartbeat.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
                 return
-            if SHUTDOWN.due() and not monitor.cancelled.is_set():
+            if SHUTDOWN.due() and not heartbeat.cancelled.is_set():
                 hand_back(self.store, job.id, run_id, self.requeue)
                 return
-            status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
+            status = JobStatus.CANCELLED if heartbeat.cancelled.is_set() else JobStatus.FAILED
             finish(status, error=JobError.of(exc))
         elif isinstance(exc, PushError):
             log.info("push job %s failed: %s: %s", job.id, exc.type, redact(exc.detail))
@@ -235,29 +237,38 @@ class JobRunner:
         else:
             log.info("push job %s succeeded: %s", job.id, outcome.digest)
 
-    def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: object) -> None:
+    def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: object) -> Job | None:
+        """End the job as `status` if this run still holds it, and tell the event sink: the job
+        as it ended (read once), or None when it changed hands."""
         finished_at = utcnow()
         if not self.store.transition(
             job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=finished_at, **fields
         ):
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
-            return
+            return None
         error = fields.get("error")
         error_type = error.type if isinstance(error, JobError) else None
         phases = fields.get("phases")
         ran = [p for p in phases if isinstance(p, JobPhase)] if isinstance(phases, list) else []
         count_finished(status, error_type, job.started_at, finished_at, ran)
-        self._emit(f"push.{status}", job.id)
+        try:
+            ended = self.store.get(job.id)
+        except (JobNotFound, StoreUnavailable) as exc:  # it ended all the same
+            log.warning(
+                "push job %s: the push.%s event could not be emitted: %s", job.id, status, exc
+            )
+            return None
+        self._emit(f"push.{status}", ended)
+        return ended
 
-    def _emit(self, event: str, job: Job | str) -> None:
-        """Tell the event sink; a failure there (or reading the job) never fails the job."""
+    def _emit(self, event: str, job: Job) -> None:
+        """Tell the event sink; a failure there never fails the job."""
         if self.events is None:
             return
         try:
-            self.events(event, job if isinstance(job, Job) else self.store.get(job))
+            self.events(event, job)
         except Exception:
-            job_id = job.id if isinstance(job, Job) else job
-            log.exception("push job %s: the %s event could not be emitted", job_id, event)
+            log.exception("push job %s: the %s event could not be emitted", job.id, event)
 
     def _when_available(self, job_id: str, action: Callable[[], T]) -> T:
         """Do `action`; while the job store is down, wait for it (up to the heartbeat timeout,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from worker.jobs.model import JobStatus, encode_field
 
 
-def _lua(script: str) -> str:
+def with_statuses(script: str) -> str:
     """The script with @RUNNING@, @QUEUED@ and @NULL@ as the job model stores them, quoted
     as Lua strings."""
     for name, value in (
@@ -22,7 +22,7 @@ def _lua(script: str) -> str:
 # KEYS: job, running zset. ARGV: allowed statuses (JSON list), expected run id (JSON or ""),
 # retention, job id whose heartbeat ends with this change (or ""), then field/value pairs.
 # Ending the heartbeat here, not after, leaves no moment where a running job has none.
-TRANSITION = _lua("""
+TRANSITION = with_statuses("""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 local ok = false
@@ -36,7 +36,7 @@ return 1
 """)
 
 # KEYS: job, running zset. ARGV: job id, run id, now, stale_before, retention.
-CLAIM = _lua("""
+CLAIM = with_statuses("""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if status == @RUNNING@ then
@@ -54,7 +54,7 @@ return 1
 
 # KEYS: job, running zset. ARGV: job id, stale_before. A queued job with a stale entry is one
 # whose requeue message could not be sent: it is returned again.
-REQUEUE_STALE = _lua("""
+REQUEUE_STALE = with_statuses("""
 local beat = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not beat or tonumber(beat) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])

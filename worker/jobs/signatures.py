@@ -49,7 +49,7 @@ class SignatureChecks:
             "reason": refused,
             "app_slug": job.app_slug,
             "source": job.source,
-            "targets": job.destinations,
+            "destinations": job.destinations,
             "job_id": job.id,
             "request_id": job.request_id,
             "verified": verified,

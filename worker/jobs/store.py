@@ -1,6 +1,7 @@
 """The job store: push jobs as Redis hashes with expiry, listing indexes, atomic transitions,
-and every other Redis key of the job system (heartbeats, cancel flags, idempotency records, and
-the ledger, cache, locks, audit trail and caller limits it hands out); outages: StoreUnavailable."""
+and the owner of every other Redis key (heartbeats, cancel flags, and what it hands out: the
+ledger, cache, locks, audit trail, caller limits, idempotency records, plans, webhook
+deliveries, the chat replay guard). Key names: worker/jobs/keys.py; outages: StoreUnavailable."""
 
 from __future__ import annotations
 
@@ -13,26 +14,29 @@ from typing import Any
 from worker.errors import JobConflict, JobNotFound, PushCancelled
 from worker.jobs import scripts as job_scripts
 from worker.jobs.audit import AuditLog
-from worker.jobs.connection import PREFIX, StoreConnection, guard
+from worker.jobs.connection import StoreConnection, guard
+from worker.jobs.deliveries import DeliveryRecords
+from worker.jobs.idempotency import IdempotencyRecords
+from worker.jobs.keys import ACTIVE_KEY, GZIP_OF_LAYER_KEY, RUNNING_KEY, SUBMITTING_KEY
+from worker.jobs.keys import job as job_key
 from worker.jobs.ledger import BlobLedger, LayerCache, TagLock
 from worker.jobs.limits import CallerLimits
 from worker.jobs.listing import JobListing
 from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field
 from worker.jobs.notify import ChangeFeed, publish_change
+from worker.jobs.plans import PlanExchange
+from worker.jobs.replays import ReplayGuard
 from worker.jobs.waits import WaitSlots
 from worker.redisconn import redis_client
 from worker.settings import Settings
 from worker.timestamps import utcnow
 
-ACTIVE_KEY = f"{PREFIX}:active"  # every queued or running job: id -> created (epoch seconds)
-RUNNING_KEY = f"{PREFIX}:running"  # job id -> last heartbeat (epoch seconds)
-SUBMITTING_KEY = f"{PREFIX}:submitting"  # job id -> created, until its message is sent
 UNCONFIRMED_GRACE = 60.0
 
 
 @dataclass(frozen=True)
 class RunState:
-    """What a running job's monitor polls: the cancel flag and which run owns the job."""
+    """What a running job's heartbeat polls: the cancel flag and which run owns the job."""
 
     cancel_requested: bool
     run_id: str | None
@@ -42,7 +46,7 @@ class JobStore:
     """Push jobs in Redis: one hash per job, sorted sets to list them by time."""
 
     def __init__(self, connection: StoreConnection, retention: float) -> None:
-        self.connection = connection
+        self._connection = connection
         self._redis = connection.client
         self.retention = int(retention)
         self._listing = JobListing(connection, self.key)
@@ -60,42 +64,59 @@ class JobStore:
         """A store on the Redis `settings` name: redis://, rediss:// or through Sentinel."""
         return cls(StoreConnection(redis_client(settings)), settings.job_retention)
 
-    @staticmethod
-    def key(job_id: str) -> str:
-        """The Redis key of a job's hash."""
-        return f"{PREFIX}:job:{job_id}"
+    key = staticmethod(job_key)  # the Redis key of a job's hash
+
+    def close(self) -> None:
+        """Close the store's Redis connections (those of what it handed out too)."""
+        self._connection.close()
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
         with guard():
             self._redis.ping()
 
-    # -- what the store hands out: the blob ledger, the layer cache, daemon tag locks --
+    # -- what the store hands out: every other Redis-backed object --
 
     def blob_ledger(self) -> BlobLedger:
         """Which repository of each app holds each blob (mount sources)."""
-        return BlobLedger(self.connection)
+        return BlobLedger(self._connection)
 
     def layer_cache(self) -> LayerCache:
         """Daemon layer diff_id -> its gzip's digest and size, shared by the workers."""
-        return LayerCache(self.connection, f"{PREFIX}:gzip-of-layer")
+        return LayerCache(self._connection, GZIP_OF_LAYER_KEY)
 
     def tag_lock(self, tag: str, timeout: float) -> TagLock:
         """A lock on one daemon tag for up to `timeout` seconds."""
-        return TagLock(self.connection, tag, timeout)
+        return TagLock(self._connection, tag, timeout)
 
     def registry_tag_lock(self, tag: str, timeout: float) -> TagLock:
         """A lock on one registry tag (`registry/repository:tag`) for up to `timeout` seconds,
         held while its content is read, changed and written back (a fallback index)."""
-        return TagLock(self.connection, tag, timeout, kind="registry-tag")
+        return TagLock(self._connection, tag, timeout, kind="registry-tag")
 
     def audit_log(self) -> AuditLog:
         """The audit trail, kept as long as jobs are."""
-        return AuditLog(self.connection, self.retention)
+        return AuditLog(self._connection, self.retention)
 
     def caller_limits(self) -> CallerLimits:
         """Per-caller rate and active-job limits."""
-        return CallerLimits(self.connection, self.key(""), ACTIVE_KEY)
+        return CallerLimits(self._connection)
+
+    def idempotency(self) -> IdempotencyRecords:
+        """Which job each idempotent submission made."""
+        return IdempotencyRecords(self._connection)
+
+    def plans(self) -> PlanExchange:
+        """Plans in flight between the API and a worker."""
+        return PlanExchange(self._connection)
+
+    def deliveries(self) -> DeliveryRecords:
+        """Webhook delivery records, kept as long as jobs are."""
+        return DeliveryRecords(self._connection, self.retention)
+
+    def replay_guard(self, window: int) -> ReplayGuard:
+        """Signed chat requests seen in the last `window` seconds."""
+        return ReplayGuard(self._connection, window)
 
     def queue_length(self, queue: str) -> int:
         """Messages waiting in the broker list `queue` (same Redis as the jobs)."""
@@ -104,11 +125,11 @@ class JobStore:
 
     def wait_slots(self) -> WaitSlots:
         """Leases on the long-polls each API key holds."""
-        return WaitSlots(self.connection)
+        return WaitSlots(self._connection)
 
     def change_feed(self) -> ChangeFeed:
         """Wakes threads waiting for a job to change (the API's long-poll)."""
-        return ChangeFeed(self.connection.client)
+        return ChangeFeed(self._connection.client)
 
     # -- submission --
 
@@ -147,29 +168,6 @@ class JobStore:
         with guard():
             return [str(j) for j in self._redis.zrangebyscore(SUBMITTING_KEY, "-inf", older_than)]
 
-    def remember_submission(self, key: str, job: Job, ttl: int) -> str | None:
-        """Record `job` under an idempotency `key` unless one is there: None when recorded,
-        else the earlier record ("JOB_ID FINGERPRINT")."""
-        redis_key = f"{PREFIX}:idempotency:{key}"
-        value = f"{job.id} {job.request_hash}"
-        with guard():
-            while not self._redis.set(redis_key, value, nx=True, ex=ttl):
-                existing = self._redis.get(redis_key)
-                if existing is not None:  # else it expired just now: try to take it again
-                    return str(existing)
-        return None
-
-    def recall_submission(self, key: str) -> str | None:
-        """The idempotency record under `key` ("JOB_ID FINGERPRINT"), if any."""
-        with guard():
-            found = self._redis.get(f"{PREFIX}:idempotency:{key}")
-        return None if found is None else str(found)
-
-    def forget_submission(self, key: str) -> None:
-        """Drop an idempotency record (its submission failed)."""
-        with guard():
-            self._redis.delete(f"{PREFIX}:idempotency:{key}")
-
     # -- running --
 
     def claim(self, job_id: str, run_id: str, stale_before: float) -> bool:
@@ -190,7 +188,7 @@ class JobStore:
             self._redis.zadd(RUNNING_KEY, {job_id: time.time()})
 
     def run_state(self, job_id: str) -> RunState:
-        """The job's cancel flag and owning run, as its monitor polls them."""
+        """The job's cancel flag and owning run, as its heartbeat polls them."""
         with guard():
             flag, owner = self._redis.hmget(self.key(job_id), ["cancel_requested", "run_id"])
         return RunState(

@@ -6,9 +6,10 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
+from typing import Any
 
 from worker.apps import AppPolicies
 from worker.errors import (
@@ -20,11 +21,11 @@ from worker.errors import (
 )
 from worker.jobs.model import DestinationResult, Job, JobStatus, new_job_id
 from worker.jobs.store import JobStore
-from worker.policies import AttestationPolicy, ReferrersPolicy
+from worker.policies import ReferrersPolicy
 from worker.reference import (
     DAEMON_TRANSPORT,
     Reference,
-    default_target,
+    default_image,
     is_daemon_source,
     parse_daemon_source,
     parse_reference,
@@ -32,35 +33,56 @@ from worker.reference import (
     validate_slug,
     validate_tag,
 )
+from worker.registry.destination import PushOptions
 from worker.settings import Settings
 from worker.targets import Target, TargetSet
 from worker.targets_file import load_targets
 
 MAX_EXTRA_TAGS = 20
+HASHED_SINCE_V1 = ("attestations", "platforms")  # push options always in the fingerprint
 Enqueue = Callable[[str], None]
 QueueMessage = Callable[[str], tuple[str, str]]  # job id -> (queue list, task message)
 
 
 @dataclass(frozen=True)
 class PushRequest:
-    """What a caller asked for, before validation against the settings."""
+    """What a caller asked for, before validation against the settings; what it asks of the
+    copy itself (`options`) goes to the job and the engine as it is."""
 
     source: str
     app_slug: str
-    target: str | None = None
+    image: str | None = None  # the API's `target`: the image's name under the app
     tag: str | None = None
     extra_tags: list[str] = field(default_factory=list)
-    attestations: str = AttestationPolicy.STRIP.value
-    platforms: list[str] = field(default_factory=list)
     deadline_seconds: float | None = None
     targets: list[str] = field(default_factory=list)
     callback_url: str | None = None
     callback_events: list[str] | None = None
     referrers: str | None = None
+    options: PushOptions = field(default_factory=PushOptions)
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> PushRequest:
+        """The request of a body's fields, the push options among them gathered as `options`
+        (InvalidRequest naming an option whose value it does not take)."""
+        names = {f.name for f in fields(PushOptions)}
+        asked = {name: value for name, value in body.items() if name not in names}
+        return cls(**asked, options=PushOptions.of(body))
 
     def fingerprint(self) -> str:
-        """A stable hash of the request body, to compare idempotent retries."""
+        """A stable hash of the request body (the options flat, as sent), to compare
+        idempotent retries."""
         body = asdict(self)
+        del body["options"]
+        # An option left at its default is not hashed (attestations and platforms always were),
+        # so adding an option keeps the replays across that upgrade matching.
+        default = PushOptions().record()
+        body.update(
+            (name, value)
+            for name, value in self.options.record().items()
+            if name in HASHED_SINCE_V1 or value != default[name]
+        )
+        body["target"] = body.pop("image")  # hashed under its API name, as before the rename
         if not body["targets"]:  # as before targets existed: replays across an upgrade match
             del body["targets"]
         if body["referrers"] is None:  # likewise before the referrers field
@@ -73,14 +95,6 @@ def _field(name: str, check: Callable[[], object]) -> None:
         check()
     except InvalidReference as exc:
         raise InvalidRequest(name, str(exc)) from None
-
-
-def _attestations(value: str) -> AttestationPolicy:
-    try:
-        return AttestationPolicy(value)
-    except ValueError:
-        allowed = ", ".join(policy.value for policy in AttestationPolicy)
-        raise InvalidRequest("attestations", f"must be one of {allowed}") from None
 
 
 def _referrers(value: str | None) -> ReferrersPolicy | None:
@@ -107,12 +121,12 @@ def plan_job(
     daemon = is_daemon_source(request.source)
     source = _source(request.source, daemon, settings)
     _field("app_slug", lambda: validate_slug(request.app_slug))
-    target = request.target or default_target(source)
-    _field("target", lambda: validate_repository(target))
+    image = request.image or default_image(source)
+    _field("target", lambda: validate_repository(image))
     tags = _tags(request, source)
     chosen = _chosen_targets(request, targets or load_targets(settings), apps or AppPolicies())
     referrers = _referrers(request.referrers)
-    results = [_planned(each, request.app_slug, target, tags, referrers) for each in chosen]
+    results = [_planned(each, request.app_slug, image, tags, referrers) for each in chosen]
     dests = [ref for result in results for ref in result.references]
     deadline = request.deadline_seconds or settings.default_deadline
     if deadline > settings.max_deadline:
@@ -124,15 +138,14 @@ def plan_job(
         status=JobStatus.QUEUED,
         source=f"{DAEMON_TRANSPORT}{source}" if daemon else str(source),
         app_slug=request.app_slug,
-        target=target,
+        image=image,
         tags=tags,
         destinations=dests,
         owner=owner,
         targets=[each.name for each in chosen],
         results=results,
-        attestations=_attestations(request.attestations),
         referrers=referrers.value if referrers else None,
-        platforms=list(request.platforms),
+        options=request.options,
         deadline_seconds=deadline,
         request_hash=request.fingerprint(),
         request_id=request_id,
@@ -205,6 +218,7 @@ def _planned(
         refs[0].repository,
         [str(ref) for ref in refs],
         referrers=(referrers or target.referrers).value,
+        layer_limit=target.layer_limit,
     )
 
 
@@ -242,12 +256,13 @@ def submit_idempotent(
 ) -> tuple[Job, bool]:
     """Submit once per (scope, key): (job, True) when new, (the earlier job, False) on a replay."""
     digest = _idempotency_digest(scope, key)
-    existing = store.remember_submission(digest, job, IDEMPOTENCY_TTL)
+    records = store.idempotency()
+    existing = records.remember(digest, job.id, job.request_hash, IDEMPOTENCY_TTL)
     if existing is None:
         try:
             return submit(store, job, enqueue, message), True
         except Exception:
-            store.forget_submission(digest)
+            records.forget(digest)
             raise
     return _earlier(store, existing, job), False
 
@@ -255,7 +270,7 @@ def submit_idempotent(
 def replayed(store: JobStore, job: Job, scope: str, key: str) -> Job | None:
     """The earlier job of an idempotent retry of `job`, if (scope, key) was used: asked before
     any limit is taken, so a retry always gets its job back."""
-    existing = store.recall_submission(_idempotency_digest(scope, key))
+    existing = store.idempotency().recall(_idempotency_digest(scope, key))
     return None if existing is None else _earlier(store, existing, job)
 
 

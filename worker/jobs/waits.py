@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from worker.jobs.connection import PREFIX, StoreConnection, guard
+from worker.jobs import keys
+from worker.jobs.connection import StoreConnection, guard
 
 LEASE_MARGIN = 5.0  # seconds a lease outlives its wait, for the answer to be written
 
@@ -29,7 +30,7 @@ class WaitSlots:
 
     @staticmethod
     def _key(key_sha256: str) -> str:
-        return f"{PREFIX}:waits:{key_sha256[:32]}"
+        return keys.waits(key_sha256)
 
     def take(self, key_sha256: str, limit: int, seconds: float) -> str | None:
         """A lease token for a wait of `seconds`, or None when the key holds `limit` already."""

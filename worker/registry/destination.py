@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
 
-from worker.errors import PushError, RejectedError
+from worker.errors import InvalidRequest, PushError, RejectedError
 from worker.policies import AttestationPolicy, ReferrersPolicy
 from worker.reference import Reference
 from worker.registry.carry import TagLocker
@@ -17,19 +19,60 @@ MountLookup = Callable[[list[str]], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
-class CopyOptions:
-    """How to copy: attestation policy, platform selection, and where to mount blobs from
+class PushOptions:
+    """What a caller asks of one push's copy. It travels unchanged from the request schema
+    (api/schemas/requests.py) through the job record to the engine: a new option is a field
+    here (with `load`, in its metadata, when its stored form is not its type), the request
+    schema's field of the same name, and the engine code that reads it."""
+
+    attestations: AttestationPolicy = field(
+        default=AttestationPolicy.STRIP, metadata={"load": AttestationPolicy}
+    )
+    platforms: tuple[str, ...] = field(default=(), metadata={"load": tuple})
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> PushOptions:
+        """The options named in `values` (a request body or a job record; other names are
+        ignored); InvalidRequest naming the field whose value is not one it takes."""
+        return cls(**{f.name: _load(f.name, f.metadata, values[f.name]) for f in _given(values)})
+
+    def record(self) -> dict[str, Any]:
+        """The options as JSON-able values, by name (what `of` reads back)."""
+        return {f.name: getattr(self, f.name) for f in fields(PushOptions)}
+
+
+def _given(values: Mapping[str, Any]) -> list[Any]:
+    return [f for f in fields(PushOptions) if values.get(f.name) is not None]
+
+
+def _load(name: str, metadata: Mapping[str, Any], value: Any) -> Any:
+    load = metadata.get("load")
+    try:
+        return value if load is None else load(value)
+    except (TypeError, ValueError):
+        if isinstance(load, type) and issubclass(load, Enum):
+            allowed = ", ".join(str(each.value) for each in load)
+            raise InvalidRequest(name, f"must be one of {allowed}") from None
+        raise InvalidRequest(name, f"cannot be {value!r}") from None
+
+
+@dataclass(frozen=True)
+class CopyOptions(PushOptions):
+    """How to copy: the push's own options (PushOptions), and where to mount blobs from
     for a destination that brings no `mount_lookup` of its own; what to do with attached
     signatures and SBOMs (`referrers`, for a destination without a policy of its own), the
     keys of which one must have signed (`verify`), and the tag locks that keep racing pushes
     from losing fallback-index entries (default: this process's)."""
 
-    attestations: AttestationPolicy = AttestationPolicy.STRIP
-    platforms: tuple[str, ...] = ()
     mount_lookup: MountLookup | None = None
     referrers: ReferrersPolicy = ReferrersPolicy.COPY
     verify: VerifyPolicy | None = None
     tag_lock: TagLocker | None = None
+
+    @classmethod
+    def for_push(cls, push: PushOptions, **process_side: Any) -> CopyOptions:
+        """The push's options as they are, plus what only the worker knows (`process_side`)."""
+        return cls(**{f.name: getattr(push, f.name) for f in fields(PushOptions)}, **process_side)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from worker.reference import Reference
 from worker.registry.attached import plan_attached
 from worker.registry.blobs import StopCheck
 from worker.registry.cosign import VerifyPolicy
-from worker.registry.destination import BlobLimit
+from worker.registry.destination import BlobLimit, PushOptions
 from worker.registry.manifests import Descriptor
 from worker.registry.repository import Repository
 from worker.registry.selection import IndexSelection, read_selection
@@ -138,8 +138,7 @@ def plan_copy(
     repository_of: RepositoryOf,
     source: Reference,
     destinations: Sequence[PlannedDestination],
-    attestations: str,
-    platforms: Sequence[str],
+    options: PushOptions,
     should_stop: StopCheck,
     learned: Callable[[ImagePlan], None] = lambda plan: None,
     verify: VerifyPolicy | None = None,
@@ -150,7 +149,7 @@ def plan_copy(
     (UnsignedImage, as the copy checks before any write)."""
     src = repository_of(source.registry, source.repository)
     top = src.manifest(source.identifier)
-    selection = read_selection(src, top, attestations, platforms, should_stop)
+    selection = read_selection(src, top, options.attestations, options.platforms, should_stop)
     blobs = list({b.digest: b for image in selection.images for b in image.blobs}.values())
     plan = ImagePlan(top.digest, selection, [])
     if verify is not None:

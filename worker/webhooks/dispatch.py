@@ -15,14 +15,7 @@ from typing import Any
 
 from worker.chatops.messages import QUEUED, event_message
 from worker.errors import ConfigurationError
-from worker.jobs.model import Job
-from worker.loops import Loop
-from worker.metrics import count_delivery
-from worker.settings import Settings
-from worker.timestamps import format_time, utcnow
-from worker.webhooks.guard import HostPolicy, display_url
-from worker.webhooks.payload import render
-from worker.webhooks.records import (
+from worker.jobs.deliveries import (
     DELIVERED,
     DISABLED,
     FAILED,
@@ -31,6 +24,13 @@ from worker.webhooks.records import (
     Delivery,
     DeliveryRecords,
 )
+from worker.jobs.model import Job
+from worker.loops import Loop
+from worker.prometheus_metrics import count_delivery
+from worker.settings import Settings
+from worker.timestamps import format_time, utcnow
+from worker.webhooks.guard import HostPolicy, display_url
+from worker.webhooks.payload import render
 from worker.webhooks.sender import Attempt, post, signed_headers
 from worker.webhooks.subscriptions import END_EVENTS, EVENTS, Subscription, read_secret
 

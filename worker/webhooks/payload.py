@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from typing import Any
 
-from worker.jobs.model import Job, encode_field
+from worker.jobs.model import Job
 from worker.redaction import redact
 from worker.timestamps import utcnow
 from worker.webhooks.guard import display_url
@@ -19,9 +18,9 @@ _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 def public_job(job: Job) -> dict[str, Any]:
     """The job as a subscriber sees it: the API's job fields, the callback URL's path only."""
     data = {
-        f.name: json.loads(encode_field(getattr(job, f.name)))
-        for f in fields(job)
-        if f.name not in INTERNAL_FIELDS
+        name: json.loads(value)
+        for name, value in job.to_record().items()
+        if name not in INTERNAL_FIELDS
     }
     if job.callback:
         data["callback_url"] = display_url(str(job.callback.get("url", "")))
@@ -51,7 +50,7 @@ def slack_text(text: str) -> str:
 
 def summary(event: str, job: Job) -> str:
     """One line a person can read in a chat channel; never holds a secret."""
-    image = f"{job.app_slug}/{job.target}:{job.tags[0] if job.tags else '?'}"
+    image = f"{job.app_slug}/{job.image}:{job.tags[0] if job.tags else '?'}"
     if len(job.tags) > 1:
         image += f" (+{', '.join(job.tags[1:])})"
     registry = job.destinations[0].split("/", 1)[0] if job.destinations else "the registry"

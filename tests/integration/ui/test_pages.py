@@ -205,7 +205,7 @@ def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_servic
         status=JobStatus.FAILED,
         source=HOSTILE_SOURCE,
         app_slug="myapp",
-        target="<svg onload=window.__pwned=3>",
+        image="<svg onload=window.__pwned=3>",
         tags=["1"],
         destinations=["<iframe src=javascript:window.__pwned=4>"],
         removed=[{"digest": "<img src=y onerror=window.__pwned=5>", "reason": "<u>x</u>"}],
@@ -214,7 +214,7 @@ def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_servic
         finished_at=utcnow(),
     )
     store.create(job)
-    store.connection.close()
+    store.close()
     sign_in(page)
     row = page.locator(f"tr[data-job-id='{job.id}']")
     expect(row).to_contain_text(HOSTILE_SOURCE)
@@ -223,7 +223,7 @@ def test_html_in_job_fields_shows_as_text_and_runs_nothing(page: Page, ui_servic
     expect(page.locator("#job-error-title")).to_have_text("<i>Rejected</i>")
     expect(page.locator("#job-destinations")).to_contain_text(job.destinations[0])
     expect(page.locator("#job-removed")).to_contain_text(job.removed[0]["digest"])
-    expect(page.locator("#job-summary")).to_contain_text(job.target)
+    expect(page.locator("#job-summary")).to_contain_text(job.image)
     markup = "main img, main script, main svg, main iframe, main b, main i, main u"
     assert page.locator(markup).count() == 0
     assert page.evaluate("window.__pwned") is None
@@ -243,7 +243,7 @@ def test_the_page_counts_signatures_and_sboms(page: Page, ui_service: Service) -
         status=JobStatus.SUCCEEDED,
         source="127.0.0.1:5000/acme/api:1",
         app_slug="myapp",
-        target="api",
+        image="api",
         tags=["1"],
         destinations=[r.references[0] for r in results],
         results=results,
@@ -252,7 +252,7 @@ def test_the_page_counts_signatures_and_sboms(page: Page, ui_service: Service) -
         finished_at=utcnow(),
     )
     store.create(job)
-    store.connection.close()
+    store.close()
     sign_in(page)
     page.goto(f"/ui/#/jobs/{job.id}")
     summary = page.locator("#job-summary")
@@ -269,14 +269,14 @@ def test_load_more_follows_next_cursor(page: Page, ui_service: Service) -> None:
             status=JobStatus.SUCCEEDED,
             source=f"127.0.0.1:5000/acme/paged:{n}",
             app_slug="lockedapp",
-            target="paged",
+            image="paged",
             tags=[str(n)],
             destinations=[f"vendor/lockedapp/paged:{n}"],
             created_at=start + dt.timedelta(seconds=n),
         )
         store.create(job)
         ids.append(job.id)
-    store.connection.close()
+    store.close()
     sign_in(page)
     page.get_by_role("search").get_by_label("App").fill("lockedapp")
     page.get_by_role("search").get_by_label("App").press("Enter")

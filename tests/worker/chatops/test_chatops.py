@@ -63,7 +63,7 @@ def test_push_takes_the_cli_flags() -> None:
     )
     assert command.verb == "push" and command.push is not None
     assert command.push.targets == ["ecr-prod", "replicated"]
-    assert command.push.extra_tags == ["latest"] and command.push.attestations == "keep"
+    assert command.push.extra_tags == ["latest"] and command.push.options.attestations == "keep"
     assert parse_command("status abc").job_id == "abc"
     assert parse_command("").verb == "help"
 
@@ -91,7 +91,7 @@ def test_registry_text_is_escaped_for_each_platform() -> None:
         status=JobStatus.FAILED,
         source="r.example/a:1",
         app_slug="myapp",
-        target="a",
+        image="a",
         tags=["1"],
         destinations=["v.example/myapp/a:1"],
         error=JobError("rejected", "Rejected", "registry said <!here> no"),

@@ -9,9 +9,10 @@ import redis
 
 from tests.support.services import RedisServer
 from worker.errors import JobConflict, StoreUnavailable
+from worker.jobs.keys import RUNNING_KEY, SUBMITTING_KEY
 from worker.jobs.model import JobStatus
 from worker.jobs.reconciler import Reconciler
-from worker.jobs.store import RUNNING_KEY, SUBMITTING_KEY, JobStore
+from worker.jobs.store import JobStore
 from worker.jobs.submit import PushRequest, plan_job, submit
 from worker.settings import Settings
 

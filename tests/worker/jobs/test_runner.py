@@ -19,9 +19,10 @@ from tests.support.images import ImageBuilder
 from tests.support.proxy import RegistryProxy
 from tests.support.services import RedisServer, Registry, wait_until
 from worker.errors import NetworkError
+from worker.jobs.keys import RUNNING_KEY
 from worker.jobs.model import Job, JobError, JobStatus
 from worker.jobs.runner import JobRunner
-from worker.jobs.store import RUNNING_KEY, JobStore
+from worker.jobs.store import JobStore
 from worker.jobs.submit import PushRequest, plan_job, submit
 from worker.settings import Settings
 
@@ -192,3 +193,26 @@ def test_redis_stopped_while_the_runner_claims(
         assert job.digest == image.digest and job.attempts == 1
     finally:
         back.stop()
+
+
+def test_a_run_reads_its_job_once_when_claimed_and_once_when_it_ends(
+    settings: Settings,
+    make_runner: Callable[[Settings], JobRunner],
+    vendor_proxy: RegistryProxy,
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    unique: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = source_images.image(f"acme/{unique}", "1", [1024])
+    runner = make_runner(via_proxy(settings, vendor_proxy))
+    told: list[tuple[str, JobStatus]] = []
+    runner.events = lambda event, job: told.append((event, job.status))
+    job_id = queue_job(runner.store, runner.settings, f"{source_registry.host}/acme/{unique}:1")
+    reads: list[str] = []
+    read = runner.store.get
+    monkeypatch.setattr(runner.store, "get", lambda wanted: reads.append(wanted) or read(wanted))
+    job = runner.run(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.digest == image.digest
+    assert reads == [job_id, job_id]  # the claim phase's read, the end phase's read
+    assert told == [("push.started", JobStatus.RUNNING), ("push.succeeded", JobStatus.SUCCEEDED)]

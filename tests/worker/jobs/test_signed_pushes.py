@@ -94,7 +94,7 @@ def test_referrers_api_target_lists_the_sbom_without_a_fallback_tag(
     assert [(e["digest"], e["artifactType"]) for e in listed["manifests"]] == [
         (signed.sbom.digest, SPDX)
     ]
-    written = [p for m, p, _ in signed_targets.refapi.gate.seen if m == "PUT"]
+    written = [p for m, p, _ in signed_targets.refapi.stats.answered if m == "PUT"]
     assert not any(p.endswith(fallback_tag(signed.image.digest)) for p in written)
     assert len(job.results[0].carried) == 3
 
@@ -173,7 +173,7 @@ def test_racing_pushes_keep_both_entries_in_the_fallback_index(
     def run(n: int, org: str) -> None:
         barrier.wait()
         source = f"{source_registry.host}/{org}/{unique}:1"
-        jobs.append(push(runners[n], source, ["basic"], target=unique))
+        jobs.append(push(runners[n], source, ["basic"], image=unique))
 
     threads = [threading.Thread(target=run, args=(n, o)) for n, o in enumerate(("acme", "acme2"))]
     for thread in threads:

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deploy.demo_stack.token_server import TokenServer
 from tests.support.accounts import EMAIL, OTHER_TOKEN, PASSWORD, SA_TOKEN, SOURCE_TOKEN, USER_TOKEN
 from tests.support.images import ImageBuilder
 from tests.support.services import Registry, free_port
-from tests.support.token_server import TokenServer
 from tests.support.vendor import vendor_read
 from worker.errors import AuthError, NetworkError, NotFoundError, RejectedError
 from worker.reference import destination, parse_reference

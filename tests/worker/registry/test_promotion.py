@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from deploy.demo_stack.token_server import TokenIssuer, TokenServer
 from tests.support.images import ImageBuilder, Pushed, multi_platform
 from tests.support.services import Registry, wait_until
-from tests.support.token_server import TokenIssuer, TokenServer
 from worker.reference import destination, parse_reference
 from worker.registry.copier import CopyEngine
 

@@ -15,12 +15,12 @@ from tests.support.images import ImageBuilder
 from tests.support.receiver import Answer, WebhookReceiver
 from tests.support.services import Registry
 from worker.jobs.connection import StoreConnection
+from worker.jobs.deliveries import DeliveryRecords
 from worker.jobs.model import Job, JobError, JobStatus, new_job_id
 from worker.jobs.runner import JobRunner
 from worker.jobs.submit import PushRequest, plan_job, submit
 from worker.settings import Settings
 from worker.webhooks.dispatch import DeliveryScheduler, Dispatcher
-from worker.webhooks.records import DeliveryRecords
 from worker.webhooks.subscriptions import Subscription
 
 SECRET = "whsec_" + base64.b64encode(b"d" * 32).decode()
@@ -42,7 +42,7 @@ def make_job(callback_url: str | None, secret_file: Path, **extra: object) -> Jo
         status=JobStatus.FAILED,
         source="ghcr.io/acme/w:1",
         app_slug="myapp",
-        target="w",
+        image="w",
         tags=["1"],
         destinations=["vendor.test/myapp/w:1"],
         error=JobError("auth", "Not authorised", "no"),

@@ -16,8 +16,8 @@ import pytest
 from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
+from deploy.demo_stack.pushgate import ROOT
 from tests.support.receiver import Answer, WebhookReceiver
-from tests.support.stack import ROOT
 from worker.errors import ConfigurationError, InvalidRequest
 from worker.jobs.model import Job, JobError, JobStatus, Progress
 from worker.timestamps import parse_time
@@ -162,7 +162,7 @@ def job(**fields: object) -> Job:
         status=JobStatus.SUCCEEDED,
         source="ghcr.io/acme/worker:1.0.1",
         app_slug="myapp",
-        target="worker",
+        image="worker",
         tags=["1.0.1"],
         destinations=["registry.replicated.com/myapp/worker:1.0.1"],
         digest="sha256:ab12" + "0" * 60,

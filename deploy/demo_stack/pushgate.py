@@ -1,4 +1,4 @@
-"""Start pushgate's own processes for tests, demo and benchmarks: gunicorn, Celery workers."""
+"""Start pushgate's own processes for the demo, tests and benchmarks: gunicorn, Celery workers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.services import Process, free_port, wait_until
-from tests.support.token_server import TokenServer
+from deploy.demo_stack.services import Process, free_port, wait_until
+from deploy.demo_stack.token_server import TokenServer
 from worker.celery import QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]

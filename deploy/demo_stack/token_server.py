@@ -7,7 +7,6 @@ distribution registry configured with `auth: token:` verifies against the same c
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import json
@@ -17,7 +16,6 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import jwt
@@ -210,21 +208,3 @@ class TokenServer:
         """Stop serving."""
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def main() -> None:
-    """Run a token server from a JSON accounts file, writing its certificate to --cert."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--accounts", required=True, type=Path)
-    parser.add_argument("--cert", required=True, type=Path)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    accounts = [Account(**a) for a in json.loads(args.accounts.read_text())]
-    issuer = TokenIssuer.create(accounts)
-    args.cert.write_bytes(issuer.cert_pem)
-    server = TokenServer(issuer, args.port)
-    server.httpd.serve_forever()
-
-
-if __name__ == "__main__":
-    main()

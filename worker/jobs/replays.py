@@ -1,13 +1,12 @@
-"""The replay guard of signed chat requests: each signature is accepted once while its
-timestamp is still fresh."""
+"""The replay guard of signed chat requests, handed out by the job store: each signature is
+accepted once while its timestamp is still fresh."""
 
 from __future__ import annotations
 
 import hashlib
 
-from worker.jobs.connection import PREFIX, StoreConnection, guard
-
-KEY_PREFIX = f"{PREFIX}:chat:seen"
+from worker.jobs import keys
+from worker.jobs.connection import StoreConnection, guard
 
 
 class ReplayGuard:
@@ -19,6 +18,6 @@ class ReplayGuard:
 
     def first_time(self, signature: str) -> bool:
         """True the first time `signature` is seen within the window; False for a replay."""
-        name = f"{KEY_PREFIX}:{hashlib.sha256(signature.encode()).hexdigest()}"
+        name = keys.chat_seen(hashlib.sha256(signature.encode()).hexdigest())
         with guard():
             return bool(self.redis.set(name, "1", nx=True, ex=self.window))

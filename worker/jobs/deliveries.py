@@ -1,6 +1,7 @@
-"""Delivery records in Redis: one hash per delivery, a list per job, one schedule of due times.
-Takes the job store's connection; every call runs in its guard(), so an outage is
-StoreUnavailable."""
+"""Webhook delivery records in Redis, handed out by the job store (`JobStore.deliveries`): one
+hash per delivery, a list per job, one schedule of due times. Every call runs in the store's
+guard(), so an outage is StoreUnavailable. The webhook dispatcher (worker/webhooks/) decides
+what to send and when; this module only keeps the records."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-from worker.jobs.connection import PREFIX as STORE_PREFIX
+from worker.jobs import keys
 from worker.jobs.connection import StoreConnection, guard
+from worker.jobs.keys import WEBHOOK_DISABLED_KEY as DISABLED_KEY
+from worker.jobs.keys import WEBHOOK_SCHEDULE_KEY as SCHEDULE_KEY
 from worker.timestamps import format_time
-
-PREFIX = f"{STORE_PREFIX}:webhook"
-SCHEDULE_KEY = f"{PREFIX}:schedule"  # delivery id -> when to (re)send its task if nobody does
-DISABLED_KEY = f"{PREFIX}:disabled"  # subscription name -> the URL that answered 410
 
 PENDING, DELIVERED, FAILED, GONE, DISABLED = "pending", "delivered", "failed", "gone", "disabled"
 
@@ -140,21 +139,21 @@ class DeliveryRecords:
     @staticmethod
     def key(delivery_id: str) -> str:
         """The Redis key of a delivery's hash."""
-        return f"{PREFIX}:delivery:{delivery_id}"
+        return keys.delivery(delivery_id)
 
     @staticmethod
     def job_key(job_id: str) -> str:
         """The Redis key of the list of a job's delivery ids."""
-        return f"{PREFIX}:job:{job_id}"
+        return keys.job_deliveries(job_id)
 
     def create(self, delivery: Delivery, due: float) -> bool:
         """Store a new delivery, due at `due`; False when one with its id exists already."""
         args: list[Any] = [delivery.id, self.retention, due]
         for name, value in delivery.to_record().items():
             args += [name, value]
-        keys = [self.key(delivery.id), self.job_key(delivery.job_id), SCHEDULE_KEY]
+        names = [self.key(delivery.id), self.job_key(delivery.job_id), SCHEDULE_KEY]
         with guard():
-            return bool(self._create(keys=keys, args=args) == 1)
+            return bool(self._create(keys=names, args=args) == 1)
 
     def get(self, delivery_id: str) -> Delivery | None:
         """The delivery, or None when it does not exist (or expired)."""
