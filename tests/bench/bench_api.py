@@ -57,23 +57,26 @@ def measured_burst(fleet: Fleet, source: str, worker_paused: bool) -> tuple[str,
     after the last POST. With `worker_paused`, the worker is stopped (SIGSTOP) during the
     POSTs, so the API has the machine to itself, and drains alone once they are answered."""
     assert fleet.api is not None
+    worker = fleet.worker.proc.pid
     if worker_paused:
-        os.kill(fleet.worker.proc.pid, signal.SIGSTOP)
-    try:
-        with measuring(fleet.api.proc.pid) as api_cpu:
-            start = time.perf_counter()
-            ids, latencies = burst(fleet.url, source)
-            posted = time.perf_counter() - start
-    finally:
-        if worker_paused:
-            os.kill(fleet.worker.proc.pid, signal.SIGCONT)
-    fleet.wait_all(ids, expect="failed")
+        os.kill(worker, signal.SIGSTOP)
+    with measuring(worker) as worker_cpu:
+        try:
+            with measuring(fleet.api.proc.pid) as api_cpu:
+                start = time.perf_counter()
+                ids, latencies = burst(fleet.url, source)
+                posted = time.perf_counter() - start
+        finally:
+            if worker_paused:
+                os.kill(worker, signal.SIGCONT)
+        fleet.wait_all(ids, expect="failed")
     drained = time.perf_counter() - start - posted
     cuts = statistics.quantiles(latencies, n=100)
-    run = api_cpu[0]
+    run, jobs = api_cpu[0], worker_cpu[0]
     return (
         f"{POSTS / posted:.0f} POSTs/s, p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} "
-        f"ms | API CPU {run.cpu:.1f} s ({run.cpu / POSTS * 1000:.1f} ms a POST) | load "
+        f"ms | API CPU {run.cpu:.1f} s ({run.cpu / POSTS * 1000:.1f} ms a POST), worker CPU "
+        f"{jobs.cpu:.1f} s ({jobs.cpu / POSTS * 1000:.1f} ms a job) | load "
         f"{run.describe().split('load ')[1]}",
         drained,
     )
