@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from api import observe, request_audit
+from api import request_audit, request_telemetry
 from api.chatops import SECURITY_SCHEMES, chatops
 from api.docs import docs
 from api.keys import KeyRing
@@ -21,19 +21,19 @@ from api.resources import audit_trail, health, pushes
 from api.spec import OPENAPI_EXTENSION, DocumentedApi
 from api.state import EXTENSION, ApiState
 from api.ui import ui
-from worker.celery import (
+from worker.errors import PushgateError
+from worker.facade import (
+    Dispatcher,
+    JobStore,
+    check_startup,
     create_celery,
     enqueue_delivery,
     enqueue_plan,
     enqueue_push,
+    install_log_redaction,
     push_message,
 )
-from worker.errors import PushgateError
-from worker.jobs.store import JobStore
-from worker.redaction import install_log_redaction
 from worker.settings import Settings
-from worker.startup import check_startup
-from worker.webhooks.dispatch import Dispatcher
 
 MAX_BODY_BYTES = 64 * 1024
 CHAT_REPLAY_WINDOW = 600  # longer than a signed chat request stays fresh (5 min either way)
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (pushes, plans, audit_trail, health, chatops):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs)
-    observe.install(app, store)
+    request_telemetry.install(app, store)
     request_audit.install(app)
     app.register_blueprint(ui)  # the page; plain Flask, so it stays out of the OpenAPI
     _register_errors(app)

@@ -16,13 +16,22 @@ from api.plans import plan_for
 from api.problems import ApiProblem, from_domain
 from api.state import state
 from api.submission import cancel_push, queue_push, visible_job
-from worker.chatops.commands import HELP, Command, CommandError, parse_command
-from worker.chatops.grants import first_grant
-from worker.chatops.messages import QUEUED, job_lines, message, plan_lines
 from worker.errors import PushgateError
-from worker.jobs.model import Job
-from worker.logs import bind
-from worker.webhooks.guard import CallbackRefused, HostPolicy
+from worker.facade import (
+    HELP,
+    QUEUED,
+    CallbackRefused,
+    Command,
+    CommandError,
+    HostPolicy,
+    Job,
+    bind,
+    first_grant,
+    job_lines,
+    message,
+    parse_command,
+    plan_lines,
+)
 
 log = logging.getLogger("pushgate.chatops")
 # Chat platforms want an answer within 3 s: a plan gets this long. A push is answered at once;

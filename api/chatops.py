@@ -20,8 +20,7 @@ from api.problems import ApiProblem
 from api.schemas.chat import ChatCommandSchema, ChatMessageSchema
 from api.spec import problems
 from api.state import state
-from worker.chatops.messages import MATTERMOST, SLACK
-from worker.redaction import register_secret
+from worker.facade import MATTERMOST, SLACK, register_secret
 from worker.settings import Secret
 
 MAX_AGE = 5 * 60  # Slack's own advice: refuse requests more than five minutes old

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from worker.errors import ConfigurationError
-from worker.webhooks.subscriptions import read_secret
+from worker.facade import read_secret
 
 log = logging.getLogger("pushgate.api")
 

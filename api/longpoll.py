@@ -10,8 +10,7 @@ from collections.abc import Callable
 from werkzeug.datastructures import ETags
 
 from api.schemas import JobSchema
-from worker.jobs.model import Job
-from worker.jobs.notify import ChangeFeed
+from worker.facade import ChangeFeed, Job
 
 MAX_WAIT = 30.0
 _SCHEMA = JobSchema()

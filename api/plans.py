@@ -18,9 +18,7 @@ from api.schemas.plans import PlanArgsSchema, PlanSchema
 from api.spec import problems
 from api.state import state
 from api.submission import checked_callback
-from worker.jobs.model import Job
-from worker.jobs.planning import plan_document, verdict
-from worker.jobs.submit import PushRequest, plan_job
+from worker.facade import Job, PushRequest, plan_document, plan_job, verdict
 
 plans = Blueprint(
     "plans", __name__, url_prefix="/v1/plans", description="Plans: what a push would do."

@@ -7,9 +7,7 @@ from pathlib import Path
 
 from api.keys import ApiKey
 from api.problems import ApiProblem
-from worker.apps import AppPolicies, Verdict, first_refusal
-from worker.jobs.model import Job
-from worker.jobs.policy import job_verdicts
+from worker.facade import AppPolicies, Job, Verdict, first_refusal, job_verdicts
 
 RULE_KEY_APPS = "key.app_slugs"
 RULE_KEY_TARGETS = "key.targets"

@@ -14,12 +14,15 @@ from werkzeug.exceptions import HTTPException
 
 from api.state import state
 from worker.errors import StoreUnavailable
-from worker.jobs.audit import cut_fields
-from worker.jobs.model import Job
-from worker.logs import current_format
-from worker.metrics import AUTH_FAILURES
-from worker.policies import LogFormat
-from worker.timestamps import format_time, utcnow
+from worker.facade import (
+    AUTH_FAILURES,
+    Job,
+    LogFormat,
+    current_format,
+    cut_fields,
+    format_time,
+    utcnow,
+)
 
 log = logging.getLogger("pushgate.audit")
 

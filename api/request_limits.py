@@ -7,7 +7,7 @@ from flask import g
 
 from api.problems import ApiProblem
 from api.state import state
-from worker.jobs.model import Job
+from worker.facade import Job
 
 
 def admit(job: Job) -> None:

@@ -33,10 +33,7 @@ from api.spec import problems
 from api.state import state
 from api.submission import cancel_push, forbid_unless_allowed, queue_push, visible_job
 from api.waits import wait_slot
-from worker.jobs.audit import AuditPage
-from worker.jobs.model import Job, JobPage
-from worker.jobs.submit import PushRequest
-from worker.logs import bind
+from worker.facade import AuditPage, Job, JobPage, PushRequest, bind
 
 pushes = Blueprint(
     "pushes",

@@ -16,9 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from api.problems import PROBLEM_JSON, from_http_exception, problem_response
 from api.schemas import PUSH_CREATE_RULES, ProblemSchema, PushCreateSchema
-from worker.reference import source_pattern
+from worker.schema_rules import callback_url_pattern, source_pattern
 from worker.settings import Settings
-from worker.webhooks.guard import callback_url_pattern
 
 OPENAPI_EXTENSION = "pushgate-openapi"
 JSON = "application/json"
@@ -56,7 +55,7 @@ STATUS_HEADERS: dict[str, dict[str, Any]] = {
         }
     },
 }
-# Every answer carries one (api/observe.py), whatever its status.
+# Every answer carries one (api/request_telemetry.py), whatever its status.
 # The chat callbacks (path -> security scheme): a service serves one only when its platform's
 # secret is set, and its own document has only those.
 CHAT_OPERATIONS = {

@@ -11,17 +11,19 @@ from typing import cast
 from flask import current_app
 
 from api.keys import KeyRing
-from worker.apps import AppPolicies
-from worker.chatops.grants import Grant
-from worker.jobs.audit import AuditLog
-from worker.jobs.limits import CallerLimits
-from worker.jobs.model import Job
-from worker.jobs.notify import ChangeFeed
-from worker.jobs.replays import ReplayGuard
-from worker.jobs.store import JobStore
-from worker.jobs.waits import WaitSlots
+from worker.facade import (
+    AppPolicies,
+    AuditLog,
+    CallerLimits,
+    ChangeFeed,
+    Grant,
+    Job,
+    JobStore,
+    ReplayGuard,
+    TargetSet,
+    WaitSlots,
+)
 from worker.settings import Settings
-from worker.targets import TargetSet
 
 EXTENSION = "pushgate"
 

@@ -9,18 +9,25 @@ from typing import Any
 from flask import g
 
 from api import request_audit
-from api.observe import request_id
 from api.parameters import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
 from api.policy import RULE_KEY_APPS, enforce
 from api.problems import ApiProblem
 from api.request_limits import admit
+from api.request_telemetry import request_id
 from api.state import state
 from worker.errors import InvalidRequest
-from worker.jobs.model import Job, JobStatus
-from worker.jobs.submit import PushRequest, plan_job, replayed, submit, submit_idempotent
-from worker.logs import bind
-from worker.metrics import count_finished
-from worker.webhooks.subscriptions import job_callback
+from worker.facade import (
+    Job,
+    JobStatus,
+    PushRequest,
+    bind,
+    count_finished,
+    job_callback,
+    plan_job,
+    replayed,
+    submit,
+    submit_idempotent,
+)
 
 log = logging.getLogger("pushgate.api")
 

@@ -12,7 +12,7 @@ from flask import g
 from api.problems import ApiProblem
 from api.state import state
 from worker.errors import StoreUnavailable
-from worker.metrics import LONG_POLLS_REFUSED
+from worker.facade import LONG_POLLS_REFUSED
 
 RETRY_AFTER = "2"
 

@@ -27,7 +27,7 @@ from worker.jobs.runner import JobRunner
 from worker.jobs.store import JobStore
 from worker.liveness import LivenessFile
 from worker.logs import configure_logging
-from worker.metrics import RegistryMetrics, start_metrics_server
+from worker.prometheus_metrics import RegistryMetrics, start_metrics_server
 from worker.registry.blobs import StopCheck
 from worker.settings import Settings
 from worker.startup import Configuration, check_startup

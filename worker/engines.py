@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from worker.registry.copier import CopyEngine
 from worker.registry.logins import Logins
-from worker.registry.observer import RegistryObserver
+from worker.registry.traffic_hooks import RegistryObserver
 from worker.settings import Settings
 from worker.targets import TargetSet
 from worker.targets_file import load_targets

@@ -58,6 +58,6 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """In the master, when a worker exited: prometheus_client's multiprocess cleanup."""
-    from worker.metrics import mark_process_dead  # after on_starting set the folder
+    from worker.prometheus_metrics import mark_process_dead  # after on_starting set the folder
 
     mark_process_dead(worker.pid)

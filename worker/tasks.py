@@ -35,7 +35,7 @@ from worker.context import TaskQueues, WorkerContext
 from worker.errors import ConfigurationError
 from worker.jobs.shutdown import SHUTDOWN
 from worker.logs import clear, configure_logging
-from worker.metrics import mark_process_dead
+from worker.prometheus_metrics import mark_process_dead
 
 log = logging.getLogger(__name__)
 QUEUES = TaskQueues(

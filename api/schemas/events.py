@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from api.schemas.responses import VerifiedSchema
-from worker.webhooks.dispatch import CHAT_EVENTS, is_standing, shown_url
+from worker.schema_rules import CHAT_EVENTS, is_standing, shown_url
 
 
 class AuditEventSchema(Schema):

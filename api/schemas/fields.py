@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from worker.errors import InvalidReference
-from worker.reference import MAX_NAME_LENGTH, MAX_SLUG_LENGTH
+from worker.schema_rules import MAX_NAME_LENGTH, MAX_SLUG_LENGTH
 
 PLATFORM_PATTERN = r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$"
 CURSOR_PATTERN = r"^[0-9]{13}:[0-9a-f]{32}$"

@@ -18,14 +18,17 @@ from api.schemas.fields import (
     QueryNumber,
     StrictSchema,
 )
-from worker.jobs.model import JobStatus
-from worker.jobs.submit import MAX_EXTRA_TAGS, PushRequest
-from worker.reference import (
+from worker.facade import JobStatus, PushRequest
+from worker.schema_rules import (
+    EVENTS,
+    MAX_EXTRA_TAGS,
     MAX_REFERENCE_LENGTH,
     MAX_SLUG_LENGTH,
+    MAX_URL_LENGTH,
     REPOSITORY_PATTERN,
     SLUG_PATTERN,
     TAG_PATTERN,
+    callback_url_pattern,
     is_daemon_source,
     parse_reference,
     source_pattern,
@@ -33,8 +36,6 @@ from worker.reference import (
     validate_slug,
     validate_tag,
 )
-from worker.webhooks.guard import MAX_URL_LENGTH, callback_url_pattern
-from worker.webhooks.subscriptions import EVENTS
 
 
 def _check_source(value: str) -> None:

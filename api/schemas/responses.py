@@ -6,10 +6,8 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, fields
 
-from worker.jobs.model import JobStatus
-from worker.jobs.timing import PHASES
-from worker.timestamps import format_time
-from worker.webhooks.guard import display_url
+from worker.facade import JobStatus, format_time
+from worker.schema_rules import PHASES, display_url
 
 
 class Timestamp(fields.String):

@@ -21,12 +21,12 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("worker.redaction", "worker.logs", "worker.redisconn", "worker.multiprocess")),
     (0, ("worker.liveness", "worker.chatops.settings", "worker.secret")),
     (0, ("worker.loops", "worker.timestamps", "worker.durations", "worker.waits")),
-    (1, ("worker.registry", "worker.daemon", "worker.metrics")),
+    (1, ("worker.registry", "worker.daemon", "worker.prometheus_metrics")),
     (2, ("worker.targets", "worker.targets_file", "worker.apps_file", "worker.engines")),
     (2, ("worker.apps", "worker.jobs")),
     (3, ("worker.webhooks", "worker.chatops")),
-    (4, ("worker.startup", "worker.context", "worker.gunicorn_conf")),
-    (5, ("worker.celery", "worker.tasks")),
+    (4, ("worker.startup", "worker.context", "worker.gunicorn_conf", "worker.schema_rules")),
+    (5, ("worker.celery", "worker.tasks", "worker.facade")),
     (6, ("api", "pushgate_cli")),
 ]
 

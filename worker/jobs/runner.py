@@ -21,13 +21,14 @@ from worker.errors import (
     StoreUnavailable,
 )
 from worker.jobs.destinations import DestinationPusher, Outcome, planned_results, with_error
+from worker.jobs.heartbeat import JobHeartbeat
 from worker.jobs.model import Job, JobError, JobPhase, JobStatus
-from worker.jobs.monitor import JobMonitor, ProgressWriter
+from worker.jobs.progress_writer import ProgressWriter
 from worker.jobs.shutdown import SHUTDOWN, hand_back
 from worker.jobs.store import JobStore
 from worker.jobs.timing import current_phases, job_clock, job_phases
-from worker.logs import bind, clear, job_log_context
-from worker.metrics import MeteredProgress, RegistryMetrics, count_finished
+from worker.logs import bind, clear
+from worker.prometheus_metrics import MeteredProgress, RegistryMetrics, count_finished
 from worker.redaction import redact
 from worker.registry.copier import CopyEngine
 from worker.registry.retry import RetryStats, current_stop, job_retries
@@ -86,11 +87,10 @@ class JobRunner:
         """Run the job to an end state; returns it, or None when it no longer exists or the
         job store stayed unreachable (the job is then left for the reconciler to requeue)."""
         run_id = uuid.uuid4().hex
-        clear()  # this thread's log lines carry the job's ids until Celery's task_postrun
+        clear()  # the job's log fields stay bound until Celery's task_postrun (its last line)
         bind(job_id=job_id)
         try:
-            with job_log_context(job_id):
-                return self._run(job_id, run_id)
+            return self._run(job_id, run_id)
         except StoreUnavailable as exc:
             log.warning("push job %s: %s; left as it is for the reconciler to requeue", job_id, exc)
             return None
@@ -147,7 +147,7 @@ class JobRunner:
         progress = MeteredProgress(writer)
         poll = min(0.5, self.settings.heartbeat_interval)
         deadline = job.started_at.timestamp() + job.deadline_seconds
-        monitor = JobMonitor(self.store, job.id, run_id, deadline, poll)
+        heartbeat = JobHeartbeat(self.store, job.id, run_id, deadline, poll)
         # This job's own retries: counted in its context (and the blob threads' copies of it),
         # never as the change in a counter that the process's other jobs also move.
         retried = RetryStats()
@@ -156,7 +156,7 @@ class JobRunner:
         def check() -> None:
             if SHUTDOWN.due():
                 raise PushCancelled("the worker is shutting down: the job goes back to the queue")
-            monitor.check()
+            heartbeat.check()
 
         ended: list[Job | None] = [None]
 
@@ -174,13 +174,13 @@ class JobRunner:
         stop_token = current_stop.set(check)
         phases_token = current_phases.set(clock)
         try:
-            with monitor:
+            with heartbeat:
                 check()
                 outcome = self.pusher.push(self.engine(), job, progress, check)
         except StoreUnavailable:
             raise  # not the push's fault: the job is left for the reconciler (see run)
         except Exception as exc:
-            self._settle_failure(job, run_id, monitor, exc, finish)
+            self._settle_failure(job, run_id, heartbeat, exc, finish)
             return ended[0]
         finally:
             current_phases.reset(phases_token)
@@ -193,20 +193,20 @@ class JobRunner:
         self,
         job: Job,
         run_id: str,
-        monitor: JobMonitor,
+        heartbeat: JobHeartbeat,
         exc: Exception,
         finish: Callable[..., None],
     ) -> None:
         """Record a push that raised: cancelled, failed, or handed back to the queue when the
         worker shuts down (called inside the except block, so log.exception sees `exc`)."""
         if isinstance(exc, PushCancelled):
-            if monitor.superseded.is_set():
+            if heartbeat.superseded.is_set():
                 log.warning("push job %s: %s", job.id, exc.detail)
                 return
-            if SHUTDOWN.due() and not monitor.cancelled.is_set():
+            if SHUTDOWN.due() and not heartbeat.cancelled.is_set():
                 hand_back(self.store, job.id, run_id, self.requeue)
                 return
-            status = JobStatus.CANCELLED if monitor.cancelled.is_set() else JobStatus.FAILED
+            status = JobStatus.CANCELLED if heartbeat.cancelled.is_set() else JobStatus.FAILED
             finish(status, error=JobError.of(exc))
         elif isinstance(exc, PushError):
             log.info("push job %s failed: %s: %s", job.id, exc.type, redact(exc.detail))

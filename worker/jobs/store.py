@@ -36,7 +36,7 @@ UNCONFIRMED_GRACE = 60.0
 
 @dataclass(frozen=True)
 class RunState:
-    """What a running job's monitor polls: the cancel flag and which run owns the job."""
+    """What a running job's heartbeat polls: the cancel flag and which run owns the job."""
 
     cancel_requested: bool
     run_id: str | None
@@ -188,7 +188,7 @@ class JobStore:
             self._redis.zadd(RUNNING_KEY, {job_id: time.time()})
 
     def run_state(self, job_id: str) -> RunState:
-        """The job's cancel flag and owning run, as its monitor polls them."""
+        """The job's cancel flag and owning run, as its heartbeat polls them."""
         with guard():
             flag, owner = self._redis.hmget(self.key(job_id), ["cancel_requested", "run_id"])
         return RunState(

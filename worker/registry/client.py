@@ -18,12 +18,12 @@ from worker.reference import api_host
 from worker.registry.bodies import MAX_ERROR_BYTES, read_capped
 from worker.registry.credentials import Credentials, CredentialSource, as_source
 from worker.registry.hostslots import host_slots
-from worker.registry.observer import NullObserver, RegistryObserver, retry_reason
 from worker.registry.phases import CREDENTIALS, timed_as
 from worker.registry.request import RegistryRequest
 from worker.registry.retry import RetryPolicy, RetryState
 from worker.registry.status import map_transport_error, raise_for_status, unexpected_answer
 from worker.registry.tokens import RealmRules, ask_token, basic_header
+from worker.registry.traffic_hooks import NullObserver, RegistryObserver, retry_reason
 
 USER_AGENT = "pushgate/0.1"
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')

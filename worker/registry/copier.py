@@ -13,12 +13,12 @@ from worker.registry.credentials import Credentials, CredentialSource, target_cr
 from worker.registry.destination import CopyOptions, CopyResult, Destination
 from worker.registry.logins import Logins
 from worker.registry.manifests import Manifest
-from worker.registry.observer import RegistryObserver
 from worker.registry.progress import Progress
 from worker.registry.repository import Repository
 from worker.registry.retry import RetryPolicy, current_stop
 from worker.registry.scheduler import BlobTransfer, StreamSlots
 from worker.registry.tags import confirm_served, push_tags
+from worker.registry.traffic_hooks import RegistryObserver
 from worker.registry.transfer import ImageCopy
 from worker.settings import Settings
 

@@ -26,7 +26,7 @@ from worker.jobs.deliveries import (
 )
 from worker.jobs.model import Job
 from worker.loops import Loop
-from worker.metrics import count_delivery
+from worker.prometheus_metrics import count_delivery
 from worker.settings import Settings
 from worker.timestamps import format_time, utcnow
 from worker.webhooks.guard import HostPolicy, display_url

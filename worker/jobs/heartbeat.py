@@ -1,4 +1,5 @@
-"""Watch a running job from a side thread: heartbeat, cancel requests, the deadline."""
+"""A running job's heartbeat: a side thread that beats it in the store and, on each beat, reads
+whether the job was cancelled or taken over; the copy asks `check()` whether to stop."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import time
 
 from worker.errors import DeadlineExceeded, PushCancelled, StoreUnavailable
 from worker.jobs.store import JobStore
-from worker.registry.progress import Progress as CopyProgress
 
 log = logging.getLogger(__name__)
 
 
-class JobMonitor:
-    """Polls the store for a cancel request and beats the heartbeat; check() raises to stop a
-    copy. The heartbeat ends with the job's final transition, never before (see JobStore)."""
+class JobHeartbeat:
+    """Beats the job's heartbeat and polls the store for a cancel request or a takeover;
+    check() raises to stop a copy (also past the deadline). The heartbeat ends with the job's
+    final transition, never before (see JobStore)."""
 
     def __init__(
         self, store: JobStore, job_id: str, run_id: str, deadline: float, interval: float
@@ -26,9 +27,11 @@ class JobMonitor:
         self.cancelled = threading.Event()
         self.superseded = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"monitor-{job_id[:8]}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{job_id[:8]}", daemon=True
+        )
 
-    def __enter__(self) -> JobMonitor:
+    def __enter__(self) -> JobHeartbeat:
         self.store.beat(self.job_id)
         self._thread.start()
         return self
@@ -50,9 +53,9 @@ class JobMonitor:
                 if state.cancel_requested:
                     self.cancelled.set()
             except StoreUnavailable as exc:
-                log.warning("job monitor for %s: %s", self.job_id, exc)
-            except Exception:  # a dead monitor would stop the heartbeat of a healthy job
-                log.exception("job monitor for %s", self.job_id)
+                log.warning("job heartbeat for %s: %s", self.job_id, exc)
+            except Exception:  # a dead thread would stop the heartbeat of a healthy job
+                log.exception("job heartbeat for %s", self.job_id)
 
     def check(self) -> None:
         """Raise PushCancelled or DeadlineExceeded when the copy must stop now."""
@@ -62,29 +65,3 @@ class JobMonitor:
             raise PushCancelled("cancelled by request while running")
         if time.time() > self.deadline:
             raise DeadlineExceeded("the push ran past its deadline; raise deadline_seconds")
-
-
-class ProgressWriter:
-    """Writes a copy's progress to the job, throttled: never once per chunk."""
-
-    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
-        self.store, self.job_id, self.interval = store, job_id, interval
-        self._last = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, progress: CopyProgress, milestone: bool) -> None:
-        """Listener for a copy's Progress: write when a blob completes or `interval` passed."""
-        now = time.monotonic()
-        gap = min(self.interval, 0.1) if milestone else self.interval
-        with self._lock:
-            if now - self._last < gap:
-                return
-            self._last = now
-        self.flush(progress)
-
-    def flush(self, progress: CopyProgress) -> None:
-        """Write the current counters now."""
-        try:
-            self.store.update(self.job_id, progress=progress.snapshot())
-        except StoreUnavailable as exc:
-            log.warning("progress of job %s not written: %s", self.job_id, exc)

@@ -11,14 +11,15 @@ import uuid
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from worker.celery import QUEUE
-from worker.jobs.model import JobStatus
-from worker.jobs.store import JobStore
-from worker.logs import bind, clear
-from worker.metrics import (
+from worker.facade import (
     HTTP_DURATION,
     HTTP_REQUESTS,
+    QUEUE,
     JobsCollector,
+    JobStatus,
+    JobStore,
+    bind,
+    clear,
     http_labels,
     scrape_registry,
 )
