@@ -38,8 +38,8 @@ def policy_verdicts(job: Job) -> list[dict[str, Any]]:
 class Plans(MethodView):
     """Plans of pushes."""
 
-    @plans.arguments(PushCreateSchema)
-    @plans.arguments(PlanArgsSchema, location="query")
+    @plans.arguments(PushCreateSchema())
+    @plans.arguments(PlanArgsSchema(), location="query")
     @plans.response(200, PlanSchema, description="The plan (`allowed` false: a rule refuses it).")
     @problems(
         plans,
