@@ -27,6 +27,7 @@ from worker.jobs.runner import JobRunner
 from worker.jobs.store import JobStore
 from worker.liveness import LivenessFile
 from worker.logs import configure_logging
+from worker.policies import DaemonPushMode
 from worker.prometheus_metrics import RegistryMetrics, start_metrics_server
 from worker.registry.blobs import StopCheck
 from worker.settings import Settings
@@ -86,7 +87,9 @@ class WorkerContext:
             if job.from_daemon:
                 unsigned = runner.pusher.signatures.refuse_daemon(job, verify) if verify else None
                 daemon, cache = runner.daemon, runner.layer_cache
-                return plan_daemon_push(daemon, runner.engine(), cache, job, should_stop, unsigned)
+                sdk = self.settings.daemon_push is DaemonPushMode.SDK
+                engine = runner.engine()
+                return plan_daemon_push(daemon, engine, cache, job, should_stop, unsigned, sdk)
             return plan_push(
                 runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
             )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker.daemon.image import DaemonImage, inspect_image
-from worker.daemon.limits import gzip_bound
+from worker.daemon.limits import docker_push_refusal, gzip_bound
 from worker.daemon.source import DaemonSource
 from worker.errors import PushError, UnsignedImage
 from worker.jobs.model import DestinationResult, Job
@@ -38,21 +38,28 @@ def plan_daemon_push(
     job: Job,
     should_stop: StopCheck,
     unsigned: UnsignedImage | None = None,
+    by_docker_push: bool = False,
 ) -> dict[str, Any]:
     """The plan of `job`'s push from the daemon: nothing is exported, nothing written.
-    `unsigned`: the refusal of an app whose images must be signed (a daemon image is not)."""
+    `unsigned`: the refusal of an app whose images must be signed (a daemon image is not);
+    `by_docker_push`: the push goes through `docker push` (PUSHGATE_DAEMON_PUSH=sdk), which
+    is held to the layer limit by the sizes before compression."""
     doc = plan_document(job, None)
     if unsigned is not None:
         doc["verdicts"].append(verdict("signatures", "verify", False, unsigned.detail))
         return settle(doc)
+    name = daemon_name(parse_daemon_source(job.source))
     try:
-        image = inspect_image(daemon, daemon_name(parse_daemon_source(job.source)))
+        image = inspect_image(daemon, name)
     except PushError as error:
         return settle({**doc, "error": {"type": error.type, "detail": error.detail}})
     destinations = []
     for result in job.results:
         should_stop()
-        destinations.append(_destination(engine, layer_cache, image, result))
+        planned = _destination(engine, layer_cache, image, result)
+        if by_docker_push:
+            planned["limits"] = _docker_push_limits(result, image, name)
+        destinations.append(planned)
     for destination in destinations:
         for limit in destination["limits"]:
             if limit["refused"]:
@@ -155,3 +162,22 @@ def _limits(
             )
             found.append({"rule": RULE, "detail": detail, "refused": False})
     return found
+
+
+def _docker_push_limits(
+    result: DestinationResult, image: DaemonImage, name: str
+) -> list[dict[str, Any]]:
+    """The docker-push path's refusals: a layer whose size before compression is at the limit
+    (as check_before_docker_push decides)."""
+    limit = layer_limit(result)
+    if limit is None:
+        return []
+    return [
+        {
+            "rule": RULE,
+            "detail": docker_push_refusal(name, size, result.target, limit),
+            "refused": True,
+        }
+        for size in image.sizes
+        if size is not None and size >= limit.size
+    ]
