@@ -81,7 +81,7 @@ def _etag(job: Job) -> str:
 class Pushes(MethodView):
     """The collection of push jobs."""
 
-    @pushes.arguments(PushCreateSchema)
+    @pushes.arguments(PushCreateSchema())
     @pushes.response(202, JobSchema, description="The job was queued.", headers=NEW_JOB_HEADERS)
     @pushes.alt_response(
         200,
@@ -106,7 +106,7 @@ class Pushes(MethodView):
         location = url_for("pushes.PushById", job_id=job.id)
         return job, 202 if created else 200, {"Location": location, "ETag": _etag(job)}
 
-    @pushes.arguments(JobListArgsSchema, location="query")
+    @pushes.arguments(JobListArgsSchema(), location="query")
     @pushes.response(200, JobPageSchema)
     @problems(pushes, _403="Slug not allowed for the key.")
     def get(self, args: dict[str, Any]) -> JobPage:
@@ -126,7 +126,7 @@ class Pushes(MethodView):
 class PushById(MethodView):
     """One push job."""
 
-    @pushes.arguments(JobWaitArgsSchema, location="query")
+    @pushes.arguments(JobWaitArgsSchema(), location="query")
     @pushes.response(200, JobSchema, headers=ETAG_HEADER)
     @pushes.alt_response(
         304, description="Unchanged from the version in `If-None-Match`.", headers=ETAG_HEADER
@@ -185,7 +185,7 @@ class PushCancel(MethodView):
 class AuditEvents(MethodView):
     """Audit events, oldest first."""
 
-    @audit_trail.arguments(AuditArgsSchema, location="query")
+    @audit_trail.arguments(AuditArgsSchema(), location="query")
     @audit_trail.response(200, AuditPageSchema)
     @problems(
         audit_trail,

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from worker.engines import build_engine
+from worker.jobs.daemon_plan import plan_daemon_push
 from worker.jobs.model import Job
 from worker.jobs.planning import Learned, plan_push
 from worker.jobs.plans import answer_plan
@@ -82,6 +83,10 @@ class WorkerContext:
         def plan(job: Job, should_stop: StopCheck, learned: Learned) -> dict[str, Any]:
             scope = partial(runner.pusher.ledger_scope, job)
             verify = runner.pusher.signatures.policy(job)
+            if job.from_daemon:
+                unsigned = runner.pusher.signatures.refuse_daemon(job, verify) if verify else None
+                daemon, cache = runner.daemon, runner.layer_cache
+                return plan_daemon_push(daemon, runner.engine(), cache, job, should_stop, unsigned)
             return plan_push(
                 runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
             )
