@@ -160,6 +160,7 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> Reply | None:
             """Work out the answer; None to hang up without one."""
             fault = proxy.pick_fault(self.command, self.path)
+            reply: Reply | None
             if fault in ("503", "429"):
                 request, reply = Request(self.command, self.path, None), self._refuse_early(fault)
             else:

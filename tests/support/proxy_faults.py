@@ -33,8 +33,9 @@ class Faults:
 
 def one_in_four(seed: int) -> Faults:
     """One request in four fails: 503, 429 (non-JSON), dropped mid-body, or stalled 4 s."""
-    rates = dict(error_503=0.08, error_429=0.05, drop=0.08, stall=0.04)
-    return Faults(**rates, retry_after="1", stall_seconds=4.0, seed=seed)
+    return Faults(
+        error_503=0.08, error_429=0.05, drop=0.08, stall=0.04, stall_seconds=4.0, seed=seed
+    )
 
 
 # The bad link of issue 12: a 503 on every 4th request, a 429 with a plain-text body on every
