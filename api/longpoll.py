@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from werkzeug.datastructures import ETags
 
@@ -21,8 +22,14 @@ def job_etag(job: Job) -> str:
 
     The status prefix lets a `wake_on=status` wait know the status a client last saw.
     """
-    body = json.dumps(_SCHEMA.dump(job), sort_keys=True, separators=(",", ":"))
-    return f"{job.status}-{hashlib.sha256(body.encode()).hexdigest()[:24]}"
+    return shown(job)[1]
+
+
+def shown(job: Job) -> tuple[dict[str, Any], str]:
+    """The job as the API shows it (JobSchema's dump) and its entity tag, from one dump."""
+    dump: dict[str, Any] = _SCHEMA.dump(job)
+    body = json.dumps(dump, sort_keys=True, separators=(",", ":"))
+    return dump, f"{job.status}-{hashlib.sha256(body.encode()).hexdigest()[:24]}"
 
 
 def _status_of(etag: str) -> str:

@@ -18,7 +18,6 @@ from api.schemas.plans import PlanArgsSchema, PlanSchema
 from api.spec import problems
 from api.state import state
 from api.submission import checked_callback
-from worker.errors import InvalidRequest
 from worker.facade import Job, PushRequest, plan_document, plan_job, verdict
 
 plans = Blueprint(
@@ -39,15 +38,15 @@ def policy_verdicts(job: Job) -> list[dict[str, Any]]:
 class Plans(MethodView):
     """Plans of pushes."""
 
-    @plans.arguments(PushCreateSchema)
-    @plans.arguments(PlanArgsSchema, location="query")
+    @plans.arguments(PushCreateSchema())
+    @plans.arguments(PlanArgsSchema(), location="query")
     @plans.response(200, PlanSchema, description="The plan (`allowed` false: a rule refuses it).")
     @problems(
         plans,
         _400="Malformed JSON.",
         _403="A `callback_url` from a key without a webhook secret (as for a push).",
         _413="The body is larger than 64 KiB.",
-        _422="Invalid request (the same rules as POST /v1/pushes); daemon sources.",
+        _422="Invalid request (the same rules as POST /v1/pushes).",
         _504="The registries did not answer in time; `learned` holds what was found.",
     )
     def post(self, push: PushRequest, args: dict[str, Any]) -> dict[str, Any]:
@@ -61,8 +60,6 @@ def plan_for(push: PushRequest, wait: float) -> dict[str, Any]:
     st = state()
     job = plan_job(push, st.settings, owner=g.api_key.name, targets=st.targets, apps=st.apps)
     checked_callback(push)  # the body a push would refuse, a plan refuses too
-    if job.from_daemon:
-        raise InvalidRequest("source", "plans read registry sources, not docker-daemon ones")
     found = policy_verdicts(job)
     if not all(v["allowed"] for v in found):  # nothing is read for a refused push
         return {**plan_document(job, None), "allowed": False, "verdicts": found}

@@ -25,31 +25,38 @@ from worker.facade import (
 )
 
 log = logging.getLogger("pushgate.audit")
+ACCEPTED = 202  # the answer of a push queued now
 
 
-def mark(action: str, job: Job | None = None) -> None:
-    """Have this request recorded as `action` (push, cancel, authenticate) when it ends."""
+def mark(action: str, job: Job | None = None, stored: dict[str, Any] | None = None) -> None:
+    """Have this request recorded as `action` (push, cancel, authenticate) when it ends; with
+    `stored`, its event as already stored (with its job): then, if the request ends with that
+    event's status, it is only logged."""
     g.audit_action = action
     if job is not None:
         g.audit_job = job
+    g.audit_stored = stored
 
 
-def _event(response: Response) -> dict[str, Any]:
-    job: Job | None = g.get("audit_job")
+def accepted_event(job: Job) -> dict[str, Any]:
+    """The audit event this request makes if it queues `job` (its 202), to store with the
+    job in one step (then mark it with `stored`)."""
+    return {**_event(ACCEPTED, None, job), "action": "push"}
+
+
+def _event(status: int, problem: Any, job: Job | None) -> dict[str, Any]:
     body = _body() if request.method == "POST" else None
     key = g.get("api_key")
-    status = response.status_code
-    problem = response.get_json(silent=True) if status >= 400 else None
     reason = str(problem.get("type", "")).rsplit("/", 1)[-1] if isinstance(problem, dict) else None
     if status < 400:
-        result = "replayed" if (g.audit_action == "push" and status == 200) else "accepted"
+        result = "replayed" if (g.get("audit_action") == "push" and status == 200) else "accepted"
     else:
         result = "refused"
     result = g.get("audit_result") or result  # a chat command answers 200 whatever it came to
     reason = g.get("audit_reason") or reason
     return {
         "time": format_time(utcnow()),
-        "action": g.audit_action,
+        "action": g.get("audit_action"),
         "result": result,
         "reason": reason,
         "status": status,
@@ -81,7 +88,11 @@ def record(response: Response) -> Response:
     """After a request marked for the audit: log its event and store it (best effort)."""
     if g.get("audit_action") is None:
         return response
-    event = _event(response)
+    status = response.status_code
+    stored = g.get("audit_stored")
+    stored = stored if stored is not None and stored["status"] == status else None
+    problem = response.get_json(silent=True) if status >= 400 else None
+    event = stored or _event(status, problem, g.get("audit_job"))
     anonymous = event["action"] == "authenticate" and response.status_code == 401
     if anonymous:  # a caller without a key: nothing of theirs is kept whole
         event = cut_fields(event)
@@ -91,6 +102,8 @@ def record(response: Response) -> Response:
         log.info(summary, extra=event)
     else:
         log.info("%s %s", summary, json.dumps(event, separators=(",", ":")))
+    if stored is not None:  # already stored with its job
+        return response
     try:
         if anonymous:
             state().audit.append_failed_authentication(event)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, request, url_for
+from flask import Response, g, jsonify, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.http import quote_etag
 
 from api import request_audit
-from api.longpoll import MAX_WAIT, job_etag, wait_for_change
+from api.longpoll import MAX_WAIT, job_etag, shown, wait_for_change
 from api.parameters import (
     ETAG_HEADER,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -81,7 +81,7 @@ def _etag(job: Job) -> str:
 class Pushes(MethodView):
     """The collection of push jobs."""
 
-    @pushes.arguments(PushCreateSchema)
+    @pushes.arguments(PushCreateSchema())
     @pushes.response(202, JobSchema, description="The job was queued.", headers=NEW_JOB_HEADERS)
     @pushes.alt_response(
         200,
@@ -100,13 +100,15 @@ class Pushes(MethodView):
         _429="Over the key's limits (requests per minute or active jobs); retry after Retry-After.",
     )
     @pushes.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
-    def post(self, push: PushRequest) -> tuple[Job, int, dict[str, str]]:
+    def post(self, push: PushRequest) -> tuple[Response, int, dict[str, str]]:
         """Queue a push of `source` to the app's default target, or to the named `targets`."""
         job, created = queue_push(push, request.headers.get("Idempotency-Key"))
         location = url_for("pushes.PushById", job_id=job.id)
-        return job, 202 if created else 200, {"Location": location, "ETag": _etag(job)}
+        body, etag = shown(job)  # one dump for the body and its ETag
+        headers = {"Location": location, "ETag": quote_etag(etag)}
+        return jsonify(body), 202 if created else 200, headers
 
-    @pushes.arguments(JobListArgsSchema, location="query")
+    @pushes.arguments(JobListArgsSchema(), location="query")
     @pushes.response(200, JobPageSchema)
     @problems(pushes, _403="Slug not allowed for the key.")
     def get(self, args: dict[str, Any]) -> JobPage:
@@ -126,7 +128,7 @@ class Pushes(MethodView):
 class PushById(MethodView):
     """One push job."""
 
-    @pushes.arguments(JobWaitArgsSchema, location="query")
+    @pushes.arguments(JobWaitArgsSchema(), location="query")
     @pushes.response(200, JobSchema, headers=ETAG_HEADER)
     @pushes.alt_response(
         304, description="Unchanged from the version in `If-None-Match`.", headers=ETAG_HEADER
@@ -138,7 +140,9 @@ class PushById(MethodView):
         _429="With `wait`: the key (PUSHGATE_MAX_WAITS_PER_KEY) or this API process already "
         "holds all the waits it may; retry after Retry-After, or without `wait`.",
     )
-    def get(self, args: dict[str, Any], job_id: str) -> tuple[Job, int, dict[str, str]] | Response:
+    def get(
+        self, args: dict[str, Any], job_id: str
+    ) -> tuple[Response, int, dict[str, str]] | Response:
         """The job, with its status, progress, digests and error.
 
         With `wait`, answered as soon as the job changes (or has finished), or when the wait is
@@ -156,10 +160,10 @@ class PushById(MethodView):
                     known,
                     status_only=args["wake_on"] == "status",
                 )
-        etag = job_etag(job)
+        body, etag = shown(job)  # one dump for the body and its ETag
         if known.contains(etag):
             return Response(status=304, headers={"ETag": quote_etag(etag)})
-        return job, 200, {"ETag": quote_etag(etag)}
+        return jsonify(body), 200, {"ETag": quote_etag(etag)}
 
 
 @pushes.route("/<job_id:job_id>/cancel")
@@ -185,7 +189,7 @@ class PushCancel(MethodView):
 class AuditEvents(MethodView):
     """Audit events, oldest first."""
 
-    @audit_trail.arguments(AuditArgsSchema, location="query")
+    @audit_trail.arguments(AuditArgsSchema(), location="query")
     @audit_trail.response(200, AuditPageSchema)
     @problems(
         audit_trail,

@@ -12,7 +12,7 @@ from api import request_audit
 from api.parameters import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
 from api.policy import RULE_KEY_APPS, enforce
 from api.problems import ApiProblem
-from api.request_limits import admit
+from api.request_limits import admit, submit_admitted
 from api.request_telemetry import request_id
 from api.state import state
 from worker.errors import InvalidRequest
@@ -117,8 +117,15 @@ def queue_push(
         if earlier is not None:  # a retry gets its job back, whatever the limits say now
             request_audit.mark("push", earlier)
             return earlier, False
-    admit(job)
     created = True
+    if idempotency_key is None and chat is None and st.push_message is not None:
+        # limits, record, message, indexes and audit event: one round trip
+        event = request_audit.accepted_event(job)
+        submit_admitted(job, st.push_message(job.id), event)
+        request_audit.mark("push", job, stored=event)
+        log.info("push job %s queued: %s -> %s", job.id, job.source, ", ".join(job.destinations))
+        return job, created
+    admit(job)
     if idempotency_key is not None:
         job, created = submit_idempotent(
             st.store, job, st.enqueue, g.api_key.key_sha256, idempotency_key, st.push_message

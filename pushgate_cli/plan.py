@@ -35,7 +35,8 @@ def plan_table(plan: dict[str, Any]) -> str:
         head = f"would fail: {plan['error']['type']}: {plan['error']['detail']}"
     else:
         head = f"allowed: {_size(plan.get('bytes_to_send', 0))} to send"
-    lines = [f"plan of {plan['source']} ({plan.get('digest') or 'not read'}): {head}"]
+    read = plan.get("digest") or plan.get("source_digest") or "not read"  # daemon: its image id
+    lines = [f"plan of {plan['source']} ({read}): {head}"]
     rows = [("TARGET", "REPOSITORY", "TAGS", "THERE", "MOUNT", "SEND", "BYTES")]
     for dest in plan["destinations"]:
         blobs = dest["blobs"]
@@ -56,6 +57,7 @@ def plan_table(plan: dict[str, Any]) -> str:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines += [f"removed {r['digest'][:19]}: {r['reason']}" for r in plan.get("removed", [])]
+    lines += [f"note: {note}" for note in plan.get("notes", [])]
     return "\n".join(line.rstrip() for line in lines)
 
 

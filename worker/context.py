@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from worker.engines import build_engine
+from worker.jobs.daemon_plan import plan_daemon_push
 from worker.jobs.model import Job
 from worker.jobs.planning import Learned, plan_push
 from worker.jobs.plans import answer_plan
@@ -26,6 +27,7 @@ from worker.jobs.runner import JobRunner
 from worker.jobs.store import JobStore
 from worker.liveness import LivenessFile
 from worker.logs import configure_logging
+from worker.policies import DaemonPushMode
 from worker.prometheus_metrics import RegistryMetrics, start_metrics_server
 from worker.registry.blobs import StopCheck
 from worker.settings import Settings
@@ -82,6 +84,12 @@ class WorkerContext:
         def plan(job: Job, should_stop: StopCheck, learned: Learned) -> dict[str, Any]:
             scope = partial(runner.pusher.ledger_scope, job)
             verify = runner.pusher.signatures.policy(job)
+            if job.from_daemon:
+                unsigned = runner.pusher.signatures.refuse_daemon(job, verify) if verify else None
+                daemon, cache = runner.daemon, runner.layer_cache
+                sdk = self.settings.daemon_push is DaemonPushMode.SDK
+                engine = runner.engine()
+                return plan_daemon_push(daemon, engine, cache, job, should_stop, unsigned, sdk)
             return plan_push(
                 runner.engine(), runner.ledger.holders, scope, job, should_stop, learned, verify
             )

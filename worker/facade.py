@@ -21,7 +21,7 @@ from worker.chatops.commands import HELP, Command, CommandError, parse_command
 from worker.chatops.grants import Grant, first_grant
 from worker.chatops.messages import MATTERMOST, QUEUED, SLACK, job_lines, message, plan_lines
 from worker.jobs.audit import AuditLog, AuditPage, cut_fields
-from worker.jobs.limits import CallerLimits
+from worker.jobs.limits import CallerLimits, Refusal
 from worker.jobs.model import Job, JobPage, JobStatus
 from worker.jobs.notify import ChangeFeed
 from worker.jobs.planning import plan_document, verdict
@@ -78,6 +78,7 @@ __all__ = [
     "JobsCollector",
     "LogFormat",
     "PushRequest",
+    "Refusal",
     "ReplayGuard",
     "TargetSet",
     "Verdict",

@@ -145,6 +145,10 @@ def configure_logging(log_format: LogFormat, level: str | None = None) -> None:
     root = logging.getLogger()
     if level:
         root.setLevel(level)
+    # httpx logs every request at INFO: a line per registry request (with upload session
+    # URLs) costs the worker more CPU than the request's own bookkeeping, and the request
+    # metrics count them already. Its warnings still show.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     if not root.handlers:
         root.addHandler(logging.StreamHandler(sys.stderr))
     format_handlers(root, log_format)

@@ -42,8 +42,16 @@ class PlannedTagSchema(Schema):
 
     reference = fields.String()
     state = fields.String(metadata={"enum": ["unchanged", "new", "moving"]})
-    from_ = fields.String(data_key="from", allow_none=True, metadata={"description": "Now."})
-    to = fields.String(metadata={"description": "After the push."})
+    from_ = fields.String(
+        attribute="from", data_key="from", allow_none=True, metadata={"description": "Now."}
+    )
+    to = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "After the push (null for a daemon image: its manifest is made "
+            "by the push)."
+        },
+    )
 
 
 class PlannedBlobSchema(Schema):
@@ -103,3 +111,7 @@ class PlanSchema(Schema):
     bytes_to_send = fields.Integer(metadata={"description": "Over every destination."})
     destinations = fields.List(fields.Nested(PlannedDestinationSchema))
     error = fields.Nested(PlanErrorSchema, allow_none=True)
+    notes = fields.List(
+        fields.String(),
+        metadata={"description": "What the plan could only estimate (daemon images)."},
+    )

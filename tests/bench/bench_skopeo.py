@@ -23,6 +23,7 @@ from tests.bench.common import (
 from tests.bench.measure import bench_main, check_served
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.proxy import RegistryProxy, one_in_four
+from tests.support.proxy_rules import RefuseAttestations
 from tests.support.services import Registry
 from worker.engines import build_engine
 from worker.errors import PushError
@@ -68,7 +69,7 @@ def main() -> None:
     vendor = FreshVendor(work / "vendor", ["bench"])
     builder = ImageBuilder(source.url)
     fronts = [
-        RegistryProxy(vendor.port, reject_attestations=True),
+        RegistryProxy(vendor.port, RefuseAttestations()),
         RegistryProxy(vendor.port, faults=one_in_four(seed=11)),
         RegistryProxy(vendor.port, faults=one_in_four(seed=11)),
     ]

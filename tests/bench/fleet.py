@@ -118,9 +118,12 @@ class Fleet:
         while pending:
             if time.monotonic() > give_up:
                 raise RuntimeError(f"{len(pending)} jobs still running after {timeout}s")
-            job = self.http.get(f"{self.url}/v1/pushes/{pending[0]}").json()
+            # A long-poll, answered when the job's status changes: no polling loop competes
+            # with the workers for the CPU.
+            job = self.http.get(
+                f"{self.url}/v1/pushes/{pending[0]}", params={"wait": 10, "wake_on": "status"}
+            ).json()
             if job["status"] in ("queued", "running"):
-                time.sleep(0.01)
                 continue
             if job["status"] != expect:
                 raise RuntimeError(f"bench push failed: {job}")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.support.gate import UploadGate, repository_of
 from tests.support.images import ImageBuilder, Pushed
 from tests.support.proxy import Faults, RegistryProxy
+from tests.support.proxy_faults import UploadGate, repository_of
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 from worker.jobs.keys import RUNNING_KEY

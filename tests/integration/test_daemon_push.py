@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import pytest
 
+from pushgate_cli.plan import plan_table
 from tests.support.daemon_images import build_scratch_image
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import DockerDaemon, RedisServer, Registry
@@ -110,3 +112,57 @@ def test_a_layer_at_a_targets_limit_is_refused_before_any_byte_is_sent(
         source=f"docker-daemon:ci/{unique}:small", app_slug="myapp", targets=["small"]
     )
     assert fits["status"] == "succeeded", fits
+
+
+def _plan(service: Service, source: str) -> dict[str, Any]:
+    body = {"source": source, "app_slug": "myapp", "targets": ["small"]}
+    answer = service.call("POST", "/v1/plans", json=body)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_a_plan_for_a_daemon_image_reads_the_daemon_and_writes_nothing(
+    daemon_service: Service,
+    docker_client: docker.DockerClient,
+    small_registry: Registry,
+    unique: str,
+) -> None:
+    source = f"docker-daemon:ci/{unique}:plan"
+    image = build_scratch_image(docker_client, f"ci/{unique}:plan", [3 * KiB, 50 * KiB])
+    cold = _plan(daemon_service, source)
+    assert cold["allowed"] and cold["source_digest"] == image.id and cold["notes"], cold
+    [dest] = cold["destinations"]
+    assert [tag["state"] for tag in dest["tags"]] == ["new"]
+    assert (dest["blobs"]["present"], dest["blobs"]["to_send"]) == (0, 2)
+    assert dest["blobs"]["bytes_to_send"] >= 53 * KiB and not dest["limits"]
+    table = plan_table(cold)  # what `pushgate push --dry-run` prints
+    assert image.id in table and "note: layers this service has not pushed" in table
+    seen = small_registry.logged_requests(unique)
+    assert seen and not [r for r in seen if r.split()[0] not in ("GET", "HEAD")], seen
+    pushed = daemon_service.push(source=source, app_slug="myapp", targets=["small"])
+    assert pushed["status"] == "succeeded", pushed
+    warm = _plan(daemon_service, source)
+    [dest] = warm["destinations"]
+    assert [(t["state"], t["from"], t["to"]) for t in dest["tags"]] == [
+        ("unchanged", pushed["digest"], pushed["digest"])
+    ]
+    assert (dest["blobs"]["present"], dest["blobs"]["bytes_to_send"]) == (2, 0)
+    assert warm["allowed"] and not warm["notes"], warm
+
+
+def test_a_daemon_plan_flags_the_layer_limit_and_a_missing_image(
+    daemon_service: Service, docker_client: docker.DockerClient, unique: str
+) -> None:
+    source = f"docker-daemon:ci/{unique}:huge"
+    build_scratch_image(docker_client, f"ci/{unique}:huge", [2 * KiB, 300 * KiB])
+    unknown = _plan(daemon_service, source)  # not compressed yet: it may reach the limit
+    [limit] = unknown["destinations"][0]["limits"]
+    assert "may reach" in limit["detail"] and unknown["allowed"], unknown
+    refused = daemon_service.push(source=source, app_slug="myapp", targets=["small"])
+    assert refused["error"]["type"] == "rejected", refused
+    known = _plan(daemon_service, source)  # the refused push counted it
+    assert not known["allowed"], known
+    [verdict] = [v for v in known["verdicts"] if not v["allowed"]]
+    assert verdict["rule"] == "vendor-layer-size" and "not sent to small" in verdict["detail"]
+    missing = _plan(daemon_service, f"docker-daemon:ci/{unique}:absent")
+    assert missing["error"]["type"] == "not_found" and not missing["allowed"], missing

@@ -114,6 +114,7 @@ def test_cold_then_warm_plans_match_what_the_push_does(
     assert len(writes(front, unique)) == before
     [dest] = warm["destinations"]
     assert [t["state"] for t in dest["tags"]] == ["unchanged", "unchanged"]
+    assert {(t["from"], t["to"]) for t in dest["tags"]} == {(image.digest, image.digest)}
     assert dest["manifests"] == [] and dest["blobs"]["bytes_to_send"] == 0
     assert dest["blobs"]["present"] == 3
 

@@ -18,8 +18,9 @@ from tests.conftest import BASIC_PASSWORD, BASIC_USER, IDENTITY_TOKEN, SA_TOKEN,
 from tests.support.helper import HELPER, USERNAME, HelperState
 from tests.support.images import ImageBuilder, Pushed
 from tests.support.leaks import secret_haystacks
+from tests.support.proxy import RegistryProxy
+from tests.support.proxy_rules import KnownRepositories, Revocation
 from tests.support.pushgate import Service, launch, redis_db
-from tests.support.registry_rules import Gate, GateProxy
 from tests.support.services import RedisServer, Registry
 from tests.support.vendor import served_digest
 
@@ -33,8 +34,8 @@ class Stack:
     """The service and the registries behind its targets."""
 
     service: Service
-    basic: GateProxy
-    ecr: GateProxy
+    basic: RegistryProxy
+    ecr: RegistryProxy
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,8 @@ def stack(
 ) -> Iterator[Stack]:
     """pushgate with a targets file; the source is read with an identity token."""
     workdir = tmp_path_factory.mktemp("targets-service")
-    basic = GateProxy(basic_registry.port)
-    ecr = GateProxy(source_registry.port, Gate(known=set()))
+    basic = RegistryProxy(basic_registry.port, Revocation())
+    ecr = RegistryProxy(source_registry.port, KnownRepositories(set()))
     (workdir / "basic-password").write_text(BASIC_PASSWORD + "\n")
     (workdir / "targets.yaml").write_text(
         f"""
@@ -153,11 +154,11 @@ def test_one_post_pushes_to_three_registries(
     assert _basic_digest(basic_registry, f"pushgate/myapp-{unique}", "1", media) == image.digest
 
     # The same push again: every destination serves the digest, nothing is uploaded again.
-    uploads = stack.basic.gate.count("POST", "/blobs/uploads/")
+    uploads = stack.basic.stats.count("POST", "/blobs/uploads/")
     again = stack.service.push(source=source, app_slug="myapp", targets=ALL)
     assert again["status"] == "succeeded", again
     assert again["progress"]["blobs_skipped"] == 9
-    assert stack.basic.gate.count("POST", "/blobs/uploads/") == uploads
+    assert stack.basic.stats.count("POST", "/blobs/uploads/") == uploads
 
 
 def test_the_helper_is_asked_again_after_its_secret_rotated(
@@ -212,13 +213,14 @@ def test_a_revoked_credential_fails_only_its_destination(
     unique: str,
 ) -> None:
     image = source_images.image(f"acme/{unique}", "1", [200 * KiB])
-    stack.basic.gate.revoke_when = lambda method, path: method == "POST"  # at its first upload
+    revocation = stack.basic.rule(Revocation)
+    revocation.when = lambda method, path: method == "POST"  # at its first upload
     try:
         job = stack.service.push(
             source=f"{source_registry.host}/acme/{unique}:1", app_slug="myapp", targets=ALL
         )
     finally:
-        stack.basic.gate.revoked, stack.basic.gate.revoke_when = False, None
+        revocation.revoked, revocation.when = False, None
     assert job["status"] == "failed", job
     assert job["error"]["type"] == "auth"
     assert "1 of 3 destinations failed" in job["error"]["detail"]

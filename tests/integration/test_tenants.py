@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.faults import Faults
 from tests.support.images import ImageBuilder
 from tests.support.proxy import RegistryProxy
+from tests.support.proxy_faults import Faults
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.services import RedisServer, Registry
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import Browser, Page, Playwright
 
+from tests.support.pushgate import API_KEY
 from tests.support.services import ServiceFailed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -64,3 +65,10 @@ def artifacts_dir() -> Path:
     folder = Path(os.environ.get("PUSHGATE_TEST_ARTIFACTS") or ROOT / ".artifacts" / "ui")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def sign_in(page: Page, key: str = API_KEY) -> None:
+    """Open the page and sign in by pasting a key."""
+    page.goto("/ui/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()

@@ -1,35 +1,35 @@
-"""A reverse proxy in front of a test registry: the vendor's attestation 400, injected faults."""
+"""The registry proxy of the tests: a reverse proxy in front of a distribution registry.
+
+Its rules (proxy_rules.py) answer in the registry's place: refusals (the vendor's attestation
+400, unknown repositories, immutable tags, a revoked credential) and quirks (the referrers
+API). Its faults (proxy_faults.py) break the transport. It counts what it answered and what it
+forwarded (`stats`).
+"""
 
 from __future__ import annotations
 
 import http.client
-import json
 import random
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
-from tests.support.faults import (
+from tests.support.proxy_faults import (
     FORTY_TWO_PERCENT,
     Exchange,
     Faults,
     ProxyStats,
-    Reply,
     draw_fault,
+    early_refusal,
     one_in_four,
 )
-from tests.support.images import carries_attestation
+from tests.support.proxy_rules import Reply, Request, Rule
 
-__all__ = [
-    "FORTY_TWO_PERCENT",
-    "Faults",
-    "ProxyStats",
-    "RegistryProxy",
-    "carries_attestation",
-    "one_in_four",
-]
+__all__ = ["FORTY_TWO_PERCENT", "Faults", "ProxyStats", "RegistryProxy", "one_in_four"]
+
+R = TypeVar("R", bound=Rule)
 
 HOP_HEADERS = {
     "connection",
@@ -49,13 +49,11 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class RegistryProxy:
-    """Forwards to `upstream` (host, port); can refuse attestations and inject faults."""
+    """Forwards to the registry on `upstream_port`, unless one of `rules` answers first."""
 
-    def __init__(
-        self, upstream_port: int, *, reject_attestations: bool = False, faults: Faults | None = None
-    ) -> None:
+    def __init__(self, upstream_port: int, *rules: Rule, faults: Faults | None = None) -> None:
         self.upstream_port = upstream_port
-        self.reject_attestations = reject_attestations
+        self.rules = list(rules)
         self.faults = faults or Faults()
         self.stats = ProxyStats()
         self.random = random.Random(self.faults.seed)
@@ -77,6 +75,25 @@ class RegistryProxy:
     def pick_fault(self, method: str, path: str) -> str | None:
         """Draw the fault for one request, if any."""
         return draw_fault(self.faults, self.stats, self.random, method, path)
+
+    def rule(self, kind: type[R]) -> R:
+        """The first of the proxy's rules of this kind."""
+        return next(rule for rule in self.rules if isinstance(rule, kind))
+
+    def answer(self, request: Request) -> Reply | None:
+        """The first rule's answer in the registry's place, if any."""
+        for rule in self.rules:
+            reply = rule.answer(request)
+            if reply is not None:
+                return reply
+        return None
+
+    def note(self, request: Request, reply: Reply) -> None:
+        """Count an answer about to be sent, and show it to every rule."""
+        with self.stats.lock:
+            self.stats.answered.append((request.method, request.path, reply.status))
+        for rule in self.rules:
+            rule.answered(request, reply)
 
 
 # Like Go's net/http: an early answer reads at most this much of a body it does not want.
@@ -128,8 +145,9 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             proxy.stats.add_uploaded(len(body))
             return body
 
-        def _refuse_early(self, status: int, headers: list[tuple[str, str]], body: bytes) -> Reply:
-            """Answer before reading the body: a small one is read, a big one cut off."""
+        def _refuse_early(self, fault: str) -> Reply:
+            """A 503 or 429 before reading the body: a small one is read, a big one cut off."""
+            status, headers, body = early_refusal(fault, proxy.faults.retry_after)
             length = self._length()
             keep = length is not None and length <= LINGER_BYTES
             if keep:
@@ -142,46 +160,34 @@ def _make_handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> Reply | None:
             """Work out the answer; None to hang up without one."""
             fault = proxy.pick_fault(self.command, self.path)
-            if fault == "503":
-                return self._refuse_early(
-                    503, [("Content-Type", "text/plain")], b"upstream unavailable"
-                )
-            if fault == "429":
-                return self._refuse_early(
-                    429,
-                    [("Content-Type", "text/plain"), ("Retry-After", proxy.faults.retry_after)],
-                    b"Too Many Requests: slow down",
-                )
+            reply: Reply | None
+            if fault in ("503", "429"):
+                request, reply = Request(self.command, self.path, None), self._refuse_early(fault)
+            else:
+                request, reply = self._ruled_or_forwarded(fault)
+            if reply is not None:
+                proxy.note(request, reply)
+            return reply
+
+        def _ruled_or_forwarded(self, fault: str | None) -> tuple[Request, Reply | None]:
+            """A rule's answer, else the registry's; blob bodies stream on, unread by rules."""
             length = self._length()
             streamed = length is not None and "/manifests/" not in self.path
+            request = Request(self.command, self.path, None if streamed else self._read_body())
+            ruled = proxy.answer(request)
+            if ruled is not None:
+                for _ in self._pieces(length if streamed and length else 0):
+                    pass  # read all of a refused body: the connection stays usable
+                return request, ruled
             if streamed:
-                return self._forward_streaming(fault, length or 0)
-            body = self._read_body()
-            if (
-                proxy.reject_attestations
-                and self.command == "PUT"
-                and "/manifests/" in self.path
-                and carries_attestation(body)
-            ):
-                with proxy.stats.lock:
-                    proxy.stats.rejected_attestations += 1
-                err = {
-                    "errors": [
-                        {
-                            "code": "MANIFEST_INVALID",
-                            "message": "manifest invalid",
-                            "detail": "provenance attestations are not supported",
-                        }
-                    ]
-                }
-                return Reply(400, [("Content-Type", "application/json")], json.dumps(err).encode())
-            if fault == "drop" and body:
-                return None  # the upload is lost: no answer at all
+                return request, self._forward_streaming(fault, length or 0)
+            if fault == "drop" and request.body:
+                return request, None  # the upload is lost: no answer at all
             upstream = self._upstream()
             try:
                 headers = self._forwarded_headers()
-                upstream.request(self.command, self.path, body=body, headers=headers)
-                return self._answer(upstream, fault)
+                upstream.request(self.command, self.path, body=request.body, headers=headers)
+                return request, self._answer(upstream, fault)
             finally:
                 upstream.close()
 

@@ -11,8 +11,8 @@ import httpx
 
 from tests.support.accounts import BASIC_PASSWORD, BASIC_USER
 from tests.support.images import OCI_INDEX
-from tests.support.referrers_api import ReferrersApi
-from tests.support.registry_rules import Gate, GateProxy
+from tests.support.proxy import RegistryProxy
+from tests.support.proxy_rules import ReferrersApi
 from tests.support.services import Registry
 from worker.jobs.model import Job
 from worker.jobs.runner import JobRunner
@@ -28,7 +28,7 @@ class Targets:
     `refapi` (a proxy serving the referrers API in front of another Basic registry)."""
 
     basic: Registry
-    refapi: GateProxy
+    refapi: RegistryProxy
     api: ReferrersApi
     settings: Settings
 
@@ -38,7 +38,7 @@ class Targets:
     ) -> Targets:
         """A targets file in `folder` naming `basic` and `refapi`; settings that use it."""
         api = ReferrersApi()
-        proxy = GateProxy(behind_proxy.port, Gate(referrers=api))
+        proxy = RegistryProxy(behind_proxy.port, api)
         (folder / "pw").write_text(BASIC_PASSWORD)
         (folder / "targets.yaml").write_text(
             f"- {{name: basic, registry: '{logged.host}', username: {BASIC_USER}, "

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.accounts import BASIC_PASSWORD, BASIC_USER
 from tests.support.proxy import RegistryProxy
-from tests.support.registry_rules import Gate, GateProxy
+from tests.support.proxy_rules import RefuseAttestations, Rule
 from tests.support.services import RedisServer, Registry
 from tests.support.signed_stack import Targets
 from worker.engines import build_engine
@@ -42,7 +42,7 @@ def engine(make_engine: Callable[..., CopyEngine]) -> CopyEngine:
 @pytest.fixture(scope="module")
 def vendor_front(vendor_registry: Registry) -> Iterator[RegistryProxy]:
     """The vendor's front: answers 400 MANIFEST_INVALID to manifests that carry attestations."""
-    proxy = RegistryProxy(vendor_registry.port, reject_attestations=True)
+    proxy = RegistryProxy(vendor_registry.port, RefuseAttestations())
     yield proxy
     proxy.stop()
 
@@ -110,12 +110,12 @@ def signed_targets(
 
 
 @pytest.fixture
-def gates() -> Iterator[Callable[..., GateProxy]]:
-    """Gate proxies in front of registries; stopped afterwards."""
-    started: list[GateProxy] = []
+def proxies() -> Iterator[Callable[..., RegistryProxy]]:
+    """Registry proxies with the given rules in front of registries; stopped afterwards."""
+    started: list[RegistryProxy] = []
 
-    def make(registry: Registry, **behaviour: object) -> GateProxy:
-        proxy = GateProxy(registry.port, Gate(**behaviour))  # type: ignore[arg-type]
+    def make(registry: Registry, *rules: Rule) -> RegistryProxy:
+        proxy = RegistryProxy(registry.port, *rules)
         started.append(proxy)
         return proxy
 

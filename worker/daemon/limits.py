@@ -37,9 +37,14 @@ def check_before_docker_push(
         history = source.client().api.history(image.id)
     biggest = max((int(step.get("Size") or 0) for step in history), default=0)
     if biggest >= limit.size:
-        raise RejectedError(
-            f"a layer of {name} holds {biggest} bytes ({biggest / 1e9:.2f} GB) before "
-            f"compression and is not sent to {destination}: {limit.why}; `docker push` "
-            "compresses it itself, so pushgate cannot tell its size on the wire first "
-            "(PUSHGATE_DAEMON_PUSH=export counts the compressed layer before sending)"
-        )
+        raise RejectedError(docker_push_refusal(name, biggest, destination, limit))
+
+
+def docker_push_refusal(name: str, size: int, destination: str, limit: BlobLimit) -> str:
+    """Why the docker-push path does not send a layer of `size` bytes before compression."""
+    return (
+        f"a layer of {name} holds {size} bytes ({size / 1e9:.2f} GB) before "
+        f"compression and is not sent to {destination}: {limit.why}; `docker push` "
+        "compresses it itself, so pushgate cannot tell its size on the wire first "
+        "(PUSHGATE_DAEMON_PUSH=export counts the compressed layer before sending)"
+    )

@@ -32,8 +32,7 @@ class JobHeartbeat:
         )
 
     def __enter__(self) -> JobHeartbeat:
-        self.store.beat(self.job_id)
-        self._thread.start()
+        self._thread.start()  # the claim started the heartbeat
         return self
 
     def __exit__(self, *exc: object) -> None:

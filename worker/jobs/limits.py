@@ -1,13 +1,19 @@
 """Per-caller limits on submissions: pushes per minute and jobs queued or running at once,
-checked and taken in one atomic step in Redis."""
+checked and taken in one atomic step in Redis; and a new job's whole submission in that same
+step (limits, record, queue message, indexes, audit event: one round trip, nothing half-written)."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from worker.jobs import keys
+from worker.jobs.audit import STREAM_MAXLEN
 from worker.jobs.connection import StoreConnection, guard
+from worker.jobs.listing import JobListing
+from worker.jobs.model import Job
 from worker.jobs.scripts import with_statuses
 
 RESERVATION_GRACE = 60.0  # a reserved id with no record yet counts for this long
@@ -49,6 +55,36 @@ redis.call('ZADD', KEYS[2], now, ARGV[4])
 return {1}
 """).replace("PRUNE", "4")
 
+# KEYS: as ADMIT's (rate log, caller's active jobs), then the job's hash, every active job,
+# the queue list, the two job indexes, the two audit streams. ARGV: as ADMIT's (7), then the
+# retention, the queue message, the index member, the index cutoff, the audit event (or ""),
+# the audit cutoff id, the audit streams' length, then the record's field/value pairs.
+SUBMIT = (
+    ADMIT.removesuffix("return {1}\n")  # the same checks, then the writes
+    + """
+local retention = tonumber(ARGV[8])
+redis.call('HSET', KEYS[3], unpack(ARGV, 15))
+redis.call('EXPIRE', KEYS[3], retention)
+redis.call('LPUSH', KEYS[5], ARGV[9])
+redis.call('ZADD', KEYS[4], now, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - retention)
+for i = 6, 7 do
+  redis.call('ZADD', KEYS[i], 0, ARGV[10])
+  redis.call('ZREMRANGEBYLEX', KEYS[i], '-', ARGV[11])
+  redis.call('EXPIRE', KEYS[i], retention)
+end
+if ARGV[12] ~= '' then
+  for i = 8, 9 do
+    redis.call('XADD', KEYS[i], 'MINID', '~', ARGV[13], '*', 'event', ARGV[12])
+    redis.call('XTRIM', KEYS[i], 'MAXLEN', '~', ARGV[14])
+    redis.call('EXPIRE', KEYS[i], retention)
+  end
+end
+return {1}
+"""
+)
+
+
 # KEYS: all active jobs (zset). ARGV: job key prefix. Returns {queued, running}; drops the
 # ids of jobs that ended or expired.
 COUNT_ACTIVE = with_statuses("""
@@ -74,9 +110,11 @@ class Refusal:
 class CallerLimits:
     """Admits a caller's new job when it is within its rate and its active-job limit."""
 
-    def __init__(self, connection: StoreConnection) -> None:
+    def __init__(self, connection: StoreConnection, retention: int) -> None:
         self._redis = connection.client
+        self._retention = retention  # of the jobs submit() stores
         self._admit = self._redis.register_script(ADMIT)
+        self._submit = self._redis.register_script(SUBMIT)
         self._count = self._redis.register_script(COUNT_ACTIVE)
 
     def admit(self, caller: str, job_id: str, rate: int, max_active: int) -> Refusal | None:
@@ -88,6 +126,31 @@ class CallerLimits:
         if int(result[0]) == 1:
             return None
         return Refusal(str(result[1]), int(result[2]))
+
+    def submit(
+        self,
+        job: Job,
+        message: tuple[str, str],
+        limits: tuple[str, int, int],
+        audit_event: dict[str, Any] | None = None,
+    ) -> Refusal | None:
+        """In one step, if the caller's `limits` (name, rate, max active) admit `job`: take a
+        slot as admit() does, store the job with its queue `message` (list, body), index it,
+        and store its `audit_event`. None when done, else the Refusal, and nothing written."""
+        now, (caller, rate, max_active) = time.time(), limits
+        cutoff = int((now - self._retention) * 1000)
+        names = [keys.caller_rate(caller), keys.caller_active(caller), keys.job(job.id)]
+        names += [keys.ACTIVE_KEY, message[0], keys.job_index(None), keys.job_index(job.app_slug)]
+        names += [keys.audit_stream(None), keys.audit_stream(job.app_slug)]
+        args: list[str | float] = [now, rate, max_active, job.id, keys.JOB_PREFIX]
+        args += [RESERVATION_GRACE, FULL_RETRY_AFTER, self._retention, message[1]]
+        args += [JobListing.member(job), f"({cutoff:013d}:"]
+        event = "" if audit_event is None else json.dumps(audit_event, separators=(",", ":"))
+        args += [event, f"{cutoff}-0", STREAM_MAXLEN]
+        args += [text for pair in job.to_record().items() for text in pair]
+        with guard():
+            result = self._submit(keys=names, args=args)
+        return None if int(result[0]) == 1 else Refusal(str(result[1]), int(result[2]))
 
     def active_counts(self) -> tuple[int, int]:
         """(queued, running) jobs across every caller."""

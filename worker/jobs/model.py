@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cached_property
@@ -207,6 +207,25 @@ class Job:
             if data.get(name) is not None:
                 data[name] = parse_time(data[name])
         return cls(**data)
+
+
+def job_of_reply(record: Sequence[str]) -> Job:
+    """The job of a flat HGETALL reply (field, value, ...), as a Lua script returns it."""
+    return Job.from_record(dict(zip(record[::2], record[1::2], strict=True)))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run's claim of a job: whether the run took it (the claim is truthy then), whether
+    this claim started it (its first run), and the job as the claim left it."""
+
+    taken: bool
+    started: bool
+    job: Job
+
+    def __bool__(self) -> bool:
+        """True when the run took the job."""
+        return self.taken
 
 
 @dataclass(frozen=True)

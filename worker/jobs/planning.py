@@ -132,26 +132,26 @@ def plan_push(
     except UnsignedImage as unsigned:
         doc = plan_document(job, None)
         doc["verdicts"].append(verdict("signatures", "verify", False, unsigned.detail))
-        return _settle(doc)
+        return settle(doc)
     except RejectedError as refused:
         doc = plan_document(job, None)
         doc["verdicts"].append(verdict("attestations", "source", False, refused.detail))
-        return _settle(doc)
+        return settle(doc)
     except PushError as error:
-        return _settle({**plan_document(job, None), "error": _error(error)})
+        return settle({**plan_document(job, None), "error": _error(error)})
     doc = plan_document(job, image)
     if verify is not None:
         signed = ", ".join(f"{v['digest'][:19]} by {v['key']}" for v in image.verified)
         doc["verdicts"].append(verdict("signatures", "verify", True, f"signed: {signed}"))
-    return _settle(doc)
+    return settle(doc)
 
 
 def _error(error: PushError) -> dict[str, str]:
     return {"type": error.type, "detail": error.detail}
 
 
-def _settle(doc: dict[str, Any]) -> dict[str, Any]:
-    """`allowed` from the verdicts and errors: every verdict allows, nothing failed."""
+def settle(doc: dict[str, Any]) -> dict[str, Any]:
+    """The plan with `allowed` set: every verdict allows, and nothing failed."""
     failed = doc.get("error") or any(d.get("error") for d in doc.get("destinations", []))
     doc["allowed"] = not failed and all(v["allowed"] for v in doc["verdicts"])
     return doc

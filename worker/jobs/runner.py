@@ -96,16 +96,16 @@ class JobRunner:
             return None
 
     def _run(self, job_id: str, run_id: str) -> Job | None:
-        """Claim, copy and finish: the job is read from Redis once when claimed and once when
-        it ends (the record the caller gets back and the end event carry)."""
+        """Claim, copy and finish: the job is read from Redis in the claim's step and in the
+        step that ends it (the record the caller gets back and the end event carry)."""
         stale_before = time.time() - self.settings.heartbeat_timeout
         try:
-            claim = partial(self.store.claim, job_id, run_id, stale_before)
+            claim = partial(self.store.claim, job_id, run_id, stale_before, utcnow())
             claimed = self._when_available(job_id, claim)
-            job = self.store.get(job_id)
         except JobNotFound:
             log.warning("push job %s has no record (expired?): nothing to do", job_id)
             return None
+        job = claimed.job
         bind(app_slug=job.app_slug, key_name=job.owner, request_id=job.request_id)
         if not claimed:
             log.info(
@@ -121,15 +121,7 @@ class JobRunner:
             return self._finish(job, run_id, JobStatus.FAILED, error=error) or self.store.get(
                 job_id
             )
-        if job.started_at is None:
-            job.started_at = utcnow()
-            self.store.transition(
-                job_id,
-                [JobStatus.RUNNING],
-                JobStatus.RUNNING,
-                run_id=run_id,
-                started_at=job.started_at,
-            )
+        if claimed.started:  # the claim recorded started_at: this is the job's first run
             self._emit("push.started", job)
         destinations = ", ".join(job.destinations)
         log.info(
@@ -239,11 +231,10 @@ class JobRunner:
 
     def _finish(self, job: Job, run_id: str, status: JobStatus, **fields: object) -> Job | None:
         """End the job as `status` if this run still holds it, and tell the event sink: the job
-        as it ended (read once), or None when it changed hands."""
+        as it ended (read in the same step), or None when it changed hands."""
         finished_at = utcnow()
-        if not self.store.transition(
-            job.id, [JobStatus.RUNNING], status, run_id=run_id, finished_at=finished_at, **fields
-        ):
+        ended = self.store.end(job.id, status, run_id, finished_at=finished_at, **fields)
+        if ended is None:
             log.warning("push job %s changed hands before it could end as %s", job.id, status)
             return None
         error = fields.get("error")
@@ -251,13 +242,6 @@ class JobRunner:
         phases = fields.get("phases")
         ran = [p for p in phases if isinstance(p, JobPhase)] if isinstance(phases, list) else []
         count_finished(status, error_type, job.started_at, finished_at, ran)
-        try:
-            ended = self.store.get(job.id)
-        except (JobNotFound, StoreUnavailable) as exc:  # it ended all the same
-            log.warning(
-                "push job %s: the push.%s event could not be emitted: %s", job.id, status, exc
-            )
-            return None
         self._emit(f"push.{status}", ended)
         return ended
 

@@ -5,6 +5,7 @@ deliveries, the chat replay guard). Key names: worker/jobs/keys.py; outages: Sto
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterable
@@ -22,8 +23,8 @@ from worker.jobs.keys import job as job_key
 from worker.jobs.ledger import BlobLedger, LayerCache, TagLock
 from worker.jobs.limits import CallerLimits
 from worker.jobs.listing import JobListing
-from worker.jobs.model import Job, JobError, JobPage, JobStatus, encode_field
-from worker.jobs.notify import ChangeFeed, publish_change
+from worker.jobs.model import Claim, Job, JobError, JobPage, JobStatus, encode_field, job_of_reply
+from worker.jobs.notify import ChangeFeed, channel, publish_change
 from worker.jobs.plans import PlanExchange
 from worker.jobs.replays import ReplayGuard
 from worker.jobs.waits import WaitSlots
@@ -100,7 +101,7 @@ class JobStore:
 
     def caller_limits(self) -> CallerLimits:
         """Per-caller rate and active-job limits."""
-        return CallerLimits(self._connection)
+        return CallerLimits(self._connection, self.retention)
 
     def idempotency(self) -> IdempotencyRecords:
         """Which job each idempotent submission made."""
@@ -170,22 +171,24 @@ class JobStore:
 
     # -- running --
 
-    def claim(self, job_id: str, run_id: str, stale_before: float) -> bool:
-        """Take the job for a run: it is queued, or running with a heartbeat older than
-        `stale_before` (its worker died). Counts the attempt. False when it is not ours."""
+    def claim(
+        self, job_id: str, run_id: str, stale_before: float, now: dt.datetime | None = None
+    ) -> Claim:
+        """Take the job for a run and read it, in one step: it is taken when queued, or running
+        with a heartbeat older than `stale_before` (its worker died). Counts the attempt,
+        starts the heartbeat, and on the job's first run records `now` as its start."""
+        args: list[str | float] = [job_id, run_id, time.time(), stale_before, self.retention]
+        args += [encode_field(now or utcnow()), channel(job_id)]
         with guard():
-            result = self._claim(
-                keys=[self.key(job_id), RUNNING_KEY],
-                args=[job_id, run_id, time.time(), stale_before, self.retention],
-            )
-        if result == -1:
+            reply = self._claim(keys=[self.key(job_id), RUNNING_KEY], args=args)
+        if reply[0] == -1:
             raise JobNotFound(f"no push job {job_id!r}")
-        return bool(result == 1)
+        return Claim(reply[0] == 1, reply[1] == 1, job_of_reply(reply[2:]))
 
-    def beat(self, job_id: str) -> None:
-        """Record that the job's run is alive now."""
+    def beat(self, job_id: str, at: float | None = None) -> None:
+        """Record that the job's run is alive now (or was `at`, in epoch seconds)."""
         with guard():
-            self._redis.zadd(RUNNING_KEY, {job_id: time.time()})
+            self._redis.zadd(RUNNING_KEY, {job_id: time.time() if at is None else at})
 
     def run_state(self, job_id: str) -> RunState:
         """The job's cancel flag and owning run, as its heartbeat polls them."""
@@ -199,33 +202,23 @@ class JobStore:
     def requeue_stale(self, stale_before: float) -> list[str]:
         """Put running jobs whose heartbeat stopped before `stale_before` back to queued."""
         with guard():
-            stale = self._redis.zrangebyscore(RUNNING_KEY, "-inf", stale_before)
-            return [
-                str(job_id)
-                for job_id in stale
-                if self._requeue(
-                    keys=[self.key(str(job_id)), RUNNING_KEY], args=[str(job_id), stale_before]
-                )
-                == 1
+            stale = [str(j) for j in self._redis.zrangebyscore(RUNNING_KEY, "-inf", stale_before)]
+            requeued = [
+                self._requeue(keys=[self.key(j), RUNNING_KEY], args=[j, stale_before])
+                for j in stale
             ]
+            return [job_id for job_id, result in zip(stale, requeued, strict=True) if result == 1]
 
     def hand_back(self, job_id: str, run_id: str) -> bool:
         """Put the job this run holds back to queued at once, its heartbeat ended in the same
         step (its worker is shutting down); the caller re-sends its message. False when the
         run no longer holds it."""
-        args: list[str | int] = [json.dumps([str(JobStatus.RUNNING)]), json.dumps(run_id)]
-        args += [self.retention, job_id, "status", encode_field(JobStatus.QUEUED)]
-        args += ["run_id", encode_field(None)]
-        with guard():
-            result = self._transition(keys=[self.key(job_id), RUNNING_KEY], args=args)
-        if result == 1:
-            publish_change(self._redis, job_id)
-        return bool(result == 1)
+        fields = {"status": JobStatus.QUEUED, "run_id": None}
+        return bool(self._apply(job_id, [JobStatus.RUNNING], run_id, fields) == 1)
 
     def mark_stale(self, job_id: str) -> None:
         """Make the job's heartbeat look long stopped, so the next reconciler pass takes it."""
-        with guard():
-            self._redis.zadd(RUNNING_KEY, {job_id: 0})
+        self.beat(job_id, at=0)
 
     # -- reading and changing jobs: update and transition are the only writers of fields --
 
@@ -257,34 +250,41 @@ class JobStore:
         """Move the job to `to` (and set fields) only if its status is in `allowed` and,
         when `run_id` is given, the job still belongs to that run. An end state ends the
         job's heartbeat in the same step."""
-        args: list[str | int] = [
-            json.dumps([str(s) for s in allowed]),
-            json.dumps(run_id) if run_id else "",
-            self.retention,
-            job_id if to.finished else "",
-            "status",
-            encode_field(to),
-        ]
-        for name, value in fields.items():
-            args += [name, encode_field(value)]
-        with guard():
-            result = self._transition(keys=[self.key(job_id), RUNNING_KEY], args=args)
+        result = self._apply(job_id, allowed, run_id, {"status": to, **fields})
         if result == -1:
             raise JobNotFound(f"no push job {job_id!r}")
-        if result == 1:
-            publish_change(self._redis, job_id)
         return bool(result == 1)
+
+    def end(self, job_id: str, to: JobStatus, run_id: str, **fields: object) -> Job | None:
+        """End the running job as `to` (and set fields) if `run_id` still holds it, and read
+        it back in the same step: the job as it ended, or None when it changed hands."""
+        reply = self._apply(job_id, [JobStatus.RUNNING], run_id, {"status": to, **fields}, True)
+        if reply == -1:
+            raise JobNotFound(f"no push job {job_id!r}")
+        return job_of_reply(reply[1:]) if isinstance(reply, list) else None
+
+    def _apply(
+        self,
+        job_id: str,
+        allowed: Iterable[JobStatus],
+        run_id: str | None,
+        fields: Any,
+        read: bool = False,
+    ) -> Any:
+        """Run TRANSITION, which announces the change and, but for a move to running, ends the
+        job's heartbeat; with `read`, the changed job's record comes back."""
+        ended = "" if fields["status"] is JobStatus.RUNNING else job_id
+        head = [json.dumps([str(s) for s in allowed]), json.dumps(run_id) if run_id else ""]
+        args: list[str | int] = [*head, self.retention, ended, channel(job_id), "read" * read]
+        args += [text for name, value in fields.items() for text in (name, encode_field(value))]
+        with guard():
+            return self._transition(keys=[self.key(job_id), RUNNING_KEY], args=args)
 
     def request_cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or flag a running one; JobConflict when finished."""
-        if self.transition(
-            job_id,
-            [JobStatus.QUEUED],
-            JobStatus.CANCELLED,
-            cancel_requested=True,
-            finished_at=utcnow(),
-            error=JobError.of(PushCancelled("cancelled before it started")),
-        ):
+        error = JobError.of(PushCancelled("cancelled before it started"))
+        ended: dict[str, Any] = {"cancel_requested": True, "finished_at": utcnow(), "error": error}
+        if self.transition(job_id, [JobStatus.QUEUED], JobStatus.CANCELLED, **ended):
             return self.get(job_id)
         if self.transition(job_id, [JobStatus.RUNNING], JobStatus.RUNNING, cancel_requested=True):
             return self.get(job_id)

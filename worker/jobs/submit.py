@@ -39,6 +39,7 @@ from worker.targets import Target, TargetSet
 from worker.targets_file import load_targets
 
 MAX_EXTRA_TAGS = 20
+HASHED_SINCE_V1 = ("attestations", "platforms")  # push options always in the fingerprint
 Enqueue = Callable[[str], None]
 QueueMessage = Callable[[str], tuple[str, str]]  # job id -> (queue list, task message)
 
@@ -73,7 +74,14 @@ class PushRequest:
         idempotent retries."""
         body = asdict(self)
         del body["options"]
-        body.update(self.options.record())
+        # An option left at its default is not hashed (attestations and platforms always were),
+        # so adding an option keeps the replays across that upgrade matching.
+        default = PushOptions().record()
+        body.update(
+            (name, value)
+            for name, value in self.options.record().items()
+            if name in HASHED_SINCE_V1 or value != default[name]
+        )
         body["target"] = body.pop("image")  # hashed under its API name, as before the rename
         if not body["targets"]:  # as before targets existed: replays across an upgrade match
             del body["targets"]

@@ -19,7 +19,8 @@ from worker.registry.manifests import Descriptor
 from worker.registry.repository import Repository
 from worker.registry.uploads import Upload
 
-QUEUE_DEPTH = 4  # chunks of 1 MiB waiting per branch: the most a slow destination holds back
+# Reads (up to 64 KiB each) waiting per branch: 4 MiB at most, what a slow destination holds back.
+QUEUE_DEPTH = 64
 _PUT_WAIT = 0.2
 _END = b""
 

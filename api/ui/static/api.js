@@ -38,7 +38,10 @@ function describeProblem(status, problem) {
     return "pushgate could not be reached. Check your connection; the page retries on its own.";
   }
   const detail = problem && (problem.detail || problem.title);
-  return detail ? `${detail} (HTTP ${status})` : `The API answered HTTP ${status}.`;
+  // A refusal names the rule that refused and the file that holds it (keys or apps file).
+  const where = problem && problem.file ? ` in ${problem.file}` : "";
+  const rule = problem && problem.rule ? ` [rule ${problem.rule}${where}]` : "";
+  return detail ? `${detail}${rule} (HTTP ${status})` : `The API answered HTTP ${status}.`;
 }
 
 let onUnauthorized = () => {};

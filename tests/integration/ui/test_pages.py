@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import artifacts_dir
+from tests.support.browser import artifacts_dir, sign_in
 from tests.support.images import ImageBuilder
 from tests.support.pushgate import API_KEY, Service
 from tests.support.services import Registry
@@ -18,13 +18,6 @@ from worker.timestamps import utcnow
 
 MiB = 1 << 20
 WAIT_MS = 120_000
-
-
-def sign_in(page: Page, key: str = API_KEY) -> None:
-    """Open the page and sign in by pasting a key."""
-    page.goto("/ui/")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def tab_to(page: Page, href: str) -> None:

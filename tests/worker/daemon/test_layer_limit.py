@@ -3,6 +3,7 @@ sending any byte of the image; the docker-push path refuses by the uncompressed 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +17,14 @@ from worker.daemon.export import push_by_export
 from worker.daemon.limits import check_before_docker_push, gzip_bound
 from worker.daemon.source import DaemonSource
 from worker.errors import RejectedError
+from worker.jobs.daemon_plan import plan_daemon_push
+from worker.jobs.submit import PushRequest, plan_job
 from worker.reference import destination
 from worker.registry.copier import CopyEngine
 from worker.registry.destination import BlobLimit
 from worker.registry.progress import Progress
+from worker.settings import Settings
+from worker.targets_file import load_targets
 
 KiB = 1024
 BIG = 300 * KiB  # random bytes: its gzip is a little larger
@@ -97,3 +102,23 @@ def test_docker_push_path_refuses_by_the_uncompressed_size(
     )
     check_before_docker_push(daemon, image, name, "small", BlobLimit(BIG + 1, "the test's limit"))
     check_before_docker_push(daemon, image, name, "small", None)
+
+
+def test_a_daemon_plan_holds_each_push_path_to_the_limit_its_own_way(
+    engine: CopyEngine, daemon: DaemonSource, image: Any, settings: Settings, unique: str
+) -> None:
+    """The export path counts a layer near the limit (the plan says it may reach it, until a
+    push has counted it); docker push refuses by the size before compression (so the plan
+    refuses too)."""
+    settings = dataclasses.replace(settings, daemon_sources=True)
+    request = PushRequest(source=f"docker-daemon:local/{unique}:1", app_slug="myapp")
+    job = plan_job(request, settings, owner="t", targets=load_targets(settings))
+    job.results[0] = dataclasses.replace(job.results[0], layer_limit=200 * KiB)
+    cache: dict[str, str] = {}
+    by_export = plan_daemon_push(daemon, engine, cache, job, lambda: None)
+    [limit] = by_export["destinations"][0]["limits"]
+    assert by_export["allowed"] and "may reach" in limit["detail"], by_export
+    by_sdk = plan_daemon_push(daemon, engine, cache, job, lambda: None, by_docker_push=True)
+    [limit] = by_sdk["destinations"][0]["limits"]
+    assert not by_sdk["allowed"] and f"holds {BIG} bytes" in limit["detail"], by_sdk
+    assert [v["rule"] for v in by_sdk["verdicts"] if not v["allowed"]] == ["vendor-layer-size"]

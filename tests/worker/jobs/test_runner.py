@@ -4,6 +4,7 @@ superseded by another, and the job store going away while a job is claimed or fi
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -210,9 +211,39 @@ def test_a_run_reads_its_job_once_when_claimed_and_once_when_it_ends(
     runner.events = lambda event, job: told.append((event, job.status))
     job_id = queue_job(runner.store, runner.settings, f"{source_registry.host}/acme/{unique}:1")
     reads: list[str] = []
-    read = runner.store.get
-    monkeypatch.setattr(runner.store, "get", lambda wanted: reads.append(wanted) or read(wanted))
+    read = Job.from_record
+    monkeypatch.setattr(
+        Job, "from_record", lambda record: reads.append(record["id"]) or read(record)
+    )
     job = runner.run(job_id)
     assert job is not None and job.status is JobStatus.SUCCEEDED and job.digest == image.digest
-    assert reads == [job_id, job_id]  # the claim phase's read, the end phase's read
+    assert reads == [json.dumps(job_id)] * 2  # the claim phase's read, the end phase's read
     assert told == [("push.started", JobStatus.RUNNING), ("push.succeeded", JobStatus.SUCCEEDED)]
+
+
+def test_a_job_that_fails_at_its_source_costs_the_run_two_redis_round_trips(
+    settings: Settings,
+    make_runner: Callable[[Settings], JobRunner],
+    source_registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    unique: str,
+) -> None:
+    runner = make_runner(settings)
+    source = f"{source_registry.host}/acme/{unique}-missing:1"
+    runner.run(queue_job(runner.store, settings, source))  # engine built, scripts loaded
+    job_id = queue_job(runner.store, settings, source)
+    sent: list[int] = []
+    send = redis.connection.Connection.send_packed_command
+    this_thread = threading.get_ident()  # not the monitor's polls
+
+    def counted(connection: redis.connection.Connection, *args: Any, **kwargs: Any) -> None:
+        if threading.get_ident() == this_thread:
+            sent.append(1)
+        send(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+    job = runner.run(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.type == "not_found"
+    assert job.started_at is not None and job.finished_at is not None and job.attempts == 1
+    assert len(sent) == 2  # the claim (which reads the job), the end (which reads it back)

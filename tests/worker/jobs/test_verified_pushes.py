@@ -85,7 +85,9 @@ def test_without_a_valid_signature_nothing_is_written(
     assert job.error.type == "rejected"
     assert job.error.detail == f"no signature by keys/release.pub on {image.digest}"
     assert signed_targets.writes(f"myapp/{unique}") == []
-    assert [m for m, p, _ in signed_targets.refapi.gate.seen if unique in p and m != "HEAD"] == []
+    assert [
+        m for m, p, _ in signed_targets.refapi.stats.answered if unique in p and m != "HEAD"
+    ] == []
     [event] = _audit(runner, job)
     assert (event["result"], event["reason"]) == ("refused", job.error.detail)
 

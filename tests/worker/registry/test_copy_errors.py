@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.support.images import ImageBuilder
-from tests.support.registry_rules import GateProxy
+from tests.support.proxy import RegistryProxy
+from tests.support.proxy_rules import KnownRepositories, Revocation
 from tests.support.services import Registry
 from worker.errors import AuthError, NetworkError, PushCancelled, RejectedError
 from worker.jobs.destinations import combined_error
@@ -25,9 +26,9 @@ KiB = 1024
 def engine_for(
     make_engine: Callable[..., CopyEngine], settings: Settings
 ) -> Callable[..., CopyEngine]:
-    """An engine that reaches the given gate proxies over plain HTTP."""
+    """An engine that reaches the given registry proxies over plain HTTP."""
 
-    def make(*proxies: GateProxy, **overrides: object) -> CopyEngine:
+    def make(*proxies: RegistryProxy, **overrides: object) -> CopyEngine:
         hosts = {proxy.host for proxy in proxies}
         return make_engine(insecure_registries=settings.insecure_registries | hosts, **overrides)
 
@@ -36,14 +37,14 @@ def engine_for(
 
 def test_each_destination_keeps_its_own_first_error_and_the_others_go_on(
     engine_for: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     vendor_registry: Registry,
     unique: str,
 ) -> None:
-    revoking = gates(source_registry, revoke_when=lambda method, path: method == "POST")
-    unknown = gates(source_registry, known=set())
+    revoking = proxies(source_registry, Revocation(when=lambda method, path: method == "POST"))
+    unknown = proxies(source_registry, KnownRepositories(set()))
     engine = engine_for(revoking, unknown)
     image = source_images.image(f"acme/{unique}", "1", [100 * KiB, 50 * KiB, 2 * KiB])
     destinations = [
@@ -62,12 +63,12 @@ def test_each_destination_keeps_its_own_first_error_and_the_others_go_on(
 
 def test_one_destination_reports_its_failure_not_the_stops_it_caused(
     engine_for: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     unique: str,
 ) -> None:
-    revoking = gates(source_registry, revoke_when=lambda method, path: method == "POST")
+    revoking = proxies(source_registry, Revocation(when=lambda method, path: method == "POST"))
     engine = engine_for(revoking, copy_concurrency=4)
     source_images.image(f"acme/{unique}", "1", [300 * KiB, 200 * KiB, 100 * KiB, 2 * KiB])
     source = parse_reference(f"{source_registry.host}/acme/{unique}:1")
@@ -77,13 +78,13 @@ def test_one_destination_reports_its_failure_not_the_stops_it_caused(
 
 def test_the_jobs_stop_beats_a_destinations_failure(
     engine_for: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     vendor_registry: Registry,
     unique: str,
 ) -> None:
-    revoking = gates(source_registry, revoke_when=lambda method, path: method == "POST")
+    revoking = proxies(source_registry, Revocation(when=lambda method, path: method == "POST"))
     engine = engine_for(revoking)
     source_images.image(f"acme/{unique}", "1", [50 * KiB, 2 * KiB])
     destinations = [

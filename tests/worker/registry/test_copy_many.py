@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import BASIC_PASSWORD, BASIC_USER
 from tests.support.images import ImageBuilder
-from tests.support.registry_rules import GateProxy
+from tests.support.proxy import RegistryProxy
+from tests.support.proxy_rules import ImmutableTags, KnownRepositories, Revocation
 from tests.support.services import Registry
 from tests.support.vendor import served_digest
 from worker.engines import build_engine
@@ -68,15 +69,15 @@ def _basic_digest(registry: Registry, repository: str, tag: str) -> str | None:
 
 def test_each_blob_is_read_once_for_three_destinations(
     fan_engine: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     vendor_registry: Registry,
     basic_registry: Registry,
     unique: str,
 ) -> None:
-    source_gate = gates(source_registry)
-    engine = fan_engine(basic_registry.host, source_gate.host)
+    source_proxy = proxies(source_registry)
+    engine = fan_engine(basic_registry.host, source_proxy.host)
     image = source_images.image(f"acme/{unique}", "1", [300 * KiB, 200 * KiB, 3 * KiB])
     legs = [
         Destination("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
@@ -90,7 +91,7 @@ def test_each_blob_is_read_once_for_three_destinations(
         Destination("copy", [Reference(vendor_registry.host, f"shared/{unique}", tag="1")]),
     ]
     progress = Progress()
-    source = parse_reference(f"{source_gate.host}/acme/{unique}:1")
+    source = parse_reference(f"{source_proxy.host}/acme/{unique}:1")
     engine.copy_to(source, legs, progress=progress)
     assert [leg.error for leg in legs] == [None, None, None]
     assert all(leg.result and leg.result.digest == image.digest for leg in legs)
@@ -98,7 +99,7 @@ def test_each_blob_is_read_once_for_three_destinations(
         json.loads(image.raw)["config"]["digest"]
     ]
     for digest in blobs:
-        assert source_gate.gate.count("GET", f"/blobs/{digest}") == 1, digest
+        assert source_proxy.stats.count("GET", f"/blobs/{digest}") == 1, digest
     snapshot = progress.snapshot()
     assert snapshot.blobs_total == 3 * len(blobs) == snapshot.blobs_done
     assert snapshot.bytes_done == snapshot.bytes_total > 3 * 500 * KiB
@@ -107,25 +108,25 @@ def test_each_blob_is_read_once_for_three_destinations(
     assert _basic_digest(basic_registry, f"pushgate/{unique}", "latest") == image.digest
 
     # Again (a retry, a redelivery): every destination serves it, nothing is sent again.
-    uploads = source_gate.gate.count("GET", "/blobs/")
+    uploads = source_proxy.stats.count("GET", "/blobs/")
     again = [Destination(leg.name, leg.references) for leg in legs]
     progress = Progress()
     engine.copy_to(source, again, progress=progress)
     assert all(leg.result and leg.result.digest == image.digest for leg in again)
-    assert source_gate.gate.count("GET", "/blobs/") == uploads
+    assert source_proxy.stats.count("GET", "/blobs/") == uploads
     assert progress.snapshot().blobs_skipped == 3 * len(blobs)
 
 
 def test_one_failing_destination_leaves_the_others(
     fan_engine: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     vendor_registry: Registry,
     basic_registry: Registry,
     unique: str,
 ) -> None:
-    revoking = gates(basic_registry, revoke_when=lambda method, path: method == "POST")
+    revoking = proxies(basic_registry, Revocation(when=lambda method, path: method == "POST"))
     engine = fan_engine(revoking.host, revoking.host)
     image = source_images.image(f"acme/{unique}", "1", [100 * KiB, 2 * KiB])
     legs = [
@@ -140,12 +141,12 @@ def test_one_failing_destination_leaves_the_others(
 
 def test_a_registry_that_does_not_create_repositories(
     make_engine: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     unique: str,
 ) -> None:
-    ecr = gates(source_registry, known={f"team/{unique}-made"})
+    ecr = proxies(source_registry, KnownRepositories({f"team/{unique}-made"}))
     engine = make_engine(insecure_registries=frozenset({source_registry.host, ecr.host}))
     source_images.image(f"acme/{unique}", "1", [KiB])
     source = parse_reference(f"{source_registry.host}/acme/{unique}:1")
@@ -160,20 +161,20 @@ def test_a_registry_that_does_not_create_repositories(
 
 def test_an_immutable_tag_names_both_digests(
     make_engine: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     unique: str,
 ) -> None:
-    immutable = gates(source_registry, immutable=True)
+    immutable = proxies(source_registry, ImmutableTags())
     engine = make_engine(insecure_registries=frozenset({source_registry.host, immutable.host}))
     first = source_images.image(f"acme/{unique}", "a", [KiB])
     second = source_images.image(f"acme/{unique}", "b", [2 * KiB])
     dest = Reference(immutable.host, f"team/{unique}", tag="1.0")
     engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:a"), [dest])
-    puts = immutable.gate.count("PUT", "/manifests/")
+    puts = immutable.stats.count("PUT", "/manifests/")
     engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:a"), [dest])
-    assert immutable.gate.count("PUT", "/manifests/") == puts  # serves it: not PUT again
+    assert immutable.stats.count("PUT", "/manifests/") == puts  # serves it: not PUT again
     with pytest.raises(RejectedError) as caught:
         engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:b"), [dest])
     detail = caught.value.detail
@@ -183,16 +184,16 @@ def test_an_immutable_tag_names_both_digests(
 
 def test_large_blobs_go_to_each_destination_on_their_own(
     fan_engine: Callable[..., CopyEngine],
-    gates: Callable[..., GateProxy],
+    proxies: Callable[..., RegistryProxy],
     source_images: ImageBuilder,
     source_registry: Registry,
     vendor_registry: Registry,
     basic_registry: Registry,
     unique: str,
 ) -> None:
-    source_gate = gates(source_registry)
+    source_proxy = proxies(source_registry)
     engine = fan_engine(
-        basic_registry.host, source_gate.host, chunk_threshold=64 * KiB, chunk_size=64 * KiB
+        basic_registry.host, source_proxy.host, chunk_threshold=64 * KiB, chunk_size=64 * KiB
     )
     big = os.urandom(200 * KiB)
     image = source_images.image(f"acme/{unique}", "1", [KiB], layers=[big])
@@ -200,7 +201,7 @@ def test_large_blobs_go_to_each_destination_on_their_own(
         Destination("replicated", [Reference(vendor_registry.host, f"myapp/{unique}", tag="1")]),
         Destination("basic", [Reference(basic_registry.host, f"pushgate/{unique}", tag="1")]),
     ]
-    engine.copy_to(parse_reference(f"{source_gate.host}/acme/{unique}:1"), legs)
+    engine.copy_to(parse_reference(f"{source_proxy.host}/acme/{unique}:1"), legs)
     assert all(leg.result and leg.result.digest == image.digest for leg in legs)
     large = next(layer["digest"] for layer in image.layers if layer["size"] == len(big))
-    assert source_gate.gate.count("GET", f"/blobs/{large}") == 2  # chunked: one read each
+    assert source_proxy.stats.count("GET", f"/blobs/{large}") == 2  # chunked: one read each

@@ -17,7 +17,7 @@ from deploy.demo_stack.token_server import SERVICE, TokenIssuer, TokenServer
 from tests.conftest import BASIC_PASSWORD, BASIC_USER, IDENTITY_TOKEN, SOURCE_TOKEN
 from tests.support.helper import HELPER, USERNAME, HelperAccount, HelperState
 from tests.support.images import ImageBuilder
-from tests.support.registry_rules import GateProxy
+from tests.support.proxy import RegistryProxy
 from tests.support.services import Registry
 from tests.support.vendor import served_digest
 from worker.engines import build_engine
@@ -216,25 +216,25 @@ def test_basic_only_registry_gets_basic_on_every_request(
     source_registry: Registry,
     unique: str,
 ) -> None:
-    gate = GateProxy(basic_registry.port)
+    proxy = RegistryProxy(basic_registry.port)
     try:
         (tmp_path / "basic-password").write_text(BASIC_PASSWORD + "\n")
         text = (
-            f"- {{name: harbor, registry: '{gate.host}', username: {BASIC_USER}, "
+            f"- {{name: harbor, registry: '{proxy.host}', username: {BASIC_USER}, "
             "password_file: basic-password}"
         )
-        engine = target_engine(text, {gate.host})
+        engine = target_engine(text, {proxy.host})
         image = source_images.image(f"acme/{unique}", "1", [30 * KiB, 10 * KiB])
-        dest = Reference(gate.host, f"pushgate/{unique}", tag="1")
+        dest = Reference(proxy.host, f"pushgate/{unique}", tag="1")
         result = engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:1"), [dest])
         assert result.digest == image.digest
         # Only the first requests, racing before the scheme is known, meet a 401 (no token
         # server exists); from then on every request carries Basic.
-        assert 1 <= [status for _, _, status in gate.gate.seen].count(401) <= 3
-        seen = len(gate.gate.seen)
-        again = Reference(gate.host, f"pushgate/{unique}-again", tag="1")
+        assert 1 <= [status for _, _, status in proxy.stats.answered].count(401) <= 3
+        seen = len(proxy.stats.answered)
+        again = Reference(proxy.host, f"pushgate/{unique}-again", tag="1")
         engine.copy(parse_reference(f"{source_registry.host}/acme/{unique}:1"), [again])
-        later = [status for _, _, status in gate.gate.seen[seen:]]
+        later = [status for _, _, status in proxy.stats.answered[seen:]]
         assert len(later) > 5 and 401 not in later
         check = httpx.head(
             f"{basic_registry.url}/v2/pushgate/{unique}/manifests/1",
@@ -243,4 +243,4 @@ def test_basic_only_registry_gets_basic_on_every_request(
         )
         assert check.headers["Docker-Content-Digest"] == image.digest
     finally:
-        gate.stop()
+        proxy.stop()

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.images import ImageBuilder, multi_platform
 from tests.support.proxy import RegistryProxy
+from tests.support.proxy_rules import RefuseAttestations
 from tests.support.services import Registry
 from tests.support.vendor import vendor_read
 from worker.errors import NotFoundError, RejectedError
@@ -69,14 +70,14 @@ def test_keep_fails_as_rejected_naming_the_attestations(
     unique: str,
 ) -> None:
     multi_platform(source_images, f"acme/{unique}", "1", [4 * KiB], attestations="classic")
-    before = vendor_front.stats.rejected_attestations
+    before = vendor_front.rule(RefuseAttestations).refused
     with pytest.raises(RejectedError) as caught:
         front_engine.copy(
             src(source_registry, f"acme/{unique}", "1"),
             [destination(vendor_front.host, "myapp", unique, "1")],
             options=CopyOptions(attestations="keep"),
         )
-    assert vendor_front.stats.rejected_attestations > before
+    assert vendor_front.rule(RefuseAttestations).refused > before
     detail = caught.value.detail
     assert "attestation manifest(s)" in detail and 'attestations: "strip"' in detail
     assert "MANIFEST_INVALID" in detail

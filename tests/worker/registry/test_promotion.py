@@ -74,3 +74,37 @@ def test_a_new_tag_of_a_held_manifest_is_a_manifest_head_and_a_put(
     assert ("HEAD", f"{path}/manifests/{pushed.digest}") in seen, seen
     assert [r for r in seen if r[0] != "HEAD" and r[1] != "/v2/"] == [tag_put], seen
     assert result.served == {f"{target}/myapp/{name}:stable": pushed.digest}
+
+
+def statuses_logged(registry: Registry, after: int = 0) -> list[str]:
+    """The status of every request the registry answered, from log line `after` on."""
+    lines = registry.log.read_text(errors="replace").splitlines()[after:]
+    return [m[3] for line in lines if (m := REQUEST.search(line))]
+
+
+def test_a_second_copy_asks_for_no_token_and_meets_no_challenge(
+    make_engine: Callable[..., CopyEngine],
+    source_images: ImageBuilder,
+    source_registry: Registry,
+    logged_target: Registry,
+    token_issuer: TokenIssuer,
+) -> None:
+    """The engine (one per worker process) keeps each registry's challenge and its tokens
+    across copies: a second job to the repository costs no token request and no 401."""
+    target, name = logged_target.host, f"token-{uuid.uuid4().hex[:8]}"
+    engine = make_engine(
+        registry=target, insecure_registries=frozenset({source_registry.host, target})
+    )
+    source_images.image(f"acme/{name}", "1.0.1", [4096, 2048])
+    source = parse_reference(f"{source_registry.host}/acme/{name}:1.0.1")
+    issued = token_issuer.issued
+    engine.copy(source, [destination(target, "myapp", name, "1.0.1")])
+    assert token_issuer.issued - issued == 1  # the first copy's requests share one token
+    before = len(logged_target.log.read_text(errors="replace").splitlines())
+
+    engine.copy(source, [destination(target, "myapp", name, "1.0.2")])
+
+    tag_put = ("PUT", f"/v2/myapp/{name}/manifests/1.0.2")
+    wait_until(lambda: tag_put in requests_logged(logged_target, before), 10, "the tag's PUT")
+    assert token_issuer.issued - issued == 1
+    assert "401" not in statuses_logged(logged_target, before)

@@ -13,8 +13,8 @@ import pytest
 
 from tests.support.accounts import BASIC_PASSWORD, BASIC_USER
 from tests.support.images import OCI_INDEX, ImageBuilder, multi_platform
-from tests.support.referrers_api import ReferrersApi
-from tests.support.registry_rules import Gate, GateProxy
+from tests.support.proxy import RegistryProxy
+from tests.support.proxy_rules import ReferrersApi
 from tests.support.services import Registry
 from tests.support.signing import SPDX, SigningKey, attach_sbom, fallback_tag, signed_image
 from worker.registry.carry import LocalTagLocks, carry
@@ -115,7 +115,7 @@ def test_a_referrers_route_that_is_no_index_falls_back_to_the_tag(
 ) -> None:
     image = source_images.image(f"acme/{unique}", "1", [256])
     sbom = attach_sbom(source_images, f"acme/{unique}", image)
-    proxy = GateProxy(source_registry.port, Gate(referrers=ReferrersApi(bogus=True)))
+    proxy = RegistryProxy(source_registry.port, ReferrersApi(bogus=True))
     try:
         src = _repository(clients, proxy.host, f"acme/{unique}")
         assert src.referrers(image.digest) is None
@@ -175,7 +175,7 @@ def test_referrers_api_target_gets_no_fallback_tag(
     unique: str,
 ) -> None:
     api = ReferrersApi()
-    proxy = GateProxy(basic_registry.port, Gate(referrers=api))
+    proxy = RegistryProxy(basic_registry.port, api)
     try:
         signed = signed_image(source_images, f"acme/{unique}", "1", key)
         src = _repository(clients, source_registry.host, f"acme/{unique}")
@@ -183,8 +183,10 @@ def test_referrers_api_target_gets_no_fallback_tag(
         carry(src, dst, discover(src, [signed.image.digest]), LocalTagLocks())
         listed = dst.referrers(signed.image.digest)
         assert [(d.digest, d.artifact_type) for d in listed or []] == [(signed.sbom.digest, SPDX)]
-        assert proxy.gate.count("PUT", fallback_tag(signed.image.digest) + "?") == 0
-        assert all(not p.endswith(fallback_tag(signed.image.digest)) for _, p, _ in proxy.gate.seen)
+        assert proxy.stats.count("PUT", fallback_tag(signed.image.digest) + "?") == 0
+        assert all(
+            not p.endswith(fallback_tag(signed.image.digest)) for _, p, _ in proxy.stats.answered
+        )
     finally:
         proxy.stop()
 
@@ -198,14 +200,14 @@ def test_a_paged_referrers_list_is_read_to_its_end(
 ) -> None:
     image = source_images.image(f"acme/{unique}", "1", [256])
     sboms = [attach_sbom(source_images, f"acme/{unique}", image) for _ in range(5)]
-    proxy = GateProxy(basic_registry.port, Gate(referrers=ReferrersApi(page_size=2)))
+    proxy = RegistryProxy(basic_registry.port, ReferrersApi(page_size=2))
     try:
         src = _repository(clients, source_registry.host, f"acme/{unique}")
         dst = _repository(clients, proxy.host, f"pushgate/{unique}")
         carry(src, dst, discover(src, [image.digest]), LocalTagLocks())
         listed = dst.referrers(image.digest)
         assert sorted(d.digest for d in listed or []) == sorted(s.digest for s in sboms)
-        pages = [p for m, p, _ in proxy.gate.seen if m == "GET" and "/referrers/" in p]
+        pages = [p for m, p, _ in proxy.stats.answered if m == "GET" and "/referrers/" in p]
         assert len(pages) == 3
     finally:
         proxy.stop()
