@@ -10,8 +10,6 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -43,16 +41,6 @@ def bind(**fields: str | None) -> None:
 def clear() -> None:
     """Forget the current context's fields."""
     _context.set({})
-
-
-@contextmanager
-def job_log_context(job_id: str) -> Iterator[None]:
-    """Stamp log records made in this context (and contexts copied from it) with `job_id`."""
-    token = _context.set({**(_context.get() or {}), "job_id": job_id})
-    try:
-        yield
-    finally:
-        _context.reset(token)
 
 
 def install_job_log_context() -> None:
