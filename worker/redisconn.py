@@ -121,15 +121,15 @@ def redis_client(settings: Settings) -> redis.Redis:
     scheme = scheme_of(url)
     common: dict[str, Any] = {"decode_responses": True, "health_check_interval": 10}
     if scheme == "sentinel":
-        target = parse_sentinel_url(url)
+        parsed = parse_sentinel_url(url)
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            list(target.sentinels), sentinel_kwargs=dict(SENTINEL_TIMEOUTS), **CLIENT_TIMEOUTS
+            list(parsed.sentinels), sentinel_kwargs=dict(SENTINEL_TIMEOUTS), **CLIENT_TIMEOUTS
         )
         client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
             settings.redis_sentinel_master,
-            db=target.db,
-            username=target.username,
-            password=target.password,
+            db=parsed.db,
+            username=parsed.username,
+            password=parsed.password,
             **common,
         )
         return client
