@@ -3,37 +3,30 @@ that verify the Standard Webhooks signature with the `standardwebhooks` package.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
 
 from tests.support.images import ImageBuilder
+from tests.support.leaks import redis_dump
 from tests.support.pushgate import Service, launch, redis_db
 from tests.support.receiver import Answer, WebhookReceiver
 from tests.support.services import RedisServer, Registry
-
-KiB = 1024
-BOT_KEY = "chatops-bot-key-7d41"
-BOT = {"Authorization": f"Bearer {BOT_KEY}"}
-
-
-def new_secret() -> str:
-    """A fresh Standard Webhooks secret."""
-    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
-
-
-BOT_SECRET = new_secret()
-SUB_SECRET = new_secret()
-SETTLED = ("delivered", "failed", "gone", "disabled")
+from tests.support.webhook_calls import (
+    BOT,
+    BOT_KEY,
+    BOT_SECRET,
+    SUB_SECRET,
+    KiB,
+    push_with_callback,
+    wait_settled,
+    write_secrets_and_subscriptions,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +57,9 @@ def hooks(
     """The service with a bot key that has a webhook secret, callbacks allowed to 127.0.0.1,
     two standing subscriptions for app `goneapp`, a 2 s timeout and sub-second retries."""
     workdir = tmp_path_factory.mktemp("webhooks")
-    (workdir / "bot.secret").write_text(BOT_SECRET + "\n")
-    (workdir / "ops.secret").write_text(SUB_SECRET)
-    subscriptions = [
-        {
-            "name": "ops-gone",
-            "url": gone.url("/ops?auth=sub-query-token"),
-            "secret_file": str(workdir / "ops.secret"),
-            "apps": ["goneapp"],
-        },
-        {"name": "chat", "url": slack.url("/chat"), "apps": ["goneapp"], "format": "slack"},
-    ]
-    (workdir / "webhooks.json").write_text(json.dumps(subscriptions))
+    write_secrets_and_subscriptions(
+        workdir, gone.url("/ops?auth=sub-query-token"), slack.url("/chat")
+    )
     svc = launch(
         workdir,
         redis_db(redis_server),
@@ -98,36 +82,6 @@ def hooks(
     )
     yield svc
     svc.stop()
-
-
-def deliveries(svc: Service, job_id: str) -> list[dict[str, Any]]:
-    """The job's deliveries as the API shows them."""
-    response = svc.call("GET", f"/v1/pushes/{job_id}/deliveries", headers=BOT)
-    assert response.status_code == 200, response.text
-    return list(response.json()["items"])
-
-
-def wait_settled(svc: Service, job_id: str, count: int | None) -> list[dict[str, Any]]:
-    """Wait until the job has `count` deliveries (None: any) and none is pending any more."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = deliveries(svc, job_id)
-        settled = all(d["state"] in SETTLED for d in found)
-        if found and len(found) == (count or len(found)) and settled:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"deliveries of {job_id} did not settle: {found}")
-
-
-def push_with_callback(
-    svc: Service, images: ImageBuilder, source: Registry, unique: str, url: str, **extra: Any
-) -> str:
-    """Submit a small push with a callback, as the bot; returns the job id."""
-    images.image(f"acme/{unique}", "1", [KiB, 2 * KiB])
-    body = {"source": f"{source.host}/acme/{unique}:1", "app_slug": "myapp", "callback_url": url}
-    response = svc.call("POST", "/v1/pushes", headers=BOT, json={**body, **extra})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def test_500_twice_then_200_is_one_delivery_with_one_webhook_id(
@@ -319,30 +273,6 @@ def test_the_webhook_secrets_never_leak(
                 assert form not in text, f"a webhook secret appears in {where}"
         if where != "redis":  # Redis must keep the full URL to call it
             assert "leak-query-token" not in text, f"a callback's query string appears in {where}"
-
-
-def redis_dump(url: str) -> str:
-    """Every key and value in the Redis database at `url`, queue message bodies decoded."""
-    client = redis.Redis.from_url(url)
-    dumped: list[bytes] = []
-    for key in client.scan_iter("*"):
-        kind = client.type(key).decode()
-        if kind == "string":
-            dumped.append(client.get(key) or b"")
-        elif kind == "hash":
-            dumped += [k + b"=" + v for k, v in client.hgetall(key).items()]
-        elif kind == "list":
-            for message in client.lrange(key, 0, -1):
-                dumped.append(message)
-                if message.startswith(b"{"):
-                    dumped.append(base64.b64decode(json.loads(message).get("body", "")))
-        elif kind == "set":
-            dumped += list(client.smembers(key))
-        elif kind == "zset":
-            dumped += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
-        dumped.append(key)
-    client.close()
-    return b"\n".join(dumped).decode(errors="replace")
 
 
 def test_sigkill_of_the_worker_mid_delivery_then_a_new_worker_delivers(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright
 
@@ -72,3 +74,33 @@ def sign_in(page: Page, key: str = API_KEY) -> None:
     page.goto("/ui/")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
+
+
+def tab_to(page: Page, href: str) -> None:
+    """Press Tab until the link to `href` has the focus, as a keyboard user would."""
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.getAttribute('href')") == href:
+            return
+    raise AssertionError(f"Tab never reached the link to {href}")
+
+
+def seen(page: Page, key: str) -> list[dict[str, Any]]:
+    """What the page showed for a job (list row id, or "page:ID"), in order, with times."""
+    return list(page.evaluate("(key) => window.__seen[key] || []", key))
+
+
+def wait_seen(page: Page, key: str, status: str) -> None:
+    """Wait until the page has shown `status` for the job."""
+    page.wait_for_function(
+        "([key, status]) => (window.__seen[key] || []).some((r) => r.status === status)",
+        arg=[key, status],
+        timeout=120_000,
+    )
+
+
+def shown_after_finish_ms(page: Page, key: str, job: dict[str, Any]) -> float:
+    """Milliseconds from the job's finished_at to the page first showing its end status."""
+    shown = next(r["t"] for r in seen(page, key) if r["status"] == job["status"])
+    finished = dt.datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00"))
+    return float(shown - finished.timestamp() * 1000)

@@ -24,8 +24,9 @@ def redis_dump(url: str) -> str:
             elif kind == "list":
                 for message in client.lrange(key, 0, -1):
                     dumped.append(message)
-                    body = json.loads(message).get("body", "")
-                    dumped.append(base64.b64decode(body))
+                    if message.startswith(b"{"):  # a task message; other lists hold plain ids
+                        body = json.loads(message).get("body", "")
+                        dumped.append(base64.b64decode(body))
             elif kind == "set":
                 dumped += list(client.smembers(key))
             elif kind == "zset":
