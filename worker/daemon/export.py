@@ -3,7 +3,7 @@
 `docker push` gzips layer after layer on one core. Exporting the image (`docker save`) and
 compressing each layer on its own thread (ISA-L's gzip, which releases the GIL) is several
 times faster, and the layers then go through the same upload code as registry copies.
-A diff_id -> compressed-digest cache lets a re-push skip compression for layers the target has.
+A diff_id -> compressed-digest cache lets a re-push skip compressing layers already there.
 """
 
 from __future__ import annotations
@@ -98,13 +98,13 @@ class DaemonExport:
     def __init__(
         self,
         engine: CopyEngine,
-        target: Repository,
+        destination: Repository,
         progress: Progress,
         should_stop: StopCheck,
         diff_cache: MutableMapping[str, str],
         limit: tuple[str, BlobLimit] | None = None,
     ) -> None:
-        self.engine, self.target, self.progress = engine, target, progress
+        self.engine, self.destination, self.progress = engine, destination, progress
         self.should_stop, self.diff_cache = should_stop, diff_cache
         self.limit = limit  # the destination's name and its layer limit
         self.layers: dict[str, dict[str, Any]] = {}  # diff_id -> {digest, size}
@@ -129,7 +129,7 @@ class DaemonExport:
             raise RejectedError(limit.refusal(name, Descriptor(DOCKER_LAYER, digest, int(size))))
 
     def upload_layer(self, path: Path, diff_id: str) -> None:
-        """Compress one layer and upload it, unless the target holds its known gzip already."""
+        """Compress one layer and upload it, unless the destination holds its known gzip already."""
         self.check_limit(path, diff_id)
         layer = Descriptor(
             "application/vnd.docker.image.rootfs.diff.tar", diff_id, path.stat().st_size
@@ -138,7 +138,7 @@ class DaemonExport:
         known = self.diff_cache.get(diff_id)
         if known:
             digest, size = known.split(" ")
-            if self.target.has_blob(digest):
+            if self.destination.has_blob(digest):
                 with self.lock:
                     self.layers[diff_id] = {"digest": digest, "size": int(size)}
                 self.progress.blob_skipped(layer, 0)
@@ -151,7 +151,7 @@ class DaemonExport:
             self.progress.add_bytes(n)
 
         out: dict[str, Any] = {}
-        upload = self.target.start_upload()
+        upload = self.destination.start_upload()
         upload.patch(
             _gzip_chunks(path, self.should_stop, count, out),
             what=f"uploading layer {diff_id[:19]}",
@@ -193,8 +193,8 @@ def push_by_export(
     """Push a daemon image by exporting it and uploading its layers gzipped in parallel; with
     a `limit` (destination, layer limit) a layer may reach, all are checked before any is sent."""
     image = source.image(name)
-    target = engine.repository(destinations[0].registry, destinations[0].repository)
-    export = DaemonExport(engine, target, progress, should_stop, diff_cache, limit)
+    repository = engine.repository(destinations[0].registry, destinations[0].repository)
+    export = DaemonExport(engine, repository, progress, should_stop, diff_cache, limit)
     hold = limit is not None and may_reach(image, limit[1])
     files: dict[str, tuple[Path, str]] = {}
     with (
@@ -229,7 +229,7 @@ def push_by_export(
         raise RejectedError(f"the export of {name} does not match its config's diff_ids")
     return _push_manifest(
         engine,
-        target,
+        repository,
         destinations,
         export,
         config_raw,
@@ -257,7 +257,7 @@ def _checked_uploads(
 
 def _push_manifest(
     engine: CopyEngine,
-    target: Repository,
+    repository: Repository,
     destinations: Sequence[Reference],
     export: DaemonExport,
     config_raw: bytes,
@@ -266,8 +266,8 @@ def _push_manifest(
     image_id: str,
     should_stop: StopCheck,
 ) -> CopyResult:
-    if not target.has_blob(config_digest):
-        upload = target.start_upload()
+    if not repository.has_blob(config_digest):
+        upload = repository.start_upload()
         upload.commit(config_digest, config_raw, what="uploading the image config")
     body = {
         "schemaVersion": 2,
