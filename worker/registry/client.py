@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -22,13 +21,12 @@ from worker.registry.phases import CREDENTIALS, timed_as
 from worker.registry.request import RegistryRequest
 from worker.registry.retry import RetryPolicy, RetryState
 from worker.registry.status import map_transport_error, raise_for_status, unexpected_answer
+from worker.registry.token_cache import TokenCache, TokenKey, holder_of
 from worker.registry.tokens import RealmRules, ask_token, basic_header
 from worker.registry.traffic_hooks import NullObserver, RegistryObserver, retry_reason
 
 USER_AGENT = "pushgate/0.1"
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
-_TOKEN_EARLY_REFRESH = 10.0
-MAX_TOKENS = 256  # cached tokens per registry: one per repository pushed lately, not ever
 
 
 @dataclass(frozen=True)
@@ -79,8 +77,7 @@ class RegistryClient:
             ),
         )
         self._challenge: Challenge | None = None
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._fetching: dict[str, threading.Lock] = {}  # scopes whose token is being fetched
+        self._tokens = TokenCache()  # across jobs: the client lives as long as the engine
         self._lock = threading.Lock()
 
     @timed_as(CREDENTIALS)
@@ -104,41 +101,11 @@ class RegistryClient:
         return {"Authorization": f"Bearer {self._token(scopes)}"}
 
     def _token(self, scopes: tuple[str, ...]) -> str:
-        key = " ".join(scopes)
-        with self._lock:
-            cached = self._cached_token(key)
-            if cached is not None:
-                return cached
-            flight = self._fetching.setdefault(key, threading.Lock())
-        # One fetch per scope at a time; other scopes' requests (other jobs) go on meanwhile.
-        with flight:
-            with self._lock:
-                cached = self._cached_token(key)
-            if cached is not None:
-                return cached
-            try:
-                token, lifetime = self._fetch_token(scopes)
-            finally:
-                with self._lock:
-                    self._fetching.pop(key, None)
-            now = time.monotonic()
-            with self._lock:
-                # One entry per scope (repository) ever pushed would grow without bound: drop
-                # the expired ones, and the oldest past MAX_TOKENS, when a new token comes in.
-                for stale in [k for k, (_, until) in self._tokens.items() if until <= now]:
-                    del self._tokens[stale]
-                self._tokens.pop(key, None)  # re-inserted last: the oldest entry goes first
-                self._tokens[key] = (token, now + lifetime)
-                while len(self._tokens) > MAX_TOKENS:
-                    del self._tokens[next(iter(self._tokens))]
-            return token
-
-    def _cached_token(self, key: str) -> str | None:
-        """A cached token for `key` that is not about to expire (the caller holds the lock)."""
-        cached = self._tokens.get(key)
-        if cached and cached[1] - _TOKEN_EARLY_REFRESH > time.monotonic():
-            return cached[0]
-        return None
+        challenge = self._challenge
+        assert challenge is not None
+        holder = holder_of(self._credentials.current())
+        key = TokenKey(challenge.realm, challenge.service, " ".join(scopes), holder)
+        return self._tokens.get(key, lambda: self._fetch_token(scopes))
 
     @timed_as(CREDENTIALS)
     def _fetch_token(self, scopes: tuple[str, ...]) -> tuple[str, float]:
@@ -172,7 +139,7 @@ class RegistryClient:
             self._http, self._realm, realm, self._challenge.service, scopes, credentials
         )
 
-    def _learn(self, response: httpx.Response, scopes: tuple[str, ...], first: bool) -> bool:
+    def _learn(self, response: httpx.Response, first: bool) -> bool:
         """Take in a 401's challenge; True when a retry with new credentials can help: the
         first 401 teaches the scheme, a second one with Basic sent renews a helper's."""
         header = response.headers.get("WWW-Authenticate", "")
@@ -182,9 +149,8 @@ class RegistryClient:
         sent = response.request.headers.get("Authorization", "")
         with self._lock:
             self._challenge = challenge
-            cached = self._tokens.get(" ".join(scopes))
-            if cached and sent == f"Bearer {cached[0]}":
-                del self._tokens[" ".join(scopes)]
+        if sent.startswith("Bearer "):
+            self._tokens.forget(sent.removeprefix("Bearer "))
         if challenge.scheme == "basic":
             credentials = self._credentials.current()
             if credentials is None:
@@ -237,7 +203,7 @@ class RegistryClient:
                 continue
             if response.status_code == 401 and request.replayable and auth_retries < 2:
                 auth_retries += 1
-                if self._learn(response, request.scopes, first=auth_retries == 1):
+                if self._learn(response, first=auth_retries == 1):
                     state.refund()
                     continue
             try:
