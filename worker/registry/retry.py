@@ -8,8 +8,10 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
 
-from worker.errors import NetworkError, PushError
+from worker.errors import NetworkError, PushCancelled, PushError
 
 # The stop check of the copy running in this context: backoff sleeps wake up for a cancel.
 current_stop: ContextVar[Callable[[], None] | None] = ContextVar("current_stop", default=None)
@@ -89,7 +91,11 @@ class RetryState:
         self._back_off = False
 
     def next_attempt(self) -> bool:
-        """Sleep the backoff after a failure; False once the time budget or guard is spent."""
+        """Sleep the backoff after a failure; False once the time budget or guard is spent.
+        Raises PushCancelled when this is side work its copy no longer needs (SideWork)."""
+        unneeded = _side_work.get()
+        if unneeded is not None and unneeded.is_set():
+            raise PushCancelled(f"{self.what}: not sent, the copy ended before it needed it")
         if self._back_off:
             left = self.since + self.policy.max_total_wait - self.policy.clock()
             hint = getattr(self.last_error, "retry_after", None)
@@ -141,3 +147,38 @@ class RetryState:
             error.args = (error.detail,)
             error.budget_spent = True
         return error
+
+
+# Set in a thread doing a copy's side work (SideWork.run): once set, its next attempt is not made.
+_side_work: ContextVar[threading.Event | None] = ContextVar("side_work", default=None)
+
+
+class SideWork:
+    """Requests a copy starts alongside its source read (what the destinations serve), to
+    overlap them. When the block they were started in raises (the source manifest is not
+    there), their next attempt raises PushCancelled instead of going out: the request in
+    flight finishes, but no token fetch or retry follows it for a copy that already failed."""
+
+    def __init__(self) -> None:
+        self._unneeded = threading.Event()
+
+    def __enter__(self) -> SideWork:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is not None:
+            self._unneeded.set()
+
+    def run(self, work: Callable[..., object], *args: Any) -> None:
+        """Call `work(*args)` (in a context of its own: submit it through copy_context().run),
+        its attempts ending once the block failed."""
+        token = _side_work.set(self._unneeded)
+        try:
+            work(*args)
+        finally:
+            _side_work.reset(token)

@@ -38,6 +38,7 @@ from worker.registry.destination import CopyOptions, CopyResult, Destination
 from worker.registry.manifests import Descriptor, Manifest
 from worker.registry.progress import Progress
 from worker.registry.repository import Mounted, Repository
+from worker.registry.retry import SideWork
 from worker.registry.scheduler import BlobTransfer, copy_blob, run_all
 from worker.registry.selection import IndexSelection, explain_refusal, read_selection
 from worker.registry.tags import RepositoryOf, confirm_served, push_tags
@@ -77,10 +78,12 @@ class ImageCopy:
         """Copy: manifests and what the destinations serve, the blobs (the attachments' with
         the image's), then each destination's manifests, tags and attachments. Raises only
         what rule 1 of the module's docstring names."""
-        with ThreadPoolExecutor(2, thread_name_prefix="head") as side:
-            asked = side.submit(contextvars.copy_context().run, self._ask_served)
-            top = self.src.manifest(self.source.identifier)
-            held = side.submit(contextvars.copy_context().run, self._ask_held, top.digest)
+        with ThreadPoolExecutor(2, thread_name_prefix="head") as side, SideWork() as aside:
+            asked = side.submit(contextvars.copy_context().run, aside.run, self._ask_served)
+            top = self.src.manifest(self.source.identifier)  # on a 404, `aside` stops asking
+            held = side.submit(
+                contextvars.copy_context().run, aside.run, self._ask_held, top.digest
+            )
             self.should_stop()
             selection = self._select(top)
             asked.result()

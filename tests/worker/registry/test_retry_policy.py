@@ -6,6 +6,7 @@ began to fail (or failed again after progress); the count of tries only guards a
 
 from __future__ import annotations
 
+import contextvars
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +19,12 @@ from worker.errors import (
     NetworkError,
     NotFoundError,
     PlainHttpError,
+    PushCancelled,
     PushError,
     RejectedError,
     TransientRegistryError,
 )
-from worker.registry.retry import RetryPolicy
+from worker.registry.retry import RetryPolicy, SideWork
 
 
 @dataclass
@@ -248,3 +250,28 @@ def test_a_long_try_that_fails_still_gets_the_whole_budget() -> None:
         tries += 1
         state.failed(NetworkError("reset"))
     assert tries == 6 and clock.now == pytest.approx(605.0)
+
+
+def test_side_work_makes_no_more_attempts_once_the_block_that_started_it_failed() -> None:
+    policy, aside = RetryPolicy(), SideWork()
+    tries: list[bool] = []
+    with pytest.raises(NotFoundError), aside:
+        contextvars.copy_context().run(
+            aside.run, lambda: tries.append(policy.begin("asking").next_attempt())
+        )
+        raise NotFoundError("the source manifest is not there")
+    assert tries == [True]  # while the block ran, attempts went out
+    with pytest.raises(PushCancelled, match="asking: not sent, the copy ended"):
+        contextvars.copy_context().run(aside.run, lambda: policy.begin("asking").next_attempt())
+    assert policy.begin("the copy's own request").next_attempt()  # outside side work
+
+
+def test_side_work_of_a_block_that_ended_well_goes_on() -> None:
+    policy, aside = RetryPolicy(), SideWork()
+    with aside:
+        pass
+    tries: list[bool] = []
+    contextvars.copy_context().run(
+        aside.run, lambda: tries.append(policy.begin("asking").next_attempt())
+    )
+    assert tries == [True]
