@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,20 +120,38 @@ def _flag(entry: dict[str, Any], name: str) -> bool:
     return value
 
 
+# The file's content is read again at least this often even when its stat looks unchanged (an
+# edit of the same size within one timestamp tick).
+RECHECK_SECONDS = 1.0
+
+
 class KeyRing:
     """The API keys of a file, reloaded when its content changes (an edit within the same
-    mtime tick, or a file swapped in with an old mtime, counts too)."""
+    mtime tick, or a file swapped in with an old mtime, counts too). The file is read again
+    only when its stat changes or once a second: not on every request."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._digest: str | None = None
         self._keys: list[ApiKey] = []
         self._lock = threading.Lock()
+        self._stat: tuple[int, int, int, int, int] | None = None
+        self._read_at = 0.0
         self._reload_if_changed()
 
     def _reload_if_changed(self) -> None:
         if self.path is None:
             return
+        try:
+            info = os.stat(self.path)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read API keys file {self.path}: {exc}") from None
+        # ctime moves on every write and every utime, so a file restored with an old mtime shows
+        stat = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        now = time.monotonic()
+        if stat == self._stat and now - self._read_at < RECHECK_SECONDS:
+            return
+        self._stat, self._read_at = stat, now
         try:
             text = self.path.read_text()
         except OSError as exc:

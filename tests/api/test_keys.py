@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from api import keys as keys_module
 from api.keys import ApiKey, KeyRing, parse_keys
 from worker.errors import ConfigurationError
 
@@ -77,6 +78,32 @@ def test_a_change_is_seen_by_content_even_with_the_old_mtime(tmp_path: Path) -> 
     assert ring.lookup("k") is None and ring.lookup("revoked-and-replaced") is not None
     path.write_text("{ this is not yaml")  # a broken edit: the keys before stay
     assert ring.lookup("revoked-and-replaced") is not None
+
+
+def test_the_file_is_read_again_only_when_its_stat_changes_or_a_second_has_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(json.dumps([entry("ci", "k", ["a"])]))
+    clock = [1000.0]
+    monkeypatch.setattr("api.keys.time.monotonic", lambda: clock[0])
+    ring = KeyRing(path)
+    reads: list[Path] = []
+    real_read_text = Path.read_text
+
+    def counted_read_text(self: Path) -> str:
+        reads.append(self)
+        return real_read_text(self)
+
+    monkeypatch.setattr(Path, "read_text", counted_read_text)
+    assert ring.lookup("k") is not None and ring.lookup("k") is not None
+    assert reads == []  # stat unchanged within the second: served from memory
+    clock[0] += keys_module.RECHECK_SECONDS
+    assert ring.lookup("k") is not None
+    assert reads == [path]  # a second later the content is checked again
+    path.write_text(json.dumps([entry("ci", "k2", ["a"])]))
+    assert ring.lookup("k") is None and ring.lookup("k2") is not None
+    assert reads == [path, path]  # a changed stat is seen at once
 
 
 def test_key_names_are_unique() -> None:
