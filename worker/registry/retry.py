@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -174,9 +176,13 @@ class SideWork:
         if kind is not None:
             self._unneeded.set()
 
+    def submit(self, pool: Executor, work: Callable[..., object], *args: Any) -> Future[None]:
+        """Run `work(*args)` on `pool`, in a copy of this context, as side work (see run)."""
+        return pool.submit(contextvars.copy_context().run, self.run, work, *args)
+
     def run(self, work: Callable[..., object], *args: Any) -> None:
-        """Call `work(*args)` (in a context of its own: submit it through copy_context().run),
-        its attempts ending once the block failed."""
+        """Call `work(*args)` (in a context of its own: see submit), its attempts ending once
+        the block failed."""
         token = _side_work.set(self._unneeded)
         try:
             work(*args)

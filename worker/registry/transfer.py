@@ -22,7 +22,6 @@ Which error wins when several things fail (tests/worker/registry/test_copy_error
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -78,18 +77,17 @@ class ImageCopy:
         """Copy: manifests and what the destinations serve, the blobs (the attachments' with
         the image's), then each destination's manifests, tags and attachments. Raises only
         what rule 1 of the module's docstring names."""
-        with ThreadPoolExecutor(2, thread_name_prefix="head") as side, SideWork() as aside:
-            asked = side.submit(contextvars.copy_context().run, aside.run, self._ask_served)
-            top = self.src.manifest(self.source.identifier)  # on a 404, `aside` stops asking
-            held = side.submit(
-                contextvars.copy_context().run, aside.run, self._ask_held, top.digest
-            )
-            self.should_stop()
-            selection = self._select(top)
-            asked.result()
-            held.result()
         try:
-            self.attached.start(top, selection)
+            with ThreadPoolExecutor(2, thread_name_prefix="head") as side, SideWork() as aside:
+                asked = aside.submit(side, self._ask_served)
+                top = self.src.manifest(self.source.identifier)  # a 404: `aside` stops asking
+                held = aside.submit(side, self._ask_held, top.digest)
+                self.should_stop()
+                selection = self._select(top)
+                # Finding attachments only reads the source: alongside the destinations' HEADs.
+                self.attached.start(top, selection)
+                asked.result()
+                held.result()
             if self.attached.checks_first(self.destinations):  # before any write
                 for destination, unsigned in self.attached.refusals(self.destinations, top.digest):
                     self._fail(destination, unsigned)
