@@ -87,7 +87,7 @@ def main() -> None:
     while the POSTs arrive), then one with the worker paused (the API alone, then the drain
     alone)."""
     work = Path(tempfile.mkdtemp(prefix="pushgate-bench-api-"))
-    started: list[Process] = []
+    started: list[Process | Fleet] = []
     vendor = FreshVendor(work / "vendor", ["bench"])
     try:
         source = Registry(work / "source")
@@ -95,7 +95,8 @@ def main() -> None:
         redis = RedisServer(work / "redis")
         started.append(redis)
         fleet = Fleet(work, redis.url, source.host, [vendor.host])
-        started.extend(fleet.start())
+        fleet.start()
+        started.append(fleet)  # stops the API and worker it runs now, not the first ones
         missing = f"{source.host}/acme/missing"
         header(f"API: {POSTS} POSTs from {CLIENTS} clients, 2 gthread processes", 1)
         fleet.wait_all(burst(fleet.url, missing + "-warm", 100)[0], expect="failed")

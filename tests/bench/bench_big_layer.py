@@ -29,7 +29,7 @@ LAYER = int(os.environ.get("BENCH_BIG_LAYER_MIB", "1024")) * MiB
 def main() -> None:
     """Copy one big layer cold, RUNS times each side; print the row, the floor, the phases."""
     work = Path(tempfile.mkdtemp(prefix="pushgate-bench-big-"))
-    started: list[Process] = []
+    started: list[Process | Fleet] = []
     vendor = FreshVendor(work / "vendor", ["bench"])
     try:
         source = Registry(work / "source")
@@ -41,7 +41,8 @@ def main() -> None:
         print(f"source image built in {time.perf_counter() - clock:.1f}s", file=sys.stderr)
         image = Image(f"{source.host}/acme/big-layer:1", pushed.digest, "big-layer")
         fleet = Fleet(work, redis.url, source.host, [vendor.host])
-        started.extend(fleet.start())
+        fleet.start()
+        started.append(fleet)  # stops the API and worker it runs now, not the first ones
         header(f"one {LAYER // MiB} MiB gzip layer, loopback, defaults, whole service", RUNS)
         duel = Duel(fleet, vendor, vendor.host)
         for number in range(RUNS):

@@ -38,7 +38,7 @@ AT_ONCE = 8
 def main() -> None:
     """Run the rounds, then the memory growth; print the rows and the phases."""
     work = Path(tempfile.mkdtemp(prefix="pushgate-bench-conc-"))
-    started: list[Process] = []
+    started: list[Process | Fleet] = []
     vendor = FreshVendor(work / "vendor", ["bench"])
     try:
         source = Registry(work / "source")
@@ -56,7 +56,8 @@ def main() -> None:
             for i, image in enumerate(pushed)
         ]
         fleet = Fleet(work, redis.url, source.host, [vendor.host, wan.host])
-        started.extend(fleet.start())
+        fleet.start()
+        started.append(fleet)  # stops the API and worker it runs now, not the first ones
         header(
             f"{AT_ONCE} images at once, slow link ({DELAY_MS:g} ms each way, {RATE_MB_S:g} MB/s "
             "per connection), one worker process (threads) against 8 skopeo processes",

@@ -28,7 +28,7 @@ LAYERS = [80 * MiB, 40 * MiB, 25 * MiB, 15 * MiB, 16 * MiB]  # 176 MiB of random
 def main() -> None:
     """Run the rounds and print the table row, the floor and the phases."""
     work = Path(tempfile.mkdtemp(prefix="pushgate-bench-copy-"))
-    started: list[Process] = []
+    started: list[Process | Fleet] = []
     vendor = FreshVendor(work / "vendor", ["bench"])
     try:
         source = Registry(work / "source")
@@ -38,7 +38,8 @@ def main() -> None:
         pushed = ImageBuilder(source.url).image("acme/big", "1.0", LAYERS)
         image = Image(f"{source.host}/acme/big:1.0", pushed.digest, "big")
         fleet = Fleet(work, redis.url, source.host, [vendor.host])
-        started.extend(fleet.start())
+        fleet.start()
+        started.append(fleet)  # stops the API and worker it runs now, not the first ones
         header("cold copy, 176 MiB, loopback, whole service (POST to done)", RUNS)
         duel = Duel(fleet, vendor, vendor.host)
         for number in range(RUNS):

@@ -35,7 +35,7 @@ LAYERS = [8 * MiB, 8 * MiB, 8 * MiB]  # issue 11's image: three 8 MiB layers, ra
 def main() -> None:
     """Run the rounds over the emulated link; print the table rows and the phases."""
     work = Path(tempfile.mkdtemp(prefix="pushgate-bench-wan-"))
-    started: list[Process] = []
+    started: list[Process | Fleet] = []
     vendor = FreshVendor(work / "vendor", ["bench"])
     try:
         source = Registry(work / "source")
@@ -47,7 +47,8 @@ def main() -> None:
         pushed = ImageBuilder(source.url).image("acme/wan", "1", LAYERS)
         image = Image(f"{source.host}/acme/wan:1", pushed.digest, "wan")
         fleet = Fleet(work, redis.url, source.host, [wan.host])
-        started.extend(fleet.start())
+        fleet.start()
+        started.append(fleet)  # stops the API and worker it runs now, not the first ones
         header(
             f"slow link ({DELAY_MS:g} ms each way, {RATE_MB_S:g} MB/s per connection): cold "
             "copy, then a new tag of the image the target holds",

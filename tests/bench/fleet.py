@@ -72,7 +72,8 @@ class Fleet:
         return self._worker
 
     def start(self) -> list[Process]:
-        """Start (or restart) the API and the worker for self.registry; returns them."""
+        """Start (or restart) the API and the worker for self.registry; returns them. A bench
+        stops the fleet (not what this returned): a push to another registry restarts both."""
         self.stop()
         env = service_env(self.redis_url, self.source, self.registry, self.keys)
         env["PUSHGATE_INSECURE_REGISTRIES"] = ",".join([self.source, *self.registries])
