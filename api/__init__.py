@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 from flask import Flask, Response
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from api import request_audit, request_telemetry
@@ -68,7 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         files.subscriptions,
         lambda delivery_id: enqueue_delivery(celery, delivery_id),
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if isinstance(app.json, DefaultJSONProvider):  # the provider Flask builds by default
+        app.json.sort_keys = False
     app.extensions[EXTENSION] = ApiState(
         settings=settings,
         store=store,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api.csp import content_security_policy
 
@@ -34,9 +35,9 @@ def add_security_headers(response: Response) -> Response:
 
 
 @ui.get("")
-def bare() -> Response:
+def bare() -> WerkzeugResponse:
     """/ui -> /ui/, so the page's relative links resolve."""
-    return redirect("/ui/", 308)  # type: ignore[return-value]
+    return redirect("/ui/", 308)
 
 
 @ui.get("/")

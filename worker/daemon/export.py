@@ -20,10 +20,7 @@ from contextvars import copy_context
 from pathlib import Path
 from typing import Any
 
-try:
-    from isal import isal_zlib as gzip_impl
-except ImportError:  # pragma: no cover - the pure zlib fallback is slower, not different
-    import zlib as gzip_impl  # type: ignore[no-redef]
+from isal import isal_zlib as gzip_impl
 
 from worker.daemon.limits import gzip_bound, may_reach
 from worker.daemon.source import DaemonSource
