@@ -170,6 +170,10 @@ def test_progress_bar_on_a_terminal(service: Service, image_ref: str) -> None:
     assert "3/3 blobs" in output and "pushed sha256:" in output
 
 
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted(idle_service: Service, image_ref: str, *extra: str) -> tuple[int, str, str]:
     proc = subprocess.Popen(
         [*pushgate_command(), "push", image_ref, "--app", "myapp", *extra],
@@ -177,14 +181,21 @@ def _interrupted(idle_service: Service, image_ref: str, *extra: str) -> tuple[in
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C at a terminal: a runner that started us in the background (`cmd &` in a
+        # script) passes SIGINT down ignored, and Python keeps it ignored.
+        preexec_fn=_sigint_as_at_a_terminal,
     )
-    assert proc.stderr is not None
-    first = proc.stderr.readline()  # "job <id>: ...", printed once the job exists
-    job_id = first.split()[1].rstrip(":")
-    queued = proc.stderr.readline()
-    assert queued.strip() == "queued", first + queued
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    with proc:  # a CLI that hangs is killed and its pipes closed, so no later test sees them
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # "job <id>: ...", printed once the job exists
+        job_id = first.split()[1].rstrip(":")
+        queued = proc.stderr.readline()
+        assert queued.strip() == "queued", first + queued
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
     return proc.returncode, job_id, first + queued + err
 
 
