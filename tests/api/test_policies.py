@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from api import create_app
 from tests.support.api_keys import WEBHOOK_HOSTS, auth
 from tests.support.services import Registry
-from worker.celery import QUEUE
+from worker.celery import QUEUE, QUEUES
 from worker.errors import ConfigurationError
 from worker.settings import Settings
 
@@ -113,3 +113,21 @@ def test_a_shared_target_without_app_slug_stops_the_api(settings: Settings, tmp_
     apps.write_text("- {app: a, targets: [shared]}\n- {app: b, targets: [shared]}\n")
     with pytest.raises(ConfigurationError, match="target shared is shared by a and b"):
         create_app(dataclasses.replace(settings, targets_file=targets, apps_file=apps))
+
+
+def test_a_plan_for_another_apps_daemon_image_is_refused_and_asks_no_worker(
+    policed: Flask, apps_file: Path, redis_client: redis.Redis
+) -> None:
+    response = policed.test_client().post(
+        "/v1/plans",
+        headers=auth("bot-key-other-0003"),
+        json={"source": "docker-daemon:myapp/worker:1", "app_slug": "otherapp"},
+    )
+    assert response.status_code == 200
+    plan = response.get_json()
+    assert plan["allowed"] is False
+    refused = {v["rule"]: v["detail"] for v in plan["verdicts"] if not v["allowed"]}
+    assert str(apps_file) in refused["daemon_images"], refused
+    # Nothing was handed to a worker, so the daemon was never read.
+    assert all(redis_client.llen(queue) == 0 for queue in QUEUES)
+    assert not redis_client.keys("pushgate:plan:*") and not redis_client.keys("pushgate:job:*")

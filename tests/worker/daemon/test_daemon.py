@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.accounts import SA_TOKEN
 from tests.support.daemon_images import build_scratch_image
-from tests.support.services import DockerDaemon, Registry, free_port
+from tests.support.services import Registry, free_port
 from tests.support.vendor import vendor_read
 from worker.daemon.export import push_by_export
 from worker.daemon.source import DaemonSource, push_with_sdk
@@ -24,13 +24,6 @@ from worker.registry.copier import CopyEngine
 from worker.registry.progress import Progress
 
 KiB = 1024
-
-
-@pytest.fixture
-def daemon(docker_daemon: DockerDaemon) -> Iterator[DaemonSource]:
-    source = DaemonSource(docker_daemon.url)
-    yield source
-    source.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from tests.support.daemon_images import build_scratch_image
-from tests.support.services import DockerDaemon, Registry
+from tests.support.services import Registry
 from tests.support.vendor import vendor_read
 from worker.daemon.export import push_by_export
 from worker.daemon.limits import check_before_docker_push, gzip_bound
@@ -28,13 +28,6 @@ from worker.targets_file import load_targets
 
 KiB = 1024
 BIG = 300 * KiB  # random bytes: its gzip is a little larger
-
-
-@pytest.fixture
-def daemon(docker_daemon: DockerDaemon) -> Iterator[DaemonSource]:
-    source = DaemonSource(docker_daemon.url)
-    yield source
-    source.close()
 
 
 @pytest.fixture
